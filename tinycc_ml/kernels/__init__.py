@@ -1,0 +1,1 @@
+"""Kernel selection: IR node -> C kernel calls (symbol, parameter struct, arguments)."""

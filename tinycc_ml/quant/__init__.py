@@ -1,0 +1,7 @@
+"""The one place where tinyc's integer semantics live (TFLite's int8 scheme).
+
+fixedpoint: the primitives (twin: runtime_c/include/tinyc/requant.h)
+params:     per-op constants from quantization parameters (TFLite's Prepare)
+softmax:    TFLite's int8 softmax (gemmlowp exp / reciprocal)
+lut:        256-entry tables for elementwise functions
+"""

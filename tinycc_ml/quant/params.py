@@ -1,0 +1,106 @@
+"""Per-op constants derived from quantization parameters (TFLite Micro's Prepare step).
+
+The interpreter and the code generator both call these, so the constants in the C
+code are the ones the interpreter used. Scales are Python floats holding float32
+values (as TFLite stores them); each function states TFLite's exact double/float
+arithmetic because a different order can change the last bit of a multiplier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir.graph import QuantParams
+from .fixedpoint import quantize_multiplier, round_half_away_from_zero
+
+ADD_LEFT_SHIFT = 20  # TFLite's int8 Add works on inputs shifted left by 20 bits
+
+
+@dataclass(frozen=True)
+class ChannelRequant:
+    """Output requantization of an accumulator, one (multiplier, shift) per output channel
+    (a single entry when the weights are per-tensor)."""
+
+    multipliers: tuple[int, ...]
+    shifts: tuple[int, ...]
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def conv_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams) -> ChannelRequant:
+    """Conv2d (TFLite PopulateConvolutionQuantizationParams): double(s_in) * double(s_w[c]) / double(s_out)."""
+    pairs = [quantize_multiplier(input_q.s * s_w / output_q.s) for s_w in weight_q.scale]
+    return ChannelRequant(tuple(m for m, _ in pairs), tuple(s for _, s in pairs))
+
+
+def fully_connected_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams) -> ChannelRequant:
+    """FullyConnected (TFLite GetQuantizedConvolutionMultipler): the product s_in * s_w is
+    taken in float32 and only then widened to double, for per-tensor weights."""
+    if weight_q.is_per_tensor:
+        product = _f32(np.float32(input_q.s) * np.float32(weight_q.s))
+        m, s = quantize_multiplier(product / output_q.s)
+        return ChannelRequant((m,), (s,))
+    return conv_requant(input_q, weight_q, output_q)
+
+
+@dataclass(frozen=True)
+class AddParams:
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_multiplier: int
+    input2_shift: int
+    output_multiplier: int
+    output_shift: int
+    left_shift: int
+
+
+def add_params(a: QuantParams, b: QuantParams, out: QuantParams) -> AddParams:
+    """TFLite Micro add.cc CalculateOpData for int8."""
+    twice_max_input_scale = 2.0 * max(a.s, b.s)
+    m1, s1 = quantize_multiplier(a.s / twice_max_input_scale)
+    m2, s2 = quantize_multiplier(b.s / twice_max_input_scale)
+    mo, so = quantize_multiplier(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * out.s))
+    return AddParams(-a.zp, -b.zp, out.zp, m1, s1, m2, s2, mo, so, ADD_LEFT_SHIFT)
+
+
+@dataclass(frozen=True)
+class MulParams:
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+
+
+def mul_params(a: QuantParams, b: QuantParams, out: QuantParams) -> MulParams:
+    """TFLite Micro mul_common.cc: double(s1) * double(s2) / double(s_out)."""
+    m, s = quantize_multiplier(a.s * b.s / out.s)
+    return MulParams(-a.zp, -b.zp, out.zp, m, s)
+
+
+def requantize_multiplier(input_q: QuantParams, output_q: QuantParams) -> tuple[int, int]:
+    """TFLite's int8 -> int8 Quantize op: double(s_in) / double(s_out)."""
+    return quantize_multiplier(input_q.s / output_q.s)
+
+
+def quantize_real(value: float, q: QuantParams) -> int:
+    """TFLite's activation-range quantization: zp + TfLiteRound(float32(value) / float32(scale))."""
+    ratio = _f32(np.float32(value) / np.float32(q.s))
+    return q.zp + round_half_away_from_zero(ratio)
+
+
+def activation_range(q: QuantParams, low: float | None, high: float | None) -> tuple[int, int]:
+    """Clamp bounds of a fused Relu/Clip in the output domain (CalculateActivationRangeQuantized)."""
+    act_min, act_max = -128, 127
+    if low is not None:
+        act_min = max(act_min, quantize_real(low, q))
+    if high is not None:
+        act_max = min(act_max, quantize_real(high, q))
+    return act_min, act_max
