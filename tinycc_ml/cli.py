@@ -1,0 +1,173 @@
+"""The `tinyc` command line: parsing and printing only; the work is in compiler.py,
+targets/ and verification.py.
+
+Every TinycError reaches the user as `error: <message>` on stderr with exit code 2
+(a verify mismatch exits 1), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import click
+import numpy as np
+
+from .boards import DEFAULT_BOARD, all_boards, format_bytes_si, load_board
+from .errors import TinycError
+from .memory.planners import PLANNERS
+from .passes import pass_names
+from .targets import TARGETS, read_build_info
+
+EXIT_ERROR = 2
+EXIT_MISMATCH = 1
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _errors_to_exit(command: Callable) -> Callable:
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TinycError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tinycc_ml", prog_name="tinyc")
+def main() -> None:
+    """tinyc: compile int8-quantized ONNX models to C for Cortex-M microcontrollers."""
+
+
+BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM)."
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--board", default=DEFAULT_BOARD, show_default=True, help=BOARD_HELP)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory: C sources, Makefile, runtime copy and report.json.")
+@click.option("--name", default="model", show_default=True,
+              help="C identifier prefix of the generated API (model_run, MODEL_ARENA_BYTES, src/model.c).")
+@click.option("--planner", default="greedy_by_size", show_default=True, type=click.Choice(sorted(PLANNERS)),
+              help="Memory planner that places the buffers in the arena.")
+@click.option("--allow-overflow", is_flag=True,
+              help="Emit the code even when the arena exceeds the board's SRAM or the weights its flash.")
+@click.option("--dump-ir", "dump_ir", type=click.Choice(pass_names()), default=None,
+              help="Print the IR after this pass ('import': as the frontend made it) to stdout.")
+@_errors_to_exit
+def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, allow_overflow: bool,
+            dump_ir: str | None) -> None:
+    """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
+    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+
+    options = CompileOptions(name=name, planner=planner, allow_overflow=allow_overflow, dump_ir=dump_ir)
+    result = compile_model(model, board, out_dir, options)
+    if result.ir_dump is not None:
+        click.echo(result.ir_dump, nl=False)
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", default="host", show_default=True, type=click.Choice(sorted(TARGETS)),
+              help="Where to run: " + "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()) + ".")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Input .npy in the ONNX graph input's dtype and shape.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the output .npy (the ONNX graph output's dtype and shape).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result as the last line.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Kill a run that takes longer than this many seconds (default: 120 on QEMU, none on the host).")
+@_errors_to_exit
+def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json: bool,
+        timeout: float | None) -> None:
+    """Build (cached) and run the compiled model in OUT_DIR on one input."""
+    info = read_build_info(out_dir)
+    try:
+        x = np.load(input_path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise TinycError(f"cannot read {input_path} as a .npy file: {exc}") from None
+    result = TARGETS[target].run(info, x, _progress, timeout=timeout)
+    np.save(output_path, result.output)
+    firmware = {key: value for key, value in (("instructions", result.instructions),
+                                              ("flash_bytes", result.flash_bytes),
+                                              ("ram_bytes", result.ram_bytes)) if value is not None}
+    if as_json:
+        click.echo(json.dumps({"target": result.target, "output": str(output_path),
+                               "invoke_ns": result.invoke_ns, **firmware, "arena_bytes": result.arena_bytes}))
+    else:
+        timing = f" in {result.invoke_ns:,} ns" if result.invoke_ns is not None else ""
+        if result.instructions is not None:
+            timing = f" in {result.instructions:,} instructions"
+        click.echo(f"{target}: ran {info.prefix}{timing}, output {list(result.output.shape)} -> {output_path}")
+        if result.flash_bytes is not None:
+            click.echo(f"  firmware: flash {result.flash_bytes:,} B (text + data), RAM {result.ram_bytes:,} B "
+                       f"(data + bss), arena {result.arena_bytes:,} B")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--board", default=DEFAULT_BOARD, show_default=True, help=BOARD_HELP)
+@click.option("--inputs", "count", default=10, show_default=True, type=click.IntRange(min=1),
+              help="How many random inputs to compare on.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random inputs.")
+@_errors_to_exit
+def verify(model: Path, board: str, count: int, seed: int) -> None:
+    """Check that the host C equals the NumPy interpreter byte for byte on random inputs
+    (and, with onnxruntime installed, report the largest LSB difference to it)."""
+    from .verification import verify_model  # noqa: PLC0415
+
+    result = verify_model(model, board, count, seed, _progress)
+    for line in result.lines():
+        click.echo(line)
+    if not result.ok:
+        sys.exit(EXIT_MISMATCH)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--env", "env_name", default=None,
+              help="PlatformIO environment of OUT_DIR/platformio.ini (default: its default_envs, the board's). "
+                   "qemu_m7 / qemu_m4 run on the emulator instead of a board.")
+@click.option("--monitor", is_flag=True, help="Then open the serial monitor (`pio device monitor`) to read the output.")
+@_errors_to_exit
+def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
+    """Build OUT_DIR's PlatformIO project and flash the board (`pio run -t upload`).
+
+    Needs PlatformIO (`pip install platformio`). Without internet, only the qemu_* environments
+    build: `python -m tinycc_ml.targets.pio_offline DIR` prepares a PLATFORMIO_CORE_DIR for them."""
+    import subprocess  # noqa: PLC0415
+
+    from .targets.platformio import flash_commands  # noqa: PLC0415
+
+    for command in flash_commands(out_dir, env_name, monitor):
+        if subprocess.run(command, cwd=out_dir, check=False).returncode != 0:
+            raise TinycError(f"`{' '.join(['pio', *command[3:]])}` failed in {out_dir} (its output is above)")
+
+
+@main.command()
+@_errors_to_exit
+def boards() -> None:
+    """List the known boards."""
+    rows = [("board", "core", "clock", "SRAM", "flash", "description")]
+    for b in all_boards():
+        rows.append((b.name, b.core, f"{b.clock_hz // 1_000_000} MHz", format_bytes_si(b.sram_bytes),
+                     format_bytes_si(b.flash_bytes), b.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[-1])
+    click.echo(f"default: {DEFAULT_BOARD} ({load_board(DEFAULT_BOARD).description})")
+
+
+if __name__ == "__main__":
+    main()

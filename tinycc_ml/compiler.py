@@ -1,0 +1,189 @@
+"""compile_model: ONNX file -> output directory. The one function the CLI calls.
+
+    import (frontend) -> passes (PIPELINE) -> kernel calls (registry) -> liveness
+    -> planner -> EmitContext -> templates -> OUT/ (+ runtime copy, report.json)
+
+Each arrow is a module of its own; this file only wires them and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .boards import Board, all_boards, format_bytes_si, load_board
+from .codegen.context import EmitContext, build_context, check_prefix
+from .codegen.render import render_sources
+from .errors import BoardError, ModelError
+from .ir.graph import Graph
+from .kernels.call import KernelCall
+from .memory.liveness import buffer_requests
+from .memory.planners import plan as make_plan
+from .passes import is_alias, run_pipeline
+from .program import Program
+from .report import build_report, report_text
+from .resources import runtime_dir
+from .targets.platformio import write_platformio_project
+
+MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    name: str = "model"
+    planner: str = "greedy_by_size"
+    allow_overflow: bool = False
+    dump_ir: str | None = None  # a pass name (or "import"): IR text after it
+
+
+@dataclass(frozen=True)
+class Fit:
+    board: Board
+    arena_bytes: int
+    weights_bytes: int
+
+    @property
+    def arena_over(self) -> int:
+        return max(0, self.arena_bytes - self.board.arena_limit_bytes)
+
+    @property
+    def weights_over(self) -> int:
+        return max(0, self.weights_bytes - self.board.flash_bytes)
+
+    @property
+    def fits(self) -> bool:
+        return not self.arena_over and not self.weights_over
+
+    def summary(self) -> str:
+        b = self.board
+        pct = 100.0 * self.arena_bytes / b.arena_limit_bytes
+        head = "fits" if self.fits else "DOES NOT FIT"
+        return (f"{head}: arena {self.arena_bytes:,} B of {format_bytes_si(b.arena_limit_bytes)} SRAM ({pct:.1f} %), "
+                f"weights {self.weights_bytes:,} B of {format_bytes_si(b.flash_bytes)} flash")
+
+    def error(self) -> BoardError:
+        problems = []
+        if self.arena_over:
+            problems.append(f"arena {self.arena_bytes:,} B exceeds the {format_bytes_si(self.board.arena_limit_bytes)} "
+                            f"SRAM by {self.arena_over:,} B")
+        if self.weights_over:
+            problems.append(f"weights {self.weights_bytes:,} B exceed the {format_bytes_si(self.board.flash_bytes)} "
+                            f"flash by {self.weights_over:,} B")
+        roomy = [other.name for other in all_boards()
+                 if other.arena_limit_bytes >= self.arena_bytes and other.flash_bytes >= self.weights_bytes]
+        memory = " and ".join(m for m, over in (("SRAM", self.arena_over), ("flash", self.weights_over)) if over)
+        where = f" (it fits on {', '.join(roomy)})" if roomy else " (no known board has enough)"
+        return BoardError(f"model does not fit board {self.board.name}: {'; '.join(problems)}; "
+                          f"use a board with more {memory}{where}, or --allow-overflow to emit the code anyway")
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    out_dir: Path
+    board: Board
+    imported: Graph  # the graph as the frontend made it (what the interpreter runs)
+    program: Program
+    context: EmitContext
+    report: dict
+    fit: Fit
+    ir_dump: str | None
+
+    def summary_lines(self) -> list[str]:
+        r = self.report
+        ops = len(self.program.schedule)
+        calls = sum(len(c) for c in self.program.calls.values())
+        return [
+            f"compiled {r['model']} for {self.board.name} -> {self.out_dir}",
+            f"  ops: {ops} ({calls} kernel calls), MACs: {r['macs']:,}",
+            f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
+            f"weights: {r['weights_bytes']:,} B",
+            f"  {self.fit.summary()}",
+        ]
+
+
+def import_model(path: Path) -> Graph:
+    from .frontend.onnx_import import load_model  # noqa: PLC0415 (heavy: onnx)
+
+    if not Path(path).is_file():
+        raise ModelError(f"model file {path} does not exist")
+    return load_model(Path(path))
+
+
+def node_calls(graph: Graph) -> dict[str, tuple[KernelCall, ...]]:
+    """The kernel calls of every node; alias nodes move no byte and call nothing."""
+    from .kernels.registry import kernel_calls  # noqa: PLC0415
+
+    return {node.name: () if is_alias(node, graph) else tuple(kernel_calls(node, graph)) for node in graph.nodes}
+
+
+def lower(graph: Graph, planner: str = "greedy_by_size", dump_ir: str | None = None) -> tuple[Program, str | None]:
+    """Imported graph -> Program (passes, kernel calls, memory plan)."""
+    lowered = run_pipeline(graph, dump_ir)
+    g = lowered.graph
+    schedule = tuple(g.nodes)  # the graph order is the schedule until a schedule pass exists
+    calls = node_calls(g)
+    memory = make_plan(buffer_requests(g, schedule, calls), planner)
+    return Program(g, schedule, calls, memory), lowered.dump
+
+
+def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions()) -> CompileResult:
+    path, out_dir = Path(path), Path(out_dir)
+    target = load_board(board)
+    check_prefix(options.name)
+    imported = import_model(path)
+    program, dump = lower(imported, options.planner, options.dump_ir)
+    ctx = build_context(program, options.name, path.name, target.name)
+    fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
+    if not fit.fits and not options.allow_overflow:
+        raise fit.error()
+    report = build_report(program, ctx, target, path.name, fit.fits)
+    write_output_dir(out_dir, ctx, program, report)
+    write_platformio_project(out_dir, target, ctx)
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump)
+
+
+# -- writing the output directory -------------------------------------------------------------
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Leave an identical file alone, so make's timestamps keep the host build cached."""
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
+    """OUT-relative path -> runtime file to copy: every header, and only the sources used."""
+    from .targets.runtime_build import runtime_sources_for, source_for_symbol  # noqa: PLC0415
+
+    calls = [c for node in program.schedule for c in program.calls.get(node.name, ())]
+    sources = set(runtime_sources_for(calls))
+    if ctx.input.is_float:
+        sources.add(source_for_symbol("tinyc_quantize_f32"))
+    if ctx.output.is_float:
+        sources.add(source_for_symbol("tinyc_dequantize_f32"))
+    headers = sorted((runtime_dir() / "include" / "tinyc").glob("*.h"))
+    files = {f"lib/tinyc/include/tinyc/{h.name}": h for h in headers}
+    files.update({f"lib/tinyc/src/{s.name}": s for s in sorted(sources)})
+    return files
+
+
+def write_output_dir(out_dir: Path, ctx: EmitContext, program: Program, report: dict) -> list[str]:
+    texts = render_sources(ctx)
+    texts["report.json"] = report_text(report)
+    copies = runtime_files(program, ctx)
+    written = sorted([*texts, *copies])
+    manifest = out_dir / MANIFEST
+    previous = json.loads(manifest.read_text()) if manifest.is_file() else []
+    for rel in previous:
+        if rel not in written:
+            (out_dir / rel).unlink(missing_ok=True)
+    for rel, text in texts.items():
+        _write_if_changed(out_dir / rel, text.encode())
+    for rel, source in copies.items():
+        _write_if_changed(out_dir / rel, source.read_bytes())
+    _write_if_changed(manifest, (json.dumps(written, indent=1) + "\n").encode())
+    return written
+

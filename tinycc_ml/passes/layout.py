@@ -1,0 +1,235 @@
+"""The layout pass: decide where every activation tensor's bytes sit (Graph.dim_orders).
+
+Logical shapes stay ONNX's (NCHW); this pass only says in which physical order the
+axes are stored. The kernels want images NHWC, so every 4-D tensor a spatial op
+(Conv2d, pooling, 4-D Pad) reads or writes is NHWC, i.e. order (0, 2, 3, 1). The
+graph's input and output stay row-major, as the caller lays them out. Elementwise
+ops keep their inputs' order. Where a consumer needs another order than its producer
+gives, the pass inserts an explicit Transpose node (identity logical perm, a physical
+copy between two orders), so later stages never meet an implicit layout change.
+
+Reshape and Transpose nodes whose input and output bytes are identical under the
+chosen orders are *aliases* (`is_alias`): they cost no copy and share one buffer.
+The pass picks orders to make them so where it can: tf2onnx's NHWC image input
+followed by Transpose(0, 3, 1, 2) is already NHWC bytes, and a Reshape between
+tensors whose non-unit axes are stored in logical order moves no byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..ir import ops
+from ..ir.graph import Graph, Node, Tensor
+
+Order = tuple[int, ...]
+
+NHWC: Order = (0, 2, 3, 1)
+SPATIAL_KINDS = ("Conv2d", "AveragePool2d", "MaxPool2d")
+ELEMENTWISE_KINDS = ("Add", "Mul", "Lut", "Concat")
+
+
+def row_major(rank: int) -> Order:
+    return tuple(range(rank))
+
+
+def stored_axes(shape: tuple[int, ...], order: Order) -> Order:
+    """Axes in storage order, unit axes dropped: two orders with equal stored axes hold
+    the same bytes in the same places."""
+    return tuple(axis for axis in order if shape[axis] != 1)
+
+
+def same_bytes(shape: tuple[int, ...], a: Order, b: Order) -> bool:
+    return stored_axes(shape, a) == stored_axes(shape, b)
+
+
+def is_row_major_bytes(shape: tuple[int, ...], order: Order) -> bool:
+    return same_bytes(shape, order, row_major(len(shape)))
+
+
+def transpose_alias_order(perm: Order, input_order: Order) -> Order:
+    """The output order under which Transpose(perm) moves no byte.
+
+    Output axis i is input axis perm[i]; storing the output axes so that they visit the
+    input axes in the input's storage order keeps every byte in place.
+    """
+    inverse = [0] * len(perm)
+    for i, axis in enumerate(perm):
+        inverse[axis] = i
+    return tuple(inverse[axis] for axis in input_order)
+
+
+def _storage(shape: tuple[int, ...], order: Order) -> np.ndarray:
+    """The logical row-major index of the element at each storage position."""
+    return np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape).transpose(order).reshape(-1)
+
+
+def _non_unit(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def _stored_ranks(shape: tuple[int, ...], order: Order) -> tuple[int, ...]:
+    """Storage order of the non-unit axes, each named by its rank among the non-unit axes."""
+    rank = {axis: k for k, axis in enumerate(a for a, d in enumerate(shape) if d != 1)}
+    return tuple(rank[axis] for axis in stored_axes(shape, order))
+
+
+def is_spatial(node: Node, graph: Graph) -> bool:
+    if node.kind in SPATIAL_KINDS:
+        return True
+    return node.kind == "Pad" and len(graph.tensor(node.inputs[0]).shape) == 4
+
+
+def is_alias(node: Node, graph: Graph) -> bool:
+    """True when the node's output holds exactly its input's bytes (no copy at run time)."""
+    if node.kind not in ("Reshape", "Transpose"):
+        return False
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    dx, dy = graph.dim_order(x.name), graph.dim_order(y.name)
+    if node.kind == "Reshape":
+        if _non_unit(x.shape) == _non_unit(y.shape):
+            # Only unit axes come or go: non-unit axes pair up in order, so the bytes match
+            # exactly when both tensors store those axes in the same order.
+            return _stored_ranks(x.shape, dx) == _stored_ranks(y.shape, dy)
+        if is_row_major_bytes(x.shape, dx) and is_row_major_bytes(y.shape, dy):
+            return True
+        # Axes merge or split and a side is not row-major: compare where each element sits.
+        return bool(np.array_equal(_storage(x.shape, dx), _storage(y.shape, dy)))
+    perm = node.attrs.perm or tuple(reversed(range(len(x.shape))))
+    visited = tuple(perm[axis] for axis in dy)  # input axes in the output's storage order
+    return stored_axes(x.shape, visited) == stored_axes(x.shape, dx)
+
+
+def layout(graph: Graph) -> Graph:
+    return _Layout(graph).run()
+
+
+class _Layout:
+    """One walk over the nodes in order; the state lives only for the call."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.tensors: dict[str, Tensor] = dict(graph.tensors)
+        self.orders: dict[str, Order] = {}
+        self.nodes: list[Node] = []
+        self.copies: dict[tuple[str, Order], str] = {}  # (tensor, order) -> converted tensor
+        self.graph_outputs = set(graph.output_tensors())
+        self.spatial_reads = {
+            node.inputs[0] for node in graph.nodes if is_spatial(node, graph) and node.inputs
+        }
+
+    def run(self) -> Graph:
+        for name in self.graph.input_tensors():
+            self.orders[name] = row_major(len(self.tensors[name].shape))
+        for node in self.graph.nodes:
+            self._place(node)
+        activations = {n for n, t in self.tensors.items() if not t.is_constant}
+        dim_orders = {n: o for n, o in self.orders.items() if n in activations}
+        return replace(self.graph, nodes=tuple(self.nodes), tensors=self.tensors, dim_orders=dim_orders)
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def _demanded(self, name: str) -> Order | None:
+        """The order a tensor's consumers want it in, if they agree on one."""
+        rank = len(self.tensors[name].shape)
+        if name in self.graph_outputs:
+            return row_major(rank)
+        if rank == 4 and name in self.spatial_reads:
+            return NHWC
+        return None
+
+    def _plan(self, node: Node) -> tuple[list[Order | None], Order]:
+        """Per input: the order it must be in (None: any). And the output's order."""
+        acts = [name for name in node.inputs if name and not self.tensors[name].is_constant]
+        out = self.tensors[node.outputs[0]]
+        rank = len(out.shape)
+        if is_spatial(node, self.graph):
+            return [NHWC if i == 0 else None for i in range(len(node.inputs))], NHWC
+        if node.kind == "Transpose":
+            perm = node.attrs.perm or tuple(reversed(range(rank)))
+            natural = transpose_alias_order(perm, self.orders[node.inputs[0]])
+            demanded = self._demanded(out.name)
+            if demanded is not None and not same_bytes(out.shape, natural, demanded):
+                natural = demanded  # it copies anyway: write what the consumer wants
+            return [None], natural
+        if node.kind == "Reshape":
+            source = self.tensors[node.inputs[0]]
+            demanded = self._demanded(out.name)
+            if _non_unit(source.shape) == _non_unit(out.shape):
+                # Only unit axes come or go: any input order works; store the output's
+                # non-unit axes as the input stores them (an alias), preferring an order
+                # the consumers want, then row-major, when it is one of those.
+                ranks = _stored_ranks(source.shape, self.orders[source.name])
+                for candidate in (demanded, row_major(rank)):
+                    if candidate is not None and _stored_ranks(out.shape, candidate) == ranks:
+                        return [None] * len(node.inputs), candidate
+                non_unit = [a for a, d in enumerate(out.shape) if d != 1]
+                units = tuple(a for a, d in enumerate(out.shape) if d == 1)
+                return [None] * len(node.inputs), units + tuple(non_unit[r] for r in ranks)
+            natural = row_major(rank)
+            if demanded is not None and is_row_major_bytes(out.shape, demanded):
+                natural = demanded
+            return [row_major(len(source.shape))] + [None] * (len(node.inputs) - 1), natural
+        if node.kind in ELEMENTWISE_KINDS and acts:
+            first = self.orders[acts[0]]
+            if all(len(self.tensors[a].shape) == rank for a in acts):
+                return [first if name in acts else None for name in node.inputs], first
+        # FullyConnected, Softmax (over the last axis) and anything unknown: row-major.
+        return [
+            row_major(len(self.tensors[name].shape)) if name in acts else None for name in node.inputs
+        ], row_major(rank)
+
+    # -- rewriting -------------------------------------------------------------------------
+
+    def _place(self, node: Node) -> None:
+        wanted, out_order = self._plan(node)
+        inputs = tuple(
+            self._in_order(name, order) if order is not None else name
+            for name, order in zip(node.inputs, wanted)
+        )
+        outputs = []
+        pending: list[Node] = []
+        for name in node.outputs:
+            shape = self.tensors[name].shape
+            if name in self.graph_outputs and not is_row_major_bytes(shape, out_order):
+                # The caller reads the output row-major: write a temporary, then copy.
+                temp = self._new_tensor(name, out_order)
+                self.orders[name] = row_major(len(shape))
+                self.copies[(name, out_order)] = temp  # later readers wanting out_order read temp
+                pending.append(self._copy_node(temp, name))
+                outputs.append(temp)
+            else:
+                self.orders[name] = out_order
+                outputs.append(name)
+        self.nodes.append(replace(node, inputs=inputs, outputs=tuple(outputs)))
+        self.nodes.extend(pending)
+
+    def _in_order(self, name: str, order: Order) -> str:
+        if not name or self.tensors[name].is_constant:
+            return name
+        if same_bytes(self.tensors[name].shape, self.orders[name], order):
+            return name
+        key = (name, order)
+        if key not in self.copies:
+            converted = self._new_tensor(name, order)
+            self.nodes.append(self._copy_node(name, converted))
+            self.copies[key] = converted
+        return self.copies[key]
+
+    def _new_tensor(self, base: str, order: Order) -> str:
+        tag = "nhwc" if order == NHWC else "rowmajor" if order == row_major(len(order)) else "order" + "".join(map(str, order))
+        name = f"{base}__{tag}"
+        k = 1
+        while name in self.tensors:
+            k += 1
+            name = f"{base}__{tag}{k}"
+        source = self.tensors[base]
+        self.tensors[name] = Tensor(name, source.shape, source.dtype, source.quant)
+        self.orders[name] = order
+        return name
+
+    def _copy_node(self, source: str, dest: str) -> Node:
+        rank = len(self.tensors[source].shape)
+        return Node(f"layout:{dest}", ops.Transpose(perm=row_major(rank)), (source,), (dest,))

@@ -1,0 +1,123 @@
+"""`tinyc verify`: the NumPy interpreter and the host C must agree byte for byte.
+
+The model is compiled to a temporary directory, both run on N seeded random inputs in
+the ONNX input dtype, and every output byte is compared. With onnxruntime installed
+its output (graph optimizations off: its optimized int8 kernels saturate) is compared
+too, as the largest difference in output LSBs; that is reported, not required to be 0
+(onnxruntime's QDQ float semantics may differ from TFLite's integer kernels by an LSB).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .compiler import CompileOptions, compile_model
+from .ir.graph import BoundaryIO
+from .targets import host, read_build_info
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    index: int
+    equal: bool
+    mismatched: int  # output elements where C != interpreter
+    ort_max_lsb: int | None  # largest |interpreter - onnxruntime| in output LSBs
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    model: str
+    board: str
+    checks: tuple[InputCheck, ...]
+    output_size: int
+
+    @property
+    def ok(self) -> bool:
+        return all(c.equal for c in self.checks)
+
+    def lines(self) -> list[str]:
+        lines = []
+        for c in self.checks:
+            verdict = "equal" if c.equal else f"MISMATCH in {c.mismatched} of {self.output_size} elements"
+            ort = f", onnxruntime max diff {c.ort_max_lsb} LSB" if c.ort_max_lsb is not None else ""
+            lines.append(f"input {c.index}: interpreter vs host C {verdict}{ort}")
+        good = sum(c.equal for c in self.checks)
+        summary = f"{good}/{len(self.checks)} inputs bit-exact (interpreter == host C) for {self.model} on {self.board}"
+        ort = [c.ort_max_lsb for c in self.checks if c.ort_max_lsb is not None]
+        if ort:
+            summary += f"; onnxruntime max diff {max(ort)} LSB"
+        elif self.checks:
+            summary += "; onnxruntime not installed, not compared"
+        lines.append(("OK: " if self.ok else "FAILED: ") + summary)
+        return lines
+
+
+def random_input(io: BoundaryIO, rng: np.random.Generator) -> np.ndarray:
+    """A random input in the ONNX dtype; float inputs cover the input's quantized range."""
+    q = rng.integers(-128, 128, size=io.shape, dtype=np.int16)
+    if io.onnx_dtype == "int8":
+        return q.astype(np.int8)
+    jitter = rng.uniform(-0.45, 0.45, size=io.shape)  # stays inside q's rounding interval
+    return ((q - io.quant.zp + jitter) * io.quant.s).astype(np.float32)
+
+
+def _ort_session(model: Path):
+    try:
+        import onnxruntime as ort  # noqa: PLC0415 (optional)
+    except ImportError:
+        return None
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def _lsb_diff(a: np.ndarray, b: np.ndarray, io: BoundaryIO) -> int:
+    if io.onnx_dtype == "int8":
+        return int(np.max(np.abs(a.astype(np.int32) - b.astype(np.int32)), initial=0))
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64)) / io.quant.s
+    return int(np.round(np.max(diff, initial=0.0)))
+
+
+def _mismatched_elements(got: np.ndarray, expected: np.ndarray) -> int:
+    if got.dtype != expected.dtype or got.shape != expected.shape:
+        return int(expected.size)
+    a = np.ascontiguousarray(got).view(np.uint8).reshape(got.size, -1)
+    b = np.ascontiguousarray(expected).view(np.uint8).reshape(expected.size, -1)
+    return int(np.count_nonzero(np.any(a != b, axis=1)))
+
+
+def verify_model(model: Path | str, board: str, count: int, seed: int,
+                 progress: Callable[[str], None] | None = None) -> VerifyResult:
+    from .interp import run_graph  # noqa: PLC0415
+
+    model = Path(model)
+    say = progress or (lambda _message: None)
+    with tempfile.TemporaryDirectory(prefix="tinyc_verify_") as tmp:
+        say(f"compiling {model.name} for {board}")
+        result = compile_model(model, board, Path(tmp), CompileOptions(allow_overflow=True))
+        graph = result.imported
+        info = read_build_info(Path(tmp))
+        exe = host.build(info, progress=say)
+        session = _ort_session(model)
+        rng = np.random.default_rng(seed)
+        inp, out = graph.inputs[0], graph.outputs[0]
+        checks = []
+        for i in range(count):
+            say(f"input {i + 1}/{count}")
+            x = random_input(inp, rng)
+            expected = run_graph(graph, {inp.onnx_name: x})[out.onnx_name]
+            got, _ns = host.run_executable(exe, info, x)
+            mismatched = _mismatched_elements(got, expected)
+            equal = got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+            ort_lsb = None
+            if session is not None:
+                ort_out = session.run([out.onnx_name], {inp.onnx_name: x})[0]
+                ort_lsb = _lsb_diff(expected, ort_out, out)
+            checks.append(InputCheck(i, equal, mismatched if not equal else 0, ort_lsb))
+    return VerifyResult(model.name, board, tuple(checks), int(np.prod(out.shape)))
