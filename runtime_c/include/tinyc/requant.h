@@ -57,6 +57,17 @@ static inline int32_t tinyc_clamp_i32(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* The requantize tail every accumulating kernel shares (CMSIS-NN's arm_nn_requantize + offset +
+ * clamp): acc -> MultiplyByQuantizedMultiplier -> + output offset -> clamp to the activation
+ * range. The offset is added in 64 bits so an extreme product cannot overflow (UB); Python
+ * adds in int64 too, so the bits agree. SIMD paths call this same function per lane. */
+static inline int8_t tinyc_requantize_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                         int32_t act_min, int32_t act_max)
+{
+    const int64_t out = (int64_t)tinyc_multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset;
+    return (int8_t)(out < act_min ? act_min : (out > act_max ? act_max : out));
+}
+
 #ifdef __cplusplus
 }
 #endif

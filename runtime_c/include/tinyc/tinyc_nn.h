@@ -99,8 +99,11 @@ void tinyc_mul_s8(const tinyc_mul_params *params, const int8_t *a, const int8_t 
 
 /* Pooling on NHWC. Average: the window is clipped to the input; the divisor is the clipped
  * count, or (count_include_pad) the window clipped to the padded input only.
- * requantize == 0: TFLite's raw average (input and output share quantization);
- * requantize != 0: average of (x - input zp), rescaled by multiplier/shift, + output zp. */
+ * requantize == 0: TFLite's raw average (input and output share quantization; a counted
+ *                 explicit pad cell adds the input zero point, -input_offset);
+ * requantize != 0: MBQM(sum of (x - input zp), multiplier, shift), rounded division by the
+ *                 count, + output zp (tinycc_ml/quant/params.py avgpool_params).
+ * Max pooling reads only the window, the activation clamp and the geometry. */
 typedef struct {
     int32_t batch;
     int32_t in_h, in_w, channels;
@@ -151,7 +154,8 @@ typedef struct {
 
 void tinyc_concat_s8(const tinyc_concat_params *params, const int8_t *input, int8_t *output);
 
-/* Constant padding over up to 4 physical dims. */
+/* Constant padding over up to 4 physical dims: output dims are pad_before + in_dims + pad_after,
+ * every output element outside the input is `value`; a negative pad crops (ONNX Pad). */
 typedef struct {
     int32_t in_dims[4];
     int32_t pad_before[4];
@@ -162,7 +166,8 @@ typedef struct {
 void tinyc_pad_s8(const tinyc_pad_params *params, const int8_t *input, int8_t *output);
 
 /* Float boundary of onnxruntime's QDQ models: q = saturate(round_half_even(x / scale) + zp),
- * x = (q - zp) * scale, both in float32 exactly as ONNX QuantizeLinear/DequantizeLinear. */
+ * x = (q - zp) * scale, both in float32 exactly as ONNX QuantizeLinear/DequantizeLinear.
+ * Rounding uses integer arithmetic only (no libm, any FPU rounding mode); NaN -> zp. */
 void tinyc_quantize_f32(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void tinyc_dequantize_f32(const int8_t *input, int32_t size, float scale, int32_t zero_point, float *output);
 

@@ -1,0 +1,246 @@
+/*
+ * Test driver (not part of the runtime): runs kernel calls described by the Python tests,
+ * so the kernels can be exercised under -fsanitize=address,undefined in a separate
+ * process (tinycc_ml/kernels/harness.py speaks the other side).
+ *
+ * Every buffer is its own malloc of exactly its size, so AddressSanitizer reports any
+ * byte read or written outside it. Requests on stdin, little-endian, repeated until EOF
+ * or command 0:
+ *   u32 command (1 = run)
+ *   u32 buffer count, then per buffer: u32 size, size bytes (initial contents)
+ *   u32 call count, then per call: u32 symbol length, symbol, u32 params size, params,
+ *       u32 arg count, then per arg: i32 buffer index (-1 = NULL)
+ * Reply on stdout: u32 status (0 = ok, else the index of the failing call + 1), then per
+ * buffer: u32 size, its bytes after all calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinyc/tinyc_nn.h"
+
+/* tinyc_test_support.c */
+void tinyc_test_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n);
+void tinyc_test_rounding_divide_by_pot(const int32_t *x, const int32_t *exponent, int32_t *out, int32_t n);
+void tinyc_test_mbqm(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out, int32_t n);
+void tinyc_test_exp_on_negative_values(const int32_t *a, int32_t *out, int32_t n);
+void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out, int32_t n);
+void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n);
+
+#define MAX_BUFFERS 64
+#define MAX_ARGS 8
+
+static void die(const char *message)
+{
+    fprintf(stderr, "tinyc_kernel_driver: %s\n", message);
+    exit(2);
+}
+
+static void read_exact(void *data, size_t size)
+{
+    if (size != 0 && fread(data, 1, size, stdin) != size) {
+        die("short read on stdin");
+    }
+}
+
+static uint32_t read_u32(void)
+{
+    unsigned char b[4];
+    read_exact(b, 4);
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+
+static void write_u32(uint32_t v)
+{
+    unsigned char b[4];
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+    fwrite(b, 1, 4, stdout);
+}
+
+/* Copy the params blob into a properly typed (aligned) struct after checking its size. */
+#define PARAMS(type, name)                      \
+    type name;                                  \
+    if (params_size != sizeof(type)) {          \
+        return 0;                               \
+    }                                           \
+    memcpy(&name, params, sizeof(type))
+
+#define NEED_ARGS(n)   \
+    if (nargs != (n)) { \
+        return 0;       \
+    }
+
+/* Returns 1 when the call ran, 0 when symbol, params size or argument count is wrong. */
+static int run_call(const char *symbol, const void *params, size_t params_size, void **a, uint32_t nargs)
+{
+    if (strcmp(symbol, "tinyc_conv_s8") == 0 || strcmp(symbol, "tinyc_depthwise_conv_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(6);
+        if (symbol[6] == 'c') {
+            tinyc_conv_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
+        } else {
+            tinyc_depthwise_conv_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
+        }
+    } else if (strcmp(symbol, "tinyc_fully_connected_s8") == 0) {
+        PARAMS(tinyc_fully_connected_params, p);
+        NEED_ARGS(6);
+        tinyc_fully_connected_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
+    } else if (strcmp(symbol, "tinyc_add_s8") == 0) {
+        PARAMS(tinyc_add_params, p);
+        NEED_ARGS(3);
+        tinyc_add_s8(&p, a[0], a[1], a[2]);
+    } else if (strcmp(symbol, "tinyc_mul_s8") == 0) {
+        PARAMS(tinyc_mul_params, p);
+        NEED_ARGS(3);
+        tinyc_mul_s8(&p, a[0], a[1], a[2]);
+    } else if (strcmp(symbol, "tinyc_avgpool_s8") == 0) {
+        PARAMS(tinyc_pool_params, p);
+        NEED_ARGS(2);
+        tinyc_avgpool_s8(&p, a[0], a[1]);
+    } else if (strcmp(symbol, "tinyc_maxpool_s8") == 0) {
+        PARAMS(tinyc_pool_params, p);
+        NEED_ARGS(2);
+        tinyc_maxpool_s8(&p, a[0], a[1]);
+    } else if (strcmp(symbol, "tinyc_softmax_s8") == 0) {
+        PARAMS(tinyc_softmax_params, p);
+        NEED_ARGS(2);
+        tinyc_softmax_s8(&p, a[0], a[1]);
+    } else if (strcmp(symbol, "tinyc_lut_s8") == 0) {
+        PARAMS(tinyc_lut_params, p);
+        NEED_ARGS(3);
+        tinyc_lut_s8(&p, a[0], a[1], a[2]);
+    } else if (strcmp(symbol, "tinyc_transpose_s8") == 0) {
+        PARAMS(tinyc_transpose_params, p);
+        NEED_ARGS(2);
+        tinyc_transpose_s8(&p, a[0], a[1]);
+    } else if (strcmp(symbol, "tinyc_concat_s8") == 0) {
+        PARAMS(tinyc_concat_params, p);
+        NEED_ARGS(2);
+        tinyc_concat_s8(&p, a[0], a[1]);
+    } else if (strcmp(symbol, "tinyc_pad_s8") == 0) {
+        PARAMS(tinyc_pad_params, p);
+        NEED_ARGS(2);
+        tinyc_pad_s8(&p, a[0], a[1]);
+    } else if (strcmp(symbol, "tinyc_quantize_f32") == 0 || strcmp(symbol, "tinyc_dequantize_f32") == 0) {
+        /* params: int32 size, float scale, int32 zero point (the boundary functions take
+         * them as plain arguments) */
+        int32_t size, zero_point;
+        float scale;
+        if (params_size != 12) {
+            return 0;
+        }
+        NEED_ARGS(2);
+        memcpy(&size, (const char *)params, 4);
+        memcpy(&scale, (const char *)params + 4, 4);
+        memcpy(&zero_point, (const char *)params + 8, 4);
+        if (symbol[6] == 'q') {
+            tinyc_quantize_f32(a[0], size, scale, zero_point, a[1]);
+        } else {
+            tinyc_dequantize_f32(a[0], size, scale, zero_point, a[1]);
+        }
+    } else if (strncmp(symbol, "tinyc_test_", 11) == 0) {
+        /* array wrappers of the fixed-point primitives (tinyc_test_support.c); params: n */
+        PARAMS(int32_t, n);
+        if (strcmp(symbol, "tinyc_test_srdhm") == 0 && nargs == 3) {
+            tinyc_test_srdhm(a[0], a[1], a[2], n);
+        } else if (strcmp(symbol, "tinyc_test_rounding_divide_by_pot") == 0 && nargs == 3) {
+            tinyc_test_rounding_divide_by_pot(a[0], a[1], a[2], n);
+        } else if (strcmp(symbol, "tinyc_test_mbqm") == 0 && nargs == 4) {
+            tinyc_test_mbqm(a[0], a[1], a[2], a[3], n);
+        } else if (strcmp(symbol, "tinyc_test_exp_on_negative_values") == 0 && nargs == 2) {
+            tinyc_test_exp_on_negative_values(a[0], a[1], n);
+        } else if (strcmp(symbol, "tinyc_test_one_over_one_plus_x_for_x_in_0_1") == 0 && nargs == 2) {
+            tinyc_test_one_over_one_plus_x_for_x_in_0_1(a[0], a[1], n);
+        } else if (strcmp(symbol, "tinyc_test_get_reciprocal") == 0 && nargs == 3) {
+            tinyc_test_get_reciprocal(a[0], a[1], a[2], n);
+        } else {
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static int serve_one(void)
+{
+    void *buffers[MAX_BUFFERS];
+    uint32_t sizes[MAX_BUFFERS];
+    uint32_t nbuffers, ncalls, i, c, status = 0;
+
+    nbuffers = read_u32();
+    if (nbuffers > MAX_BUFFERS) {
+        die("too many buffers");
+    }
+    for (i = 0; i < nbuffers; ++i) {
+        sizes[i] = read_u32();
+        buffers[i] = malloc(sizes[i] != 0 ? sizes[i] : 1);
+        if (buffers[i] == NULL) {
+            die("out of memory");
+        }
+        read_exact(buffers[i], sizes[i]);
+    }
+    ncalls = read_u32();
+    for (c = 0; c < ncalls; ++c) {
+        char symbol[64];
+        void *args[MAX_ARGS];
+        uint32_t symbol_size = read_u32(), params_size, nargs, k;
+        void *params;
+        if (symbol_size >= sizeof symbol) {
+            die("symbol too long");
+        }
+        read_exact(symbol, symbol_size);
+        symbol[symbol_size] = '\0';
+        params_size = read_u32();
+        params = malloc(params_size != 0 ? params_size : 1);
+        if (params == NULL) {
+            die("out of memory");
+        }
+        read_exact(params, params_size);
+        nargs = read_u32();
+        if (nargs > MAX_ARGS) {
+            die("too many arguments");
+        }
+        for (k = 0; k < nargs; ++k) {
+            const int32_t index = (int32_t)read_u32();
+            if (index >= (int32_t)nbuffers) {
+                die("argument names no buffer");
+            }
+            args[k] = index < 0 ? NULL : buffers[index];
+        }
+        if (status == 0 && !run_call(symbol, params, params_size, args, nargs)) {
+            status = c + 1;
+        }
+        free(params);
+    }
+    write_u32(status);
+    for (i = 0; i < nbuffers; ++i) {
+        write_u32(sizes[i]);
+        fwrite(buffers[i], 1, sizes[i], stdout);
+        free(buffers[i]);
+    }
+    fflush(stdout);
+    return 1;
+}
+
+int main(void)
+{
+    for (;;) {
+        unsigned char b[4];
+        uint32_t command;
+        if (fread(b, 1, 4, stdin) != 4) {
+            return 0;
+        }
+        command = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+        if (command == 0) {
+            return 0;
+        }
+        if (command != 1) {
+            die("unknown command");
+        }
+        serve_one();
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * Test support (not part of the runtime), linked into the tests' shared library:
+ *   - sizeof of every kernel parameter struct, so the Python tests can check that the
+ *     ctypes layout built from a ParamStruct matches C;
+ *   - array wrappers of the static inline fixed-point primitives (requant.h, fixedpoint.h),
+ *     so they can be compared with their Python twins on many values at once.
+ */
+#include <string.h>
+
+#include "tinyc/fixedpoint.h"
+#include "tinyc/requant.h"
+#include "tinyc/tinyc_nn.h"
+
+int32_t tinyc_test_sizeof(const char *type_name);
+
+int32_t tinyc_test_sizeof(const char *type_name)
+{
+#define TINYC_SIZE_OF(type)                    \
+    if (strcmp(type_name, #type) == 0) {       \
+        return (int32_t)sizeof(type);          \
+    }
+    TINYC_SIZE_OF(tinyc_conv_params)
+    TINYC_SIZE_OF(tinyc_fully_connected_params)
+    TINYC_SIZE_OF(tinyc_broadcast)
+    TINYC_SIZE_OF(tinyc_add_params)
+    TINYC_SIZE_OF(tinyc_mul_params)
+    TINYC_SIZE_OF(tinyc_pool_params)
+    TINYC_SIZE_OF(tinyc_softmax_params)
+    TINYC_SIZE_OF(tinyc_lut_params)
+    TINYC_SIZE_OF(tinyc_transpose_params)
+    TINYC_SIZE_OF(tinyc_concat_params)
+    TINYC_SIZE_OF(tinyc_pad_params)
+#undef TINYC_SIZE_OF
+    return -1;
+}
+
+void tinyc_test_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n);
+void tinyc_test_rounding_divide_by_pot(const int32_t *x, const int32_t *exponent, int32_t *out, int32_t n);
+void tinyc_test_mbqm(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out, int32_t n);
+void tinyc_test_exp_on_negative_values(const int32_t *a, int32_t *out, int32_t n);
+void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out, int32_t n);
+void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n);
+
+void tinyc_test_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_saturating_rounding_doubling_high_mul(a[i], b[i]);
+    }
+}
+
+void tinyc_test_rounding_divide_by_pot(const int32_t *x, const int32_t *exponent, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_rounding_divide_by_pot(x[i], exponent[i]);
+    }
+}
+
+void tinyc_test_mbqm(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_multiply_by_quantized_multiplier(x[i], multiplier[i], shift[i]);
+    }
+}
+
+void tinyc_test_exp_on_negative_values(const int32_t *a, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_exp_on_negative_values(a[i]);
+    }
+}
+
+void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_one_over_one_plus_x_for_x_in_0_1(a[i]);
+    }
+}
+
+void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_get_reciprocal(x[i], TINYC_ACCUMULATION_INTEGER_BITS, &num_bits_over_unit[i]);
+    }
+}

@@ -1,0 +1,45 @@
+"""Shared pytest fixtures. Each helper adds its own; keep them session-scoped when they build C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tinycc_ml.kernels.harness import CtypesRunner, DriverRunner
+from tinycc_ml.resources import runtime_dir
+from tinycc_ml.targets.runtime_build import SANITIZE_FLAGS, build_runtime
+
+
+# --- C kernels (tests/test_kernels*.py) ---------------------------------------
+
+
+def _kernel_test_sources() -> Path:
+    return runtime_dir() / "test"
+
+
+@pytest.fixture(scope="session")
+def kernel_lib() -> CtypesRunner:
+    """runtime_c/src/*.c + the sizeof helper as one shared library (built once, cached)."""
+    path = build_runtime("shared", extra_sources=[_kernel_test_sources() / "tinyc_test_support.c"], flags=("-O2",))
+    return CtypesRunner(path)
+
+
+@pytest.fixture(scope="session")
+def kernel_driver() -> Iterator[DriverRunner]:
+    """The kernels under AddressSanitizer + UBSan, in a child process fed by the tests."""
+    path = build_runtime(
+        "executable",
+        extra_sources=[_kernel_test_sources() / name for name in ("tinyc_kernel_driver.c", "tinyc_test_support.c")],
+        flags=("-O1", *SANITIZE_FLAGS),
+    )
+    runner = DriverRunner(path)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
+def kernel_runners(kernel_lib: CtypesRunner, kernel_driver: DriverRunner) -> tuple[CtypesRunner, DriverRunner]:
+    """Every kernel test runs each case in-process (fast) and under the sanitizers."""
+    return kernel_lib, kernel_driver

@@ -1,0 +1,63 @@
+"""AveragePool2d (TFLite raw and requantizing, count_include_pad, ceil_mode shapes) and
+MaxPool2d: the C kernels equal the interpreter bit for bit, under the sanitizers too."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kernel_support import NHWC, act, act_range, check_kernels, per_tensor, seeds, single_node
+
+from tinycc_ml.ir import ops
+from tinycc_ml.ir.graph import QuantParams
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _out_size(draw: st.DrawFn, size: int, kernel: int, stride: int, begin: int, end: int) -> int:
+    """floor or ceil mode; a ceil-mode window must still start inside input + begin pad."""
+    span = size + begin + end - kernel
+    out = span // stride + 1
+    if draw(st.booleans()) and span % stride:
+        out += 1
+        if (out - 1) * stride >= size + begin:
+            out -= 1
+    return out
+
+
+@st.composite
+def pool_graphs(draw: st.DrawFn, average: bool):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    # Pads smaller than the kernel: every window keeps at least one input cell.
+    pads = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)), draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
+    h = draw(st.integers(max(1, kh - pads[0] - pads[2]), 9))
+    w = draw(st.integers(max(1, kw - pads[1] - pads[3]), 9))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 7))
+    oh = _out_size(draw, h, kh, sh, pads[0], pads[2])
+    ow = _out_size(draw, w, kw, sw, pads[1], pads[3])
+    in_q = draw(per_tensor())
+    act_min, act_max = draw(act_range())
+    if average:
+        # Same quantization (TFLite) or a rescale of up to 1000x either way (onnxruntime).
+        if draw(st.booleans()):
+            out_q = in_q
+        else:
+            out_q = QuantParams.per_tensor(in_q.s * 10 ** draw(st.floats(-3.0, 3.0)), draw(per_tensor()).zp)
+        attrs: ops.OpAttrs = ops.AveragePool2d((kh, kw), (sh, sw), pads, draw(st.booleans()), act_min, act_max)
+    else:
+        out_q = in_q
+        attrs = ops.MaxPool2d((kh, kw), (sh, sw), pads, act_min, act_max)
+    x, y = act("x", (n, c, h, w), in_q), act("y", (n, c, oh, ow), out_q)
+    return single_node(attrs, [x], y, {"x": NHWC, "y": NHWC})
+
+
+@SETTINGS
+@given(graph=pool_graphs(average=True), seed=seeds)
+def test_average_pool_matches_interpreter(kernel_runners, graph, seed):
+    check_kernels(graph, kernel_runners, seed)
+
+
+@SETTINGS
+@given(graph=pool_graphs(average=False), seed=seeds)
+def test_max_pool_matches_interpreter(kernel_runners, graph, seed):
+    check_kernels(graph, kernel_runners, seed)
