@@ -33,7 +33,7 @@ demo: setup
 	$(PYTHON) examples/digits/make_model.py --out examples/digits/digits_int8.onnx
 	tinyc compile examples/digits/digits_int8.onnx --board $(BOARD) -o $(DEMO_OUT)
 	$(PYTHON) examples/digits/make_input.py --out $(DEMO_OUT)/input.npy
-	tinyc run $(DEMO_OUT) --target host --input $(DEMO_OUT)/input.npy --output $(DEMO_OUT)/output.npy
+	tinyc run $(DEMO_OUT) --target qemu-m7 --input $(DEMO_OUT)/input.npy --output $(DEMO_OUT)/output.npy
 
 test: setup
 	$(PYTHON) -m pytest -n $(JOBS) -q tests

@@ -1,0 +1,260 @@
+"""The PlatformIO project in every output directory: real boards and emulated Cortex-M.
+
+`tinyc compile ... --board B -o OUT` makes OUT a PlatformIO project:
+
+    OUT/platformio.ini          [env:B] (ststm32 + stm32cube) for a real board,
+                                [env:qemu_m7] / [env:qemu_m4] on tinyc's own platform
+    OUT/src/main.c              runs the model once on the embedded test input, prints the
+                                int8 output and the model_invoke() cycle count
+    OUT/src/board/board.h       the board glue's API (clock, console, counter)
+    OUT/src/board/board_stm32.c STM32Cube HAL glue (real board env only)
+    OUT/src/board/board_qemu.c  semihosting + CMSDK timer glue (qemu envs only)
+    OUT/src/board/test_input.c  the test input as const data (OUT/test_input.npy holds the same)
+    OUT/link_hardfloat.py       links with the FPU's float ABI (boards with an FPU)
+    OUT/qemu/main_qemu.c        the harness `tinyc run --target qemu-*` builds
+
+The board glue lives in src/board/ so the host Makefile's `src/*.c` leaves it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..boards import Board
+from ..codegen.context import EmitContext
+from ..codegen.render import environment
+from ..errors import BoardError
+from .qemu import platform_dir
+
+QEMU_ENVS = ("qemu_m7", "qemu_m4")
+MONITOR_SPEED = 115200
+TEST_INPUT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Pll:
+    m: int
+    n: int
+    p: int
+    q: int
+    r: int
+
+
+@dataclass(frozen=True)
+class ClockRecipe:
+    """PLL from the internal HSI oscillator (16 MHz; 64 MHz on the H7) to the board's clock."""
+
+    pll: Pll
+    flash_latency: int
+    overdrive: bool = False
+    apb1_div: int = 1
+    apb2_div: int = 1
+
+
+# (STM32 family, SYSCLK) -> recipe, from the reference manuals' clock trees:
+# F7 216 MHz: 16/8*216/2 (RM0385, over-drive, 7 wait states, APB1 54 / APB2 108 MHz);
+# F446 180 MHz: 16/8*180/2 (RM0390, over-drive, 5 WS); F412 100 MHz: 16/8*100/2 (RM0402, 3 WS);
+# H7 480 MHz: 64/4*60/2 (RM0433, VOS0, 4 WS); L4+ 120 MHz: 16/2*30/2 (RM0432, boost, 5 WS).
+CLOCKS: dict[tuple[str, int], ClockRecipe] = {
+    ("f7", 216_000_000): ClockRecipe(Pll(8, 216, 2, 9, 2), 7, overdrive=True, apb1_div=4, apb2_div=2),
+    ("f4", 180_000_000): ClockRecipe(Pll(8, 180, 2, 8, 2), 5, overdrive=True, apb1_div=4, apb2_div=2),
+    ("f4", 100_000_000): ClockRecipe(Pll(8, 100, 2, 4, 2), 3, apb1_div=2, apb2_div=1),
+    ("h7", 480_000_000): ClockRecipe(Pll(4, 60, 2, 4, 2), 4),
+    ("l4", 120_000_000): ClockRecipe(Pll(2, 30, 2, 2, 2), 5),
+}
+
+
+@dataclass(frozen=True)
+class UartGlue:
+    instance: str
+    tx_pin: str
+    rx_pin: str
+    baud: int
+    af: str  # GPIO alternate function constant
+
+    @property
+    def tx_port(self) -> str:
+        return self.tx_pin[1]
+
+    @property
+    def rx_port(self) -> str:
+        return self.rx_pin[1]
+
+    @property
+    def tx_pin_number(self) -> int:
+        return int(self.tx_pin[2:])
+
+    @property
+    def rx_pin_number(self) -> int:
+        return int(self.rx_pin[2:])
+
+    @property
+    def is_lpuart(self) -> bool:
+        return self.instance.startswith("LPUART")
+
+
+@dataclass(frozen=True)
+class StmGlue:
+    """What board_stm32.c.j2 prints for one board."""
+
+    board_description: str
+    family: str  # "f4", "f7", "h7", "l4"
+    hal_header: str
+    clock_mhz: int
+    pll: Pll
+    flash_latency: int
+    overdrive: bool
+    apb1_div: int
+    apb2_div: int
+    uart: UartGlue
+    is_m7: bool
+    needs_vddio2: bool
+
+
+@dataclass(frozen=True)
+class BoardEnv:
+    name: str
+    description: str
+    platform: str
+    board: str
+    framework: str
+    upload_protocol: str
+    monitor_speed: int
+    uart: str
+    hardfloat: bool
+
+
+def stm32_family(board: Board) -> str:
+    mcu = board.mcu.upper()
+    if not mcu.startswith("STM32") or len(mcu) < 7:
+        raise BoardError(f"board {board.name}: MCU {board.mcu} is not an STM32; tinyc's board glue covers STM32 only")
+    return mcu[5:7].lower()
+
+
+def uart_af(family: str, instance: str) -> str:
+    """Alternate function of the console pins: USART1-3 are AF7 on these families, LPUART1 AF8."""
+    if instance.startswith("LPUART"):
+        return f"GPIO_AF8_{instance}"
+    return f"GPIO_AF7_{instance}"
+
+
+def stm32_glue(board: Board) -> StmGlue:
+    family = stm32_family(board)
+    recipe = CLOCKS.get((family, board.clock_hz))
+    if recipe is None:
+        known = ", ".join(f"{f.upper()} at {hz // 1_000_000} MHz" for f, hz in CLOCKS)
+        raise BoardError(f"board {board.name}: no clock setup for STM32{family.upper()} at "
+                         f"{board.clock_hz // 1_000_000} MHz (tinyc has: {known})")
+    uart = UartGlue(board.uart.instance, board.uart.tx_pin, board.uart.rx_pin, board.uart.baud,
+                    uart_af(family, board.uart.instance))
+    return StmGlue(
+        board_description=board.description,
+        family=family,
+        hal_header=f"stm32{family}xx_hal.h",
+        clock_mhz=board.clock_hz // 1_000_000,
+        pll=recipe.pll,
+        flash_latency=recipe.flash_latency,
+        overdrive=recipe.overdrive,
+        apb1_div=recipe.apb1_div,
+        apb2_div=recipe.apb2_div,
+        uart=uart,
+        is_m7=board.core == "cortex-m7",
+        needs_vddio2=family == "l4" and "PG" in (uart.tx_pin[:2], uart.rx_pin[:2]),
+    )
+
+
+def board_env(board: Board) -> BoardEnv | None:
+    if board.virtual or board.platformio is None:
+        return None
+    pio = board.platformio
+    return BoardEnv(board.name, board.description, pio.platform, pio.board, pio.framework, pio.upload_protocol,
+                    MONITOR_SPEED, f"{board.uart.instance} {board.uart.tx_pin}/{board.uart.rx_pin}",
+                    hardfloat=board.fpu != "none")
+
+
+def default_test_input(ctx: EmitContext) -> np.ndarray:
+    """The int8 input the board main runs: deterministic, spread over the whole int8 range."""
+    rng = np.random.default_rng(TEST_INPUT_SEED)
+    return rng.integers(-128, 128, size=ctx.input.size, dtype=np.int64).astype(np.int8)
+
+
+def _rows(values: np.ndarray, per_row: int = 20) -> list[list[str]]:
+    flat = [str(int(v)) for v in values.reshape(-1)]
+    return [flat[i:i + per_row] for i in range(0, len(flat), per_row)]
+
+
+def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dict[str, str]:
+    """OUT-relative path -> text of every PlatformIO and QEMU harness file."""
+    if test_input.dtype != np.int8 or test_input.size != ctx.input.size:
+        raise BoardError(f"the board test input must be {ctx.input.size} int8 values, got {test_input.size} "
+                         f"{test_input.dtype}")
+    env = environment()
+    benv = board_env(board)
+    # The board's own environment; a virtual board's QEMU one (qemu_m7 for any other board).
+    default = benv.name if benv else (board.name if board.name in QEMU_ENVS else QEMU_ENVS[0])
+    texts = {
+        "platformio.ini": env.get_template("platformio/platformio.ini.j2").render(
+            ctx=ctx, board_env=benv, default_env=default, qemu_envs=[{"name": n} for n in QEMU_ENVS],
+            platform_path=platform_dir().resolve().as_posix()),
+        "src/main.c": env.get_template("platformio/main.c.j2").render(ctx=ctx),
+        "src/board/board.h": env.get_template("platformio/board.h.j2").render(ctx=ctx),
+        "src/board/board_qemu.c": env.get_template("platformio/board_qemu.c.j2").render(ctx=ctx),
+        "src/board/test_input.c": env.get_template("platformio/test_input.c.j2").render(
+            ctx=ctx, test_input_rows=_rows(test_input)),
+        "qemu/main_qemu.c": env.get_template("qemu/main_qemu.c.j2").render(ctx=ctx),
+    }
+    if benv is not None:
+        texts["src/board/board_stm32.c"] = board_glue_text(board, ctx)
+        if benv.hardfloat:
+            texts["link_hardfloat.py"] = env.get_template("platformio/link_hardfloat.py.j2").render(
+                ctx=ctx, fpu=board.fpu)
+    return texts
+
+
+def board_glue_text(board: Board, ctx: EmitContext) -> str:
+    """The HAL glue; for a board tinyc has no glue for, a file whose #error says so, so the
+    compile still succeeds and only that board's PlatformIO build stops, with the reason."""
+    try:
+        glue = stm32_glue(board)
+    except BoardError as exc:
+        reason = str(exc).replace("\\", "/").replace('"', "'")
+        return f'/* {ctx.banner} */\n#error "{reason}"\n'
+    return environment().get_template("platformio/board_stm32.c.j2").render(ctx=ctx, glue=glue)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    # An identical file keeps its timestamp, so PlatformIO's and make's builds stay cached.
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def write_platformio_project(out_dir: Path, board: Board, ctx: EmitContext,
+                             test_input: np.ndarray | None = None) -> list[str]:
+    """Write the PlatformIO project files and the QEMU harness into out_dir; the paths written."""
+    out_dir = Path(out_dir)
+    x = default_test_input(ctx) if test_input is None else np.asarray(test_input)
+    texts = project_texts(board, ctx, x)
+    for rel, text in texts.items():
+        _write_if_changed(out_dir / rel, text.encode())
+    npy = out_dir / "test_input.npy"
+    np.save(npy, x.reshape(ctx.input.shape) if ctx.input.shape else x)
+    return sorted([*texts, "test_input.npy"])
+
+
+def flash_commands(out_dir: Path, env_name: str | None, monitor: bool) -> list[list[str]]:
+    """The PlatformIO commands `tinyc flash` runs in out_dir: upload, then maybe the monitor."""
+    from .pio_offline import pio_command  # noqa: PLC0415
+
+    if not (Path(out_dir) / "platformio.ini").is_file():
+        raise BoardError(f"{out_dir} has no platformio.ini; compile the model with `tinyc compile ... -o {out_dir}` first")
+    pio = pio_command()
+    env_args = ["-e", env_name] if env_name else []
+    commands = [[*pio, "run", "-t", "upload", *env_args]]
+    if monitor:
+        commands.append([*pio, "device", "monitor", *env_args])
+    return commands
