@@ -63,13 +63,17 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="Emit the code even when the arena exceeds the board's SRAM or the weights its flash.")
 @click.option("--dump-ir", "dump_ir", type=click.Choice(pass_names()), default=None,
               help="Print the IR after this pass ('import': as the frontend made it) to stdout.")
+@click.option("--no-firmware-size", "skip_firmware_size", is_flag=True,
+              help="Skip cross-building the model for the board's core to measure its flash and RAM "
+                   "(measured by default when arm-none-eabi-gcc is installed).")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, allow_overflow: bool,
-            dump_ir: str | None) -> None:
+            dump_ir: str | None, skip_firmware_size: bool) -> None:
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
     from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
-    options = CompileOptions(name=name, planner=planner, allow_overflow=allow_overflow, dump_ir=dump_ir)
+    options = CompileOptions(name=name, planner=planner, allow_overflow=allow_overflow, dump_ir=dump_ir,
+                             measure_firmware=not skip_firmware_size)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)

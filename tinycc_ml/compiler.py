@@ -24,6 +24,7 @@ from .passes import is_alias, run_pipeline
 from .program import Program
 from .report import build_report, report_text
 from .resources import runtime_dir
+from .targets.footprint import Footprint, measure as measure_footprint
 from .targets.platformio import write_platformio_project
 
 MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
@@ -35,6 +36,7 @@ class CompileOptions:
     planner: str = "greedy_by_size"
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
+    measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class CompileResult:
     report: dict
     fit: Fit
     ir_dump: str | None
+    footprint: Footprint | None = None
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -99,7 +102,36 @@ class CompileResult:
             f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
             f"weights: {r['weights_bytes']:,} B",
             f"  {self.fit.summary()}",
+            *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
+            *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
         ]
+
+
+def footprint_summary(footprint: Footprint, board: Board) -> str:
+    if footprint.size is None:
+        return f"firmware size not measured: {footprint.note}"
+    size = footprint.size
+    return (f"on {footprint.core} (model + runtime, -O2): flash {size.flash_bytes:,} B of "
+            f"{format_bytes_si(board.flash_bytes)}, RAM {size.ram_bytes:,} B of {format_bytes_si(board.sram_bytes)}")
+
+
+def footprint_overflow(footprint: Footprint, board: Board) -> BoardError | None:
+    """The measured code + data against the whole chip (the arena check above is stricter on RAM)."""
+    if footprint.size is None:
+        return None
+    over_flash = footprint.size.flash_bytes - board.flash_bytes
+    over_ram = footprint.size.ram_bytes - board.sram_bytes
+    problems = []
+    if over_flash > 0:
+        problems.append(f"code + constants {footprint.size.flash_bytes:,} B exceed the "
+                        f"{format_bytes_si(board.flash_bytes)} flash by {over_flash:,} B")
+    if over_ram > 0:
+        problems.append(f"static RAM {footprint.size.ram_bytes:,} B exceeds the "
+                        f"{format_bytes_si(board.sram_bytes)} SRAM by {over_ram:,} B")
+    if not problems:
+        return None
+    return BoardError(f"model does not fit board {board.name} once built for {footprint.core}: "
+                      f"{'; '.join(problems)}; use a board with more memory, or --allow-overflow to emit the code anyway")
 
 
 def import_model(path: Path) -> Graph:
@@ -140,7 +172,14 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     report = build_report(program, ctx, target, path.name, fit.fits)
     write_output_dir(out_dir, ctx, program, report)
     write_platformio_project(out_dir, target, ctx)
-    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump)
+    footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
+    if footprint is not None:
+        report["firmware_footprint"] = footprint.as_report()
+        (out_dir / "report.json").write_text(report_text(report))
+        overflow = footprint_overflow(footprint, target)
+        if overflow is not None and not options.allow_overflow:
+            raise overflow
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint)
 
 
 # -- writing the output directory -------------------------------------------------------------
