@@ -4,4 +4,5 @@ fixedpoint: the primitives (twin: runtime_c/include/tinyc/requant.h)
 params:     per-op constants from quantization parameters (TFLite's Prepare)
 softmax:    TFLite's int8 softmax (gemmlowp exp / reciprocal)
 lut:        256-entry tables for elementwise functions
+qdq:        ONNX QuantizeLinear / DequantizeLinear in float32 (the float model boundary)
 """

@@ -63,11 +63,18 @@ def multiply_by_quantized_multiplier_greater_than_one(x: ArrayLike, multiplier: 
 
 def round_half_away_from_zero(value: float) -> int:
     """std::round / TfLiteRound for doubles."""
-    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+    magnitude = abs(value)
+    whole = math.floor(magnitude)
+    # magnitude - whole is exact; magnitude + 0.5 is not (0.49999999999999994 + 0.5 == 1.0).
+    rounded = whole + 1 if magnitude - whole >= 0.5 else whole
+    return -rounded if value < 0 else rounded
 
 
-def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31)."""
+def quantize_multiplier(real_multiplier: float, max_shift: int = 30) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31).
+
+    max_shift: requantization multipliers must keep shift <= 30; softmax's input multiplier
+    (a multiplier > 1 that TFLite caps at 2^31 - 1) may reach 31."""
     if real_multiplier == 0.0:
         return 0, 0
     if not math.isfinite(real_multiplier) or real_multiplier < 0:
@@ -79,9 +86,9 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         shift, q_fixed = 0, 0
-    if shift > 30:
+    if shift > max_shift:
         raise ValueError(
-            f"multiplier {real_multiplier!r} is too large for int8 requantization (shift {shift} > 30)"
+            f"multiplier {real_multiplier!r} is too large for int8 requantization (shift {shift} > {max_shift})"
         )
     return int(q_fixed), int(shift)
 

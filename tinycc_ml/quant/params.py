@@ -8,6 +8,7 @@ arithmetic because a different order can change the last bit of a multiplier.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,3 +105,69 @@ def activation_range(q: QuantParams, low: float | None, high: float | None) -> t
     if high is not None:
         act_max = min(act_max, quantize_real(high, q))
     return act_min, act_max
+
+
+# --- Softmax (TFLite Micro softmax_common.cc CalculateSoftmaxParams, int8 in/out) ---
+
+SCALED_DIFF_INTEGER_BITS = 5  # the exp() input is Q5.26
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+def softmax_params(input_q: QuantParams, beta: float = 1.0) -> SoftmaxParams:
+    """PreprocessSoftmaxScaling (double-rounding build) and CalculateInputRadius.
+
+    real = min(double(beta) * double(s_in) * 2^(31 - 5), 2^31 - 1), turned into a
+    multiplier > 1 with a left shift; diff_min = -floor(31 * 2^26 / 2^left_shift), the
+    most negative input difference whose left shift cannot overflow int32.
+    """
+    beta_f32 = _f32(beta)  # TfLiteSoftmaxParams stores beta as float
+    real = min(beta_f32 * input_q.s * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
+    # real <= 2^31 - 1 gives left_shift <= 31; at 31 diff_min is 0 and only the row maxima count.
+    multiplier, left_shift = quantize_multiplier(real, max_shift=31)
+    if left_shift < 0:
+        raise ValueError(f"softmax input scale {input_q.s!r} is too small (beta * scale * 2^26 < 1)")
+    max_input_rescaled = (
+        1.0 * ((1 << SCALED_DIFF_INTEGER_BITS) - 1) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)) / (1 << left_shift)
+    )
+    return SoftmaxParams(multiplier, left_shift, -int(math.floor(max_input_rescaled)))
+
+
+# --- Average pooling ---
+
+
+@dataclass(frozen=True)
+class AvgPoolParams:
+    """Fields of tinyc_pool_params that depend on quantization.
+
+    requantize == False (input and output quantization equal, every TFLite model):
+        TFLite's raw formula: acc = sum of the raw int8 inputs in the window (an explicit
+        pad cell counted by count_include_pad adds -input_offset, the zero point: a real
+        0.0), out = acc > 0 ? (acc + n/2) / n : (acc - n/2) / n (C division), clamped.
+    requantize == True (onnxruntime models whose pool output has its own scale):
+        acc = sum of (x - zp_in) over the window (a padded cell adds 0, a real 0.0),
+        scaled = MultiplyByQuantizedMultiplier(acc, multiplier, shift) with
+        multiplier/shift = double(s_in) / double(s_out), then the same rounded division
+        by n, + zp_out, clamped. Multiplying before dividing keeps the only rounding
+        before the last one to 0.5 / n output LSB, so the result is within 1 LSB of
+        onnxruntime's float average for any scale ratio (dividing first would add
+        0.5 * s_in / s_out LSB, more than 1 LSB once s_in > 2 s_out).
+    """
+
+    requantize: bool
+    input_offset: int  # -zp_in
+    output_offset: int  # zp_out (added only when requantize)
+    multiplier: int  # 0 unless requantize
+    shift: int
+
+
+def avgpool_params(input_q: QuantParams, output_q: QuantParams) -> AvgPoolParams:
+    if input_q == output_q:
+        return AvgPoolParams(False, -input_q.zp, output_q.zp, 0, 0)
+    multiplier, shift = quantize_multiplier(input_q.s / output_q.s)
+    return AvgPoolParams(True, -input_q.zp, output_q.zp, multiplier, shift)
