@@ -79,8 +79,12 @@ def test_model_too_big_says_by_how_much(tmp_path):
     assert not (tmp_path / "out").exists()
     result = tinyc("compile", tmp_path / "big.onnx", "--board", "nucleo_f446re", "-o", tmp_path / "out", "--allow-overflow")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1] == (
-        "  DOES NOT FIT: arena 200,000 B of 128 KB SRAM (152.6 %), weights 0 B of 512 KB flash")
+    lines = result.stdout.splitlines()
+    assert "  DOES NOT FIT: arena 200,000 B of 128 KB SRAM (152.6 %), weights 0 B of 512 KB flash" in lines
+    assert lines[-1] == (
+        "  warning: model does not fit board nucleo_f446re once built for cortex-m4: static RAM 200,000 B "
+        "exceeds the 128 KB SRAM by 68,928 B; use a board with more memory, or --allow-overflow to emit the "
+        "code anyway")
     assert json.loads((tmp_path / "out/report.json").read_text())["fits"] is False
 
 
@@ -93,6 +97,7 @@ def test_alias_only_model_end_to_end(tmp_path):
         "  ops: 1 (0 kernel calls), MACs: 0",
         "  arena: 300 B (layer-wise peak 300 B, planner greedy_by_size), weights: 0 B",
         "  fits: arena 300 B of 320 KB SRAM (0.1 %), weights 0 B of 1 MB flash",
+        "  on cortex-m7 (model + runtime, -O2): flash 368 B of 1 MB, RAM 300 B of 320 KB",
     ]
     x = (np.arange(300) % 256 - 128).astype(np.int8).reshape(1, 300)
     np.save(tmp_path / "x.npy", x)
@@ -128,6 +133,7 @@ def test_kws_compile_summary(kws_out):
         "  ops: 14 (12 kernel calls), MACs: 2,656,768",
         "  arena: 16,000 B (layer-wise peak 16,000 B, planner greedy_by_size), weights: 29,848 B",
         "  fits: arena 16,000 B of 320 KB SRAM (4.9 %), weights 29,848 B of 1 MB flash",
+        "  on cortex-m7 (model + runtime, -O2): flash 35,260 B of 1 MB, RAM 16,000 B of 320 KB",
     ]
 
 
