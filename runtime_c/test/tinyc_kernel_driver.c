@@ -84,6 +84,30 @@ static int run_call(const char *symbol, const void *params, size_t params_size, 
         } else {
             tinyc_depthwise_conv_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
         }
+    } else if (strcmp(symbol, "tinyc_depthwise_conv_inplace_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(7);
+        tinyc_depthwise_conv_inplace_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    } else if (strcmp(symbol, "tinyc_pointwise_conv_inplace_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(7);
+        tinyc_pointwise_conv_inplace_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    } else if (strcmp(symbol, "tinyc_depthwise_conv_chw_inplace_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(7);
+        tinyc_depthwise_conv_chw_inplace_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    } else if (strcmp(symbol, "tinyc_pointwise_conv_chw_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(6);
+        tinyc_pointwise_conv_chw_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
+    } else if (strcmp(symbol, "tinyc_pointwise_conv_chw_hwc_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(6);
+        tinyc_pointwise_conv_chw_hwc_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
+    } else if (strcmp(symbol, "tinyc_pointwise_conv_hwc_chw_s8") == 0) {
+        PARAMS(tinyc_conv_params, p);
+        NEED_ARGS(6);
+        tinyc_pointwise_conv_hwc_chw_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
     } else if (strcmp(symbol, "tinyc_fully_connected_s8") == 0) {
         PARAMS(tinyc_fully_connected_params, p);
         NEED_ARGS(6);

@@ -43,6 +43,11 @@ class Conv2d(OpAttrs):
     groups: int = 1
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    # Run with the kernel variant that may write the output over its own input
+    # (tinyc_depthwise_conv_inplace_s8 for a stride-1, same-size depthwise conv with
+    # multiplier 1, tinyc_pointwise_conv_inplace_s8 for a 1x1 one). A memory decision of
+    # passes/inplace.py; the arithmetic is the same either way.
+    in_place: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 This is the one place where variants are chosen (the kernels never dispatch): a Conv2d
 whose groups equal its input channels becomes tinyc_depthwise_conv_s8, any other
-tinyc_conv_s8, and so on. Every constant in a call comes from tinycc_ml/quant (the
+tinyc_conv_s8, and so on. Two memory decisions of the passes pick in-place variants: a
+conv marked `in_place` runs tinyc_depthwise_conv_inplace_s8 or
+tinyc_pointwise_conv_inplace_s8, and a depthwise conv whose tensors the layout pass stored
+channel-major (CHW) runs tinyc_depthwise_conv_chw_inplace_s8, with the
+tinyc_pointwise_conv_{chw,chw_hwc,hwc_chw}_s8 layout variants for 1x1 convs next to it.
+Every constant in a call comes from tinycc_ml/quant (the
 interpreter uses the same functions), and every weight is reordered here, at compile
 time, into the layout its kernel reads. Parameter structs list their fields in the C
 declaration order of runtime_c/include/tinyc/tinyc_nn.h.
 
 Spatial kernels (conv, pooling) read and write NHWC, so their 4-D activations must have
-dim order (0, 2, 3, 1); anything else is a bug in the layout pass (KernelLayoutError).
+dim order (0, 2, 3, 1), except the channel-major conv variants above; anything else is a
+bug in the layout pass (KernelLayoutError).
 A model the kernels cannot run at all is a ModelError naming the node.
 """
 
@@ -23,9 +29,10 @@ from ..ir import ops
 from ..ir.graph import Graph, Node, Tensor
 from ..quant import params as qparams
 from . import physical
-from .call import ConstArg, KernelArg, KernelCall, NullArg, ParamStruct, TensorArg
+from .call import ConstArg, KernelArg, KernelCall, NullArg, ParamStruct, ScratchArg, TensorArg
 
 NHWC = (0, 2, 3, 1)
+CHW = (0, 1, 2, 3)  # channel-major images: NCHW stored row-major
 BROADCAST_DIMS = 4  # tinyc_broadcast
 TRANSPOSE_DIMS = 6  # TINYC_MAX_DIMS
 PAD_DIMS = 4  # tinyc_pad_params
@@ -57,9 +64,28 @@ def _no_scratch(params: ParamStruct) -> int:
     return 0
 
 
+def _ring_scratch(params: ParamStruct) -> int:
+    """tinyc_depthwise_conv_inplace_s8: a ring of pad_top * in_w + pad_left + 1 input pixels."""
+    pixels = params["in_h"] * params["in_w"]
+    return min(params["pad_top"] * params["in_w"] + params["pad_left"] + 1, pixels) * params["in_c"]
+
+
+def _pixel_scratch(params: ParamStruct) -> int:
+    """tinyc_pointwise_conv_inplace_s8: one input pixel."""
+    return params["in_c"]
+
+
+def _plane_scratch(params: ParamStruct) -> int:
+    """tinyc_depthwise_conv_chw_inplace_s8: one output channel."""
+    return params["out_h"] * params["out_w"]
+
+
 _SCRATCH: dict[str, Callable[[ParamStruct], int]] = {
     "tinyc_conv_s8": _no_scratch,
     "tinyc_depthwise_conv_s8": _no_scratch,
+    "tinyc_depthwise_conv_inplace_s8": _ring_scratch,
+    "tinyc_depthwise_conv_chw_inplace_s8": _plane_scratch,
+    "tinyc_pointwise_conv_inplace_s8": _pixel_scratch,
 }
 
 
@@ -122,25 +148,84 @@ def _tensors(node: Node, graph: Graph) -> list[Tensor | None]:
 # --- convolution and fully connected ----------------------------------------
 
 
+def _is_layout(graph: Graph, name: str, order: tuple[int, ...]) -> bool:
+    shape = graph.tensor(name).shape
+    return len(shape) == 4 and physical.same_layout(shape, graph.dim_order(name), order)
+
+
+def is_pointwise(node: Node, graph: Graph) -> bool:
+    """1x1, stride 1, unpadded, ungrouped: a per-pixel matrix product, any layout."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    return (node.kind == "Conv2d" and graph.tensor(node.inputs[1]).shape[2:] == (1, 1) and attrs.groups == 1
+            and attrs.strides == (1, 1) and attrs.pads == (0, 0, 0, 0))
+
+
+def is_plain_depthwise(node: Node, graph: Graph) -> bool:
+    """Depthwise with multiplier 1: what the in-place depthwise kernels run."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    return node.kind == "Conv2d" and len(x.shape) == 4 and attrs.groups == x.shape[1] == y.shape[1]
+
+
+def in_place_capable(node: Node, graph: Graph) -> bool:
+    """Has the conv an in-place variant: tinyc_depthwise_conv_inplace_s8 (depthwise
+    multiplier 1, stride 1, an output as large as the input) or
+    tinyc_pointwise_conv_inplace_s8 (pointwise)?"""
+    if node.kind != "Conv2d":
+        return False
+    if is_pointwise(node, graph):
+        return True
+    if not is_plain_depthwise(node, graph):
+        return False
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    return attrs.strides == (1, 1) and x.shape == y.shape
+
+
+def _conv_symbol(node: Node, graph: Graph) -> str:
+    """The variant for a Conv2d, from its shape, its tensors' layouts and its in_place flag."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    depthwise = attrs.groups == x.shape[1] and y.shape[1] % x.shape[1] == 0
+    x_nhwc, y_nhwc = _is_layout(graph, x_name, NHWC), _is_layout(graph, y_name, NHWC)
+    if x_nhwc and y_nhwc:
+        if attrs.in_place:
+            if not in_place_capable(node, graph):
+                raise KernelLayoutError(f"node {node.name}: marked in_place, but only pointwise convs and stride-1, "
+                                        "same-size depthwise convs with multiplier 1 run in place (pass bug)")
+            return "tinyc_pointwise_conv_inplace_s8" if is_pointwise(node, graph) else "tinyc_depthwise_conv_inplace_s8"
+        return "tinyc_depthwise_conv_s8" if depthwise else "tinyc_conv_s8"
+    x_chw, y_chw = _is_layout(graph, x_name, CHW), _is_layout(graph, y_name, CHW)
+    if x_chw and y_chw and is_plain_depthwise(node, graph):
+        return "tinyc_depthwise_conv_chw_inplace_s8"
+    if is_pointwise(node, graph) and (x_chw or x_nhwc) and (y_chw or y_nhwc):
+        return {(True, True): "tinyc_pointwise_conv_chw_s8", (True, False): "tinyc_pointwise_conv_chw_hwc_s8",
+                (False, True): "tinyc_pointwise_conv_hwc_chw_s8"}[(x_chw and not x_nhwc, y_chw and not y_nhwc)]
+    for name in (x_name, y_name):
+        _require_nhwc(node, graph, name)  # raises, naming the tensor in the wrong layout
+    raise KernelLayoutError(f"node {node.name}: no conv kernel reads {x_name} and writes {y_name} in these layouts")
+
+
 def _conv2d(node: Node, graph: Graph) -> list[KernelCall]:
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     b_name = node.inputs[2] if len(node.inputs) > 2 else ""
     (y_name,) = node.outputs
     x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
-    _require_nhwc(node, graph, x_name)
-    _require_nhwc(node, graph, y_name)
     if any(zp != 0 for zp in w.quant.zero_point):
         raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
     n, in_c, in_h, in_w = x.shape
     out_c, _, kernel_h, kernel_w = w.shape
     _, _, out_h, out_w = y.shape
-    depthwise = attrs.groups == in_c and out_c % in_c == 0
-    if depthwise:
-        symbol = "tinyc_depthwise_conv_s8"
+    symbol = _conv_symbol(node, graph)
+    if symbol == "tinyc_depthwise_conv_chw_inplace_s8":
+        weights = w.data[:, 0, :, :]  # OIHW (I = 1) -> [C][KH][KW]
+    elif symbol.startswith("tinyc_depthwise_conv"):
         weights = w.data[:, 0, :, :].transpose(1, 2, 0)  # OIHW (I = 1) -> [KH][KW][OUT_C]
+    elif symbol.startswith("tinyc_pointwise_conv"):
+        weights = w.data[:, :, 0, 0]  # [OUT_C][IN_C]
     else:
-        symbol = "tinyc_conv_s8"
         weights = w.data.transpose(0, 2, 3, 1)  # OIHW -> OHWI
     p = _struct(
         batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
@@ -160,6 +245,8 @@ def _conv2d(node: Node, graph: Graph) -> list[KernelCall]:
         shift,
         TensorArg(y_name),
     )
+    if symbol in _SCRATCH and _SCRATCH[symbol] is not _no_scratch:
+        args += (ScratchArg(_SCRATCH[symbol](p)),)
     return [KernelCall(node.name, symbol, "tinyc_conv_params", p, args)]
 
 

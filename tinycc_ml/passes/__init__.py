@@ -24,8 +24,15 @@ class Pass:
     run: Callable[[Graph], Graph]
 
 
+def _choose_in_place(graph: Graph) -> Graph:
+    from .inplace import choose_in_place  # noqa: PLC0415 (it plans memory, which imports passes)
+
+    return choose_in_place(graph)
+
+
 PIPELINE: tuple[Pass, ...] = (
     Pass("layout", layout),
+    Pass("inplace", _choose_in_place),  # in-place depthwise variants, where the plan gets smaller
 )
 
 IMPORT_STAGE = "import"  # --dump-ir name for the graph before any pass

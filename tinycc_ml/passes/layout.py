@@ -8,6 +8,9 @@ ops keep their inputs' order. Where a consumer needs another order than its prod
 gives, the pass inserts an explicit Transpose node (identity logical perm, a physical
 copy between two orders), so later stages never meet an implicit layout change.
 
+Depthwise convs may instead run channel-major (CHW), in place, where that makes the memory
+plan smaller (see "channel-major islands" below; tinyc_depthwise_conv_chw_inplace_s8).
+
 Reshape and Transpose nodes whose input and output bytes are identical under the
 chosen orders are *aliases* (`is_alias`): they cost no copy and share one buffer.
 The pass picks orders to make them so where it can: tf2onnx's NHWC image input
@@ -23,10 +26,12 @@ import numpy as np
 
 from ..ir import ops
 from ..ir.graph import Graph, Node, Tensor
+from ..kernels.registry import is_plain_depthwise, is_pointwise
 
 Order = tuple[int, ...]
 
 NHWC: Order = (0, 2, 3, 1)
+CHW: Order = (0, 1, 2, 3)  # channel-major images: NCHW stored row-major
 SPATIAL_KINDS = ("Conv2d", "AveragePool2d", "MaxPool2d")
 ELEMENTWISE_KINDS = ("Add", "Mul", "Lut", "Concat")
 
@@ -103,14 +108,100 @@ def is_alias(node: Node, graph: Graph) -> bool:
 
 
 def layout(graph: Graph) -> Graph:
-    return _Layout(graph).run()
+    """NHWC everywhere a kernel wants it; channel-major islands where the plan gets smaller."""
+    base = _Layout(graph).run()
+    islands = [i for i in chw_islands(graph) if _touches_copy(base, i)]
+    if not islands:
+        return base
+    from .inplace import estimate_arena  # noqa: PLC0415 (it plans memory, which imports passes)
+
+    best, size, chosen = base, estimate_arena(base), frozenset()
+    for island in islands:
+        trial = _Layout(graph, chosen | island).run()
+        if (trial_size := estimate_arena(trial)) < size:
+            best, size, chosen = trial, trial_size, chosen | island
+    return best
+
+
+# --- channel-major (CHW) islands ------------------------------------------------------------
+#
+# A plain depthwise conv (multiplier 1) can run on channel-major images, in place, one
+# channel at a time (tinyc_depthwise_conv_chw_inplace_s8), and the pointwise convs next to it
+# can read or write CHW (tinyc_pointwise_conv_*_s8), as can elementwise ops, Reshape and the
+# caller (an NCHW graph input or output is CHW bytes). An island is a set of 4-D tensors
+# that must share one order (a depthwise conv's input and output, an elementwise op's
+# operands and result) and holds a depthwise input. CHW costs what it saves elsewhere:
+# the pointwise convs around a CHW tensor lose their pixel-by-pixel overlap (a pixel's
+# channels are a plane apart), so it pays only where it removes layout copies, e.g. an
+# NCHW model's input or output next to a depthwise conv. Only islands next to a copy of
+# the all-NHWC layout are tried, each kept if the planned arena shrinks.
+
+
+def _chw_linked(node: Node, graph: Graph) -> list[str]:
+    """The activations of `node` that must share one order if it runs channel-major."""
+    acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
+    if node.kind == "Conv2d" and is_plain_depthwise(node, graph):
+        return [node.inputs[0], node.outputs[0]]
+    if node.kind in ("Add", "Mul", "Lut") and all(len(graph.tensor(a).shape) == 4 for a in acts) and \
+            len({graph.tensor(a).shape for a in acts}) == 1:
+        return acts
+    return []
+
+
+def chw_islands(graph: Graph) -> list[frozenset[str]]:
+    """Groups of 4-D tensors that would turn channel-major together, each holding the input
+    of a plain depthwise conv, in graph order."""
+    parent: dict[str, str] = {}
+
+    def find(t: str) -> str:
+        parent.setdefault(t, t)
+        while parent[t] != t:
+            t = parent[t]
+        return t
+
+    for node in graph.nodes:
+        linked = _chw_linked(node, graph)
+        for t in linked[1:]:
+            a, b = find(linked[0]), find(t)
+            if a != b:
+                parent[b] = a
+    seeds = [n.inputs[0] for n in graph.nodes if n.kind == "Conv2d" and is_plain_depthwise(n, graph)]
+    islands: dict[str, set[str]] = {}
+    for t in list(parent):
+        islands.setdefault(find(t), set()).add(t)
+    boundary = set(graph.input_tensors()) | set(graph.output_tensors())
+    ordered = []
+    for seed in seeds:
+        island = set(islands[find(seed)])
+        # A pointwise conv at the island's edge reads or writes CHW as well, so an NCHW
+        # graph input or output on its other side joins for free (no copy either way).
+        for node in graph.nodes:
+            if node.kind == "Conv2d" and is_pointwise(node, graph):
+                x, y = node.inputs[0], node.outputs[0]
+                if x in island and y in boundary and len(graph.tensor(y).shape) == 4:
+                    island.add(y)
+                if y in island and x in boundary and len(graph.tensor(x).shape) == 4:
+                    island.add(x)
+        if frozenset(island) not in ordered:
+            ordered.append(frozenset(island))
+    return ordered
+
+
+def _touches_copy(laid_out: Graph, island: frozenset[str]) -> bool:
+    """Does the all-NHWC layout copy one of these tensors into another order?"""
+    for node in laid_out.nodes:
+        if node.name.startswith("layout:") and (node.inputs[0] in island or node.outputs[0] in island
+                                                or node.outputs[0].split("__")[0] in island):
+            return True
+    return False
 
 
 class _Layout:
     """One walk over the nodes in order; the state lives only for the call."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, chw: frozenset[str] = frozenset()):
         self.graph = graph
+        self.chw = chw  # tensors stored channel-major (row-major NCHW)
         self.tensors: dict[str, Tensor] = dict(graph.tensors)
         self.orders: dict[str, Order] = {}
         self.nodes: list[Node] = []
@@ -134,7 +225,7 @@ class _Layout:
     def _demanded(self, name: str) -> Order | None:
         """The order a tensor's consumers want it in, if they agree on one."""
         rank = len(self.tensors[name].shape)
-        if name in self.graph_outputs:
+        if name in self.graph_outputs or name in self.chw:
             return row_major(rank)
         if rank == 4 and name in self.spatial_reads:
             return NHWC
@@ -146,7 +237,7 @@ class _Layout:
         out = self.tensors[node.outputs[0]]
         rank = len(out.shape)
         if is_spatial(node, self.graph):
-            return [NHWC if i == 0 else None for i in range(len(node.inputs))], NHWC
+            return self._plan_spatial(node)
         if node.kind == "Transpose":
             perm = node.attrs.perm or tuple(reversed(range(rank)))
             natural = transpose_alias_order(perm, self.orders[node.inputs[0]])
@@ -180,6 +271,16 @@ class _Layout:
         return [
             row_major(len(self.tensors[name].shape)) if name in acts else None for name in node.inputs
         ], row_major(rank)
+
+    def _plan_spatial(self, node: Node) -> tuple[list[Order | None], Order]:
+        """NHWC, except the conv variants that read or write channel-major islands."""
+        x, y = node.inputs[0], node.outputs[0]
+        rest: list[Order | None] = [None] * (len(node.inputs) - 1)
+        if node.kind == "Conv2d" and x in self.chw and is_plain_depthwise(node, self.graph):
+            return [CHW, *rest], CHW
+        if node.kind == "Conv2d" and (x in self.chw or y in self.chw) and is_pointwise(node, self.graph):
+            return [CHW if x in self.chw else NHWC, *rest], CHW if y in self.chw else NHWC
+        return [NHWC, *rest], NHWC
 
     # -- rewriting -------------------------------------------------------------------------
 

@@ -52,6 +52,45 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                              int8_t *output);
 int32_t tinyc_depthwise_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* In-place variants (the compiler chooses them where the memory plan gets smaller; the
+ * overlap each allows is derived in tinycc_ml/kernels/access.py):
+ *
+ * Depthwise, multiplier 1, stride 1, output as large as the input, NHWC: the output may
+ * start at or before the input (exactly in place included); scratch is a ring of
+ * (pad_top * in_w + pad_left + 1) input pixels. weights as tinyc_depthwise_conv_s8. */
+void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                     int8_t *output, int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params *params);
+
+/* Pointwise (1x1, stride 1, no padding, groups 1), NHWC: each input pixel is copied into a
+ * one-pixel scratch (in_c bytes) before any of its output is written, so with out_c <= in_c
+ * the output may start at or before the input. weights [out_c][in_c]. */
+void tinyc_pointwise_conv_inplace_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                     int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params *params);
+
+/* Depthwise, multiplier 1, channel-major (input and output [batch][c][h][w]), one channel
+ * at a time through a one-channel scratch (out_h * out_w bytes), so the output may sit over
+ * the input. weights [c][kernel_h][kernel_w]. */
+void tinyc_depthwise_conv_chw_inplace_s8(const tinyc_conv_params *params, const int8_t *input,
+                                         const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                         const int32_t *shift, int8_t *output, int8_t *scratch);
+int32_t tinyc_depthwise_conv_chw_inplace_s8_get_buffer_size(const tinyc_conv_params *params);
+
+/* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
+ * channel-major depthwise above needs no transpose copies: CHW -> CHW, CHW -> NHWC,
+ * NHWC -> CHW. weights [out_c][in_c]. */
+void tinyc_pointwise_conv_chw_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+void tinyc_pointwise_conv_chw_hwc_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                     int8_t *output);
+void tinyc_pointwise_conv_hwc_chw_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                     int8_t *output);
+
 /* Fully connected: input [batch][in_features], weights [out_features][in_features].
  * per_channel != 0: multiplier/shift have out_features entries, else one. */
 typedef struct {

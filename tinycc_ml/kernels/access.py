@@ -1,0 +1,372 @@
+"""Access patterns of the C kernels: which bytes each call reads and writes, and when.
+
+A kernel's loop order decides whether its output may share bytes with its input. This
+module states, per kernel symbol, what runtime_c/src/<symbol>.c actually does, in the
+buffers' physical byte positions, as a sequence of *blocks*:
+
+    block 0, 1, 2, ... run in order; a block first reads its input bytes, then writes
+    its output bytes.
+
+For tinyc_conv_s8 a block is one output value (pixel, channel): it reads the pixel's
+window, then writes one byte. For the channel-major in-place depthwise kernel a block is
+one channel: it reads the channel's plane (computing into the one-channel scratch), then
+copies the result over the output plane. For the ring depthwise kernel a pixel's first
+block also reads the whole input pixel (into the ring), and taps at or before the pixel
+are not arena reads at all. A read is stored once per run of consecutive blocks that read
+the same byte (`Reads.first`..`Reads.last`), so a pixel's window is listed once, not once
+per output channel. tests/test_overlap_kernels.py and tests/test_inplace_kernels.py check
+every model against its C kernel on shared buffers.
+
+From that, `min_distance` derives the overlap an OverlapFact states: with the output
+placed D = offset(input) - offset(output) bytes before the input, output byte p lands on
+input byte p - D. That is harmful exactly when a block writes p before a later block
+reads p - D, so the unsafe distances are {p - q : p written in a block before one that
+reads q}, and every D above their maximum is safe:
+
+    min_distance = 1 + max over reads (q, last block l) of (max p written before block l) - q
+
+It is tight: D = min_distance - 1 makes one write land on a byte that is read later.
+(For a run of streaming blocks this is "bytes written so far minus input bytes no longer
+needed", maximised over time.) Kernels whose inner copies are memcpy (concat, pad) have no
+model: overlapping memcpy arguments are undefined behaviour in C, so they get no facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .call import KernelCall, ParamStruct, TensorArg
+
+NEVER = np.iinfo(np.int64).min // 4  # "no write yet": below any byte position difference
+
+
+@dataclass(frozen=True, eq=False)
+class Reads:
+    """Input byte `pos[i]` is read by every block from `first[i]` to `last[i]` (at least by
+    the last one; the range only has to cover every block that reads it)."""
+
+    pos: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
+    @staticmethod
+    def concat(parts: Sequence["Reads"]) -> "Reads":
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return Reads(empty, empty, empty)
+        return Reads(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("pos", "first", "last")))
+
+    def shifted(self, blocks: int) -> "Reads":
+        return Reads(self.pos, self.first + blocks, self.last + blocks)
+
+
+@dataclass(frozen=True, eq=False)
+class Traffic:
+    """One node's memory traffic: its calls' blocks, one after the other."""
+
+    output: str
+    blocks: int
+    write_pos: np.ndarray  # physical output byte written, in write order
+    write_block: np.ndarray  # the block of each write (nondecreasing)
+    reads: Mapping[str, Reads]  # activation tensor -> the reads of its bytes
+    # True when every value a block writes depends only on the bytes that block reads, as
+    # they are when it reads them: then a wrong placement can be replayed exactly
+    # (interp/planned.py). Softmax is not (its row's max and sum come from the row's first
+    # block, its values from later ones), nor are the in-place convs that copy input into
+    # their scratch (later blocks use the copy, not the input as it is by then).
+    replayable: bool = True
+
+    def max_write_before(self) -> np.ndarray:
+        """[blocks + 1]: the highest output byte written by the blocks before block b."""
+        per_block = np.full(self.blocks, NEVER, dtype=np.int64)
+        np.maximum.at(per_block, self.write_block, self.write_pos)
+        before = np.empty(self.blocks + 1, dtype=np.int64)
+        before[0] = NEVER
+        np.maximum.accumulate(per_block, out=before[1:])
+        return before
+
+    def write_block_of(self, out_size: int) -> np.ndarray:
+        """[out_size]: the block that writes each output byte (the last, if several)."""
+        block = np.full(out_size, np.iinfo(np.int64).max, dtype=np.int64)
+        block[self.write_pos] = self.write_block  # later writes of a byte win, as in memory
+        return block
+
+
+def min_distance(traffic: Traffic, tensor: str, in_size: int) -> int:
+    """Least D = offset(input) - offset(output) from which on every D is safe (module doc).
+    1 - in_size when nothing can go wrong: every overlapping placement is then safe."""
+    reads = traffic.reads.get(tensor)
+    if reads is None or reads.pos.size == 0:
+        return 1 - in_size
+    before = traffic.max_write_before()[reads.last]
+    live = before != NEVER
+    if not live.any():
+        return 1 - in_size
+    return max(int(np.max(before[live] - reads.pos[live])) + 1, 1 - in_size)
+
+
+# --- per-kernel models -------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CallTraffic:
+    blocks: int
+    write_pos: np.ndarray
+    write_block: np.ndarray
+    reads: tuple[Reads, ...]  # one per input TensorArg, in argument order
+    replayable: bool = True  # see Traffic.replayable
+
+
+Model = Callable[[ParamStruct], CallTraffic]
+
+
+def _grid(*extents: int) -> list[np.ndarray]:
+    """Flattened index arrays of a row-major loop nest over `extents` (outermost first)."""
+    if not extents:
+        return []
+    axes = np.meshgrid(*(np.arange(e, dtype=np.int64) for e in extents), indexing="ij")
+    return [a.reshape(-1) for a in axes]
+
+
+def _dense_writes(count: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Block t writes output byte t (the kernels that do *output++)."""
+    t = np.arange(count, dtype=np.int64)
+    return count, t, t
+
+
+def _conv_windows(p: ParamStruct) -> tuple[np.ndarray, ...]:
+    """Every in-bounds (output pixel, tap): pixel index, and the tapped input pixel index."""
+    n, oh, ow = p["batch"], p["out_h"], p["out_w"]
+    kh, kw = p["kernel_h"], p["kernel_w"]
+    b, oy, ox, ky, kx = _grid(n, oh, ow, kh, kw)
+    iy = oy * p["stride_h"] - p["pad_top"] + ky * p["dilation_h"]
+    ix = ox * p["stride_w"] - p["pad_left"] + kx * p["dilation_w"]
+    ok = (iy >= 0) & (iy < p["in_h"]) & (ix >= 0) & (ix < p["in_w"])
+    pixel = ((b * oh + oy) * ow + ox)[ok]
+    tapped = ((b * p["in_h"] + iy) * p["in_w"] + ix)[ok]
+    return pixel, tapped
+
+
+def _conv(p: ParamStruct) -> CallTraffic:
+    """tinyc_conv_s8: for each output pixel, for each output channel oc: read the window of
+    oc's group (all taps, the group's input channels), write one byte. NHWC in and out."""
+    in_c, out_c, groups = p["in_c"], p["out_c"], p["groups"]
+    gin, gout = in_c // groups, out_c // groups
+    pixel, tapped = _conv_windows(p)
+    channel = np.arange(in_c, dtype=np.int64)
+    pos = (tapped[:, None] * in_c + channel[None, :]).reshape(-1)
+    first = (pixel[:, None] * out_c + (channel // gin * gout)[None, :]).reshape(-1)
+    blocks, wpos, wblock = _dense_writes(p["batch"] * p["out_h"] * p["out_w"] * out_c)
+    return CallTraffic(blocks, wpos, wblock, (Reads(pos, first, first + gout - 1),))
+
+
+def _depthwise(p: ParamStruct) -> CallTraffic:
+    """tinyc_depthwise_conv_s8: for each output pixel, for each output channel oc =
+    ic * multiplier + m: read input channel ic over the window, write one byte. NHWC."""
+    in_c, out_c = p["in_c"], p["out_c"]
+    mult = out_c // in_c
+    pixel, tapped = _conv_windows(p)
+    channel = np.arange(in_c, dtype=np.int64)
+    pos = (tapped[:, None] * in_c + channel[None, :]).reshape(-1)
+    first = (pixel[:, None] * out_c + channel[None, :] * mult).reshape(-1)
+    blocks, wpos, wblock = _dense_writes(p["batch"] * p["out_h"] * p["out_w"] * out_c)
+    return CallTraffic(blocks, wpos, wblock, (Reads(pos, first, first + mult - 1),))
+
+
+def _depthwise_chw_inplace(p: ParamStruct) -> CallTraffic:
+    """tinyc_depthwise_conv_chw_inplace_s8: for each (image, channel): compute the whole
+    output plane into the scratch (reading the input plane's windows), then copy it over
+    the output plane. One block per channel. CHW (row-major NCHW) in and out."""
+    n, c = p["batch"], p["in_c"]
+    in_plane, out_plane = p["in_h"] * p["in_w"], p["out_h"] * p["out_w"]
+    pixel, tapped = _conv_windows(p)  # pixel = (b * oh + oy) * ow + ox, tapped likewise
+    b = pixel // out_plane
+    ch = np.arange(c, dtype=np.int64)
+    block = b[:, None] * c + ch[None, :]
+    pos = (block * in_plane + (tapped % in_plane)[:, None]).reshape(-1)
+    block = block.reshape(-1)
+    wblock = np.repeat(np.arange(n * c, dtype=np.int64), out_plane)
+    wpos = np.arange(n * c * out_plane, dtype=np.int64)
+    return CallTraffic(n * c, wpos, wblock, (Reads(pos, block, block),))
+
+
+def _depthwise_inplace(p: ParamStruct) -> CallTraffic:
+    """tinyc_depthwise_conv_inplace_s8 (stride 1, same size, multiplier 1): per pixel s,
+    copy input pixel s into the ring, then per channel c: read the taps after s from the
+    input (those at or before s come from the ring), write output (s, c)."""
+    c = p["in_c"]
+    pixel, tapped = _conv_windows(p)  # same size: pixel and tapped index the same raster
+    ahead = tapped > pixel
+    ch = np.arange(c, dtype=np.int64)
+    tap_pos = (tapped[ahead][:, None] * c + ch[None, :]).reshape(-1)
+    tap_block = (pixel[ahead][:, None] * c + ch[None, :]).reshape(-1)
+    pixels = p["batch"] * p["in_h"] * p["in_w"]
+    save_pos = np.arange(pixels * c, dtype=np.int64)
+    save_block = save_pos // c * c  # the pixel's first block, before any of its writes
+    pos = np.concatenate([save_pos, tap_pos])
+    block = np.concatenate([save_block, tap_block])
+    blocks, wpos, wblock = _dense_writes(pixels * c)
+    # Not replayable: a tap from the ring holds the value its pixel had when it was saved.
+    return CallTraffic(blocks, wpos, wblock, (Reads(pos, block, block),), replayable=False)
+
+
+def _pointwise_inplace(p: ParamStruct) -> CallTraffic:
+    """tinyc_pointwise_conv_inplace_s8: per pixel, copy the input pixel into the scratch,
+    then per output channel write one byte (computed from the copy). NHWC."""
+    in_c, out_c = p["in_c"], p["out_c"]
+    pixels = p["batch"] * p["in_h"] * p["in_w"]
+    pos = np.arange(pixels * in_c, dtype=np.int64)
+    block = pos // in_c * out_c  # the pixel's first block, before any of its writes
+    blocks, wpos, wblock = _dense_writes(pixels * out_c)
+    # Not replayable: later channels use the copy, not the input as it is by then.
+    return CallTraffic(blocks, wpos, wblock, (Reads(pos, block, block),), replayable=False)
+
+
+def _pointwise(in_chw: bool, out_chw: bool) -> Model:
+    """tinyc_pointwise_conv_*_s8: per image, per pixel, per output channel: read the
+    pixel's input channels (strided in CHW), write one byte (strided in CHW)."""
+
+    def model(p: ParamStruct) -> CallTraffic:
+        n, in_c, out_c = p["batch"], p["in_c"], p["out_c"]
+        pixels = p["in_h"] * p["in_w"]
+        b, pix, oc = _grid(n, pixels, out_c)
+        wpos = b * pixels * out_c + (oc * pixels + pix if out_chw else pix * out_c + oc)
+        blocks = n * pixels * out_c
+        rb, rpix, ch = _grid(n, pixels, in_c)
+        pos = rb * pixels * in_c + (ch * pixels + rpix if in_chw else rpix * in_c + ch)
+        first = (rb * pixels + rpix) * out_c
+        return CallTraffic(blocks, wpos, np.arange(blocks, dtype=np.int64), (Reads(pos, first, first + out_c - 1),))
+
+    return model
+
+
+def _fully_connected(p: ParamStruct) -> CallTraffic:
+    """tinyc_fully_connected_s8: for each batch row, for each output: read the whole input
+    row, write one byte."""
+    batch, k, m = p["batch"], p["in_features"], p["out_features"]
+    b, col = _grid(batch, k)
+    blocks, wpos, wblock = _dense_writes(batch * m)
+    return CallTraffic(blocks, wpos, wblock, (Reads(b * k + col, b * m, b * m + m - 1),))
+
+
+def _pool(p: ParamStruct) -> CallTraffic:
+    """tinyc_avgpool_s8 / tinyc_maxpool_s8: for each output pixel, for each channel: read
+    the window clipped to the input, write one byte. NHWC."""
+    n, oh, ow, c = p["batch"], p["out_h"], p["out_w"], p["channels"]
+    kh, kw = p["kernel_h"], p["kernel_w"]
+    b, oy, ox, ky, kx = _grid(n, oh, ow, kh, kw)
+    iy = oy * p["stride_h"] - p["pad_top"] + ky
+    ix = ox * p["stride_w"] - p["pad_left"] + kx
+    ok = (iy >= 0) & (iy < p["in_h"]) & (ix >= 0) & (ix < p["in_w"])
+    pixel = ((b * oh + oy) * ow + ox)[ok]
+    tapped = ((b * p["in_h"] + iy) * p["in_w"] + ix)[ok]
+    ch = np.arange(c, dtype=np.int64)
+    pos = (tapped[:, None] * c + ch[None, :]).reshape(-1)
+    block = (pixel[:, None] * c + ch[None, :]).reshape(-1)
+    blocks, wpos, wblock = _dense_writes(n * oh * ow * c)
+    return CallTraffic(blocks, wpos, wblock, (Reads(pos, block, block),))
+
+
+def _strided_index(dims: Sequence[int], strides: Sequence[int]) -> np.ndarray:
+    """For each element of a dense row-major walk over `dims`, sum(i_k * strides[k])."""
+    index = np.zeros(1, dtype=np.int64)
+    for d, s in zip(dims, strides):
+        index = (index[:, None] + np.arange(d, dtype=np.int64)[None, :] * s).reshape(-1)
+    return index
+
+
+def _broadcast(p: ParamStruct) -> CallTraffic:
+    """tinyc_add_s8 / tinyc_mul_s8: dense output over shape.dims; element t reads a and b
+    through their strides, then writes byte t."""
+    shape = p["shape"]
+    a = _strided_index(shape["dims"], shape["a_strides"])
+    b = _strided_index(shape["dims"], shape["b_strides"])
+    blocks, wpos, wblock = _dense_writes(a.size)
+    return CallTraffic(blocks, wpos, wblock, (Reads(a, wblock, wblock), Reads(b, wblock, wblock)))
+
+
+def _lut(p: ParamStruct) -> CallTraffic:
+    """tinyc_lut_s8: output[i] = table[input[i] + 128] for i in order."""
+    blocks, wpos, wblock = _dense_writes(p["size"])
+    return CallTraffic(blocks, wpos, wblock, (Reads(wpos, wblock, wblock),))
+
+
+def _softmax(p: ParamStruct) -> CallTraffic:
+    """tinyc_softmax_s8: per row, two passes read the whole row (max, sum of exps) before
+    the first write; the third pass reads x[c] and writes y[c] for c in order."""
+    outer, depth = p["outer"], p["depth"]
+    blocks, wpos, wblock = _dense_writes(outer * depth)
+    row_start = (wpos // depth) * depth
+    return CallTraffic(blocks, wpos, wblock, (Reads(wpos, row_start, wpos),), replayable=False)
+
+
+def _transpose(p: ParamStruct) -> CallTraffic:
+    """tinyc_transpose_s8: dense output over out_dims; element t reads its strided input."""
+    src = _strided_index(p["out_dims"], p["in_strides"])
+    blocks, wpos, wblock = _dense_writes(src.size)
+    return CallTraffic(blocks, wpos, wblock, (Reads(src, wblock, wblock),))
+
+
+MODELS: dict[str, Model] = {
+    "tinyc_conv_s8": _conv,
+    "tinyc_depthwise_conv_s8": _depthwise,
+    "tinyc_depthwise_conv_chw_inplace_s8": _depthwise_chw_inplace,
+    "tinyc_depthwise_conv_inplace_s8": _depthwise_inplace,
+    "tinyc_pointwise_conv_inplace_s8": _pointwise_inplace,
+    "tinyc_pointwise_conv_chw_s8": _pointwise(True, True),
+    "tinyc_pointwise_conv_chw_hwc_s8": _pointwise(True, False),
+    "tinyc_pointwise_conv_hwc_chw_s8": _pointwise(False, True),
+    "tinyc_fully_connected_s8": _fully_connected,
+    "tinyc_avgpool_s8": _pool,
+    "tinyc_maxpool_s8": _pool,
+    "tinyc_add_s8": _broadcast,
+    "tinyc_mul_s8": _broadcast,
+    "tinyc_lut_s8": _lut,
+    "tinyc_softmax_s8": _softmax,
+    "tinyc_transpose_s8": _transpose,
+}
+
+
+def call_traffic(call: KernelCall) -> CallTraffic | None:
+    """The call's traffic, or None when its kernel has no model (no overlap allowed)."""
+    model = MODELS.get(call.symbol)
+    return None if model is None else model(call.params)
+
+
+def node_traffic(calls: Sequence[KernelCall]) -> Traffic | None:
+    """The traffic of a node's calls in order, on tensor names. None when a call has no
+    model, writes more than one tensor, or the calls disagree on the output."""
+    if not calls:
+        return None
+    output: str | None = None
+    blocks = 0
+    replayable = True
+    wpos, wblock = [], []
+    reads: dict[str, list[Reads]] = {}
+    for call in calls:
+        traffic = call_traffic(call)
+        if traffic is None:
+            return None
+        tensors = [a.tensor for a in call.args if isinstance(a, TensorArg)]
+        *inputs, out = tensors  # every kernel writes its last tensor argument
+        if output not in (None, out) or len(inputs) != len(traffic.reads):
+            return None
+        output = out
+        replayable = replayable and traffic.replayable
+        wpos.append(traffic.write_pos)
+        wblock.append(traffic.write_block + blocks)
+        for name, r in zip(inputs, traffic.reads):
+            reads.setdefault(name, []).append(r.shifted(blocks))
+        blocks += traffic.blocks
+    assert output is not None
+    return Traffic(
+        output,
+        blocks,
+        np.concatenate(wpos),
+        np.concatenate(wblock),
+        {name: Reads.concat(parts) for name, parts in reads.items()},
+        replayable,
+    )
