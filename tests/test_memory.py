@@ -37,7 +37,7 @@ def test_chain_greedy_plan_by_hand():
     # a (largest) at 0; x overlaps a in time -> after it, aligned: 208; b overlaps a -> 208
     # (x is dead by then); y overlaps only b, which leaves [0, 208) free -> 0.
     g = chain()
-    p = plan(buffer_requests(g, g.nodes, {}))
+    p = plan(buffer_requests(g, g.nodes, {}), "greedy_by_size")
     assert {r.name: off for r, off in zip(p.requests, p.offsets)} == {"a": 0, "x": 208, "b": 208, "y": 0}
     assert p.arena_bytes == 308
     assert p.tensor_offsets() == {"a": 0, "x": 208, "b": 208, "y": 0}
@@ -63,7 +63,7 @@ def test_alias_groups_share_one_buffer():
         ("l", ("l",), 12, 4, 5),
         ("out", ("out",), 12, 5, 5),
     ]
-    p = plan(reqs)
+    p = plan(reqs, "greedy_by_size")
     offsets = p.tensor_offsets()
     assert offsets["in"] == offsets["r"] and offsets["p"] == offsets["f"]
     # c (1000) at 0; in at 1008; p overlaps c -> 1008; l, out overlap p only -> 0 and 16.
@@ -78,7 +78,7 @@ def test_scratch_is_a_one_step_buffer():
                       (TensorArg("a"), TensorArg("b"), ScratchArg(40)))
     reqs = buffer_requests(g, g.nodes, {"op1": (call,)})
     assert reqs[-1] == BufferRequest("scratch:op1#0.2", 40, 1, 1)
-    p = plan(reqs)
+    p = plan(reqs, "greedy_by_size")
     # live at step 1: a [0,200), b [208,258); scratch goes after b at 272 (x is dead).
     assert p.offset("scratch:op1#0.2") == 272 and p.arena_bytes == 312
     assert layerwise_peak_bytes(reqs) == 300
@@ -105,12 +105,13 @@ def test_check_catches_misalignment_and_short_arena():
 def test_unknown_planner():
     with pytest.raises(TinycError) as err:
         plan((), "best_fit")
-    assert str(err.value) == "unknown planner 'best_fit'; planners: greedy_by_size"
+    assert str(err.value) == ("unknown planner 'best_fit'; planners: greedy_by_size, greedy_by_breadth, "
+                              "greedy_by_conflicts, hill_climb, best")
 
 
 def test_table_lists_buffers_by_offset():
     g = chain()
-    text = plan(buffer_requests(g, g.nodes, {})).table()
+    text = plan(buffer_requests(g, g.nodes, {}), "greedy_by_size").table()
     assert text.splitlines()[0] == "memory plan 'greedy_by_size': arena 308 bytes"
     assert [line.split()[-1] for line in text.splitlines()[2:]] == ["a", "y", "x", "b"]
 

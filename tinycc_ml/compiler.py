@@ -1,7 +1,8 @@
 """compile_model: ONNX file -> output directory. The one function the CLI calls.
 
-    import (frontend) -> passes (PIPELINE) -> kernel calls (registry) -> liveness
-    -> planner -> EmitContext -> templates -> OUT/ (+ runtime copy, report.json)
+    import (frontend) -> passes (PIPELINE) -> kernel calls (registry) -> schedule
+    -> overlap facts -> liveness -> planner -> EmitContext -> templates -> OUT/
+    (+ runtime copy, report.json)
 
 Each arrow is a module of its own; this file only wires them and writes files.
 """
@@ -18,9 +19,12 @@ from .codegen.render import render_sources
 from .errors import BoardError, ModelError
 from .ir.graph import Graph
 from .kernels.call import KernelCall
+from .memory.facts import OverlapFact
 from .memory.liveness import buffer_requests
-from .memory.planners import plan as make_plan
+from .memory.planners import DEFAULT_PLANNER, plan as make_plan
 from .passes import is_alias, run_pipeline
+from .passes.inplace import overlap_facts
+from .passes.schedule import DEFAULT_TIME_LIMIT, Schedule, schedule as make_schedule, scratch_bytes
 from .program import Program
 from .report import build_report, report_text
 from .resources import runtime_dir
@@ -33,7 +37,8 @@ MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompil
 @dataclass(frozen=True)
 class CompileOptions:
     name: str = "model"
-    planner: str = "greedy_by_size"
+    planner: str = DEFAULT_PLANNER
+    schedule_time_limit: float = DEFAULT_TIME_LIMIT  # seconds for the op-order search
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
     measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
@@ -101,10 +106,27 @@ class CompileResult:
             f"  ops: {ops} ({calls} kernel calls), MACs: {r['macs']:,}",
             f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
             f"weights: {r['weights_bytes']:,} B",
+            *memory_summary(r),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
         ]
+
+
+def memory_summary(r: dict) -> list[str]:
+    """Two lines of the memory story: the bounds, and live bytes per step (`tinyc report` for more)."""
+    from .memory.picture import sparkline  # noqa: PLC0415
+
+    live = r["live_bytes"]
+    peak = max(live, default=0)
+    proven = "proven" if r["best_layerwise_exact"] else "not proven minimal"
+    overlaps = len(r["overlaps"])
+    return [
+        f"  memory: lower bound {r['lower_bound_bytes']:,} B (arena +{r['lower_bound_gap_bytes']:,} B), "
+        f"best layer-wise {r['best_layerwise_bytes']:,} B ({r['schedule_method']}, {proven}), "
+        f"{overlaps} overlap{'' if overlaps == 1 else 's'}",
+        f"  live bytes per step: {sparkline(live)} peak {peak:,} B at step {live.index(peak) if live else 0}",
+    ]
 
 
 def footprint_summary(footprint: Footprint, board: Board) -> str:
@@ -149,14 +171,16 @@ def node_calls(graph: Graph) -> dict[str, tuple[KernelCall, ...]]:
     return {node.name: () if is_alias(node, graph) else tuple(kernel_calls(node, graph)) for node in graph.nodes}
 
 
-def lower(graph: Graph, planner: str = "greedy_by_size", dump_ir: str | None = None) -> tuple[Program, str | None]:
-    """Imported graph -> Program (passes, kernel calls, memory plan)."""
+def lower(graph: Graph, planner: str = DEFAULT_PLANNER, dump_ir: str | None = None,
+          schedule_time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[Program, str | None]:
+    """Imported graph -> Program (passes, kernel calls, op order, memory plan)."""
     lowered = run_pipeline(graph, dump_ir)
     g = lowered.graph
-    schedule = tuple(g.nodes)  # the graph order is the schedule until a schedule pass exists
     calls = node_calls(g)
-    memory = make_plan(buffer_requests(g, schedule, calls), planner)
-    return Program(g, schedule, calls, memory), lowered.dump
+    order: Schedule = make_schedule(g, scratch_bytes(calls), schedule_time_limit)
+    facts: tuple[OverlapFact, ...] = overlap_facts(g, order.order, calls)
+    memory = make_plan(buffer_requests(g, order.order, calls), planner, facts)
+    return Program(g, order.order, calls, memory, order), lowered.dump
 
 
 def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions()) -> CompileResult:
@@ -164,7 +188,7 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     target = load_board(board)
     check_prefix(options.name)
     imported = import_model(path)
-    program, dump = lower(imported, options.planner, options.dump_ir)
+    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit)
     ctx = build_context(program, options.name, path.name, target.name)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:

@@ -12,6 +12,7 @@ from .ir.graph import Graph, Node
 from .kernels.call import KernelCall
 from .memory.plan import MemoryPlan
 from .passes.layout import is_alias
+from .passes.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Program:
     schedule: tuple[Node, ...]  # execution order; step i runs schedule[i]
     calls: Mapping[str, tuple[KernelCall, ...]]  # node name -> its kernel calls (none for an alias)
     plan: MemoryPlan
+    scheduling: Schedule | None = None  # how the order was chosen and its layer-wise figures
 
     def is_alias(self, node: Node) -> bool:
         return is_alias(node, self.graph)

@@ -2,6 +2,8 @@
 
 Every figure is read from the Program and the EmitContext that wrote the C, so the
 report describes exactly the emitted code (arena_bytes is the arena array's length).
+The memory figures (layer-wise peak, best layer-wise bound, lower bound, arena bytes)
+are defined in tinycc_ml/memory/bounds.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from . import __version__
 from .boards import Board
 from .codegen.context import EmitContext
 from .ir.graph import BoundaryIO
-from .memory.plan import layerwise_peak_bytes
+from .memory.facts import OverlapFact
+from .memory.plan import MemoryPlan
 from .program import Program, node_macs
 
 
@@ -25,6 +28,33 @@ def _io(io: BoundaryIO) -> dict:
         "scale": io.quant.s,
         "zero_point": io.quant.zp,
     }
+
+
+def _fact(fact: OverlapFact) -> dict:
+    return {"node": fact.node, "input": fact.input, "output": fact.output,
+            "min_distance": fact.min_distance, "reason": fact.reason}
+
+
+def memory_figures(program: Program) -> dict:
+    """The memory part of report.json (also what `tinyc report` prints)."""
+    plan: MemoryPlan = program.plan
+    layerwise = plan.layerwise_peak_bytes()
+    sched = program.scheduling
+    figures = {
+        "arena_bytes": plan.arena_bytes,
+        "lower_bound_bytes": plan.lower_bound_bytes(),
+        "layerwise_peak_bytes": layerwise,
+        # Without a recorded search the emitted order is the only one known.
+        "best_layerwise_bytes": sched.peak_bytes if sched else layerwise,
+        "best_layerwise_exact": sched.exact if sched else False,
+        "file_order_layerwise_bytes": sched.file_order_bytes if sched else layerwise,
+        "schedule_method": sched.method if sched else "graph order",
+        "planner": plan.planner,
+        "live_bytes": list(plan.live_bytes_per_step()),
+        "overlaps": [_fact(f) for f in plan.used_facts()],
+    }
+    figures["lower_bound_gap_bytes"] = figures["arena_bytes"] - figures["lower_bound_bytes"]
+    return figures
 
 
 def build_report(program: Program, ctx: EmitContext, board: Board, model: str, fits: bool) -> dict:
@@ -43,7 +73,8 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
             "output_bytes": out.nbytes,
         })
     buffers = [
-        {"name": r.name, "tensors": list(r.tensors), "offset": off, "size": r.size, "first": r.first, "last": r.last}
+        {"name": r.name, "tensors": list(r.tensors), "offset": off, "size": r.size, "first": r.first, "last": r.last,
+         "alignment": r.alignment}
         for r, off in zip(plan.requests, plan.offsets)
     ]
     return {
@@ -52,9 +83,8 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
         "graph": graph.name,
         "board": board.name,
         "prefix": ctx.prefix,
-        "planner": plan.planner,
-        "arena_bytes": ctx.arena_bytes,
-        "layerwise_peak_bytes": layerwise_peak_bytes(plan.requests),
+        **memory_figures(program),
+        "arena_bytes": ctx.arena_bytes,  # the emitted array's length (equal to the plan's)
         "weights_bytes": ctx.weights_bytes,
         "macs": sum(op["macs"] for op in ops),
         "fits": fits,
@@ -74,3 +104,30 @@ def report_text(report: dict) -> str:
 
 def read_report(out_dir: Path) -> dict:
     return json.loads((Path(out_dir) / "report.json").read_text())
+
+
+def plan_view(program: Program, title: str, sram_bytes: int) -> "PlanView":
+    from .memory.picture import PlanView, Step  # noqa: PLC0415
+
+    figures = memory_figures(program)
+    graph = program.graph
+    steps = tuple(Step(n.name, n.kind, str(list(graph.tensor(n.outputs[0]).shape))) for n in program.schedule)
+    return PlanView(program.plan, steps, title, sram_bytes,
+                    figures["lower_bound_bytes"], figures["best_layerwise_bytes"])
+
+
+def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float) -> tuple[str, "PlanView"]:
+    """`tinyc report`: lower the model (no files written) and describe its memory plan."""
+    from .boards import load_board  # noqa: PLC0415
+    from .compiler import import_model, lower  # noqa: PLC0415 (compiler imports this module)
+    from .memory.picture import buffer_table, figures_lines, text_timeline  # noqa: PLC0415
+
+    model, target = Path(model), load_board(board)
+    program, _ = lower(import_model(model), planner, None, schedule_time_limit)
+    view = plan_view(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
+    sched = program.scheduling
+    order = "" if sched is None else (
+        f"schedule: {sched.method}" + (" (proven minimal layer-wise peak)" if sched.exact else " (not proven minimal)")
+        + (f", graph order's layer-wise peak {sched.file_order_bytes:,} B" if sched.reordered else ""))
+    text = "\n".join([view.title, *figures_lines(view), *([order] if order else []), ""])
+    return text + "\n" + text_timeline(view) + "\n" + buffer_table(view), view

@@ -1,9 +1,10 @@
 """MemoryPlan: where every buffer sits in the one arena, and the proof that it is sound.
 
-A plan is checked when it is made (`MemoryPlan.check`): no two buffers that are live at
-the same step may share a byte, every offset honours its alignment, and the arena
-holds every buffer. A failure is a compiler bug, raised as PlanError before any C is
-written.
+A plan is checked when it is made (`MemoryPlan.check`): every offset honours its
+alignment, the arena holds every buffer, and no two buffers that are live at the same
+step share a byte, unless an overlap fact (memory/facts.py) covers exactly that
+(input, output) pair and allows the placement (offset(input) - offset(output) >=
+min_distance). A failure is a compiler bug, raised as PlanError before any C is written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import PlanError
+from .bounds import (FactPair, layerwise_peak_bytes, live_bytes_per_step, lower_bound_bytes,
+                     resolve_facts)
+from .facts import OverlapFact
 from .liveness import BufferRequest
 
 
@@ -21,6 +25,7 @@ class MemoryPlan:
     offsets: tuple[int, ...]  # parallel to requests
     arena_bytes: int
     planner: str
+    facts: tuple[OverlapFact, ...] = ()  # the overlap facts the planner was given
 
     def offset(self, buffer: str) -> int:
         for request, offset in zip(self.requests, self.offsets):
@@ -30,6 +35,31 @@ class MemoryPlan:
 
     def tensor_offsets(self) -> dict[str, int]:
         return {t: off for r, off in zip(self.requests, self.offsets) for t in r.tensors}
+
+    def pairs(self) -> tuple[FactPair, ...]:
+        return resolve_facts(self.requests, self.facts)
+
+    def overlapping(self) -> tuple[FactPair, ...]:
+        """The fact pairs this plan actually places sharing bytes (the facts it uses)."""
+        used = []
+        for pair in self.pairs():
+            a, b = self.requests[pair.input], self.requests[pair.output]
+            oa, ob = self.offsets[pair.input], self.offsets[pair.output]
+            if a.size and b.size and oa < ob + b.size and ob < oa + a.size:
+                used.append(pair)
+        return tuple(used)
+
+    def used_facts(self) -> tuple[OverlapFact, ...]:
+        return tuple(f for pair in self.overlapping() for f in pair.facts)
+
+    def layerwise_peak_bytes(self) -> int:
+        return layerwise_peak_bytes(self.requests)
+
+    def lower_bound_bytes(self) -> int:
+        return lower_bound_bytes(self.requests, self.pairs())
+
+    def live_bytes_per_step(self) -> tuple[int, ...]:
+        return live_bytes_per_step(self.requests)
 
     def check(self) -> None:
         if len(self.offsets) != len(self.requests):
@@ -41,6 +71,7 @@ class MemoryPlan:
                 raise PlanError(
                     f"plan '{self.planner}': buffer {r.name} [{off}, {off + r.size}) ends past the arena of {self.arena_bytes} bytes"
                 )
+        allowed = {(p.input, p.output): p for p in self.pairs()}
         # Sweep by offset: only buffers whose address ranges meet can collide.
         order = sorted(range(len(self.requests)), key=lambda i: self.offsets[i])
         for pos, i in enumerate(order):
@@ -51,11 +82,23 @@ class MemoryPlan:
                 b, b_off = self.requests[j], self.offsets[j]
                 if b_off >= a_off + a.size:
                     break
-                if b.size and a.overlaps_in_time(b):
-                    raise PlanError(
-                        f"plan '{self.planner}': buffers {a.name} [{a_off}, {a_off + a.size}) steps {a.first}-{a.last} "
-                        f"and {b.name} [{b_off}, {b_off + b.size}) steps {b.first}-{b.last} overlap"
-                    )
+                if not b.size or not a.overlaps_in_time(b) or self._fact_allows(allowed, i, j):
+                    continue
+                pair = allowed.get((i, j)) or allowed.get((j, i))
+                why = "" if pair is None else (
+                    f" (their fact needs offset({self.requests[pair.input].name}) - "
+                    f"offset({self.requests[pair.output].name}) >= {pair.min_distance})")
+                raise PlanError(
+                    f"plan '{self.planner}': buffers {a.name} [{a_off}, {a_off + a.size}) steps {a.first}-{a.last} "
+                    f"and {b.name} [{b_off}, {b_off + b.size}) steps {b.first}-{b.last} overlap{why}"
+                )
+
+    def _fact_allows(self, allowed: dict[tuple[int, int], FactPair], i: int, j: int) -> bool:
+        for key in ((i, j), (j, i)):
+            pair = allowed.get(key)
+            if pair is not None and pair.allows(self.offsets[pair.input], self.offsets[pair.output]):
+                return True
+        return False
 
     def table(self) -> str:
         """The plan as text, one buffer a line by offset, for reports and debugging."""
@@ -67,17 +110,15 @@ class MemoryPlan:
         return "\n".join(rows) + "\n"
 
 
-def layerwise_peak_bytes(requests: Sequence[BufferRequest]) -> int:
-    """Max over steps of the bytes of all buffers live at that step (no packing can beat it)."""
-    if not requests:
-        return 0
-    steps = max(r.last for r in requests) + 1
-    live = [0] * (steps + 1)
-    for r in requests:  # difference array: +size at first, -size after last
-        live[r.first] += r.size
-        live[r.last + 1] -= r.size
-    peak = running = 0
-    for delta in live[:steps]:
-        running += delta
-        peak = max(peak, running)
-    return peak
+def make_plan(requests: Sequence[BufferRequest], offsets: Sequence[int], planner: str,
+              facts: Sequence[OverlapFact] = ()) -> MemoryPlan:
+    """A checked plan: the arena is exactly as long as its highest buffer end."""
+    requests = tuple(requests)
+    offsets = tuple(int(o) for o in offsets)
+    arena = max((off + r.size for r, off in zip(requests, offsets)), default=0)
+    result = MemoryPlan(requests, offsets, arena, planner, tuple(facts))
+    result.check()
+    return result
+
+
+__all__ = ["MemoryPlan", "layerwise_peak_bytes", "make_plan"]
