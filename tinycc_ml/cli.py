@@ -18,7 +18,7 @@ import numpy as np
 
 from .boards import DEFAULT_BOARD, all_boards, format_bytes_si, load_board
 from .errors import TinycError
-from .memory.planners import PLANNERS
+from .memory.planners import DEFAULT_PLANNER, PLANNER_NAMES
 from .passes import pass_names
 from .targets import TARGETS, read_build_info
 
@@ -57,8 +57,10 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="Output directory: C sources, Makefile, runtime copy and report.json.")
 @click.option("--name", default="model", show_default=True,
               help="C identifier prefix of the generated API (model_run, MODEL_ARENA_BYTES, src/model.c).")
-@click.option("--planner", default="greedy_by_size", show_default=True, type=click.Choice(sorted(PLANNERS)),
-              help="Memory planner that places the buffers in the arena.")
+@click.option("--planner", default=DEFAULT_PLANNER, show_default=True, type=click.Choice(PLANNER_NAMES),
+              help="Memory planner that places the buffers in the arena ('best': the smallest of all).")
+@click.option("--schedule-time-limit", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds the op-order search may take before it settles for the best order found.")
 @click.option("--allow-overflow", is_flag=True,
               help="Emit the code even when the arena exceeds the board's SRAM or the weights its flash.")
 @click.option("--dump-ir", "dump_ir", type=click.Choice(pass_names()), default=None,
@@ -67,13 +69,13 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="Skip cross-building the model for the board's core to measure its flash and RAM "
                    "(measured by default when arm-none-eabi-gcc is installed).")
 @_errors_to_exit
-def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, allow_overflow: bool,
-            dump_ir: str | None, skip_firmware_size: bool) -> None:
+def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
+            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool) -> None:
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
     from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
-    options = CompileOptions(name=name, planner=planner, allow_overflow=allow_overflow, dump_ir=dump_ir,
-                             measure_firmware=not skip_firmware_size)
+    options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
+                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)
@@ -125,13 +127,17 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
 @click.option("--inputs", "count", default=10, show_default=True, type=click.IntRange(min=1),
               help="How many random inputs to compare on.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random inputs.")
+@click.option("--target", "targets", multiple=True, type=click.Choice(sorted(TARGETS)),
+              help="Where to run the generated C; repeat for several (e.g. --target host --target qemu-m7). "
+                   "Default: host.")
 @_errors_to_exit
-def verify(model: Path, board: str, count: int, seed: int) -> None:
-    """Check that the host C equals the NumPy interpreter byte for byte on random inputs
-    (and, with onnxruntime installed, report the largest LSB difference to it)."""
-    from .verification import verify_model  # noqa: PLC0415
+def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...]) -> None:
+    """Check that the generated C equals the NumPy interpreter byte for byte on random inputs,
+    on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
+    largest LSB difference to it)."""
+    from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415
 
-    result = verify_model(model, board, count, seed, _progress)
+    result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS)
     for line in result.lines():
         click.echo(line)
     if not result.ok:
@@ -157,6 +163,34 @@ def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
     for command in flash_commands(out_dir, env_name, monitor):
         if subprocess.run(command, cwd=out_dir, check=False).returncode != 0:
             raise TinycError(f"`{' '.join(['pio', *command[3:]])}` failed in {out_dir} (its output is above)")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--board", default=DEFAULT_BOARD, show_default=True, help=BOARD_HELP)
+@click.option("--planner", default=DEFAULT_PLANNER, show_default=True, type=click.Choice(PLANNER_NAMES),
+              help="Memory planner that places the buffers in the arena ('best': the smallest of all).")
+@click.option("--schedule-time-limit", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds the op-order search may take before it settles for the best order found.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write an HTML page with the plan's picture (SVG inline) and tables.")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the plan's picture as SVG: buffers over steps (x) and addresses (y).")
+@_errors_to_exit
+def report(model: Path, board: str, planner: str, schedule_time_limit: float, html_path: Path | None,
+           svg_path: Path | None) -> None:
+    """Show MODEL's memory plan for BOARD: live bytes and arena layout per step, every buffer."""
+    from .report import memory_report  # noqa: PLC0415
+
+    text, view = memory_report(model, board, planner, schedule_time_limit)
+    click.echo(text, nl=False)
+    from .memory.picture import html_page, svg  # noqa: PLC0415
+
+    for path, render in ((html_path, html_page), (svg_path, svg)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(view))
+            click.echo(f"wrote {path}")
 
 
 @main.command()

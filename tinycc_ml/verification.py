@@ -1,7 +1,8 @@
-"""`tinyc verify`: the NumPy interpreter and the host C must agree byte for byte.
+"""`tinyc verify`: the NumPy interpreter and the generated C must agree byte for byte.
 
-The model is compiled to a temporary directory, both run on N seeded random inputs in
-the ONNX input dtype, and every output byte is compared. With onnxruntime installed
+The model is compiled to a temporary directory; the interpreter and every requested
+target (the host build, the emulated Cortex-M7/M4) run on N seeded random inputs in the
+ONNX input dtype, and every output byte of every target is compared with the interpreter. With onnxruntime installed
 its output (graph optimizations off: its optimized int8 kernels saturate) is compared
 too, as the largest difference in output LSBs; that is reported, not required to be 0
 (onnxruntime's QDQ float semantics may differ from TFLite's integer kernels by an LSB).
@@ -18,21 +19,28 @@ import numpy as np
 
 from .compiler import CompileOptions, compile_model
 from .ir.graph import BoundaryIO
-from .targets import host, read_build_info
+from .errors import TinycError
+from .targets import TARGETS, read_build_info
+
+DEFAULT_TARGETS = ("host",)
 
 
 @dataclass(frozen=True)
 class InputCheck:
     index: int
-    equal: bool
-    mismatched: int  # output elements where C != interpreter
+    mismatched: tuple[tuple[str, int], ...]  # (target, output elements where it differs from the interpreter)
     ort_max_lsb: int | None  # largest |interpreter - onnxruntime| in output LSBs
+
+    @property
+    def equal(self) -> bool:
+        return all(count == 0 for _, count in self.mismatched)
 
 
 @dataclass(frozen=True)
 class VerifyResult:
     model: str
     board: str
+    targets: tuple[str, ...]
     checks: tuple[InputCheck, ...]
     output_size: int
 
@@ -43,11 +51,15 @@ class VerifyResult:
     def lines(self) -> list[str]:
         lines = []
         for c in self.checks:
-            verdict = "equal" if c.equal else f"MISMATCH in {c.mismatched} of {self.output_size} elements"
+            verdicts = [
+                f"{target} {'equal' if count == 0 else f'MISMATCH in {count} of {self.output_size} elements'}"
+                for target, count in c.mismatched
+            ]
             ort = f", onnxruntime max diff {c.ort_max_lsb} LSB" if c.ort_max_lsb is not None else ""
-            lines.append(f"input {c.index}: interpreter vs host C {verdict}{ort}")
+            lines.append(f"input {c.index}: interpreter vs {', '.join(verdicts)}{ort}")
         good = sum(c.equal for c in self.checks)
-        summary = f"{good}/{len(self.checks)} inputs bit-exact (interpreter == host C) for {self.model} on {self.board}"
+        against = " == ".join(("interpreter", *self.targets))
+        summary = f"{good}/{len(self.checks)} inputs bit-exact ({against}) for {self.model} on {self.board}"
         ort = [c.ort_max_lsb for c in self.checks if c.ort_max_lsb is not None]
         if ort:
             summary += f"; onnxruntime max diff {max(ort)} LSB"
@@ -93,17 +105,20 @@ def _mismatched_elements(got: np.ndarray, expected: np.ndarray) -> int:
 
 
 def verify_model(model: Path | str, board: str, count: int, seed: int,
-                 progress: Callable[[str], None] | None = None) -> VerifyResult:
+                 progress: Callable[[str], None] | None = None,
+                 targets: tuple[str, ...] = DEFAULT_TARGETS) -> VerifyResult:
     from .interp import run_graph  # noqa: PLC0415
 
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise TinycError(f"unknown target(s) {', '.join(unknown)}; targets: {', '.join(TARGETS)}")
     model = Path(model)
     say = progress or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="tinyc_verify_") as tmp:
         say(f"compiling {model.name} for {board}")
-        result = compile_model(model, board, Path(tmp), CompileOptions(allow_overflow=True))
+        result = compile_model(model, board, Path(tmp), CompileOptions(allow_overflow=True, measure_firmware=False))
         graph = result.imported
         info = read_build_info(Path(tmp))
-        exe = host.build(info, progress=say)
         session = _ort_session(model)
         rng = np.random.default_rng(seed)
         inp, out = graph.inputs[0], graph.outputs[0]
@@ -112,12 +127,13 @@ def verify_model(model: Path | str, board: str, count: int, seed: int,
             say(f"input {i + 1}/{count}")
             x = random_input(inp, rng)
             expected = run_graph(graph, {inp.onnx_name: x})[out.onnx_name]
-            got, _ns = host.run_executable(exe, info, x)
-            mismatched = _mismatched_elements(got, expected)
-            equal = got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+            mismatched = []
+            for target in targets:
+                got = TARGETS[target].run(info, x, say).output  # builds once, cached afterwards
+                mismatched.append((target, _mismatched_elements(got, expected)))
             ort_lsb = None
             if session is not None:
                 ort_out = session.run([out.onnx_name], {inp.onnx_name: x})[0]
                 ort_lsb = _lsb_diff(expected, ort_out, out)
-            checks.append(InputCheck(i, equal, mismatched if not equal else 0, ort_lsb))
-    return VerifyResult(model.name, board, tuple(checks), int(np.prod(out.shape)))
+            checks.append(InputCheck(i, tuple(mismatched), ort_lsb))
+    return VerifyResult(model.name, board, tuple(targets), tuple(checks), int(np.prod(out.shape)))
