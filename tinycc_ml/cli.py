@@ -41,7 +41,76 @@ def _errors_to_exit(command: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineUsageError(click.ClickException):
+    """A usage error (bad option value, missing argument, unknown command) printed like every other
+    error: one `error: ...` line and exit code 2, instead of click's usage block."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, error: click.UsageError):
+        message = error.format_message().rstrip(".")
+        where = error.ctx.command_path if error.ctx is not None else "tinyc"
+        super().__init__(f"{message[:1].lower()}{message[1:]} (see `{where} --help`)")
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _Group(click.Group):
+    """Turns click's usage errors into one-line errors (`tinyc` with no arguments still shows help)."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:  # noqa: ANN002, ANN003 - click's signature
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _OneLineUsageError(exc) from None
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _OneLineUsageError(exc) from None
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise TinycError(f"input file {path} does not exist" if not path.exists() else f"input {path} is not a file")
+    try:
+        with path.open("rb") as f:
+            try:
+                np.lib.format.read_magic(f)
+            except (ValueError, EOFError):  # not the 6 magic bytes every .npy file starts with
+                raise TinycError(f"cannot read input {path}: it is not a .npy file (numpy.save writes them)") from None
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # a truncated or pickled .npy, an unreadable file
+        raise TinycError(f"cannot read input {path}: {exc}") from None
+
+
+def _check_parent(path: Path, what: str, create: bool) -> None:
+    """Fail before any work when `path` cannot be written: a parent that is a file, or (unless the
+    command creates it) a directory that does not exist."""
+    for ancestor in path.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise TinycError(f"cannot write {what} {path}: {ancestor} is not a directory")
+            return
+        if not create:
+            raise TinycError(f"cannot write {what} {path}: directory {path.parent} does not exist")
+
+
+def _write(path: Path, what: str, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise TinycError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tinycc_ml", prog_name="tinyc")
 def main() -> None:
     """tinyc: compile int8-quantized ONNX models to C for Cortex-M microcontrollers."""
@@ -87,7 +156,7 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", default="host", show_default=True, type=click.Choice(sorted(TARGETS)),
               help="Where to run: " + "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()) + ".")
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
               help="Input .npy in the ONNX graph input's dtype and shape.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the output .npy (the ONNX graph output's dtype and shape).")
@@ -99,12 +168,10 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
         timeout: float | None) -> None:
     """Build (cached) and run the compiled model in OUT_DIR on one input."""
     info = read_build_info(out_dir)
-    try:
-        x = np.load(input_path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise TinycError(f"cannot read {input_path} as a .npy file: {exc}") from None
+    x = _load_npy(input_path)
+    _check_parent(output_path, "the output", create=False)
     result = TARGETS[target].run(info, x, _progress, timeout=timeout)
-    np.save(output_path, result.output)
+    _write(output_path, "the output", lambda: np.save(output_path, result.output))
     firmware = {key: value for key, value in (("instructions", result.instructions),
                                               ("flash_bytes", result.flash_bytes),
                                               ("ram_bytes", result.ram_bytes)) if value is not None}
@@ -182,14 +249,17 @@ def report(model: Path, board: str, planner: str, schedule_time_limit: float, ht
     """Show MODEL's memory plan for BOARD: live bytes and arena layout per step, every buffer."""
     from .report import memory_report  # noqa: PLC0415
 
+    for path in (html_path, svg_path):
+        if path is not None:
+            _check_parent(path, "the report", create=True)
     text, view = memory_report(model, board, planner, schedule_time_limit)
     click.echo(text, nl=False)
     from .memory.picture import html_page, svg  # noqa: PLC0415
 
     for path, render in ((html_path, html_page), (svg_path, svg)):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(view))
+            _write(path, "the report", lambda: (path.parent.mkdir(parents=True, exist_ok=True),
+                                                path.write_text(render(view))))
             click.echo(f"wrote {path}")
 
 

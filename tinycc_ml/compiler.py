@@ -16,7 +16,7 @@ from pathlib import Path
 from .boards import Board, all_boards, format_bytes_si, load_board
 from .codegen.context import EmitContext, build_context, check_prefix
 from .codegen.render import render_sources
-from .errors import BoardError, ModelError
+from .errors import BoardError, ModelError, TinycError
 from .ir.graph import Graph
 from .kernels.call import KernelCall
 from .memory.facts import OverlapFact
@@ -194,8 +194,12 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     if not fit.fits and not options.allow_overflow:
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
-    write_output_dir(out_dir, ctx, program, report)
-    write_platformio_project(out_dir, target, ctx)
+    try:
+        write_output_dir(out_dir, ctx, program, report)
+        write_platformio_project(out_dir, target, ctx)
+    except OSError as exc:  # not a directory, no permission, disk full: the user's to fix
+        raise TinycError(f"cannot write the output directory {out_dir}: {exc.strerror or exc}"
+                         + (f" ({exc.filename})" if exc.filename else "")) from None
     footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
     if footprint is not None:
         report["firmware_footprint"] = footprint.as_report()
@@ -233,14 +237,26 @@ def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
     return files
 
 
+def _previous_outputs(manifest: Path) -> list[str]:
+    """The files the last compile wrote; an unreadable or hand-edited manifest removes nothing
+    (and never a path outside the output directory)."""
+    try:
+        previous = json.loads(manifest.read_text()) if manifest.is_file() else []
+    except (OSError, ValueError):
+        return []
+    if not isinstance(previous, list):
+        return []
+    return [rel for rel in previous
+            if isinstance(rel, str) and not Path(rel).is_absolute() and ".." not in Path(rel).parts]
+
+
 def write_output_dir(out_dir: Path, ctx: EmitContext, program: Program, report: dict) -> list[str]:
     texts = render_sources(ctx)
     texts["report.json"] = report_text(report)
     copies = runtime_files(program, ctx)
     written = sorted([*texts, *copies])
     manifest = out_dir / MANIFEST
-    previous = json.loads(manifest.read_text()) if manifest.is_file() else []
-    for rel in previous:
+    for rel in _previous_outputs(manifest):
         if rel not in written:
             (out_dir / rel).unlink(missing_ok=True)
     for rel, text in texts.items():

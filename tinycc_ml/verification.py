@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .boards import load_board
 from .compiler import CompileOptions, compile_model
 from .ir.graph import BoundaryIO
 from .errors import TinycError
@@ -43,6 +44,7 @@ class VerifyResult:
     targets: tuple[str, ...]
     checks: tuple[InputCheck, ...]
     output_size: int
+    ort_note: str = "onnxruntime not installed"  # why onnxruntime was not compared, when it was not
 
     @property
     def ok(self) -> bool:
@@ -64,7 +66,7 @@ class VerifyResult:
         if ort:
             summary += f"; onnxruntime max diff {max(ort)} LSB"
         elif self.checks:
-            summary += "; onnxruntime not installed, not compared"
+            summary += f"; {self.ort_note}, not compared"
         lines.append(("OK: " if self.ok else "FAILED: ") + summary)
         return lines
 
@@ -78,15 +80,27 @@ def random_input(io: BoundaryIO, rng: np.random.Generator) -> np.ndarray:
     return ((q - io.quant.zp + jitter) * io.quant.s).astype(np.float32)
 
 
+def _onnxruntime_failure(exc: Exception) -> str:
+    """onnxruntime's own errors (its exceptions derive from Exception directly) as one short note;
+    anything else is re-raised: only onnxruntime may fail here without it being a tinyc bug."""
+    if not type(exc).__module__.startswith("onnxruntime"):
+        raise exc
+    return f"onnxruntime cannot run the model ({type(exc).__name__})"
+
+
 def _ort_session(model: Path):
+    """(session, None), or (None, why not): onnxruntime is an optional second opinion."""
     try:
         import onnxruntime as ort  # noqa: PLC0415 (optional)
     except ImportError:
-        return None
+        return None, "onnxruntime not installed"
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    options.log_severity_level = 4  # its load errors are reported as a note, not logged
+    try:
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"]), None
+    except Exception as exc:  # noqa: BLE001 - filtered to onnxruntime's errors
+        return None, _onnxruntime_failure(exc)
 
 
 def _lsb_diff(a: np.ndarray, b: np.ndarray, io: BoundaryIO) -> int:
@@ -112,6 +126,7 @@ def verify_model(model: Path | str, board: str, count: int, seed: int,
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         raise TinycError(f"unknown target(s) {', '.join(unknown)}; targets: {', '.join(TARGETS)}")
+    load_board(board)  # an unknown board is reported before any work
     model = Path(model)
     say = progress or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="tinyc_verify_") as tmp:
@@ -119,7 +134,7 @@ def verify_model(model: Path | str, board: str, count: int, seed: int,
         result = compile_model(model, board, Path(tmp), CompileOptions(allow_overflow=True, measure_firmware=False))
         graph = result.imported
         info = read_build_info(Path(tmp))
-        session = _ort_session(model)
+        session, ort_note = _ort_session(model)
         rng = np.random.default_rng(seed)
         inp, out = graph.inputs[0], graph.outputs[0]
         checks = []
@@ -133,7 +148,12 @@ def verify_model(model: Path | str, board: str, count: int, seed: int,
                 mismatched.append((target, _mismatched_elements(got, expected)))
             ort_lsb = None
             if session is not None:
-                ort_out = session.run([out.onnx_name], {inp.onnx_name: x})[0]
-                ort_lsb = _lsb_diff(expected, ort_out, out)
+                try:
+                    ort_out = session.run([out.onnx_name], {inp.onnx_name: x})[0]
+                    ort_lsb = _lsb_diff(expected, ort_out, out)
+                except Exception as exc:  # noqa: BLE001 - filtered to onnxruntime's errors
+                    session, ort_note = None, _onnxruntime_failure(exc)
+                    say(f"{ort_note}: not compared")
             checks.append(InputCheck(i, tuple(mismatched), ort_lsb))
-    return VerifyResult(model.name, board, tuple(targets), tuple(checks), int(np.prod(out.shape)))
+    return VerifyResult(model.name, board, tuple(targets), tuple(checks), int(np.prod(out.shape)),
+                        ort_note or "onnxruntime not installed")

@@ -44,6 +44,20 @@ def load(path: str | Path) -> onnx.ModelProto:
     return model
 
 
+MIN_OPSET = 10  # QuantizeLinear, DequantizeLinear and QLinearConv first appear in opset 10
+
+
+def check_opset(view: ModelView) -> None:
+    """Op semantics depend on the opset (Clip, Softmax, Reshape changed): read only those that exist."""
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= view.opset <= newest:
+        raise ModelError(
+            f"the model imports ONNX opset {view.opset} (default domain); tinyc reads opsets {MIN_OPSET} (the first "
+            f"with QuantizeLinear) to {newest} (the newest onnx {onnx.__version__} knows): convert it with "
+            "onnx.version_converter.convert_version(model, 17)"
+        )
+
+
 def _real_inputs(view: ModelView) -> list[onnx.ValueInfoProto]:
     return [i for i in view.graph.input if not view.is_constant(i.name)]
 
@@ -120,6 +134,7 @@ def check_integer_types(view: ModelView) -> None:
 
 
 def check_model(view: ModelView, handlers: Mapping[tuple[str, str], object]) -> None:
+    check_opset(view)
     check_io_count(view)
     check_quantized(view)
     check_supported_ops(view, handlers)

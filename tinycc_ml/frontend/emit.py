@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import DType, QuantParams
+from ..quant.fixedpoint import ScaleRangeError
 from ..quant.lut import elementwise_table, requantize_table
 from ..quant.params import activation_range, quantize_real
 from . import shapes
@@ -53,10 +54,25 @@ def _ints(values: Any, default: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(v) for v in (values if values is not None else default))
 
 
+def _window_ints(label: str, attrs: dict[str, Any], key: str, default: Sequence[int] | None = (1, 1)) -> tuple[int, ...]:
+    """strides / dilations / kernel_shape of a 2-D window: two positive numbers (ONNX requires it;
+    a 0 would divide by zero, a wrong count would index past the list)."""
+    if key not in attrs and default is None:
+        raise ModelError(f"{label}: the {key} attribute is missing; it must be 2 positive integers")
+    values = _ints(attrs.get(key), default or ())
+    if len(values) != 2 or any(v < 1 for v in values):
+        raise ModelError(f"{label}: {key} {list(values)} must be 2 positive integers (one per spatial axis)")
+    return values
+
+
 def requantize(b: GraphBuilder, base_name: str, src: str, out: str, out_q: QuantParams) -> str:
     """Lut "requantize": TFLite's int8 -> int8 Quantize from src's quantization to out_q."""
+    try:
+        table = requantize_table(b.quant(src), out_q)
+    except ScaleRangeError as exc:
+        raise ModelError(f"cannot requantize tensor {src!r} (scale {b.quant(src).s!r}) to {out!r} (scale {out_q.s!r}): "
+                         f"{exc}; {exc.advice}") from None
     b.activation(out, b.shape(src), out_q)
-    table = requantize_table(b.quant(src), out_q)
     b.node(b.fresh_name(f"{base_name}/requantize"), ops.Lut(table=table, function="requantize"), (src,), (out,))
     return out
 
@@ -96,7 +112,9 @@ def _bias(b: GraphBuilder, label: str, bias: QConst | None, in_q: QuantParams, w
         if abs(product - float(s_b)) / float(out_q.s) > BIAS_SCALE_TOLERANCE:
             raise ModelError(
                 f"{label}: bias {bias.name!r} channel {c} has scale {s_b!r} but input scale x weight scale is "
-                f"{product!r}; tinyc (like TFLite) needs the bias scale to be s_in * s_w"
+                f"{product!r} (they differ by {abs(product - float(s_b)) / float(out_q.s):.3g} x the output scale "
+                f"{float(out_q.s)!r}, TFLite allows {BIAS_SCALE_TOLERANCE}); tinyc (like TFLite) needs the bias "
+                "scale to be s_in * s_w"
             )
     quant = bias.quant if bias.quant.is_per_tensor else QuantParams(tuple(bias.quant.scale), (0,) * channels, 0)
     return b.constant(bias.name, bias.data.reshape(channels).astype(np.int32), DType.INT32, quant)
@@ -114,8 +132,8 @@ def conv2d(b: GraphBuilder, name: str, label: str, x: str, w: QConst, bias: QCon
     if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != (kh, kw):
         raise ModelError(f"{label}: kernel_shape {list(attrs['kernel_shape'])} differs from the weight's {[kh, kw]}")
     _weight_for_conv(label, w, out_channels)
-    strides = _ints(attrs.get("strides"), (1, 1))
-    dilations = _ints(attrs.get("dilations"), (1, 1))
+    strides = _window_ints(label, attrs, "strides")
+    dilations = _window_ints(label, attrs, "dilations")
     try:
         pads = shapes.resolve_pads(attrs.get("auto_pad", "NOTSET"), attrs.get("pads"), x_shape[2:], (kh, kw), strides, dilations)
         oh = shapes.window_output(x_shape[2], kh, strides[0], dilations[0], pads[0], pads[2], False)
@@ -186,15 +204,13 @@ def _pool_geometry(label: str, x_shape: tuple[int, ...], attrs: dict[str, Any], 
         raise ModelError(f"{label}: only 2-D pooling on [N, C, H, W] tensors is supported (input {list(x_shape)})")
     if global_pool:
         return (x_shape[2], x_shape[3]), (1, 1), (0, 0, 0, 0), (1, 1)
-    kernel = _ints(attrs.get("kernel_shape"), ())
-    if len(kernel) != 2:
-        raise ModelError(f"{label}: kernel_shape must have 2 entries")
-    dilations = _ints(attrs.get("dilations"), (1, 1))
+    kernel = _window_ints(label, attrs, "kernel_shape", None)
+    dilations = _window_ints(label, attrs, "dilations")
     if dilations != (1, 1):
         raise ModelError(f"{label}: dilations {list(dilations)} on pooling are not supported; tinyc supports dilations 1 on pools")
     if int(attrs.get("storage_order", 0)) != 0:
         raise ModelError(f"{label}: storage_order=1 is not supported")
-    strides = _ints(attrs.get("strides"), (1, 1))
+    strides = _window_ints(label, attrs, "strides")
     ceil_mode = bool(attrs.get("ceil_mode", 0))
     try:
         pads = shapes.resolve_pads(attrs.get("auto_pad", "NOTSET"), attrs.get("pads"), x_shape[2:], kernel, strides, (1, 1))

@@ -177,6 +177,12 @@ class Lowering:
                 f"graph output {out.name!r} is not an int8 tensor nor the DequantizeLinear of one; tinyc needs the "
                 "output computed by int8 ops (quantize the model with onnxruntime.quantization.quantize_static)"
             )
+        declared_type = out.type.tensor_type.elem_type
+        if declared_type != (INT8 if dtype == "int8" else FLOAT):
+            raise ModelError(
+                f"graph output {out.name!r} is declared {'float32' if declared_type == FLOAT else 'int8'} but the "
+                f"graph computes it as {dtype}{' (a DequantizeLinear)' if dtype == 'float32' else ''}"
+            )
         shape = self.b.shape(tensor)
         if declared is not None and tuple(declared) != tuple(shape):
             raise ModelError(

@@ -135,8 +135,15 @@ def _topological(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.
                 progress.append(node)
                 known.update(node.output)
         if not progress:
+            produced = {name for n in remaining for name in n.output}
+            undefined = [(n, name) for n in remaining for name in n.input if name and name not in known | produced]
+            if undefined:
+                raise ModelError(
+                    f"{len(undefined)} node input(s) read tensors that no node, initializer or graph input defines",
+                    [f"{node_label(n)} reads {name!r}" for n, name in undefined],
+                )
             stuck = ", ".join(node_label(n) for n in remaining[:5])
-            raise ModelError(f"the graph has a cycle or reads undefined tensors at {stuck}")
+            raise ModelError(f"the graph has a cycle at {stuck}")
         ids = {id(n) for n in progress}
         ordered.extend(progress)
         remaining = [n for n in remaining if id(n) not in ids]

@@ -28,6 +28,7 @@ from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node, Tensor
 from ..quant import params as qparams
+from ..quant.fixedpoint import ScaleRangeError
 from . import physical
 from .call import ConstArg, KernelArg, KernelCall, NullArg, ParamStruct, ScratchArg, TensorArg
 
@@ -51,7 +52,10 @@ def kernel_calls(node: Node, graph: Graph) -> list[KernelCall]:
     builder = _BUILDERS.get(node.kind)
     if builder is None:
         raise ModelError(f"node {node.name}: no C kernel implements op {node.kind}")
-    return builder(node, graph)
+    try:
+        return builder(node, graph)
+    except ScaleRangeError as exc:  # the node's scales, as the model gives them, have no int8 kernel
+        raise ModelError(f"node {node.name!r} ({node.kind}): {exc}; {exc.advice}") from None
 
 
 def scratch_bytes(call: KernelCall) -> int:

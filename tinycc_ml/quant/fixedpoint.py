@@ -18,6 +18,14 @@ INT32_MAX = (1 << 31) - 1
 ArrayLike = np.ndarray | int
 
 
+class ScaleRangeError(ValueError):
+    """The model's scales ask for a multiplier that int32 fixed point cannot hold (a scale
+    ratio of 2^30 or more, a NaN): a fact about the model, which callers report naming the node."""
+
+    advice = ("the scales it combines are too far apart (a ratio of 2^30 or more) for int8 arithmetic; check the "
+              "model's scales or re-quantize it (onnxruntime.quantization.quantize_static)")
+
+
 def _i64(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.int64)
 
@@ -78,7 +86,7 @@ def quantize_multiplier(real_multiplier: float, max_shift: int = 30) -> tuple[in
     if real_multiplier == 0.0:
         return 0, 0
     if not math.isfinite(real_multiplier) or real_multiplier < 0:
-        raise ValueError(f"cannot quantize multiplier {real_multiplier!r}")
+        raise ScaleRangeError(f"cannot quantize multiplier {real_multiplier!r}")
     q, shift = math.frexp(real_multiplier)
     q_fixed = round_half_away_from_zero(q * (1 << 31))
     if q_fixed == (1 << 31):
@@ -87,7 +95,7 @@ def quantize_multiplier(real_multiplier: float, max_shift: int = 30) -> tuple[in
     if shift < -31:
         shift, q_fixed = 0, 0
     if shift > max_shift:
-        raise ValueError(
+        raise ScaleRangeError(
             f"multiplier {real_multiplier!r} is too large for int8 requantization (shift {shift} > {max_shift})"
         )
     return int(q_fixed), int(shift)

@@ -40,7 +40,8 @@ def _f32(value: float) -> np.float32:
 
 def _sigmoid(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
     x64 = x.astype(np.float64)
-    return (1.0 / (1.0 + np.exp(-x64))).astype(np.float32)
+    with np.errstate(over="ignore"):  # exp(-x) = inf for a huge input scale: sigmoid is then exactly 0
+        return (1.0 / (1.0 + np.exp(-x64))).astype(np.float32)
 
 
 def _tanh(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.graph import QuantParams
-from .fixedpoint import quantize_multiplier, round_half_away_from_zero
+from .fixedpoint import ScaleRangeError, quantize_multiplier, round_half_away_from_zero
 
 ADD_LEFT_SHIFT = 20  # TFLite's int8 Add works on inputs shifted left by 20 bits
 
@@ -131,7 +131,7 @@ def softmax_params(input_q: QuantParams, beta: float = 1.0) -> SoftmaxParams:
     # real <= 2^31 - 1 gives left_shift <= 31; at 31 diff_min is 0 and only the row maxima count.
     multiplier, left_shift = quantize_multiplier(real, max_shift=31)
     if left_shift < 0:
-        raise ValueError(f"softmax input scale {input_q.s!r} is too small (beta * scale * 2^26 < 1)")
+        raise ScaleRangeError(f"softmax input scale {input_q.s!r} is too small (beta * scale * 2^26 < 1)")
     max_input_rescaled = (
         1.0 * ((1 << SCALED_DIFF_INTEGER_BITS) - 1) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)) / (1 << left_shift)
     )

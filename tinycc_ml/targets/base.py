@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import __version__
 from ..errors import TinycError
 
 NUMPY_DTYPES = {"int8": np.dtype("<i1"), "float32": np.dtype("<f4")}
@@ -68,13 +69,41 @@ def read_build_info(out_dir: Path) -> BuildInfo:
     path = Path(out_dir) / "report.json"
     if not path.is_file():
         raise TinycError(f"{out_dir} is not a tinyc output directory (no report.json); run `tinyc compile` first")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise TinycError(f"{path} is not a report.json written by `tinyc compile` ({exc}); recompile the model "
+                         f"into {out_dir}") from None
+    problem = _build_info_problem(data)
+    if problem is not None:
+        version = data.get("tinyc_version") if isinstance(data, dict) else None
+        by = f"written by tinyc {version}" if isinstance(version, str) else "not written by tinyc"
+        raise TinycError(f"{path} ({by}) cannot be read by tinyc {__version__}: {problem}; recompile the model "
+                         f"with `tinyc compile MODEL -o {out_dir}`")
 
     def spec(d: dict) -> IOSpec:
         return IOSpec(d["name"], d["dtype"], tuple(d["shape"]))
 
     return BuildInfo(Path(out_dir), data["prefix"], data["board"], data["arena_bytes"],
                      spec(data["input"]), spec(data["output"]))
+
+
+def _build_info_problem(data: object) -> str | None:
+    """What is missing or malformed in report.json for a run (None: readable); a report from
+    another tinyc version may lack a field or spell it differently."""
+    if not isinstance(data, dict):
+        return "it is not a JSON object"
+    for key, kind in (("prefix", str), ("board", str), ("arena_bytes", int), ("input", dict), ("output", dict)):
+        if not isinstance(data.get(key), kind):
+            return f"field {key!r} is missing or not a {kind.__name__}"
+    for key in ("input", "output"):
+        io = data[key]
+        if not isinstance(io.get("name"), str) or io.get("dtype") not in NUMPY_DTYPES:
+            return f"{key} must have a name and a dtype ({' or '.join(NUMPY_DTYPES)})"
+        shape = io.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d > 0 for d in shape):
+            return f"{key} shape {shape!r} is not a list of positive integers"
+    return None
 
 
 def check_input(x: np.ndarray, spec: IOSpec) -> np.ndarray:
