@@ -84,10 +84,13 @@ def requantized_to(b: GraphBuilder, base_name: str, src: str, target_q: QuantPar
     return requantize(b, base_name, src, b.fresh_name(f"{src}/requantized"), target_q)
 
 
-def _weight_for_conv(label: str, w: QConst, out_channels: int) -> None:
+def _weight_for_conv(label: str, w: QConst, out_channels: int, allow_tensor_zero_point: bool = False) -> None:
+    """allow_tensor_zero_point: fully connected kernels subtract one weight zero point
+    (TFLite's filter_offset); convolutions, like TFLite's, need symmetric weights."""
     if w.data.dtype != np.int8:
         raise ModelError(f"{label}: weight {w.name!r} is {w.data.dtype}; tinyc supports int8 weights")
-    check_symmetric_weight(label, w.name, w.quant)
+    if not (allow_tensor_zero_point and w.quant.is_per_tensor):
+        check_symmetric_weight(label, w.name, w.quant)
     if not w.quant.is_per_tensor and (w.quant.axis != 0 or len(w.quant.scale) != out_channels):
         raise ModelError(
             f"{label}: weight {w.name!r} is quantized per channel along axis {w.quant.axis}; tinyc supports "
@@ -176,7 +179,7 @@ def fully_connected(b: GraphBuilder, name: str, label: str, x: str, w_mk: QConst
     m, k = (int(d) for d in w_mk.data.shape)
     if k != x_shape[1]:
         raise ModelError(f"{label}: weight [{m}, {k}] (out-major) does not fit input {list(x_shape)}")
-    _weight_for_conv(label, w_mk, m)
+    _weight_for_conv(label, w_mk, m, allow_tensor_zero_point=True)
     in_q = b.quant(x)
     w_name = b.constant(w_mk.name, w_mk.data, DType.INT8, w_mk.quant)
     bias_name = _bias(b, label, bias, in_q, w_mk.quant, out_q, m)

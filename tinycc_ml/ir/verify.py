@@ -192,7 +192,7 @@ class _Checker:
         if self.t(a).quant != self.t(b).quant:
             self.fail(where, f"needs {a!r} and {b!r} to share quantization ({self.t(a).quant} vs {self.t(b).quant})")
 
-    def _weights(self, where: str, node: Node, rank: int) -> Tensor | None:
+    def _weights(self, where: str, node: Node, rank: int, allow_tensor_zero_point: bool = False) -> Tensor | None:
         w_name = node.inputs[1]
         if not w_name or not self.t(w_name).is_constant:
             self.fail(where, "its weight must be a constant")
@@ -201,7 +201,9 @@ class _Checker:
         if w.dtype != DType.INT8 or len(w.shape) != rank:
             self.fail(where, f"weight {w_name!r} must be an int8 rank-{rank} constant")
             return None
-        if w.quant is not None and (any(z != 0 for z in w.quant.zero_point)
+        # FullyConnected subtracts one weight zero point (filter_offset); conv needs symmetric weights.
+        zero_point_ok = allow_tensor_zero_point and w.quant is not None and w.quant.is_per_tensor
+        if w.quant is not None and ((any(z != 0 for z in w.quant.zero_point) and not zero_point_ok)
                                     or (not w.quant.is_per_tensor and w.quant.axis != 0)):
             self.fail(where, f"weight {w_name!r} must be symmetric, per tensor or per channel on axis 0")
         bias = node.inputs[2] if len(node.inputs) > 2 else ""
@@ -232,7 +234,7 @@ class _Checker:
         if not self._expect(where, node, 3):
             return
         x = self.t(node.inputs[0])
-        w = self._weights(where, node, 2)
+        w = self._weights(where, node, 2, allow_tensor_zero_point=True)
         if w is None:
             return
         if len(x.shape) != 2 or x.shape[1] != w.shape[1]:
