@@ -24,6 +24,15 @@
 #define TINYC_HAVE_DSP 0
 #endif
 
+/* Kernels take their SIMD path where the core has the DSP extension, or on any machine
+ * when the build defines TINYC_SIMD_EMULATE: then the host tests run the SIMD algorithm,
+ * through the C twins below, under the sanitizers, next to the portable loops. */
+#if TINYC_HAVE_DSP || defined(TINYC_SIMD_EMULATE)
+#define TINYC_USE_SIMD 1
+#else
+#define TINYC_USE_SIMD 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
