@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import PlanError, TinycError
 from ..ir.graph import Graph, Node
-from ..kernels.access import Traffic, node_traffic
+from ..kernels.access import Traffic
+from ..kernels.traffic import node_traffic
 from ..kernels.call import ScratchArg
 from ..memory.liveness import scratch_name
 from ..program import Program
