@@ -198,20 +198,23 @@ def _per_mac(row) -> str:  # noqa: ANN001 - a tinycc_ml.targets.profile.ProfileR
 
 
 def print_profile(model: str, form: str, row: Row) -> None:
+    from tinycc_ml.targets.profile import shape_text
     p7, p4 = row.profiles["qemu-m7"], row.profiles["qemu-m4"]
     print(f"\n{model}.{form}: per op, schedule order (tinyc run --profile; hook cost subtracted: "
           f"m7 {p7.mark_instructions:g}, m4 {p4.mark_instructions:g} instructions per step)")
-    head = ("step", "node", "kind", "kernel", "MACs", "m7 instr", "m7 i/MAC", "m7 share", "m4 instr", "m4 i/MAC")
+    head = ("step", "node", "kind", "output", "kernel", "MACs", "m7 instr", "m7 i/MAC", "m7 share", "m4 instr",
+            "m4 i/MAC")
     body = []
     for r7, r4 in zip(p7.rows, p4.rows, strict=True):
-        body.append((str(r7.op.step), r7.op.name, r7.op.kind, "+".join(r7.op.symbols) or "-", f"{r7.op.macs:,}",
+        body.append((str(r7.op.step), r7.op.short_name, r7.op.kind, shape_text(r7.op.output_shape),
+                     "+".join(r7.op.symbols) or "-", f"{r7.op.macs:,}",
                      f"{r7.instructions:,}", _per_mac(r7), f"{100 * p7.share(r7):.1f}%", f"{r4.instructions:,}", _per_mac(r4)))
     macs = p7.macs or 1
-    body.append(("", "total", "", "", f"{p7.macs:,}", f"{p7.total_instructions:,}", f"{p7.total_instructions / macs:.2f}",
+    body.append(("", "total", "", "", "", f"{p7.macs:,}", f"{p7.total_instructions:,}", f"{p7.total_instructions / macs:.2f}",
                  "100.0%", f"{p4.total_instructions:,}", f"{p4.total_instructions / macs:.2f}"))
-    body.append(("", "whole invoke (normal build)", "", "", "", f"{p7.unprofiled_instructions:,}", "", "",
+    body.append(("", "whole invoke (normal build)", "", "", "", "", f"{p7.unprofiled_instructions:,}", "", "",
                  f"{p4.unprofiled_instructions:,}", ""))
-    _print_aligned(head, body, left={1, 2, 3})
+    _print_aligned(head, body, left={1, 2, 3, 4})
 
 
 def main() -> int:

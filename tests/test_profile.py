@@ -24,7 +24,7 @@ from tinycc_ml.interp import run_graph
 from tinycc_ml.ir.graph import Graph
 from tinycc_ml.targets import read_build_info
 from tinycc_ml.targets.arm_build import ElfBuild, build_elf
-from tinycc_ml.targets.profile import RESOLUTION, parse_profile, read_ops, run_profile
+from tinycc_ml.targets.profile import RESOLUTION, OpInfo, parse_profile, read_ops, run_profile
 from tinycc_ml.targets.qemu import PROFILE_DEFINE, platform_dir, qemu_target
 from tinycc_ml.verification import random_input
 
@@ -101,7 +101,7 @@ def test_profile_has_every_step_and_sums_to_the_unprofiled_count(compiled, name,
         if op["symbols"]:
             assert "+".join(op["symbols"]) == op["kernel"]
     # Every step with a kernel call executes instructions; the sum is the whole invoke, within one tick per step.
-    assert all(r.instructions > RESOLUTION for r in profile.rows if r.op.symbols)
+    assert all(r.instructions > 0 for r in profile.rows if r.op.symbols)
     assert result.instructions == profile.unprofiled_instructions
     assert abs(profile.total_instructions - profile.unprofiled_instructions) <= RESOLUTION * len(profile.rows)
     assert 3 <= profile.mark_instructions <= 12  # a call, a timer load, a store and a return
@@ -146,7 +146,8 @@ def test_run_profile_json_and_table(compiled, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in steps] == report["schedule"] and [s["step"] for s in steps] == list(range(len(steps)))
     for s in steps:
-        assert list(s) == ["step", "name", "kind", "kernels", "macs", "instructions", "instructions_per_mac", "share"]
+        assert list(s) == ["step", "name", "kind", "kernels", "output_shape", "macs", "instructions",
+                           "instructions_per_mac", "share"]
         assert s["instructions_per_mac"] == (s["instructions"] / s["macs"] if s["macs"] else None)
         assert s["share"] == pytest.approx(s["instructions"] / prof["instructions"])
     assert prof["instructions"] == sum(s["instructions"] for s in steps)
@@ -157,11 +158,14 @@ def test_run_profile_json_and_table(compiled, tmp_path):
     assert text.exit_code == 0, text.output
     lines = text.stdout.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("step "))
-    assert lines[head].split() == ["step", "node", "kind", "kernel", "MACs", "instructions", "insn/MAC", "share"]
+    assert lines[head].split() == ["step", "node", "kind", "output", "kernel", "MACs", "instructions", "insn/MAC",
+                                   "share"]
     body = lines[head + 2: head + 2 + len(steps)]
-    for s, row in zip(steps, body):
+    for s, op, row in zip(steps, report["ops"], body):
         cells = row.split()
+        assert s["output_shape"] == op["output_shape"] and s["kernels"] == op["symbols"]
         assert cells[0] == str(s["step"]) and cells[1] == s["name"] and f"{s['instructions']:,}" in cells
+        assert cells[3] == "x".join(map(str, op["output_shape"]))
     assert lines[head + 3 + len(steps)].split()[:1] == ["total"]
     assert re.search(r"whole model_invoke\(\) in the normal build: [\d,]+ instructions", text.stdout)
 
@@ -190,6 +194,13 @@ def test_old_report_without_step_symbols_asks_for_a_recompile(tmp_path):
     (out / "report.json").write_text(json.dumps(report))
     with pytest.raises(TinycError, match=r"has no per-step kernel symbols .*recompile the model"):
         read_ops(out)
+
+
+def test_long_fused_names_are_shortened_for_the_table():
+    op = OpInfo(0, "a/b/Relu;" + "x" * 30 + ";model/conv2d_3/Conv2D1_prequant", "Conv2d", ("tinyc_conv_s8",), 10, (1, 2))
+    assert op.short_name == "model/conv2d_3/Conv2D1_prequant"
+    op = OpInfo(0, "m/" + "y" * 60, "Conv2d", (), 0, (1,))
+    assert op.short_name == "..." + "y" * 37 and len(op.short_name) == 40
 
 
 def test_incomplete_profile_output_is_a_build_error():

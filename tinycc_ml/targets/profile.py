@@ -28,6 +28,7 @@ from .base import BuildInfo, Progress, RunResult, check_input
 from .qemu import DEFAULT_TIMEOUT_S, TARGET_BOARDS, build, qemu_target, run, run_elf
 
 RESOLUTION = 40  # instructions per CMSDK timer tick under -icount shift=0 (tinyc_mps2.h)
+NAME_WIDTH = 40  # node names in the text table (the JSON has them whole)
 _CALIBRATION = re.compile(r"^tinyc-qemu: profile calibration marks=(\d+) instructions=(\d+)\s*$", re.MULTILINE)
 _STEP = re.compile(r"^tinyc-qemu: profile step=(\d+) instructions=(\d+)\s*$", re.MULTILINE)
 
@@ -41,6 +42,14 @@ class OpInfo:
     kind: str
     symbols: tuple[str, ...]  # kernel functions called, in order; () for an alias
     macs: int
+    output_shape: tuple[int, ...]
+
+    @property
+    def short_name(self) -> str:
+        """The name for a table: converters join every fused source op with ';' (hundreds of
+        characters); the last one, cut to its last NAME_WIDTH characters, tells layers apart."""
+        last = self.name.rsplit(";", 1)[-1]
+        return last if len(last) <= NAME_WIDTH else "..." + last[-(NAME_WIDTH - 3):]
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ class Profile:
             "macs": self.macs,
             "instructions_per_mac": total / self.macs if self.macs else None,
             "steps": [{"step": r.op.step, "name": r.op.name, "kind": r.op.kind, "kernels": list(r.op.symbols),
-                       "macs": r.op.macs, "instructions": r.instructions,
+                       "output_shape": list(r.op.output_shape), "macs": r.op.macs, "instructions": r.instructions,
                        "instructions_per_mac": r.instructions_per_mac, "share": self.share(r)}
                       for r in self.rows],
         }
@@ -100,7 +109,7 @@ def read_ops(out_dir: Path) -> tuple[OpInfo, ...]:
     ops = json.loads(path.read_text()).get("ops")
     try:
         infos = tuple(OpInfo(int(op["step"]), str(op["name"]), str(op["kind"]), tuple(str(s) for s in op["symbols"]),
-                             int(op["macs"])) for op in ops)
+                             int(op["macs"]), tuple(int(d) for d in op["output_shape"])) for op in ops)
     except (KeyError, TypeError, ValueError):
         raise TinycError(f"{path} has no per-step kernel symbols (written by an older tinyc); recompile the model "
                          f"with `tinyc compile MODEL -o {out_dir}` to profile it") from None
@@ -145,22 +154,27 @@ def run_profile(info: BuildInfo, x: np.ndarray, progress: Progress | None = None
     return normal, Profile(target, profile_rows(ops, raw, mark), mark, normal.instructions)
 
 
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
 def _per_mac(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
 def profile_lines(profile: Profile) -> list[str]:
     """The profile as a text table, one row per step in schedule order, then the total."""
-    head = ("step", "node", "kind", "kernel", "MACs", "instructions", "insn/MAC", "share")
-    body = [(str(r.op.step), r.op.name, r.op.kind, "+".join(r.op.symbols) or "-", f"{r.op.macs:,}",
+    head = ("step", "node", "kind", "output", "kernel", "MACs", "instructions", "insn/MAC", "share")
+    body = [(str(r.op.step), r.op.short_name, r.op.kind, shape_text(r.op.output_shape), "+".join(r.op.symbols) or "-",
+             f"{r.op.macs:,}",
              f"{r.instructions:,}", _per_mac(r.instructions_per_mac), f"{100 * profile.share(r):.1f}%")
             for r in profile.rows]
     total = profile.total_instructions
-    foot = ("", "total", "", "", f"{profile.macs:,}", f"{total:,}", _per_mac(total / profile.macs if profile.macs else None),
+    foot = ("", "total", "", "", "", f"{profile.macs:,}", f"{total:,}", _per_mac(total / profile.macs if profile.macs else None),
             "100.0%" if total else "")
     rows = [head, *body, foot]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    right = {0, 4, 5, 6, 7}
+    right = {0, 5, 6, 7, 8}
 
     def line(row: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
