@@ -61,14 +61,16 @@ def memory_figures(program: Program) -> dict:
 def build_report(program: Program, ctx: EmitContext, board: Board, model: str, fits: bool) -> dict:
     graph, plan = program.graph, program.plan
     ops = []
-    for node in program.schedule:
+    for step, node in enumerate(program.schedule):
         out = graph.tensor(node.outputs[0])
         calls = program.calls.get(node.name, ())
         kernel = "+".join(c.symbol for c in calls) if calls else ("alias" if program.is_alias(node) else "none")
         ops.append({
+            "step": step,  # the index model_invoke() passes to the profiling hook (tinyc run --profile)
             "name": node.name,
             "kind": node.kind,
             "kernel": kernel,
+            "symbols": [c.symbol for c in calls],  # the kernel functions the step calls, in order
             "macs": node_macs(node, graph),
             "output_shape": list(out.shape),
             "output_bytes": out.nbytes,

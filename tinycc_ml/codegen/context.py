@@ -95,6 +95,7 @@ class LoopEmit:
 
 @dataclass(frozen=True)
 class StepEmit:
+    index: int  # its first node's position in the schedule (report.json's ops, the profile marks)
     comment: str  # which node runs at this step (and why nothing is called, for an alias)
     calls: tuple[CallEmit, ...]
     loop: LoopEmit | None = None  # the calls run once per iteration
@@ -128,6 +129,7 @@ class EmitContext:
     steps: tuple[StepEmit, ...]  # the program's steps in order: one per node, or a loop
     param_arrays: tuple[ParamsArrayDecl, ...] = ()
     offset_tables: tuple[OffsetTable, ...] = ()
+    timeline_steps: int = 0  # nodes in the schedule (a loop counts its body nodes)
 
     @property
     def weights_bytes(self) -> int:
@@ -233,7 +235,7 @@ class _Emitter:
         node, plan = node_step.node, self.program.plan
         label = _comment_text(f"step {step}: {node.name} ({node.kind})")
         if not node_step.calls:
-            self.steps.append(StepEmit(label + (": an alias, no byte moves" if self.program.is_alias(node) else ": no call"), ()))
+            self.steps.append(StepEmit(step, label + (": an alias, no byte moves" if self.program.is_alias(node) else ": no call"), ()))
             return
         calls: list[CallEmit] = []
         for ci, call in enumerate(node_step.calls):
@@ -249,7 +251,7 @@ class _Emitter:
                 else:
                     args.append(self.const_or_null(arg, stem, label, node.name))
             calls.append(CallEmit(call.symbol, f"{stem}_params", tuple(args)))
-        self.steps.append(StepEmit(label, tuple(calls)))
+        self.steps.append(StepEmit(step, label, tuple(calls)))
 
     def loop_step(self, step: int, loop: LoopStep) -> None:
         """One C loop over the iterations: per body call an array of parameter structs and
@@ -286,7 +288,7 @@ class _Emitter:
                 calls.append(CallEmit(call.symbol, f"{call_stem}_params", tuple(args)))
         table = OffsetTable(f"{stem}_offsets", tuple(tuple(r) for r in rows))
         self.offset_tables.append(table)
-        self.steps.append(StepEmit(label, tuple(calls), LoopEmit(len(loop.iterations), table.c_name)))
+        self.steps.append(StepEmit(step, label, tuple(calls), LoopEmit(len(loop.iterations), table.c_name)))
 
 
 def _tensor_of(arg: object, loop: str) -> str:
@@ -326,4 +328,5 @@ def build_context(program: Program, prefix: str, source: str, board: str) -> Emi
         steps=tuple(emitter.steps),
         param_arrays=tuple(emitter.param_arrays),
         offset_tables=tuple(emitter.offset_tables),
+        timeline_steps=len(program.schedule),
     )
