@@ -97,8 +97,9 @@ def import_tflite(data: bytes, name: str, source: str | None = None) -> TfliteIm
         if op.index == float_quantize:
             continue
         HANDLERS[op.opcode](ctx, op)
+    outputs = _output_edge(ctx)  # may add the conversion of an NCHW result to the caller's NHWC
     graph = Graph(name=name, tensors=dict(ctx.b.tensors), nodes=tuple(ctx.b.nodes), inputs=(inputs,),
-                  outputs=(_output_edge(ctx),))
+                  outputs=(outputs,))
     verify_graph(graph)
     return TfliteImport(graph, MappingProxyType(dict(ctx.primary)))
 

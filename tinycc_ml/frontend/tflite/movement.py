@@ -9,10 +9,14 @@ identity Lut (Context.reinterpret): the same bytes as TFLite Micro's.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ...ir import ops
-from ...ir.graph import QuantParams
-from ...quant.fixedpoint import ScaleRangeError
-from ...quant.params import softmax_params
+from ...ir.graph import DType, QuantParams
+from ...quant.fixedpoint import ScaleRangeError, quantize_multiplier
+from ...quant.params import conv_requant, softmax_params
 from .context import NCHW, NHWC, NHWC_AXIS_IN_NCHW, TO_NCHW, Context
 from .conv import fused_clamp, same_or_valid_pads
 from .reader import TfOperator
@@ -35,6 +39,9 @@ def pool_2d(ctx: Context, op: TfOperator) -> None:
     if oh < 1 or ow < 1:
         raise ctx.error(op, f"the {list(kernel)} window does not fit the {h}x{w} input")
     out_index, out, out_q = ctx.output(op)
+    if abs(in_q.s - out_q.s) > 1e-6 * in_q.s or in_q.zp != out_q.zp:  # TFLite Micro's Prepare refuses these
+        raise ctx.error(op, f"input quantization {in_q} and output quantization {out_q} differ; TFLite's int8 "
+                            "pooling needs them equal")
     # TFLite clamps the raw values to the fused activation's range in the output's parameters.
     act_min, act_max = fused_clamp(ctx, op).quantized(out_q)
     target = out if in_q == out_q else ctx.b.fresh_name(f"{out}/raw")
@@ -52,7 +59,17 @@ def pool_2d(ctx: Context, op: TfOperator) -> None:
 
 
 def mean(ctx: Context, op: TfOperator) -> None:
-    """MEAN over H and W of a 4-D tensor: a global AveragePool2d (+ a Reshape without keep_dims)."""
+    """MEAN over H and W of a 4-D tensor, as a depthwise Conv2d of ones (+ a Reshape without keep_dims).
+
+    TFLite Micro (reference_ops::QuantizedMeanOrSum) computes
+        out = MultiplyByQuantizedMultiplier(sum(q - zp_in), m', s') + zp_out
+    with (m, s) = QuantizeMultiplier(s_in / s_out), k = floor(log2 n) (n elements averaged),
+    m' = (m << k) / n and s' = s - k. A depthwise conv of ones with zero point 0 computes the same
+    sum, and its requantization is MultiplyByQuantizedMultiplier with the (normalised) multiplier of
+    s_in * s_w / s_out: choosing s_w makes it (m', s') exactly whenever m' >= 2^30 (always when n is
+    a power of two). Below 2^30 TFLite's multiplier is not normalised and rounds differently from
+    every tinyc kernel: that case is refused rather than computed a bit off.
+    """
     ctx.expect_arity(op, 2)
     x_index = ctx.input_index(op, 0)
     if len(ctx.tensor(x_index).shape) != 4:
@@ -64,17 +81,44 @@ def mean(ctx: Context, op: TfOperator) -> None:
     n, c, h, w = ctx.b.shape(x)
     in_q = ctx.quant(op, x_index)
     out_index, out, out_q = ctx.output(op)
+    count = h * w
+    try:
+        multiplier, shift = quantize_multiplier(float(in_q.s) / float(out_q.s))
+    except ScaleRangeError as exc:
+        raise ctx.error(op, f"{exc}; {exc.advice}") from None
+    k = min(count.bit_length() - 1, 32, 31 + shift)
+    mean_multiplier, mean_shift = (multiplier << k) // count, shift - k
+    if mean_multiplier < (1 << 30):
+        raise ctx.error(op, f"TFLite Micro averages these {count} elements with the multiplier {mean_multiplier} "
+                            f"(below 2^30, not normalised) whose rounding no tinyc kernel reproduces bit for bit; "
+                            "an AVERAGE_POOL_2D over the whole image, or H x W a power of two, compiles")
+    weight_q = _mean_weight_quant(in_q, out_q, mean_multiplier, mean_shift)
+    weight = ctx.b.constant(ctx.b.fresh_name(f"{ctx.node_name(op)}/ones"), np.ones((c, 1, h, w), np.int8),
+                            DType.INT8, weight_q)
     keep = bool(op.options.get("KeepDims", False))
     pooled = out if keep else ctx.b.fresh_name(f"{out}/pooled")
     ctx.b.activation(pooled, (n, c, 1, 1), out_q)
-    ctx.b.node(ctx.node_name(op), ops.AveragePool2d(kernel=(h, w), strides=(1, 1)), (x,), (pooled,))
+    ctx.b.node(ctx.node_name(op), ops.Conv2d(groups=c), (x, weight, ""), (pooled,))
     if keep:
         ctx.define(op, out_index, out, NCHW)
         return
     ctx.b.activation(out, (n, c), out_q)
     ctx.b.node(ctx.b.fresh_name(f"{ctx.node_name(op)}/squeeze"), ops.Reshape(), (pooled,), (out,))
     ctx.define(op, out_index, out, NHWC)
-    del in_q
+
+
+def _mean_weight_quant(in_q: QuantParams, out_q: QuantParams, multiplier: int, shift: int) -> QuantParams:
+    """The weight scale s_w for which conv_requant(in_q, s_w, out_q) is exactly (multiplier, shift)."""
+    target = math.ldexp(multiplier, shift - 31)
+    scale = target * out_q.s / in_q.s
+    for _ in range(8):  # a few ulps of double rounding at most
+        weight_q = QuantParams((scale,), (0,))
+        got = conv_requant(in_q, weight_q, out_q)
+        if (got.multipliers[0], got.shifts[0]) == (multiplier, shift):
+            return weight_q
+        low = math.ldexp(got.multipliers[0], got.shifts[0] - 31) < target
+        scale = math.nextafter(scale, math.inf if low else 0.0)
+    raise AssertionError("no weight scale reproduces the MEAN multiplier")
 
 
 def softmax(ctx: Context, op: TfOperator) -> None:
@@ -151,7 +195,10 @@ def concatenation(ctx: Context, op: TfOperator) -> None:
         index = ctx.input_index(op, k)
         if len(ctx.tensor(index).shape) != rank:
             raise ctx.error(op, f"input {ctx.tensor_label(index)} has rank {len(ctx.tensor(index).shape)}, not {rank}")
-        inputs.append(ctx.reinterpret(op, ctx.activation(op, index, form), out_q))
+        if ctx.quant(op, index) != out_q:  # TFLite Micro's Prepare refuses this too
+            raise ctx.error(op, f"input {ctx.tensor_label(index)} has quantization {ctx.quant(op, index)} but the output "
+                                f"has {out_q}; TFLite's int8 CONCATENATION needs them equal")
+        inputs.append(ctx.activation(op, index, form))
     ir_axis = NHWC_AXIS_IN_NCHW[axis] if form == NCHW else axis
     shapes = [ctx.b.shape(x) for x in inputs]
     for s in shapes:
