@@ -243,7 +243,9 @@ def test_operator_model_equals_tflite_micro_on_every_tensor(name: str, tmp_path:
     model = MODELS[name]()
     imported = import_tflite(model, name)
     compared = sum(compare_every_tensor(model, imported, _random_input(imported, seed)) for seed in SEEDS)
-    assert compared == len(SEEDS) * len({t for op in imported.tensors for t in [op]})
+    produced = {t for op in _operators(model) for t in op.outputs}
+    assert set(imported.tensors) == produced | {_input_index(model)}  # every operator output, and the input
+    assert compared == len(SEEDS) * len(imported.tensors)
     # and the generated C, on the host
     compile_model(_write(tmp_path, name, model), "stm32f746", tmp_path / "out", OPTIONS)
     info = read_build_info(tmp_path / "out")
@@ -252,6 +254,18 @@ def test_operator_model_equals_tflite_micro_on_every_tensor(name: str, tmp_path:
         x = _random_input(imported, seed)
         y, _ = run_executable(exe, info, x)
         assert y.tobytes() == run_tflm(model, [x]).outputs[0].tobytes(), f"{name} seed {seed}: host C differs"
+
+
+def _operators(model: bytes):
+    from tinycc_ml.frontend.tflite.reader import read_model
+
+    return read_model(model, "m").operators
+
+
+def _input_index(model: bytes) -> int:
+    from tinycc_ml.frontend.tflite.reader import read_model
+
+    return read_model(model, "m").inputs[0]
 
 
 def _write(tmp_path: Path, name: str, model: bytes) -> Path:
