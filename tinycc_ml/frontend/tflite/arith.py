@@ -89,7 +89,11 @@ def sub(ctx: Context, op: TfOperator) -> None:
     twice_max = _f32(2) * max(_f32(qa.s), _f32(qb.s))
     real_a = float(_f32(qa.s) / twice_max)
     real_b = float(_f32(qb.s) / twice_max)
-    real_out = float(twice_max / (_f32(1 << 20) * _f32(out_q.s)))
+    with np.errstate(over="ignore", under="ignore"):
+        real_out = float(twice_max / (_f32(1 << 20) * _f32(out_q.s)))
+    if not 0.0 < real_out < 1.0:  # TFLite's QuantizeMultiplierSmallerThanOneExp needs (0, 1)
+        raise ctx.error(op, f"the scales of its inputs ({qa.s!r}, {qb.s!r}) and output ({out_q.s!r}) are too far "
+                            "apart for int8 SUB")
     # Scales for which add_params' double arithmetic reproduces those quotients.
     tm = 2.0 * max(qa.s, qb.s)
     scale_a = real_a * tm if qa.s != max(qa.s, qb.s) else qa.s

@@ -37,6 +37,11 @@ def same_or_valid_pads(ctx: Context, op: TfOperator, spatial: tuple[int, int], k
     padding = PADDINGS.get(int(op.options.get("Padding", 0)))
     if padding not in ("SAME", "VALID"):
         raise ctx.error(op, f"padding code {op.options.get('Padding')} is neither SAME nor VALID")
+    for size, k, d in zip(spatial, kernel, dilations):
+        # SAME pads grow with the window; a window far larger than the image is a corrupt field,
+        # refused before it turns into millions of padding cells.
+        if (k - 1) * d + 1 > 2 * size + 1:
+            raise ctx.error(op, f"its {k}-wide window (dilation {d}) is far larger than the {size}-wide input")
     begins, ends = [], []
     for size, k, s, d in zip(spatial, kernel, strides, dilations):
         if padding == "VALID":

@@ -129,6 +129,9 @@ def _input_edge(ctx: Context) -> tuple[BoundaryIO, int | None]:
                              "tinyc compiles integer models (convert with full int8 quantization)")
         op = readers[0]
         out_index, out, out_q = ctx.output(op)
+        if ctx.tensor(out_index).shape != t.shape:
+            raise ctx.error(op, f"it quantizes {ctx.tensor_label(index)} of shape {list(t.shape)} into "
+                                f"{ctx.tensor_label(out_index)} of shape {list(ctx.tensor(out_index).shape)}")
         ctx.b.activation(out, ctx.tensor(out_index).shape, out_q)
         ctx.define(op, out_index, out, NHWC)
         return BoundaryIO(t.name, "float32", t.shape, out, out_q), op.index
@@ -156,6 +159,10 @@ def _output_edge(ctx: Context) -> BoundaryIO:
         if t.dtype != "float32":
             raise ctx.error(producer, f"it writes {t.dtype}; tinyc supports DEQUANTIZE to float32 at the graph output")
         tensor = ctx.activation(producer, source, NHWC)
+        if ctx.tensor(source).shape != t.shape:
+            raise ctx.error(producer, f"it dequantizes {ctx.tensor_label(source)} of shape "
+                                      f"{list(ctx.tensor(source).shape)} into {ctx.tensor_label(index)} of shape "
+                                      f"{list(t.shape)}")
         return BoundaryIO(t.name, "float32", t.shape, tensor, ctx.b.quant(tensor))
     tensor = ctx.activation(producer, index, NHWC)
     return BoundaryIO(t.name, "int8", t.shape, tensor, ctx.b.quant(tensor))

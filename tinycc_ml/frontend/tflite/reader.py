@@ -30,9 +30,9 @@ from ...errors import ModelError
 from .schema import TENSOR_TYPES, opcode_name, read_options
 
 TFLITE_IDENTIFIER = b"TFL3"
-# No microcontroller holds a tensor of 2^26 elements (64 MB for int8); a larger claim is a
+# No microcontroller holds a tensor of 2^24 elements (16 MB for int8); a larger claim is a
 # corrupt shape, refused before any array of that size exists.
-MAX_TENSOR_ELEMENTS = 1 << 26
+MAX_TENSOR_ELEMENTS = 1 << 24
 _READ_ERRORS = (struct.error, IndexError, ValueError, TypeError, OverflowError, AttributeError, RecursionError)
 
 
