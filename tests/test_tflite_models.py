@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from tflite_support import MLPERF_TFLITE, TFLM_MODELS, require, run_tflm
 from tinycc_ml.compiler import CompileOptions, compile_model
 from tinycc_ml.frontend.tflite import import_tflite_file
 from tinycc_ml.interp import run_core
-from tinycc_ml.targets import read_build_info
+from tinycc_ml.targets import TARGETS, read_build_info
 from tinycc_ml.targets.host import build, run_executable
 
 pytestmark = pytest.mark.models
@@ -125,3 +127,22 @@ def test_tflite_and_tf2onnx_compile_to_the_same_arena(name: str, host_builds, tm
     assert from_tflite.context.arena_bytes == from_onnx.context.arena_bytes
     assert from_tflite.report["macs"] == from_onnx.report["macs"]
     assert from_tflite.context.weights_bytes == from_onnx.context.weights_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["qemu-m7", "qemu-m4"])
+def test_kws_on_cortex_m_equals_tflite_micro_and_its_tf2onnx_twin(target: str, host_builds, tmp_path: Path) -> None:
+    """On the emulated Cortex-M the .tflite gives TFLite Micro's bytes in exactly the instructions
+    its tf2onnx conversion takes (the same IR, the same kernels)."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        if os.environ.get("CI"):
+            pytest.fail("arm-none-eabi-gcc and qemu-system-arm are needed under CI")
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
+    info, _, _ = host_builds("kws")
+    compile_model(require(MLPERF_TFLITE / "onnx" / "kws.tf2onnx_int8.onnx"), "stm32f746", tmp_path / "onnx", OPTIONS)
+    onnx_info = read_build_info(tmp_path / "onnx")
+    x = np.random.default_rng(7).integers(-128, 128, size=info.input.shape).astype(np.int8)
+    from_tflite = TARGETS[target].run(info, x, None, timeout=300)
+    from_onnx = TARGETS[target].run(onnx_info, x, None, timeout=300)
+    assert from_tflite.output.tobytes() == run_tflm(_paths()["kws"], [x]).outputs[0].tobytes()
+    assert from_tflite.instructions == from_onnx.instructions
