@@ -56,7 +56,7 @@ def same_or_valid_pads(ctx: Context, op: TfOperator, spatial: tuple[int, int], k
     return begins + ends
 
 
-def _window(ctx: Context, op: TfOperator, prefix: str = "") -> tuple[tuple[int, int], tuple[int, int]]:
+def _window(ctx: Context, op: TfOperator) -> tuple[tuple[int, int], tuple[int, int]]:
     strides = (int(op.options.get("StrideH", 0)), int(op.options.get("StrideW", 0)))
     dilations = (int(op.options.get("DilationHFactor", 1)), int(op.options.get("DilationWFactor", 1)))
     if min(strides) < 1 or min(dilations) < 1:
