@@ -123,6 +123,16 @@ def conv_then_arith_model() -> bytes:
     return b.build(["x"], ["y"])
 
 
+def sub_constant_first_model() -> bytes:
+    """SUB(constant, x) where the constant has the smaller scale: its scale is the one adjusted."""
+    b = TfliteBuilder()
+    b.tensor("k", (1, 6), scale=0.01, zero_point=3, data=np.arange(-60, 60, 20))
+    b.tensor("x", (1, 6), scale=0.05, zero_point=-2)
+    b.tensor("y", (1, 6), scale=0.07, zero_point=1)
+    b.op("SUB", ["k", "x"], ["y"], "SubOptions")
+    return b.build(["x"], ["y"])
+
+
 def activation_model() -> bytes:
     """LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, LEAKY_RELU and an int8 -> int8 QUANTIZE in a chain."""
     b = TfliteBuilder()
@@ -203,6 +213,7 @@ def float_edges_model() -> bytes:
 
 MODELS: dict[str, Callable[[], bytes]] = {
     "conv": conv_model, "pool": pool_model, "arith": arith_model, "conv_arith": conv_then_arith_model,
+    "sub_constant_first": sub_constant_first_model,
     "activations": activation_model, "movement": movement_model,
 }
 COVERED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D",

@@ -101,7 +101,11 @@ def sub(ctx: Context, op: TfOperator) -> None:
     scale_out = tm / (real_out * (1 << 20))
     name = ctx.node_name(op)
     if scale_a != qa.s:
-        a = ctx.reinterpret(op, a, QuantParams((scale_a,), (qa.zp,)))
+        adjusted = QuantParams((scale_a,), (qa.zp,))
+        if ctx.tensor(a_index).data is not None:  # a constant just gets the adjusted scale
+            a = ctx.b.constant(f"{ctx.names[a_index]}/rescaled", ctx.b.tensors[a].data, DType.INT8, adjusted)
+        else:
+            a = ctx.reinterpret(op, a, adjusted)
     negated = QuantParams((scale_b,), (-qb.zp - 1,))
     t_b = ctx.tensor(b_index)
     if t_b.data is not None:
