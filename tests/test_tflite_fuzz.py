@@ -118,7 +118,7 @@ def test_huge_shape_is_refused_before_any_allocation() -> None:
     b.tensor("y", (1, 65536, 65536, 8), scale=0.1, zero_point=0)
     b.op("RELU", ["x"], ["y"])
     with pytest.raises(ModelError, match=r"tensor 0 \('x'\) has shape \[1, 65536, 65536, 8\] \(34,359,738,368 "
-                                         "elements\)"):
+                                         r"elements\)"):
         import_tflite(b.build(["x"], ["y"]), "huge")
 
 
