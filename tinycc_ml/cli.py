@@ -246,7 +246,7 @@ def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
 @_errors_to_exit
 def report(model: Path, board: str, planner: str, schedule_time_limit: float, html_path: Path | None,
            svg_path: Path | None) -> None:
-    """Show MODEL's (.onnx or .tflite) memory plan for BOARD: live bytes and arena layout per step, every buffer."""
+    """Show MODEL's memory plan for BOARD: live bytes and arena layout per step, every buffer."""
     from .report import memory_report  # noqa: PLC0415
 
     for path in (html_path, svg_path):
