@@ -113,7 +113,7 @@ def _write(path: Path, what: str, write: Callable[[], None]) -> None:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tinycc_ml", prog_name="tinyc")
 def main() -> None:
-    """tinyc: compile int8-quantized ONNX models to C for Cortex-M microcontrollers."""
+    """tinyc: compile int8-quantized ONNX and TFLite models to C for Cortex-M microcontrollers."""
 
 
 BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM)."
@@ -140,7 +140,7 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
             allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool) -> None:
-    """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
+    """Compile MODEL (an int8 .onnx or .tflite file) to C for BOARD in OUTPUT."""
     from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
     options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
@@ -212,7 +212,7 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
                    "Default: host.")
 @_errors_to_exit
 def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...]) -> None:
-    """Check that the generated C equals the NumPy interpreter byte for byte on random inputs,
+    """Check that the generated C for MODEL (.onnx or .tflite) equals the NumPy interpreter byte for byte on random inputs,
     on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
     largest LSB difference to it)."""
     from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415

@@ -1,4 +1,4 @@
-"""compile_model: ONNX file -> output directory. The one function the CLI calls.
+"""compile_model: ONNX or TFLite file -> output directory. The one function the CLI calls.
 
     import (frontend) -> lowering (passes, kernel calls for the board's core, schedule,
     overlap facts, liveness, planner) -> EmitContext -> templates -> OUT/
@@ -158,10 +158,15 @@ def footprint_overflow(footprint: Footprint, board: Board) -> BoardError | None:
 
 
 def import_model(path: Path) -> Graph:
-    from .frontend.onnx_import import load_model  # noqa: PLC0415 (heavy: onnx)
-
+    """A .tflite flatbuffer (by suffix or by its TFL3 identifier) or an ONNX model -> IR."""
     if not Path(path).is_file():
         raise ModelError(f"model file {path} does not exist")
+    from .frontend.tflite import is_tflite, load_tflite  # noqa: PLC0415
+
+    if Path(path).suffix.lower() == ".tflite" or is_tflite(path):
+        return load_tflite(Path(path))
+    from .frontend.onnx_import import load_model  # noqa: PLC0415 (heavy: onnx)
+
     return load_model(Path(path))
 
 
