@@ -42,20 +42,21 @@ def _refuse(report: pytest.TestReport | pytest.CollectReport) -> None:
                        f"failure: the evidence this test gives is missing.\nskip reason: {reason}")
 
 
-@pytest.hookimpl(wrapper=True)
+# Old-style wrappers (hookwrapper=True) work on every pytest the project allows (>= 7.4).
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    report = yield
+    outcome = yield
+    report = outcome.get_result()
     if report.skipped and not hasattr(report, "wasxfail") and under_ci():
         _refuse(report)
-    return report
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
-    report = yield
+    outcome = yield
+    report = outcome.get_result()
     if report.skipped and under_ci():
         _refuse(report)
-    return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
