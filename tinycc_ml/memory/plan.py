@@ -9,7 +9,7 @@ offset(output) >= min_distance).
 A MemoryPlan is a Placement that passed the check: the check runs when one is made
 (`__post_init__`, so `dataclasses.replace` re-checks too), and there is no other way to
 get one. A failure is a compiler bug, raised as PlanError before any C is written.
-Codegen calls `check_plan` on the plan it is handed and so proves it once more.
+`check_plan` proves a plan once more, for codegen to call on the plan it is handed.
 A bare Placement exists for the one job that needs placements a check refuses: running
 them (interp/planned.py) to show what an unsound plan would do.
 """
