@@ -22,7 +22,7 @@ from tinycc_ml.kernels.ctypes_bridge import to_ctypes
 from tinycc_ml.kernels.harness import CtypesRunner
 from tinycc_ml.kernels.registry import kernel_calls
 from tinycc_ml.memory.liveness import buffer_requests
-from tinycc_ml.memory.plan import MemoryPlan
+from tinycc_ml.memory.plan import Placement
 from tinycc_ml.passes import is_alias
 from tinycc_ml.program import Program, straight_program
 
@@ -62,8 +62,8 @@ def run_shared(lib: CtypesRunner, calls: Sequence[KernelCall], offsets: Mapping[
 
 def program_at(graph: Graph, offsets: Mapping[str, int]) -> Program:
     """The graph in its own order, with every activation buffer at the offset given for
-    it (by any tensor of its alias group) and scratch after everything. Not checked: the
-    point is to run placements a checked plan would refuse."""
+    it (by any tensor of its alias group) and scratch after everything. A bare Placement,
+    not a MemoryPlan: the point is to run placements a checked plan would refuse."""
     schedule = tuple(graph.nodes)
     calls = {n.name: tuple(kernel_calls(n, graph)) for n in schedule}
     requests = buffer_requests(graph, schedule, calls)
@@ -77,7 +77,7 @@ def program_at(graph: Graph, offsets: Mapping[str, int]) -> Program:
             placed.append(-(-end // 16) * 16)
             end = placed[-1] + r.size
     arena = max((o + r.size for r, o in zip(requests, placed)), default=0)
-    return straight_program(graph, schedule, calls, MemoryPlan(requests, tuple(placed), arena, "by hand"))
+    return straight_program(graph, schedule, calls, Placement(requests, tuple(placed), arena, "by hand"))
 
 
 def single_node_distance(graph: Graph, x: str) -> int:

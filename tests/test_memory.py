@@ -89,9 +89,8 @@ def test_scratch_is_a_one_step_buffer():
 
 def test_overlap_check_catches_a_bad_plan():
     reqs = (BufferRequest("a", 100, 0, 1), BufferRequest("b", 64, 1, 2))
-    bad = MemoryPlan(reqs, (0, 96), 160, "handmade")
     with pytest.raises(PlanError) as err:
-        bad.check()
+        MemoryPlan(reqs, (0, 96), 160, "handmade")  # the plan checks itself when it is made
     assert str(err.value) == ("plan 'handmade': buffers a [0, 100) steps 0-1 and b [96, 160) steps 1-2 overlap")
     MemoryPlan(reqs, (0, 112), 176, "handmade").check()  # apart in address: fine
     MemoryPlan((BufferRequest("a", 100, 0, 0), BufferRequest("b", 64, 1, 2)), (0, 0), 100, "handmade").check()

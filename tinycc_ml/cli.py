@@ -20,6 +20,7 @@ from .boards import DEFAULT_BOARD, all_boards, format_bytes_si, load_board
 from .errors import TinycError
 from .memory.planners import DEFAULT_PLANNER, PLANNER_NAMES
 from .passes import pass_names
+from .passes.schedule import DEFAULT_TIME_LIMIT
 from .targets import TARGETS, read_build_info
 
 EXIT_ERROR = 2
@@ -128,8 +129,9 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="C identifier prefix of the generated API (model_run, MODEL_ARENA_BYTES, src/model.c).")
 @click.option("--planner", default=DEFAULT_PLANNER, show_default=True, type=click.Choice(PLANNER_NAMES),
               help="Memory planner that places the buffers in the arena ('best': the smallest of all).")
-@click.option("--schedule-time-limit", default=2.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds the op-order search may take before it settles for the best order found.")
+@click.option("--schedule-time-limit", default=DEFAULT_TIME_LIMIT, show_default=True, type=click.FloatRange(min=0),
+              help="Safety net: seconds after which the op-order search (bounded by a count of states, so "
+                   "deterministic) settles for the best order found; the summary says when it did.")
 @click.option("--allow-overflow", is_flag=True,
               help="Emit the code even when the arena exceeds the board's SRAM or the weights its flash.")
 @click.option("--dump-ir", "dump_ir", type=click.Choice(pass_names()), default=None,
@@ -250,8 +252,9 @@ def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
 @click.option("--board", default=DEFAULT_BOARD, show_default=True, help=BOARD_HELP)
 @click.option("--planner", default=DEFAULT_PLANNER, show_default=True, type=click.Choice(PLANNER_NAMES),
               help="Memory planner that places the buffers in the arena ('best': the smallest of all).")
-@click.option("--schedule-time-limit", default=2.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds the op-order search may take before it settles for the best order found.")
+@click.option("--schedule-time-limit", default=DEFAULT_TIME_LIMIT, show_default=True, type=click.FloatRange(min=0),
+              help="Safety net: seconds after which the op-order search (bounded by a count of states, so "
+                   "deterministic) settles for the best order found; the summary says when it did.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write an HTML page with the plan's picture (SVG inline) and tables.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -41,7 +41,7 @@ MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompil
 class CompileOptions:
     name: str = "model"
     planner: str = DEFAULT_PLANNER
-    schedule_time_limit: float = DEFAULT_TIME_LIMIT  # seconds for the op-order search
+    schedule_time_limit: float = DEFAULT_TIME_LIMIT  # seconds: the op-order search's safety net
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
     measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
@@ -116,6 +116,10 @@ class CompileResult:
         ]
 
 
+TIME_LIMITED = ("the op-order search hit --schedule-time-limit before its state budget: "
+                "the order (and so the arena) may differ on another machine")
+
+
 def memory_summary(r: dict) -> list[str]:
     """Two lines of the memory story: the bounds, and live bytes per step (`tinyc report` for more)."""
     live = r["live_bytes"]
@@ -126,6 +130,7 @@ def memory_summary(r: dict) -> list[str]:
         f"  memory: lower bound {r['lower_bound_bytes']:,} B (arena +{r['lower_bound_gap_bytes']:,} B), "
         f"best layer-wise {r['best_layerwise_bytes']:,} B ({r['schedule_method']}, {proven}), "
         f"{overlaps} overlap{'' if overlaps == 1 else 's'}",
+        *([f"  warning: {TIME_LIMITED}"] if r["schedule_time_limited"] else []),
         f"  live bytes per step: {sparkline(live)} peak {peak:,} B at step {live.index(peak) if live else 0}",
     ]
 

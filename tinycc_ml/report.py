@@ -50,6 +50,8 @@ def memory_figures(program: Program) -> dict:
         "best_layerwise_exact": sched.exact if sched else False,
         "file_order_layerwise_bytes": sched.file_order_bytes if sched else layerwise,
         "schedule_method": sched.method if sched else "graph order",
+        # True only when the safety-net time limit cut the search: the one machine-dependent case.
+        "schedule_time_limited": sched.time_limited if sched else False,
         "planner": plan.planner,
         "live_bytes": list(plan.live_bytes_per_step()),
         "overlaps": [_fact(f) for f in plan.used_facts()],
@@ -123,6 +125,7 @@ def memory_report_text(program: Program, title: str, sram_bytes: int) -> tuple[s
     sched = program.scheduling
     order = "" if sched is None else (
         f"schedule: {sched.method}" + (" (proven minimal layer-wise peak)" if sched.exact else " (not proven minimal)")
-        + (f", graph order's layer-wise peak {sched.file_order_bytes:,} B" if sched.reordered else ""))
+        + (f", graph order's layer-wise peak {sched.file_order_bytes:,} B" if sched.reordered else "")
+        + (", cut short by the time limit: the order may differ on another machine" if sched.time_limited else ""))
     text = "\n".join([view.title, *figures_lines(view), *([order] if order else []), ""])
     return text + "\n" + text_timeline(view) + "\n" + buffer_table(view), view

@@ -17,6 +17,7 @@ from ..errors import ModelError, TinycError
 from ..ir.graph import BoundaryIO, Graph
 from ..kernels.call import ConstArg, KernelCall, NullArg, ParamStruct, ScratchArg, TensorArg
 from ..memory.liveness import scratch_name
+from ..memory.plan import check_plan
 from ..program import LoopStep, NodeStep, Program
 
 CTYPE_BYTES = {"int8_t": 1, "int32_t": 4}
@@ -307,7 +308,7 @@ def _same_in_every_iteration(first: object, args: list[object], loop: str, node:
 
 def build_context(program: Program, prefix: str, source: str, board: str) -> EmitContext:
     prefix = check_prefix(prefix)
-    graph, plan = program.graph, program.plan
+    graph, plan = program.graph, check_plan(program.plan)  # no C from a plan that fails its proof
     emitter = _Emitter(program, prefix)
     emitter.run()
     offsets = emitter.offsets

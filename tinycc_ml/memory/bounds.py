@@ -60,7 +60,7 @@ class FactPair:
 
     input: int  # index into the requests
     output: int
-    min_distance: int  # the least restrictive of the pair's facts
+    min_distance: int  # the most restrictive (largest) of the pair's facts: every one must hold
     facts: tuple[OverlapFact, ...]
 
     def allows(self, input_offset: int, output_offset: int) -> bool:
@@ -77,6 +77,11 @@ def resolve_facts(requests: Sequence[BufferRequest], facts: Sequence[OverlapFact
     A fact must join two different buffers whose lifetimes meet in exactly one step (the
     fact's op reads its input for the last time where it writes its output); anything
     else is a compiler bug, raised as PlanError.
+
+    Several facts can cover one pair (an op reading two tensors of one alias group, as
+    Add(x, Reshape(x))): each states what is safe for the reads of ITS tensor, and all
+    those reads happen, so the pair may overlap only where every fact allows it: the
+    largest min_distance wins.
     """
     owner = {t: i for i, r in enumerate(requests) for t in r.tensors}
     merged: dict[tuple[int, int], list[OverlapFact]] = {}
@@ -95,7 +100,7 @@ def resolve_facts(requests: Sequence[BufferRequest], facts: Sequence[OverlapFact
             )
         merged.setdefault((i, o), []).append(fact)
     return tuple(
-        FactPair(i, o, min(f.min_distance for f in group), tuple(group))
+        FactPair(i, o, max(f.min_distance for f in group), tuple(group))
         for (i, o), group in sorted(merged.items())
     )
 

@@ -1,10 +1,17 @@
 """MemoryPlan: where every buffer sits in the one arena, and the proof that it is sound.
 
-A plan is checked when it is made (`MemoryPlan.check`): every offset honours its
-alignment, the arena holds every buffer, and no two buffers that are live at the same
-step share a byte, unless an overlap fact (memory/facts.py) covers exactly that
-(input, output) pair and allows the placement (offset(input) - offset(output) >=
-min_distance). A failure is a compiler bug, raised as PlanError before any C is written.
+A Placement is offsets for buffer requests, nothing more; `Placement.check` is the proof:
+every offset honours its alignment, the arena holds every buffer, and no two buffers
+that are live at the same step share a byte, unless an overlap fact (memory/facts.py)
+covers exactly that (input, output) pair and allows the placement (offset(input) -
+offset(output) >= min_distance).
+
+A MemoryPlan is a Placement that passed the check: the check runs when one is made
+(`__post_init__`, so `dataclasses.replace` re-checks too), and there is no other way to
+get one. A failure is a compiler bug, raised as PlanError before any C is written.
+`check_plan` proves a plan once more, for codegen to call on the plan it is handed.
+A bare Placement exists for the one job that needs placements a check refuses: running
+them (interp/planned.py) to show what an unsound plan would do.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from .liveness import BufferRequest
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
+class Placement:
+    """Offsets for buffer requests, not (yet) proven sound: see MemoryPlan."""
+
     requests: tuple[BufferRequest, ...]
     offsets: tuple[int, ...]  # parallel to requests
     arena_bytes: int
@@ -110,15 +119,30 @@ class MemoryPlan:
         return "\n".join(rows) + "\n"
 
 
+@dataclass(frozen=True)
+class MemoryPlan(Placement):
+    """A Placement that passed `check` when it was made."""
+
+    def __post_init__(self) -> None:
+        self.check()
+
+
+def check_plan(plan: object) -> MemoryPlan:
+    """Prove `plan` once more (codegen calls this before it prints an offset): it must be a
+    MemoryPlan, and it must still pass the overlap check. Returns it for chaining."""
+    if not isinstance(plan, MemoryPlan):
+        raise PlanError(f"codegen needs a checked MemoryPlan, got {type(plan).__name__}")
+    plan.check()
+    return plan
+
+
 def make_plan(requests: Sequence[BufferRequest], offsets: Sequence[int], planner: str,
               facts: Sequence[OverlapFact] = ()) -> MemoryPlan:
     """A checked plan: the arena is exactly as long as its highest buffer end."""
     requests = tuple(requests)
     offsets = tuple(int(o) for o in offsets)
     arena = max((off + r.size for r, off in zip(requests, offsets)), default=0)
-    result = MemoryPlan(requests, offsets, arena, planner, tuple(facts))
-    result.check()
-    return result
+    return MemoryPlan(requests, offsets, arena, planner, tuple(facts))  # checks itself
 
 
-__all__ = ["MemoryPlan", "layerwise_peak_bytes", "make_plan"]
+__all__ = ["MemoryPlan", "Placement", "check_plan", "layerwise_peak_bytes", "make_plan"]

@@ -14,29 +14,39 @@ topological orders, one whose layer-wise peak (memory/bounds.py) is smallest:
   set the smallest peak reaching it, pruned by the best order known. It finishes
   quickly on chains and near-chains (the MLPerf Tiny models, residual blocks,
   Inception-style blocks of a few branches).
-* beyond that (too many sets, or the time limit reached): the best of the graph's own
-  order, a greedy order (next the ready op whose step needs the fewest bytes) and a
-  beam search (the same dynamic programming keeping only the best sets per level),
+* beyond that (the exact search explored EXACT_STATE_BUDGET states without finishing):
+  the best of the graph's own order, a greedy order (next the ready op whose step needs
+  the fewest bytes) and a beam search (the same dynamic programming keeping only the
+  BEAM_WIDTH best sets per level; dropped if it needs more than BEAM_STATE_BUDGET states),
   reported as not proven minimal.
 
+Both searches are bounded by a COUNT of states explored (one state: one ready op tried
+on one set of executed ops), never by the clock, so the same graph gives the same order
+on any machine under any load. The time limit is only an outer safety net for graphs so
+large that even the budgets take too long: when it cuts a search short the result is
+the best order found so far and `Schedule.time_limited` says so (the compile summary
+and report.json repeat it), because only then may the order depend on the machine.
+
 The graph's own order of ops is kept whenever nothing beats it strictly, so a chain
-or an already good order is never shuffled. The result is deterministic except where the
-time limit cuts the exact search short.
+or an already good order is never shuffled.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..ir.graph import Graph, Node
 from ..ir.layout import alias_groups, is_alias
 from ..memory.bounds import live_bytes_per_step
 from ..memory.liveness import buffer_requests
 
-DEFAULT_TIME_LIMIT = 2.0  # seconds
-MAX_STATES = 300_000  # sets of executed ops in all (memo + back pointers) before the exact search gives up
+# The budgets decide the result; together they take about 0.5 s on a 2-core machine
+# shared by several jobs. The time limit is the safety net, far above that.
+EXACT_STATE_BUDGET = 50_000  # states the exact search may explore before it gives up
+BEAM_STATE_BUDGET = 50_000  # states the beam search may explore; beyond, the best order so far stands
+DEFAULT_TIME_LIMIT = 10.0  # seconds
 BEAM_WIDTH = 64
 
 
@@ -47,10 +57,22 @@ class Schedule:
     file_order_bytes: int  # layer-wise peak of the graph's own node order, as it stands
     exact: bool  # True: no topological order has a smaller layer-wise peak
     method: str  # "graph order", "dynamic programming", "greedy" or "beam search"
+    states_explored: int = 0  # by the exact and the beam search together (their budgets bound it)
+    time_limited: bool = False  # the safety-net time limit cut a search short: the order may depend on the machine
 
     @property
     def reordered(self) -> bool:
         return self.method != "graph order"
+
+
+def _bits(mask: int) -> list[int]:
+    """The set bits of mask, lowest first."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 class _Model:
@@ -91,6 +113,16 @@ class _Model:
         self.scratch = [int(scratch.get(node.name, 0)) for node in self.ops]
         self.out_bytes = [sum(size[g] for g in self.outs[k]) for k in range(len(self.ops))]
         self.full = (1 << len(self.ops)) - 1
+        # For the search's inner loop: what running op k may free, as (readers, bytes) of
+        # each buffer it touches that is not pinned (plus the graph inputs when k runs first),
+        # and the ops that may become ready once k has run.
+        def frees(buffers: set[int]) -> tuple[tuple[int, int], ...]:
+            return tuple((self.readers[g], size[g]) for g in sorted(buffers) if g not in self.pinned)
+        self.frees = [frees(set(self.ins[k]) | set(self.outs[k])) for k in range(len(self.ops))]
+        self.frees_first = [frees(set(self.ins[k]) | set(self.outs[k]) | set(self.initial))
+                            for k in range(len(self.ops))]
+        self.successors = [tuple(j for j in range(len(self.ops)) if self.preds[j] >> k & 1)
+                           for k in range(len(self.ops))]
 
     def start_live(self) -> int:
         return sum(self.size[g] for g in self.initial)
@@ -99,18 +131,32 @@ class _Model:
         return live + self.out_bytes[k] + self.scratch[k]
 
     def after(self, done: int, live: int, k: int) -> int:
-        """Bytes live once op k has run (done already includes k)."""
+        """Bytes live once op k has run (done already includes k): a buffer it touches dies
+        when no op left reads it (an unread graph input dies after the first step)."""
         live += self.out_bytes[k]
-        candidates = set(self.ins[k]) | set(self.outs[k])
-        if done == 1 << k:
-            candidates |= set(self.initial)  # an unread graph input dies after the first step
-        for g in candidates:
-            if g not in self.pinned and self.readers[g] & ~done == 0:
-                live -= self.size[g]
+        for readers, size in self.frees_first[k] if done == 1 << k else self.frees[k]:
+            if readers & ~done == 0:
+                live -= size
         return live
 
+    def ready_mask(self, done: int) -> int:
+        """The ops not in `done` whose producers all are, as a bitmask."""
+        mask = 0
+        for k in range(len(self.ops)):
+            if not done >> k & 1 and self.preds[k] & ~done == 0:
+                mask |= 1 << k
+        return mask
+
+    def ready_after(self, ready: int, done: int, k: int) -> int:
+        """ready_mask(done) from the ready mask before op k ran (done includes k)."""
+        ready &= ~(1 << k)
+        for j in self.successors[k]:
+            if self.preds[j] & ~done == 0:
+                ready |= 1 << j
+        return ready
+
     def ready(self, done: int) -> list[int]:
-        return [k for k in range(len(self.ops)) if not done >> k & 1 and self.preds[k] & ~done == 0]
+        return _bits(self.ready_mask(done))
 
     def peak(self, order: Sequence[int]) -> int:
         # The graph input is live at step 0 even when only alias nodes run.
@@ -165,34 +211,50 @@ def _greedy(model: _Model) -> list[int]:
     return order
 
 
-def _search(model: _Model, bound: int, width: int | None, deadline: float) -> tuple[list[int] | None, bool]:
+@dataclass(frozen=True)
+class _Outcome:
+    order: list[int] | None  # the best order strictly below the bound, if one was found
+    exact: bool  # the search finished without a width limit: `order` (or the bound) is minimal
+    explored: int  # states tried
+    timed_out: bool  # the clock stopped it (the only way the outcome can depend on the machine)
+
+
+def _search(model: _Model, bound: int, width: int | None, budget: int, deadline: float,
+            clock: Callable[[], float]) -> _Outcome:
     """Level-by-level DP over executed-op sets; only peaks strictly below `bound` survive.
 
-    width None: exact (returns (order or None, True)), unless the sets exceed MAX_STATES
-    or time runs out (then (None, False)). width w: keep the w best sets per level.
+    width None: exact, unless more than `budget` states are tried (then order None, not
+    exact). width w: keep the w best sets per level, within the same kind of budget.
+    The clock is read once per expanded set, against `deadline` (the safety net).
     """
-    frontier: dict[int, tuple[int, int]] = {0: (0, model.start_live())}  # set -> (peak, live)
+    # set -> (peak, live bytes, ready ops); the last two depend on the set only
+    frontier: dict[int, tuple[int, int, int]] = {0: (0, model.start_live(), model.ready_mask(0))}
     parents: list[dict[int, tuple[int, int]]] = []
-    states = 0
+    explored = 0
+    step_extra = [b + s for b, s in zip(model.out_bytes, model.scratch)]
     for _level in range(len(model.ops)):
-        nxt: dict[int, tuple[int, int]] = {}
+        nxt: dict[int, tuple[int, int, int]] = {}
         back: dict[int, tuple[int, int]] = {}
-        for done, (peak, live) in frontier.items():
-            for k in model.ready(done):
-                p = max(peak, model.step_bytes(live, k))
+        for done, (peak, live, ready) in frontier.items():
+            for k in _bits(ready):
+                explored += 1
+                p = max(peak, live + step_extra[k])
                 if p >= bound:
                     continue
                 key = done | 1 << k
-                if key not in nxt or p < nxt[key][0]:
-                    nxt[key] = (p, model.after(key, live, k) if key not in nxt else nxt[key][1])
+                seen = nxt.get(key)
+                if seen is None:
+                    nxt[key] = (p, model.after(key, live, k), model.ready_after(ready, key, k))
                     back[key] = (done, k)
-            if time.monotonic() > deadline:
-                return None, False
+                elif p < seen[0]:
+                    nxt[key] = (p, seen[1], seen[2])
+                    back[key] = (done, k)
+            if explored > budget:
+                return _Outcome(None, False, explored, False)
+            if clock() >= deadline:
+                return _Outcome(None, False, explored, True)
         if not nxt:
-            return None, width is None
-        states += len(nxt)
-        if width is None and states > MAX_STATES:
-            return None, False
+            return _Outcome(None, width is None, explored, False)
         if width is not None and len(nxt) > width:
             keep = sorted(nxt, key=lambda s: (nxt[s][0], nxt[s][1], s))[:width]
             nxt = {s: nxt[s] for s in keep}
@@ -203,13 +265,17 @@ def _search(model: _Model, bound: int, width: int | None, deadline: float) -> tu
     for back in reversed(parents):
         key, k = back[key]
         order.append(k)
-    return order[::-1], width is None
+    return _Outcome(order[::-1], width is None, explored, False)
 
 
 def schedule(graph: Graph, scratch: Mapping[str, int] | None = None,
-             time_limit: float = DEFAULT_TIME_LIMIT) -> Schedule:
-    """The op order with the smallest layer-wise peak (exact when the search finishes)."""
-    start, limit = time.monotonic(), max(0.0, time_limit)
+             time_limit: float = DEFAULT_TIME_LIMIT, clock: Callable[[], float] = time.monotonic) -> Schedule:
+    """The op order with the smallest layer-wise peak (exact when the search finishes).
+
+    The result depends only on the graph and the state budgets, unless the safety-net
+    `time_limit` (seconds by `clock`) is reached, which the Schedule then reports.
+    """
+    deadline = clock() + max(0.0, time_limit)
     model = _Model(graph, scratch or {})
     position = {node.name: k for k, node in enumerate(model.ops)}
     file_order = [position[node.name] for node in graph.nodes if node.name in position]
@@ -220,15 +286,16 @@ def schedule(graph: Graph, scratch: Mapping[str, int] | None = None,
     greedy = _greedy(model)
     if model.peak(greedy) < best_bytes:
         best_order, best_bytes, method = greedy, model.peak(greedy), "greedy"
-    # The exact search may use most of the time; the beam search, if needed, the rest.
-    found, exact = _search(model, best_bytes, None, start + 0.75 * limit)
-    if found is not None and model.peak(found) < best_bytes:
-        best_order, best_bytes, method = found, model.peak(found), "dynamic programming"
-    elif not exact:
-        beam, _ = _search(model, best_bytes, BEAM_WIDTH, start + limit)
-        if beam is not None and model.peak(beam) < best_bytes:
-            best_order, best_bytes, method = beam, model.peak(beam), "beam search"
-    return Schedule(model.nodes(best_order), best_bytes, file_bytes, exact, method)
+    found = _search(model, best_bytes, None, EXACT_STATE_BUDGET, deadline, clock)
+    explored, timed_out, exact = found.explored, found.timed_out, found.exact
+    if found.order is not None and model.peak(found.order) < best_bytes:
+        best_order, best_bytes, method = found.order, model.peak(found.order), "dynamic programming"
+    elif not exact and not timed_out:
+        beam = _search(model, best_bytes, BEAM_WIDTH, BEAM_STATE_BUDGET, deadline, clock)
+        explored, timed_out = explored + beam.explored, beam.timed_out
+        if beam.order is not None and model.peak(beam.order) < best_bytes:
+            best_order, best_bytes, method = beam.order, model.peak(beam.order), "beam search"
+    return Schedule(model.nodes(best_order), best_bytes, file_bytes, exact, method, explored, timed_out)
 
 
 def scratch_bytes(calls: Mapping[str, Sequence[object]]) -> dict[str, int]:
