@@ -136,15 +136,23 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="Print the IR after this pass ('import': as the frontend made it) to stdout.")
 @click.option("--no-firmware-size", "skip_firmware_size", is_flag=True,
               help="Skip cross-building the model for the board's core to measure its flash and RAM "
-                   "(measured by default when arm-none-eabi-gcc is installed).")
+                   "(measured by default when arm-none-eabi-gcc is installed), and the real-board firmware.")
+@click.option("--stm32cube", "stm32cube", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="STM32Cube HAL + CMSIS tree to link the real-board firmware against, to report its text/data/bss "
+                   "(default: $TINYC_STM32CUBE, else ../shared/vendor/stm32cube next to the checkout, if present).")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
-            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool) -> None:
+            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, stm32cube: Path | None) -> None:
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
-    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+    import os  # noqa: PLC0415
 
+    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+    from .targets.stm32cube import locate_vendor_tree  # noqa: PLC0415
+
+    vendor = None if skip_firmware_size else locate_vendor_tree(stm32cube, os.environ)
     options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size)
+                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
+                             stm32cube=vendor)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 from .boards import Board, all_boards, format_bytes_si, load_board
 from .codegen.context import EmitContext, build_context, check_prefix
 from .codegen.render import render_sources
-from .errors import BoardError, ModelError, TinycError
+from .errors import BoardError, BuildError, ModelError, TinycError
 from .ir.graph import Graph
 from .kernels.call import KernelCall
 from .memory.facts import OverlapFact
@@ -30,6 +30,8 @@ from .report import build_report, report_text
 from .resources import runtime_dir
 from .targets.footprint import Footprint, measure as measure_footprint
 from .targets.platformio import write_platformio_project
+from .targets.stm32_parts import has_part
+from .targets.stm32cube import BoardFirmware, VendorTree, board_firmware_summary, build_board_firmware
 
 MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
 
@@ -42,6 +44,10 @@ class CompileOptions:
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
     measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
+    # Link the whole real-board firmware against ST's HAL (STM32 boards) and report its size:
+    # None does not try; a VendorTree without a path reports why it was not measured.
+    stm32cube: VendorTree | None = None
+    stm32cube_cache: Path | None = None  # where the HAL objects are cached (stm32cube.default_cache_dir)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ class CompileResult:
     fit: Fit
     ir_dump: str | None
     footprint: Footprint | None = None
+    board_firmware: BoardFirmware | None = None
+    board_firmware_note: str = ""  # why the real-board firmware was not measured
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -110,6 +118,9 @@ class CompileResult:
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
+            *([f"  {board_firmware_summary(self.board_firmware, self.board)}"] if self.board_firmware else []),
+            *([f"  real-board firmware (STM32Cube HAL) NOT measured: {self.board_firmware_note}"]
+              if self.board_firmware_note else []),
         ]
 
 
@@ -207,7 +218,40 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         overflow = footprint_overflow(footprint, target)
         if overflow is not None and not options.allow_overflow:
             raise overflow
-    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint)
+    board_fw, note = None, ""
+    if options.stm32cube is not None and has_part(target):
+        board_fw, note = _measure_board_firmware(out_dir, target, options)
+        report.setdefault("firmware", {})["board"] = (board_fw.as_report(target) if board_fw is not None
+                                                      else {"measured": False, "note": note})
+        (out_dir / "report.json").write_text(report_text(report))
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, board_fw, note)
+
+
+def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions) -> tuple[BoardFirmware | None, str]:
+    """The real-board firmware linked against the HAL, or why it was not (no vendor tree, no
+    arm-none-eabi-gcc). A build or link failure (e.g. RAM overflow) is an error unless
+    --allow-overflow, which reports it instead."""
+    import os  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    from .targets.arm_build import GCC  # noqa: PLC0415
+    from .targets.stm32cube import default_cache_dir  # noqa: PLC0415
+
+    tree = options.stm32cube
+    if tree is None or tree.path is None:
+        return None, tree.note if tree is not None else ""
+    if shutil.which(GCC) is None:
+        return None, f"{GCC} not found (`make setup-system` installs it)"
+    cache = options.stm32cube_cache or default_cache_dir(os.environ)
+    try:
+        return build_board_firmware(out_dir, board, options.name, tree.path, cache), ""
+    except BuildError as exc:
+        if not options.allow_overflow:
+            raise
+        lines = str(exc).splitlines()
+        why = next((line.strip() for line in lines if "overflow" in line or "error" in line), lines[0])
+        return None, f"the firmware did not build: {why}"
+
 
 
 # -- writing the output directory -------------------------------------------------------------
