@@ -225,18 +225,30 @@ def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, .
               help="PlatformIO environment of OUT_DIR/platformio.ini (default: its default_envs, the board's). "
                    "qemu_m7 / qemu_m4 run on the emulator instead of a board.")
 @click.option("--monitor", is_flag=True, help="Then open the serial monitor (`pio device monitor`) to read the output.")
+@click.option("--dry-run", is_flag=True, help="Print the commands it would run, and run nothing.")
 @_errors_to_exit
-def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
+def flash(out_dir: Path, env_name: str | None, monitor: bool, dry_run: bool) -> None:
     """Build OUT_DIR's PlatformIO project and flash the board (`pio run -t upload`).
 
     Needs PlatformIO (`pip install platformio`). Without internet, only the qemu_* environments
-    build: `python -m tinycc_ml.targets.pio_offline DIR` prepares a PLATFORMIO_CORE_DIR for them."""
+    build: `python -m tinycc_ml.targets.pio_offline DIR` prepares a PLATFORMIO_CORE_DIR for them.
+    Before running anything it checks, in a few seconds, that PlatformIO, the packages the
+    environment needs (or a way to download them) and the board's ST-LINK are there."""
+    import os  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
-    from .targets.platformio import flash_commands  # noqa: PLC0415
+    from .targets.flash import check_ready, dry_run_lines, planned_commands, read_env  # noqa: PLC0415
+    from .targets.pio_offline import pio_environment  # noqa: PLC0415
 
-    for command in flash_commands(out_dir, env_name, monitor):
-        if subprocess.run(command, cwd=out_dir, check=False).returncode != 0:
+    env = read_env(out_dir, env_name)
+    commands = planned_commands(env_name, monitor)
+    if dry_run:
+        for line in dry_run_lines(out_dir, commands, os.environ):
+            click.echo(line)
+        return
+    check_ready(out_dir, env)
+    for command in commands:
+        if subprocess.run(command, cwd=out_dir, env=pio_environment(None), check=False).returncode != 0:
             raise TinycError(f"`{' '.join(['pio', *command[3:]])}` failed in {out_dir} (its output is above)")
 
 
