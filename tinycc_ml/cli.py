@@ -205,11 +205,33 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
 @click.option("--target", "targets", multiple=True, type=click.Choice(sorted(TARGETS)),
               help="Where to run the generated C; repeat for several (e.g. --target host --target qemu-m7). "
                    "Default: host.")
+@click.option("--port", default=None,
+              help="Validate on a board over its serial port instead (/dev/ttyACM0, COM3, or socket://HOST:PORT): "
+                   "the board runs the firmware `tinyc flash` put on it. Needs pyserial.")
+@click.option("--baud", default=115200, show_default=True, type=click.IntRange(min=1), help="Baud rate of --port.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --port: the inputs to send, a .npy (one input or a batch) or .npz, instead of random ones.")
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="With --port: seconds to wait for each answer before sending the request again.")
 @_errors_to_exit
-def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...]) -> None:
+def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...], port: str | None, baud: int,
+           data_path: Path | None, timeout_s: float) -> None:
     """Check that the generated C equals the NumPy interpreter byte for byte on random inputs,
     on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
-    largest LSB difference to it)."""
+    largest LSB difference to it); with --port, on the board itself, with its cycle counts."""
+    if port is not None:
+        if targets:
+            raise TinycError("--port validates on the board; leave out --target")
+        from .port_verification import verify_on_port  # noqa: PLC0415
+
+        port_result = verify_on_port(model, port, baud, count, seed, data_path, _progress, timeout_s)
+        for line in port_result.lines():
+            click.echo(line)
+        if not port_result.ok:
+            sys.exit(EXIT_MISMATCH)
+        return
+    if data_path is not None:
+        raise TinycError("--data goes with --port (the other targets use --inputs random inputs)")
     from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415
 
     result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS)

@@ -10,6 +10,7 @@
     OUT/src/board/board_stm32.c STM32Cube HAL glue (real board env only)
     OUT/src/board/board_qemu.c  semihosting + CMSDK timer glue (qemu envs only)
     OUT/src/board/test_input.c  the test input as const data (OUT/test_input.npy holds the same)
+    OUT/src/board/serial_protocol.c  validation over the serial port (`tinyc verify --port`)
     OUT/link_hardfloat.py       links with the FPU's float ABI (boards with an FPU)
     OUT/ld/<part>.ld            the part's linker script (board_build.ldscript): places the arena
     OUT/qemu/main_qemu.c        the harness `tinyc run --target qemu-*` builds
@@ -237,6 +238,7 @@ def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dic
         "src/main.c": env.get_template("platformio/main.c.j2").render(ctx=ctx),
         "src/board/board.h": env.get_template("platformio/board.h.j2").render(ctx=ctx),
         "src/board/board_qemu.c": env.get_template("platformio/board_qemu.c.j2").render(ctx=ctx),
+        "src/board/serial_protocol.c": env.get_template("platformio/serial_protocol.c.j2").render(ctx=ctx),
         "src/board/test_input.c": env.get_template("platformio/test_input.c.j2").render(
             ctx=ctx, test_input_rows=_rows(test_input)),
         "qemu/main_qemu.c": env.get_template("qemu/main_qemu.c.j2").render(ctx=ctx),
