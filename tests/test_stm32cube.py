@@ -20,7 +20,7 @@ from tinycc_ml.boards import all_boards, load_board
 from tinycc_ml.compiler import CompileOptions, compile_model
 from tinycc_ml.errors import BuildError, TinycError
 from tinycc_ml.targets.arm_build import CoreFlags
-from tinycc_ml.targets.stm32_parts import ARENA_SECTION, stm32_part
+from tinycc_ml.targets.stm32_parts import arena_sections, stm32_part
 from tinycc_ml.targets.stm32cube import (PartBuild, VendorTree, build_board_firmware, hal_objects,
                                          locate_vendor_tree)
 
@@ -145,16 +145,17 @@ def test_h743_links_a_300kb_arena_in_axi_sram(tmp_path, vendor, hal_cache):
     """An arena far over the DTCM's 128 KB: it links, in the AXI SRAM, with .data and the stack in the DTCM."""
     model = tmp_path / "wide.onnx"
     onnx.save(fs.quantize(fs.conv_model(x_shape=(1, 6, 160, 160), out_ch=9, kernel=(1, 1))), model)
+    # another --name: the script places that prefix's arena section
     result = compile_model(model, "nucleo_h743zi", tmp_path / "out",
-                           CompileOptions(stm32cube=VendorTree(vendor), stm32cube_cache=hal_cache))
+                           CompileOptions(name="wide", stm32cube=VendorTree(vendor), stm32cube_cache=hal_cache))
     arena = result.report["arena_bytes"]
     assert arena >= 300 * 1024
     fw = result.board_firmware
     assert fw is not None, result.board_firmware_note
     symbols = _nm(fw.elf)
     axi, dtcm = stm32_part(result.board).region("AXI_SRAM"), stm32_part(result.board).region("DTCM")
-    assert fw.arena_address == symbols["model_arena"] == axi.origin
-    assert symbols["model_arena"] + arena <= axi.end
+    assert fw.arena_address == symbols["wide_arena"] == symbols["__tinyc_arena_start"] == axi.origin
+    assert symbols["__tinyc_arena_end"] == symbols["wide_arena"] + arena <= axi.end
     assert dtcm.origin <= symbols["_sdata"] < dtcm.end and symbols["_estack"] == dtcm.end
     sections = subprocess.run(["arm-none-eabi-objdump", "-h", str(fw.elf)], capture_output=True, text=True,
                               check=True).stdout
@@ -165,15 +166,18 @@ def test_h743_links_a_300kb_arena_in_axi_sram(tmp_path, vendor, hal_cache):
 def test_arena_has_its_own_section(digits_builds, tmp_path):
     out = digits_builds["stm32f746"].out_dir
     obj = tmp_path / "model.o"
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m7", "-mthumb", "-std=c99", "-O2", "-c", f"-I{out / 'src'}",
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m7", "-mthumb", "-std=c99", "-O2", "-fdata-sections", "-c",
+                    f"-I{out / 'src'}",
                     f"-I{out / 'lib/tinyc/include'}", str(out / "src/model.c"), "-o", str(obj)], check=True)
     headers = subprocess.run(["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True, text=True,
                              check=True).stdout
-    arena = re.search(rf"^\s*\d+\s+{re.escape(ARENA_SECTION)}\s+([0-9a-f]+)", headers, re.MULTILINE)
+    section = arena_sections("model")[-1]
+    assert section == ".bss.model_arena"
+    arena = re.search(rf"^\s*\d+\s+{re.escape(section)}\s+([0-9a-f]+)", headers, re.MULTILINE)
     assert arena is not None and int(arena.group(1), 16) == digits_builds["stm32f746"].report["arena_bytes"]
     script = (out / "ld" / "stm32f746ng.ld").read_text()
     # the arena's input section is named before the generic .bss patterns
-    assert script.index(f"*({ARENA_SECTION})") < script.index("*(.bss) *(.bss*) *(COMMON)")
+    assert script.index("*(.bss.tinyc_arena) *(.bss.model_arena)") < script.index("*(.bss) *(.bss*) *(COMMON)")
 
 
 def test_platformio_links_with_the_same_script(digits_builds):

@@ -30,7 +30,7 @@ from ..codegen.context import EmitContext
 from ..codegen.render import environment
 from ..errors import BoardError
 from .qemu import platform_dir
-from .stm32_parts import ARENA_SECTION, FLASH_ORIGIN, has_part, stm32_part
+from .stm32_parts import FLASH_ORIGIN, arena_sections, has_part, stm32_part
 
 QEMU_ENVS = ("qemu_m7", "qemu_m4")
 MONITOR_SPEED = 115200
@@ -247,7 +247,7 @@ def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dic
         texts["src/board/board_stm32.c"] = board_glue_text(board, ctx)
         if benv.ldscript is not None:
             texts[benv.ldscript] = env.get_template("platformio/stm32.ld.j2").render(
-                ctx=ctx, part=stm32_part(board), arena_section=ARENA_SECTION, flash_origin=FLASH_ORIGIN)
+                ctx=ctx, part=stm32_part(board), arena_sections=arena_sections(ctx.prefix), flash_origin=FLASH_ORIGIN)
         if benv.hardfloat:
             texts["link_hardfloat.py"] = env.get_template("platformio/link_hardfloat.py.j2").render(
                 ctx=ctx, fpu=board.fpu)

@@ -6,8 +6,11 @@ linker script (templates/platformio/stm32.ld.j2, written to OUT/ld/<part>.ld) la
 The PlatformIO project (`board_build.ldscript`) and the CI build against the vendor HAL
 (stm32cube.py) link with that same script, so memory is placed identically in both.
 
-Memory placement: the arena is its own section (`.bss.tinyc_arena`, see model.c.j2) and
-the script puts it first in `.bss`, in the region named `bss_region`. Where RAM is one
+Memory placement: the arena is its own section, `.bss.<prefix>_arena`, the name
+-fdata-sections (used by both builds) gives `static uint8_t <prefix>_arena[]` in model.c,
+and the script names it first in `.bss`, in the region named `bss_region` (it also takes
+a `.bss.tinyc_arena` section, should model.c ever name the arena's section itself). Built
+without -fdata-sections the arena falls in the generic `.bss`, which is the same region. Where RAM is one
 contiguous block (F4, F7, L4+) that is all of it; on the H743 it is the 512 KB AXI SRAM,
 while `.data`, heap and stack stay in the 128 KB DTCM (ST's own H7 scripts put all of
 `.bss` in the DTCM, where an arena over 128 KB cannot link).
@@ -21,7 +24,12 @@ from ..boards import Board
 from ..errors import BoardError
 
 FLASH_ORIGIN = 0x08000000
-ARENA_SECTION = ".bss.tinyc_arena"
+GENERIC_ARENA_SECTION = ".bss.tinyc_arena"
+
+
+def arena_sections(prefix: str) -> tuple[str, ...]:
+    """The input sections the linker script places as the arena, first in .bss."""
+    return (GENERIC_ARENA_SECTION, f".bss.{prefix}_arena")
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,10 @@ def _problem(path: Path) -> str | None:
     return None
 
 
-def locate_vendor_tree(explicit: Path | None, environ: Mapping[str, str]) -> VendorTree:
-    """--stm32cube DIR, else $TINYC_STM32CUBE, else the checkout's ../shared/vendor/stm32cube.
-    A directory the user named that is not a vendor tree is an error; a missing default is a note."""
+def locate_vendor_tree(explicit: Path | None, environ: Mapping[str, str], use_checkout: bool = True) -> VendorTree | None:
+    """--stm32cube DIR, else $TINYC_STM32CUBE, else (with use_checkout) the checkout's
+    ../shared/vendor/stm32cube; None when none was named and use_checkout is off. A directory
+    the user named that is not a vendor tree is an error; a missing default is a note."""
     named = explicit if explicit is not None else (Path(environ[VENDOR_ENV]) if environ.get(VENDOR_ENV) else None)
     if named is not None:
         problem = _problem(Path(named))
@@ -96,6 +97,8 @@ def locate_vendor_tree(explicit: Path | None, environ: Mapping[str, str]) -> Ven
             source = "--stm32cube" if explicit is not None else VENDOR_ENV
             raise TinycError(f"{source}: {problem}")
         return VendorTree(Path(named).resolve())
+    if not use_checkout:
+        return None
     default = default_vendor_dir()
     if default is not None and _problem(default) is None:
         return VendorTree(default.resolve())
