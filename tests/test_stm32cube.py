@@ -215,3 +215,35 @@ def test_virtual_boards_have_no_board_firmware(tmp_path, vendor, hal_cache):
     result = compile_model(DIGITS, "qemu_m7", tmp_path / "out",
                            CompileOptions(stm32cube=VendorTree(vendor), stm32cube_cache=hal_cache))
     assert result.board_firmware is None and "board" not in result.report.get("firmware", {})
+
+
+@pytest.mark.models
+@pytest.mark.skipif(not fs.MLPERF_ONNX.is_dir(), reason=f"{fs.MLPERF_ONNX} is absent")
+@pytest.mark.parametrize("board", STM32_BOARDS)
+def test_kws_firmware_links_on_every_board(tmp_path, vendor, hal_cache, board):
+    result = compile_model(fs.MLPERF_ONNX / "kws.tf2onnx_int8.onnx", board, tmp_path / "kws",
+                           CompileOptions(stm32cube=VendorTree(vendor), stm32cube_cache=hal_cache))
+    fw, b = result.board_firmware, load_board(board)
+    assert fw is not None, result.board_firmware_note
+    assert fw.size.flash_bytes <= b.flash_bytes and fw.size.ram_bytes <= b.sram_bytes
+    assert fw.size.text > result.report["weights_bytes"] and fw.size.bss > result.report["arena_bytes"]
+    region = stm32_part(b).arena_region
+    assert region.origin <= fw.arena_address < fw.arena_address + result.report["arena_bytes"] <= region.end
+
+
+def test_firmware_that_overflows_ram_is_a_clear_error(tmp_path, vendor, hal_cache):
+    """The arena fits the F446's 128 KB, the arena plus the HAL, stack and heap reserve do not."""
+    model = tmp_path / "wide.onnx"
+    onnx.save(fs.quantize(fs.conv_model(x_shape=(1, 4, 108, 108), out_ch=6, kernel=(1, 1))), model)
+    options = CompileOptions(stm32cube=VendorTree(vendor), stm32cube_cache=hal_cache, measure_firmware=False)
+    with pytest.raises(TinycError) as err:
+        compile_model(model, "nucleo_f446re", tmp_path / "out", options)
+    assert re.fullmatch(r"model does not fit board nucleo_f446re once linked with the STM32Cube HAL: "
+                        r"region `RAM' overflowed by \d+ bytes; use a board with more memory, or --allow-overflow to "
+                        r"emit the code anyway", str(err.value)), str(err.value)
+    from dataclasses import replace
+
+    result = compile_model(model, "nucleo_f446re", tmp_path / "out2", replace(options, allow_overflow=True))
+    assert result.board_firmware is None
+    assert result.report["firmware"]["board"]["measured"] is False
+    assert "overflowed by" in result.board_firmware_note

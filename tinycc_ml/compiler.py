@@ -10,6 +10,8 @@ Each arrow is a module of its own; this file only wires them and writes files.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,9 @@ from .resources import runtime_dir
 from .targets.footprint import Footprint, measure as measure_footprint
 from .targets.platformio import write_platformio_project
 from .targets.stm32_parts import has_part
-from .targets.stm32cube import BoardFirmware, VendorTree, board_firmware_summary, build_board_firmware
+from .targets.arm_build import GCC
+from .targets.stm32cube import (BoardFirmware, VendorTree, board_firmware_summary, build_board_firmware,
+                                default_cache_dir)
 
 MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
 
@@ -231,12 +235,6 @@ def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions
     """The real-board firmware linked against the HAL, or why it was not (no vendor tree, no
     arm-none-eabi-gcc). A build or link failure (e.g. RAM overflow) is an error unless
     --allow-overflow, which reports it instead."""
-    import os  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
-
-    from .targets.arm_build import GCC  # noqa: PLC0415
-    from .targets.stm32cube import default_cache_dir  # noqa: PLC0415
-
     tree = options.stm32cube
     if tree is None or tree.path is None:
         return None, tree.note if tree is not None else ""
@@ -246,12 +244,16 @@ def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions
     try:
         return build_board_firmware(out_dir, board, options.name, tree.path, cache), ""
     except BuildError as exc:
-        if not options.allow_overflow:
-            raise
         lines = str(exc).splitlines()
-        why = next((line.strip() for line in lines if "overflow" in line or "error" in line), lines[0])
+        overflow = next((line.split("ld: ", 1)[-1].strip() for line in lines if "overflowed by" in line), None)
+        if not options.allow_overflow:
+            if overflow is not None:
+                raise BoardError(f"model does not fit board {board.name} once linked with the STM32Cube HAL: "
+                                 f"{overflow}; use a board with more memory, or --allow-overflow to emit the code "
+                                 "anyway") from None
+            raise
+        why = overflow or next((line.strip() for line in lines if "error" in line), lines[0])
         return None, f"the firmware did not build: {why}"
-
 
 
 # -- writing the output directory -------------------------------------------------------------
