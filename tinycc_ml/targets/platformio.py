@@ -72,8 +72,9 @@ CLOCKS: dict[tuple[str, int], ClockRecipe] = {
 
 # (family, SYSCLK) -> (SYSCLK, recipe) the glue falls back to, at run time, on silicon
 # revisions that cannot reach the board file's clock: STM32H743 revision Y (DBGMCU_IDCODE
-# REV_ID 0x1003) has no VOS0 and runs at most 400 MHz: 64/4*50/2 at VOS1, 4 WS (ST's own
-# 400 MHz examples use 4 too). Only revision V (0x2003) runs 480 MHz.
+# REV_ID 0x1003) has no VOS0 and runs at most 400 MHz: 64/4*50/2 at VOS1, with the same 4
+# flash wait states as 480 MHz (at least what a 200 MHz AXI clock needs in VOS1, so safe).
+# Only revision V (0x2003) runs 480 MHz.
 REVISION_FALLBACK: dict[tuple[str, int], tuple[int, ClockRecipe]] = {
     ("h7", 480_000_000): (400_000_000, ClockRecipe(Pll(4, 50, 2, 4, 2), 4)),
 }
