@@ -92,7 +92,9 @@ def test_board_env_follows_the_board_file(projects, board):
         "platform": "ststm32", "board": b.platformio.board, "framework": "stm32cube", "upload_protocol": "stlink",
         "monitor_speed": "115200", "build_src_filter": "+<*> -<board/board_qemu.c>",
         "build_src_flags": "-std=c99 -Wall -Wextra", "build_unflags": "-Os", "extra_scripts": "pre:link_hardfloat.py",
+        "board_build.ldscript": f"ld/{b.mcu[:11].lower()}.ld",
     }
+    assert (projects[board] / sections[f"env:{board}"]["board_build.ldscript"]).is_file()
     hardfloat = (projects[board] / "link_hardfloat.py").read_text()
     assert f'FLAGS = ["-mfloat-abi=hard", "-mfpu={b.fpu}"]' in hardfloat
     assert "env.Append(ASFLAGS=FLAGS, CCFLAGS=FLAGS, LINKFLAGS=FLAGS)" in hardfloat
@@ -154,8 +156,13 @@ const uint32_t board_counter_scale = 1;
 const char board_counter_name[] = "cycles";
 void board_init(void) {}
 uint32_t board_counter(void) { return 0; }
+uint64_t board_counter64(void) { return 0; }
 void board_write(const char *text, uint32_t length) { (void)text; (void)length; }
 void board_finish(int status) { (void)status; for (;;) {} }
+uint32_t board_clock_hz(void) { return 0; }
+int board_serial_read(uint8_t *byte, uint32_t timeout_ms) { (void)byte; (void)timeout_ms; return 0; }
+void board_serial_write(const uint8_t *data, uint32_t length) { (void)data; (void)length; }
+int board_serves(void) { return 0; }
 """
 
 
@@ -168,7 +175,7 @@ def test_real_board_sources_compile_for_the_core(projects, board, tmp_path):
     out = projects[board]
     stub = tmp_path / "board_stub.c"
     stub.write_text(STUB_GLUE)
-    sources = [*sorted((out / "src").glob("*.c")), out / "src/board/test_input.c",
+    sources = [*sorted((out / "src").glob("*.c")), out / "src/board/test_input.c", out / "src/board/serial_protocol.c",
                *sorted((out / "lib/tinyc/src").glob("*.c")), stub]
     assert out / "src/main.c" in sources
     command = ["arm-none-eabi-gcc", *CoreFlags(b.core, b.fpu).flags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
@@ -284,8 +291,9 @@ def test_rewriting_the_project_keeps_unchanged_files(compiled_boards, tmp_path):
     out = tmp_path / "o"
     shutil.copytree(r.out_dir, out)
     written = write_platformio_project(out, r.board, r.context)
-    assert written == ["link_hardfloat.py", "platformio.ini", "qemu/main_qemu.c", "src/board/board.h",
-                       "src/board/board_qemu.c", "src/board/board_stm32.c", "src/board/test_input.c", "src/main.c",
+    assert written == ["ld/stm32f746ng.ld", "link_hardfloat.py", "platformio.ini", "qemu/main_qemu.c", "src/board/board.h",
+                       "src/board/board_qemu.c", "src/board/board_stm32.c", "src/board/serial_protocol.c",
+                       "src/board/test_input.c", "src/main.c",
                        "test_input.npy"]
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix in (".c", ".h", ".ini", ".py")}
     write_platformio_project(out, r.board, r.context)

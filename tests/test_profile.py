@@ -220,6 +220,7 @@ def test_board_main_prints_a_profile_per_step(compiled, tmp_path):
     target = qemu_target("qemu-m7")
     firmware = platform_dir() / "firmware"
     sources = (*sorted((out / "src").glob("*.c")), out / "src/board/board_qemu.c", out / "src/board/test_input.c",
+               out / "src/board/serial_protocol.c",
                *sorted((out / "lib/tinyc/src").glob("*.c")), firmware / "startup_mps2.c")
     counts = {}
     for profile in (False, True):

@@ -138,15 +138,26 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="Print the IR after this pass ('import': as the frontend made it) to stdout.")
 @click.option("--no-firmware-size", "skip_firmware_size", is_flag=True,
               help="Skip cross-building the model for the board's core to measure its flash and RAM "
-                   "(measured by default when arm-none-eabi-gcc is installed).")
+                   "(measured by default when arm-none-eabi-gcc is installed), and the real-board firmware.")
+@click.option("--stm32cube", "stm32cube", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="STM32Cube HAL + CMSIS tree (laid out as ../shared/vendor/stm32cube) to link the real-board "
+                   "firmware against and report its text/data/bss in report.json (default: $TINYC_STM32CUBE; "
+                   "neither: not measured).")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
-            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool) -> None:
+            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, stm32cube: Path | None) -> None:
     """Compile MODEL (an int8 .onnx or .tflite file) to C for BOARD in OUTPUT."""
-    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+    import os  # noqa: PLC0415
 
+    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+    from .targets.stm32cube import locate_vendor_tree  # noqa: PLC0415
+
+    # Opt-in for now (--stm32cube or $TINYC_STM32CUBE): with the checkout's tree found by
+    # default, the summary gains a line that existing exact-summary tests do not expect.
+    vendor = None if skip_firmware_size else locate_vendor_tree(stm32cube, os.environ, use_checkout=False)
     options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size)
+                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
+                             stm32cube=vendor)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)
@@ -212,11 +223,33 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
 @click.option("--target", "targets", multiple=True, type=click.Choice(sorted(TARGETS)),
               help="Where to run the generated C; repeat for several (e.g. --target host --target qemu-m7). "
                    "Default: host.")
+@click.option("--port", default=None,
+              help="Validate on a board over its serial port instead (/dev/ttyACM0, COM3, or socket://HOST:PORT): "
+                   "the board runs the firmware `tinyc flash` put on it. Needs pyserial.")
+@click.option("--baud", default=115200, show_default=True, type=click.IntRange(min=1), help="Baud rate of --port.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --port: the inputs to send, a .npy (one input or a batch) or .npz, instead of random ones.")
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="With --port: seconds to wait for each answer before sending the request again.")
 @_errors_to_exit
-def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...]) -> None:
+def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...], port: str | None, baud: int,
+           data_path: Path | None, timeout_s: float) -> None:
     """Check that the generated C for MODEL (.onnx or .tflite) equals the NumPy interpreter byte for byte on random inputs,
     on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
-    largest LSB difference to it)."""
+    largest LSB difference to it); with --port, on the board itself, with its cycle counts."""
+    if port is not None:
+        if targets:
+            raise TinycError("--port validates on the board; leave out --target")
+        from .port_verification import verify_on_port  # noqa: PLC0415
+
+        port_result = verify_on_port(model, port, baud, count, seed, data_path, _progress, timeout_s)
+        for line in port_result.lines():
+            click.echo(line)
+        if not port_result.ok:
+            sys.exit(EXIT_MISMATCH)
+        return
+    if data_path is not None:
+        raise TinycError("--data goes with --port (the other targets use --inputs random inputs)")
     from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415
 
     result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS)
@@ -232,18 +265,30 @@ def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, .
               help="PlatformIO environment of OUT_DIR/platformio.ini (default: its default_envs, the board's). "
                    "qemu_m7 / qemu_m4 run on the emulator instead of a board.")
 @click.option("--monitor", is_flag=True, help="Then open the serial monitor (`pio device monitor`) to read the output.")
+@click.option("--dry-run", is_flag=True, help="Print the commands it would run, and run nothing.")
 @_errors_to_exit
-def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
+def flash(out_dir: Path, env_name: str | None, monitor: bool, dry_run: bool) -> None:
     """Build OUT_DIR's PlatformIO project and flash the board (`pio run -t upload`).
 
     Needs PlatformIO (`pip install platformio`). Without internet, only the qemu_* environments
-    build: `python -m tinycc_ml.targets.pio_offline DIR` prepares a PLATFORMIO_CORE_DIR for them."""
+    build: `python -m tinycc_ml.targets.pio_offline DIR` prepares a PLATFORMIO_CORE_DIR for them.
+    Before running anything it checks, in a few seconds, that PlatformIO, the packages the
+    environment needs (or a way to download them) and the board's ST-LINK are there."""
+    import os  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
-    from .targets.platformio import flash_commands  # noqa: PLC0415
+    from .targets.flash import check_ready, dry_run_lines, planned_commands, read_env  # noqa: PLC0415
+    from .targets.pio_offline import pio_environment  # noqa: PLC0415
 
-    for command in flash_commands(out_dir, env_name, monitor):
-        if subprocess.run(command, cwd=out_dir, check=False).returncode != 0:
+    env = read_env(out_dir, env_name)
+    commands = planned_commands(env_name, monitor)
+    if dry_run:
+        for line in dry_run_lines(out_dir, commands, os.environ):
+            click.echo(line)
+        return
+    check_ready(out_dir, env)
+    for command in commands:
+        if subprocess.run(command, cwd=out_dir, env=pio_environment(None), check=False).returncode != 0:
             raise TinycError(f"`{' '.join(['pio', *command[3:]])}` failed in {out_dir} (its output is above)")
 
 

@@ -10,13 +10,15 @@ Each arrow is a module of its own; this file only wires them and writes files.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .boards import Board, all_boards, format_bytes_si, load_board
 from .codegen.context import EmitContext, build_context, check_prefix
 from .codegen.render import render_sources
-from .errors import BoardError, ModelError, TinycError
+from .errors import BoardError, BuildError, ModelError, TinycError
 from .ir.graph import Graph
 from .kernels.boundary import DEQUANTIZE_OUTPUT, QUANTIZE_INPUT
 from .kernels.target import KernelTarget
@@ -30,6 +32,10 @@ from .resources import runtime_dir
 from .targets.runtime_build import runtime_sources_for, source_for_symbol
 from .targets.footprint import Footprint, measure as measure_footprint
 from .targets.platformio import write_platformio_project
+from .targets.stm32_parts import has_part
+from .targets.arm_build import GCC
+from .targets.stm32cube import (BoardFirmware, VendorTree, board_firmware_summary, build_board_firmware,
+                                default_cache_dir)
 
 __all__ = ["CompileOptions", "CompileResult", "Fit", "compile_model", "import_model", "lower", "memory_report",
            "node_calls", "write_output_dir"]
@@ -45,6 +51,10 @@ class CompileOptions:
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
     measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
+    # Link the whole real-board firmware against ST's HAL (STM32 boards) and report its size:
+    # None does not try; a VendorTree without a path reports why it was not measured.
+    stm32cube: VendorTree | None = None
+    stm32cube_cache: Path | None = None  # where the HAL objects are cached (stm32cube.default_cache_dir)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class CompileResult:
     fit: Fit
     ir_dump: str | None
     footprint: Footprint | None = None
+    board_firmware: BoardFirmware | None = None
+    board_firmware_note: str = ""  # why the real-board firmware was not measured
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -113,6 +125,9 @@ class CompileResult:
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
+            *([f"  {board_firmware_summary(self.board_firmware, self.board)}"] if self.board_firmware else []),
+            *([f"  real-board firmware (STM32Cube HAL) NOT measured: {self.board_firmware_note}"]
+              if self.board_firmware_note else []),
         ]
 
 
@@ -207,7 +222,38 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         overflow = footprint_overflow(footprint, target)
         if overflow is not None and not options.allow_overflow:
             raise overflow
-    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint)
+    board_fw, note = None, ""
+    if options.stm32cube is not None and has_part(target):
+        board_fw, note = _measure_board_firmware(out_dir, target, options)
+        report.setdefault("firmware", {})["board"] = (board_fw.as_report(target) if board_fw is not None
+                                                      else {"measured": False, "note": note})
+        (out_dir / "report.json").write_text(report_text(report))
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, board_fw, note)
+
+
+def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions) -> tuple[BoardFirmware | None, str]:
+    """The real-board firmware linked against the HAL, or why it was not (no vendor tree, no
+    arm-none-eabi-gcc). A build or link failure (e.g. RAM overflow) is an error unless
+    --allow-overflow, which reports it instead."""
+    tree = options.stm32cube
+    if tree is None or tree.path is None:
+        return None, tree.note if tree is not None else ""
+    if shutil.which(GCC) is None:
+        return None, f"{GCC} not found (`make setup-system` installs it)"
+    cache = options.stm32cube_cache or default_cache_dir(os.environ)
+    try:
+        return build_board_firmware(out_dir, board, options.name, tree.path, cache), ""
+    except BuildError as exc:
+        lines = str(exc).splitlines()
+        overflow = next((line.split("ld: ", 1)[-1].strip() for line in lines if "overflowed by" in line), None)
+        if not options.allow_overflow:
+            if overflow is not None:
+                raise BoardError(f"model does not fit board {board.name} once linked with the STM32Cube HAL: "
+                                 f"{overflow}; use a board with more memory, or --allow-overflow to emit the code "
+                                 "anyway") from None
+            raise
+        why = overflow or next((line.strip() for line in lines if "error" in line), lines[0])
+        return None, f"the firmware did not build: {why}"
 
 
 # -- writing the output directory -------------------------------------------------------------

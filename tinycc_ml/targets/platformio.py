@@ -10,7 +10,9 @@
     OUT/src/board/board_stm32.c STM32Cube HAL glue (real board env only)
     OUT/src/board/board_qemu.c  semihosting + CMSDK timer glue (qemu envs only)
     OUT/src/board/test_input.c  the test input as const data (OUT/test_input.npy holds the same)
+    OUT/src/board/serial_protocol.c  validation over the serial port (`tinyc verify --port`)
     OUT/link_hardfloat.py       links with the FPU's float ABI (boards with an FPU)
+    OUT/ld/<part>.ld            the part's linker script (board_build.ldscript): places the arena
     OUT/qemu/main_qemu.c        the harness `tinyc run --target qemu-*` builds
 
 The board glue lives in src/board/ so the host Makefile's `src/*.c` leaves it out.
@@ -28,6 +30,7 @@ from ..codegen.context import EmitContext
 from ..codegen.render import environment
 from ..errors import BoardError
 from .qemu import platform_dir
+from .stm32_parts import FLASH_ORIGIN, arena_sections, has_part, stm32_part
 
 QEMU_ENVS = ("qemu_m7", "qemu_m4")
 MONITOR_SPEED = 115200
@@ -64,6 +67,16 @@ CLOCKS: dict[tuple[str, int], ClockRecipe] = {
     ("f4", 100_000_000): ClockRecipe(Pll(8, 100, 2, 4, 2), 3, apb1_div=2, apb2_div=1),
     ("h7", 480_000_000): ClockRecipe(Pll(4, 60, 2, 4, 2), 4),
     ("l4", 120_000_000): ClockRecipe(Pll(2, 30, 2, 2, 2), 5),
+}
+
+
+# (family, SYSCLK) -> (SYSCLK, recipe) the glue falls back to, at run time, on silicon
+# revisions that cannot reach the board file's clock: STM32H743 revision Y (DBGMCU_IDCODE
+# REV_ID 0x1003) has no VOS0 and runs at most 400 MHz: 64/4*50/2 at VOS1, with the same 4
+# flash wait states as 480 MHz (at least what a 200 MHz AXI clock needs in VOS1, so safe).
+# Only revision V (0x2003) runs 480 MHz.
+REVISION_FALLBACK: dict[tuple[str, int], tuple[int, ClockRecipe]] = {
+    ("h7", 480_000_000): (400_000_000, ClockRecipe(Pll(4, 50, 2, 4, 2), 4)),
 }
 
 
@@ -104,6 +117,8 @@ class StmGlue:
     family: str  # "f4", "f7", "h7", "l4"
     hal_header: str
     clock_mhz: int
+    fallback_mhz: int | None  # the clock on a silicon revision that cannot run clock_mhz
+    fallback_pll: Pll | None
     pll: Pll
     flash_latency: int
     overdrive: bool
@@ -125,6 +140,7 @@ class BoardEnv:
     monitor_speed: int
     uart: str
     hardfloat: bool
+    ldscript: str | None  # OUT-relative, e.g. "ld/stm32h743zi.ld"; None: PlatformIO's default
 
 
 def stm32_family(board: Board) -> str:
@@ -148,6 +164,7 @@ def stm32_glue(board: Board) -> StmGlue:
         known = ", ".join(f"{f.upper()} at {hz // 1_000_000} MHz" for f, hz in CLOCKS)
         raise BoardError(f"board {board.name}: no clock setup for STM32{family.upper()} at "
                          f"{board.clock_hz // 1_000_000} MHz (tinyc has: {known})")
+    fallback_hz, fallback = REVISION_FALLBACK.get((family, board.clock_hz), (None, None))
     uart = UartGlue(board.uart.instance, board.uart.tx_pin, board.uart.rx_pin, board.uart.baud,
                     uart_af(family, board.uart.instance))
     return StmGlue(
@@ -155,6 +172,8 @@ def stm32_glue(board: Board) -> StmGlue:
         family=family,
         hal_header=f"stm32{family}xx_hal.h",
         clock_mhz=board.clock_hz // 1_000_000,
+        fallback_mhz=fallback_hz // 1_000_000 if fallback_hz is not None else None,
+        fallback_pll=fallback.pll if fallback is not None else None,
         pll=recipe.pll,
         flash_latency=recipe.flash_latency,
         overdrive=recipe.overdrive,
@@ -172,13 +191,31 @@ def board_env(board: Board) -> BoardEnv | None:
     pio = board.platformio
     return BoardEnv(board.name, board.description, pio.platform, pio.board, pio.framework, pio.upload_protocol,
                     MONITOR_SPEED, f"{board.uart.instance} {board.uart.tx_pin}/{board.uart.rx_pin}",
-                    hardfloat=board.fpu != "none")
+                    hardfloat=board.fpu != "none", ldscript=ldscript_path(board) if has_part(board) else None)
+
+
+def ldscript_path(board: Board) -> str:
+    """Where the part's linker script is in OUT (what board_build.ldscript names)."""
+    return f"ld/{stm32_part(board).ldscript}"
 
 
 def default_test_input(ctx: EmitContext) -> np.ndarray:
     """The int8 input the board main runs: deterministic, spread over the whole int8 range."""
     rng = np.random.default_rng(TEST_INPUT_SEED)
     return rng.integers(-128, 128, size=ctx.input.size, dtype=np.int64).astype(np.int8)
+
+
+def test_input_for_run(ctx: EmitContext, quantized: np.ndarray) -> np.ndarray:
+    """The board's int8 test input as the model's graph input takes it, for test_input.npy:
+    `tinyc run --input test_input.npy` then runs what the board runs. For a float input that is
+    (q - zero_point) * scale in float32, which the model's QuantizeLinear turns back into
+    exactly q (the quotient is within an ulp of an integer of magnitude <= 255)."""
+    shape = ctx.input.shape or quantized.shape
+    if not ctx.input.is_float:
+        return quantized.reshape(shape)
+    scale = np.float32(float(ctx.input.scale.rstrip("fF")))
+    values = (quantized.astype(np.int32) - ctx.input.zero_point).astype(np.float32) * scale
+    return values.astype(np.float32).reshape(shape)
 
 
 def _rows(values: np.ndarray, per_row: int = 20) -> list[list[str]]:
@@ -202,12 +239,16 @@ def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dic
         "src/main.c": env.get_template("platformio/main.c.j2").render(ctx=ctx),
         "src/board/board.h": env.get_template("platformio/board.h.j2").render(ctx=ctx),
         "src/board/board_qemu.c": env.get_template("platformio/board_qemu.c.j2").render(ctx=ctx),
+        "src/board/serial_protocol.c": env.get_template("platformio/serial_protocol.c.j2").render(ctx=ctx),
         "src/board/test_input.c": env.get_template("platformio/test_input.c.j2").render(
             ctx=ctx, test_input_rows=_rows(test_input)),
         "qemu/main_qemu.c": env.get_template("qemu/main_qemu.c.j2").render(ctx=ctx),
     }
     if benv is not None:
         texts["src/board/board_stm32.c"] = board_glue_text(board, ctx)
+        if benv.ldscript is not None:
+            texts[benv.ldscript] = env.get_template("platformio/stm32.ld.j2").render(
+                ctx=ctx, part=stm32_part(board), arena_sections=arena_sections(ctx.prefix), flash_origin=FLASH_ORIGIN)
         if benv.hardfloat:
             texts["link_hardfloat.py"] = env.get_template("platformio/link_hardfloat.py.j2").render(
                 ctx=ctx, fpu=board.fpu)
@@ -241,8 +282,7 @@ def write_platformio_project(out_dir: Path, board: Board, ctx: EmitContext,
     texts = project_texts(board, ctx, x)
     for rel, text in texts.items():
         _write_if_changed(out_dir / rel, text.encode())
-    npy = out_dir / "test_input.npy"
-    np.save(npy, x.reshape(ctx.input.shape) if ctx.input.shape else x)
+    np.save(out_dir / "test_input.npy", test_input_for_run(ctx, x))
     return sorted([*texts, "test_input.npy"])
 
 
