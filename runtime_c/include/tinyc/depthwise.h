@@ -1,0 +1,92 @@
+/*
+ * Pieces shared by the depthwise kernels (tinyc_depthwise_conv{,_inplace,_chw_inplace}_s8):
+ * the window clipped to the input, and the SIMD multiply-accumulate of four channels of one
+ * tap. Not part of the public API.
+ */
+#ifndef TINYC_DEPTHWISE_H
+#define TINYC_DEPTHWISE_H
+
+#include "tinyc/arm_dsp.h"
+#include "tinyc/requant.h"
+#include "tinyc/tinyc_nn.h"
+
+/* The first tap index k (0 <= k) with start + k * dilation >= 0. */
+static inline int32_t tinyc_dw_first_tap(int32_t start, int32_t dilation)
+{
+    return start >= 0 ? 0 : (-start + dilation - 1) / dilation;
+}
+
+/* One past the last tap index k < taps with start + k * dilation < size. */
+static inline int32_t tinyc_dw_end_tap(int32_t start, int32_t dilation, int32_t size, int32_t taps)
+{
+    int32_t end;
+    if (start >= size) {
+        return 0;
+    }
+    end = (size - 1 - start) / dilation + 1;
+    return end < taps ? end : taps;
+}
+
+/* The offset added to both int16 lanes by SXTAB16: (offset, offset). */
+static inline int32_t tinyc_dw_offset_pair(int32_t offset)
+{
+    return tinyc_pack_s16x2(offset, offset);
+}
+
+/* Four channels of one tap: acc[k] += (x[k] + offset) * w[k], k = 0..3. x + offset lies in
+ * [-255, 255] and w in [-128, 127], so every int16 lane is exact and the products are the
+ * portable loop's. Two SXTAB16 add the offset to the input lanes, two SXTB16 widen the
+ * weights, four SMLAxy accumulate: ten instructions for four MACs with the loads. */
+static inline void tinyc_dw_mac4(const int8_t *x, const int8_t *w, int32_t offset_pair, int32_t acc[4])
+{
+    const int32_t xs = tinyc_read_s8x4(x);
+    const int32_t ws = tinyc_read_s8x4(w);
+    const int32_t x02 = tinyc_sxtab16(offset_pair, xs);
+    const int32_t x13 = tinyc_sxtab16_ror8(offset_pair, xs);
+    const int32_t w02 = tinyc_sxtb16(ws);
+    const int32_t w13 = tinyc_sxtb16_ror8(ws);
+    acc[0] = tinyc_smlabb(x02, w02, acc[0]);
+    acc[1] = tinyc_smlabb(x13, w13, acc[1]);
+    acc[2] = tinyc_smlatt(x02, w02, acc[2]);
+    acc[3] = tinyc_smlatt(x13, w13, acc[3]);
+}
+
+/* One input value (already offset, in the low half of x) times four weights of consecutive
+ * output channels (depth multiplier > 1): acc[k] += x * w[k]. */
+static inline void tinyc_dw_mac4_broadcast(int32_t x, const int8_t *w, int32_t acc[4])
+{
+    const int32_t ws = tinyc_read_s8x4(w);
+    const int32_t w02 = tinyc_sxtb16(ws);
+    const int32_t w13 = tinyc_sxtb16_ror8(ws);
+    acc[0] = tinyc_smlabb(w02, x, acc[0]);
+    acc[1] = tinyc_smlabb(w13, x, acc[1]);
+    acc[2] = tinyc_smlatb(w02, x, acc[2]);
+    acc[3] = tinyc_smlatb(w13, x, acc[3]);
+}
+
+/* Bias (or 0) of four consecutive channels into the accumulators. */
+static inline void tinyc_dw_init4(const int32_t *bias, int32_t channel, int32_t acc[4])
+{
+    int32_t k;
+    for (k = 0; k < 4; ++k) {
+        acc[k] = bias != 0 ? bias[channel + k] : 0;
+    }
+}
+
+/* The shared requantize tail of four consecutive channels, stored as four bytes. */
+static inline void tinyc_dw_store4(const tinyc_conv_params *params, const int32_t *multiplier, const int32_t *shift,
+                                   int32_t channel, const int32_t acc[4], int8_t *out)
+{
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->act_min;
+    const int32_t act_max = params->act_max;
+    int8_t bytes[4];
+    int32_t k;
+    for (k = 0; k < 4; ++k) {
+        bytes[k] = tinyc_requantize_s8(acc[k], multiplier[channel + k], shift[channel + k], output_offset, act_min,
+                                       act_max);
+    }
+    memcpy(out, bytes, sizeof bytes);
+}
+
+#endif /* TINYC_DEPTHWISE_H */
