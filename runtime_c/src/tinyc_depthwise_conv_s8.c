@@ -17,6 +17,122 @@
 #include "tinyc/depthwise.h"
 #include "tinyc/requant.h"
 
+#if TINYC_USE_SIMD
+/* The part of one output pixel's window inside the input: rows x cols taps, the first at x
+ * (channel 0) with its weights at w; the next row / column of taps x_row / x_col bytes on in
+ * the input and w_row / w_col in the weights. */
+typedef struct {
+    const int8_t *x;
+    const int8_t *w;
+    int32_t rows, cols;
+    int32_t x_row, x_col, w_row, w_col;
+} tinyc_dw_window;
+
+/* Channel c over the window, the portable arithmetic (channels left after groups of four;
+ * ic is the input channel, oc the output channel). */
+TINYC_DW_NOINLINE static int32_t tinyc_dw_dot1(const tinyc_dw_window *win, int32_t input_offset, int32_t ic,
+                                               int32_t oc, int32_t acc)
+{
+    int32_t ky, kx;
+    for (ky = 0; ky < win->rows; ++ky) {
+        const int8_t *x = win->x + ky * win->x_row + ic;
+        const int8_t *w = win->w + ky * win->w_row + oc;
+        for (kx = 0; kx < win->cols; ++kx) {
+            acc += ((int32_t)x[kx * win->x_col] + input_offset) * (int32_t)w[kx * win->w_col];
+        }
+    }
+    return acc;
+}
+
+/* Multiplier 1, a full 3x3 window with dilation 1: all nine taps unrolled, four channels
+ * per iteration. x: the window's top-left pixel; w: the weights (channel 0). */
+TINYC_DW_NOINLINE static void tinyc_dw_pixel_3x3(const tinyc_conv_params *params, const int8_t *x, const int8_t *w, int32_t row_stride,
+                               int32_t offset_pair, const int32_t *bias, const int32_t *multiplier,
+                               const int32_t *shift, int8_t *out)
+{
+    const int32_t channels = params->out_c;
+    int32_t c;
+    const int32_t w_row = 3 * channels;
+    for (c = 0; c + 4 <= channels; c += 4) {
+        const int8_t *xr = x + c;
+        const int8_t *wr = w + c;
+        tinyc_acc4 acc = tinyc_dw_init4(bias, c);
+        int32_t ky;
+        for (ky = 0; ky < 3; ++ky) {
+            tinyc_dw_mac4(xr, wr, offset_pair, &acc);
+            tinyc_dw_mac4(xr + channels, wr + channels, offset_pair, &acc);
+            tinyc_dw_mac4(xr + 2 * channels, wr + 2 * channels, offset_pair, &acc);
+            xr += row_stride;
+            wr += w_row;
+        }
+        tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
+    }
+    for (; c < channels; ++c) {
+        const tinyc_dw_window win = {x, w, 3, 3, row_stride, channels, 3 * channels, channels};
+        const int32_t acc = tinyc_dw_dot1(&win, params->input_offset, c, c, bias != 0 ? bias[c] : 0);
+        out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
+                                     params->act_max);
+    }
+}
+
+/* Multiplier 1, any window: four channels per iteration over the clipped taps. */
+TINYC_DW_NOINLINE static void tinyc_dw_pixel(const tinyc_conv_params *params, const tinyc_dw_window *win, int32_t offset_pair,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out)
+{
+    const int32_t channels = params->out_c;
+    int32_t c, ky, kx;
+    for (c = 0; c + 4 <= channels; c += 4) {
+        tinyc_acc4 acc = tinyc_dw_init4(bias, c);
+        for (ky = 0; ky < win->rows; ++ky) {
+            const int8_t *x = win->x + ky * win->x_row + c;
+            const int8_t *w = win->w + ky * win->w_row + c;
+            for (kx = 0; kx < win->cols; ++kx) {
+                tinyc_dw_mac4(x, w, offset_pair, &acc);
+                x += win->x_col;
+                w += win->w_col;
+            }
+        }
+        tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
+    }
+    for (; c < channels; ++c) {
+        const int32_t acc = tinyc_dw_dot1(win, params->input_offset, c, c, bias != 0 ? bias[c] : 0);
+        out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
+                                     params->act_max);
+    }
+}
+
+/* Depth multiplier > 1: per input channel, four of its output channels per iteration share
+ * each tap's input value (tinyc_dw_mac4_broadcast). */
+TINYC_DW_NOINLINE static void tinyc_dw_pixel_multiplier(const tinyc_conv_params *params, const tinyc_dw_window *win,
+                                      int32_t depth_multiplier, const int32_t *bias, const int32_t *multiplier,
+                                      const int32_t *shift, int8_t *out)
+{
+    const int32_t input_offset = params->input_offset;
+    int32_t ic, oc = 0, ky, kx;
+    for (ic = 0; ic < params->in_c; ++ic) {
+        int32_t m = 0;
+        for (; m + 4 <= depth_multiplier; m += 4, oc += 4) {
+            tinyc_acc4 acc = tinyc_dw_init4(bias, oc);
+            for (ky = 0; ky < win->rows; ++ky) {
+                const int8_t *x = win->x + ky * win->x_row + ic;
+                const int8_t *w = win->w + ky * win->w_row + oc;
+                for (kx = 0; kx < win->cols; ++kx) {
+                    tinyc_dw_mac4_broadcast((int32_t)*x + input_offset, w, &acc);
+                    x += win->x_col;
+                    w += win->w_col;
+                }
+            }
+            tinyc_dw_store4(params, multiplier, shift, oc, acc, out + oc);
+        }
+        for (; m < depth_multiplier; ++m, ++oc) {
+            const int32_t acc = tinyc_dw_dot1(win, input_offset, ic, oc, bias != 0 ? bias[oc] : 0);
+            out[oc] = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset, params->act_min,
+                                          params->act_max);
+        }
+    }
+}
+#endif
+
 int32_t tinyc_depthwise_conv_s8_get_buffer_size(const tinyc_conv_params *params)
 {
     (void)params;
@@ -39,9 +155,9 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
     const int32_t dilation_h = params->dilation_h;
     const int32_t dilation_w = params->dilation_w;
     const int32_t row_stride = in_w * in_c;
-    const int32_t full_3x3 = kernel_h == 3 && kernel_w == 3 && dilation_h == 1 && dilation_w == 1;
+    const int32_t unrolled_3x3 = kernel_h == 3 && kernel_w == 3 && dilation_h == 1 && dilation_w == 1 &&
+                                 depth_multiplier == 1;
     int32_t b, oy, ox;
-    (void)depth_multiplier;
 
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * row_stride;
@@ -53,82 +169,28 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                 const int32_t in_x0 = ox * params->stride_w - params->pad_left;
                 const int32_t kx_lo = tinyc_dw_first_tap(in_x0, dilation_w);
                 const int32_t kx_hi = tinyc_dw_end_tap(in_x0, dilation_w, in_w, kernel_w);
-                const int32_t full = ky_lo == 0 && ky_hi == kernel_h && kx_lo == 0 && kx_hi == kernel_w;
-                const int32_t inside = ky_lo < ky_hi && kx_lo < kx_hi; /* else only the bias */
-                /* the first tap inside the input, and its weights (channel 0) */
-                const int8_t *window =
-                    inside ? image + ((in_y0 + ky_lo * dilation_h) * in_w + in_x0 + kx_lo * dilation_w) * in_c : image;
-                const int8_t *filter = inside ? weights + (ky_lo * kernel_w + kx_lo) * out_c : weights;
-                int32_t ic = 0, oc = 0, ky, kx;
-                if (depth_multiplier == 1) {
-                    for (; oc + 4 <= out_c; oc += 4) {
-                        int32_t acc[4];
-                        tinyc_dw_init4(bias, oc, acc);
-                        if (full && full_3x3) {
-                            const int8_t *x = window + oc;
-                            const int8_t *w = filter + oc;
-                            for (ky = 0; ky < 3; ++ky) {
-                                tinyc_dw_mac4(x, w, offset_pair, acc);
-                                tinyc_dw_mac4(x + in_c, w + out_c, offset_pair, acc);
-                                tinyc_dw_mac4(x + 2 * in_c, w + 2 * out_c, offset_pair, acc);
-                                x += row_stride;
-                                w += 3 * out_c;
-                            }
-                        } else {
-                            for (ky = 0; ky < ky_hi - ky_lo; ++ky) {
-                                const int8_t *x = window + ky * dilation_h * row_stride + oc;
-                                const int8_t *w = filter + ky * kernel_w * out_c + oc;
-                                for (kx = 0; kx < kx_hi - kx_lo; ++kx) {
-                                    tinyc_dw_mac4(x + kx * dilation_w * in_c, w + kx * out_c, offset_pair, acc);
-                                }
-                            }
-                        }
-                        tinyc_dw_store4(params, multiplier, shift, oc, acc, output + oc);
-                    }
+                tinyc_dw_window window;
+                window.rows = ky_hi > ky_lo ? ky_hi - ky_lo : 0;
+                window.cols = kx_hi > kx_lo ? kx_hi - kx_lo : 0;
+                if (window.rows == 0 || window.cols == 0) {
+                    window.rows = window.cols = 0; /* no tap inside the input: only the bias */
+                    window.x = image;
+                    window.w = weights;
                 } else {
-                    for (ic = 0; ic < in_c; ++ic) {
-                        int32_t m = 0;
-                        for (; m + 4 <= depth_multiplier; m += 4, oc += 4) {
-                            int32_t acc[4];
-                            tinyc_dw_init4(bias, oc, acc);
-                            for (ky = 0; ky < ky_hi - ky_lo; ++ky) {
-                                const int8_t *x = window + ky * dilation_h * row_stride + ic;
-                                const int8_t *w = filter + ky * kernel_w * out_c + oc;
-                                for (kx = 0; kx < kx_hi - kx_lo; ++kx) {
-                                    const int32_t value = (int32_t)x[kx * dilation_w * in_c] + params->input_offset;
-                                    tinyc_dw_mac4_broadcast(value, w + kx * out_c, acc);
-                                }
-                            }
-                            tinyc_dw_store4(params, multiplier, shift, oc, acc, output + oc);
-                        }
-                        /* channels left of this input channel: the portable arithmetic */
-                        for (; m < depth_multiplier; ++m, ++oc) {
-                            int32_t acc = bias != 0 ? bias[oc] : 0;
-                            for (ky = 0; ky < ky_hi - ky_lo; ++ky) {
-                                const int8_t *x = window + ky * dilation_h * row_stride + ic;
-                                const int8_t *w = filter + ky * kernel_w * out_c + oc;
-                                for (kx = 0; kx < kx_hi - kx_lo; ++kx) {
-                                    acc += ((int32_t)x[kx * dilation_w * in_c] + params->input_offset) *
-                                           (int32_t)w[kx * out_c];
-                                }
-                            }
-                            output[oc] = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset,
-                                                             params->act_min, params->act_max);
-                        }
-                    }
+                    window.x = image + ((in_y0 + ky_lo * dilation_h) * in_w + in_x0 + kx_lo * dilation_w) * in_c;
+                    window.w = weights + (ky_lo * kernel_w + kx_lo) * out_c;
                 }
-                /* multiplier 1, channels left after the groups of four */
-                for (; oc < out_c; ++oc) {
-                    int32_t acc = bias != 0 ? bias[oc] : 0;
-                    for (ky = 0; ky < ky_hi - ky_lo; ++ky) {
-                        const int8_t *x = window + ky * dilation_h * row_stride + oc;
-                        const int8_t *w = filter + ky * kernel_w * out_c + oc;
-                        for (kx = 0; kx < kx_hi - kx_lo; ++kx) {
-                            acc += ((int32_t)x[kx * dilation_w * in_c] + params->input_offset) * (int32_t)w[kx * out_c];
-                        }
-                    }
-                    output[oc] = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset,
-                                                     params->act_min, params->act_max);
+                window.x_row = dilation_h * row_stride;
+                window.x_col = dilation_w * in_c;
+                window.w_row = kernel_w * out_c;
+                window.w_col = out_c;
+                if (unrolled_3x3 && window.rows == 3 && window.cols == 3) {
+                    tinyc_dw_pixel_3x3(params, window.x, window.w, row_stride, offset_pair, bias, multiplier, shift,
+                                       output);
+                } else if (depth_multiplier == 1) {
+                    tinyc_dw_pixel(params, &window, offset_pair, bias, multiplier, shift, output);
+                } else {
+                    tinyc_dw_pixel_multiplier(params, &window, depth_multiplier, bias, multiplier, shift, output);
                 }
                 output += out_c;
             }

@@ -10,6 +10,14 @@
 #include "tinyc/requant.h"
 #include "tinyc/tinyc_nn.h"
 
+/* Keeps a pixel's loop out of the kernel's outer loops, so the compiler gives its
+ * accumulators and pointers the registers instead of spilling them. */
+#if defined(__GNUC__)
+#define TINYC_DW_NOINLINE __attribute__((noinline))
+#else
+#define TINYC_DW_NOINLINE
+#endif
+
 /* The first tap index k (0 <= k) with start + k * dilation >= 0. */
 static inline int32_t tinyc_dw_first_tap(int32_t start, int32_t dilation)
 {
@@ -27,6 +35,11 @@ static inline int32_t tinyc_dw_end_tap(int32_t start, int32_t dilation, int32_t 
     return end < taps ? end : taps;
 }
 
+/* Four accumulators in a struct rather than an array: the compiler keeps them in registers. */
+typedef struct {
+    int32_t a0, a1, a2, a3;
+} tinyc_acc4;
+
 /* The offset added to both int16 lanes by SXTAB16: (offset, offset). */
 static inline int32_t tinyc_dw_offset_pair(int32_t offset)
 {
@@ -37,7 +50,7 @@ static inline int32_t tinyc_dw_offset_pair(int32_t offset)
  * [-255, 255] and w in [-128, 127], so every int16 lane is exact and the products are the
  * portable loop's. Two SXTAB16 add the offset to the input lanes, two SXTB16 widen the
  * weights, four SMLAxy accumulate: ten instructions for four MACs with the loads. */
-static inline void tinyc_dw_mac4(const int8_t *x, const int8_t *w, int32_t offset_pair, int32_t acc[4])
+static inline void tinyc_dw_mac4(const int8_t *x, const int8_t *w, int32_t offset_pair, tinyc_acc4 *acc)
 {
     const int32_t xs = tinyc_read_s8x4(x);
     const int32_t ws = tinyc_read_s8x4(w);
@@ -45,47 +58,52 @@ static inline void tinyc_dw_mac4(const int8_t *x, const int8_t *w, int32_t offse
     const int32_t x13 = tinyc_sxtab16_ror8(offset_pair, xs);
     const int32_t w02 = tinyc_sxtb16(ws);
     const int32_t w13 = tinyc_sxtb16_ror8(ws);
-    acc[0] = tinyc_smlabb(x02, w02, acc[0]);
-    acc[1] = tinyc_smlabb(x13, w13, acc[1]);
-    acc[2] = tinyc_smlatt(x02, w02, acc[2]);
-    acc[3] = tinyc_smlatt(x13, w13, acc[3]);
+    acc->a0 = tinyc_smlabb(x02, w02, acc->a0);
+    acc->a1 = tinyc_smlabb(x13, w13, acc->a1);
+    acc->a2 = tinyc_smlatt(x02, w02, acc->a2);
+    acc->a3 = tinyc_smlatt(x13, w13, acc->a3);
 }
 
 /* One input value (already offset, in the low half of x) times four weights of consecutive
  * output channels (depth multiplier > 1): acc[k] += x * w[k]. */
-static inline void tinyc_dw_mac4_broadcast(int32_t x, const int8_t *w, int32_t acc[4])
+static inline void tinyc_dw_mac4_broadcast(int32_t x, const int8_t *w, tinyc_acc4 *acc)
 {
     const int32_t ws = tinyc_read_s8x4(w);
     const int32_t w02 = tinyc_sxtb16(ws);
     const int32_t w13 = tinyc_sxtb16_ror8(ws);
-    acc[0] = tinyc_smlabb(w02, x, acc[0]);
-    acc[1] = tinyc_smlabb(w13, x, acc[1]);
-    acc[2] = tinyc_smlatb(w02, x, acc[2]);
-    acc[3] = tinyc_smlatb(w13, x, acc[3]);
+    acc->a0 = tinyc_smlabb(w02, x, acc->a0);
+    acc->a1 = tinyc_smlabb(w13, x, acc->a1);
+    acc->a2 = tinyc_smlatb(w02, x, acc->a2);
+    acc->a3 = tinyc_smlatb(w13, x, acc->a3);
 }
 
-/* Bias (or 0) of four consecutive channels into the accumulators. */
-static inline void tinyc_dw_init4(const int32_t *bias, int32_t channel, int32_t acc[4])
+/* Bias (or 0) of four consecutive channels: the accumulators' start. */
+static inline tinyc_acc4 tinyc_dw_init4(const int32_t *bias, int32_t channel)
 {
-    int32_t k;
-    for (k = 0; k < 4; ++k) {
-        acc[k] = bias != 0 ? bias[channel + k] : 0;
+    tinyc_acc4 acc = {0, 0, 0, 0};
+    if (bias != 0) {
+        acc.a0 = bias[channel];
+        acc.a1 = bias[channel + 1];
+        acc.a2 = bias[channel + 2];
+        acc.a3 = bias[channel + 3];
     }
+    return acc;
 }
 
 /* The shared requantize tail of four consecutive channels, stored as four bytes. */
 static inline void tinyc_dw_store4(const tinyc_conv_params *params, const int32_t *multiplier, const int32_t *shift,
-                                   int32_t channel, const int32_t acc[4], int8_t *out)
+                                   int32_t channel, tinyc_acc4 acc, int8_t *out)
 {
     const int32_t output_offset = params->output_offset;
     const int32_t act_min = params->act_min;
     const int32_t act_max = params->act_max;
+    const int32_t *m = multiplier + channel;
+    const int32_t *s = shift + channel;
     int8_t bytes[4];
-    int32_t k;
-    for (k = 0; k < 4; ++k) {
-        bytes[k] = tinyc_requantize_s8(acc[k], multiplier[channel + k], shift[channel + k], output_offset, act_min,
-                                       act_max);
-    }
+    bytes[0] = tinyc_requantize_s8(acc.a0, m[0], s[0], output_offset, act_min, act_max);
+    bytes[1] = tinyc_requantize_s8(acc.a1, m[1], s[1], output_offset, act_min, act_max);
+    bytes[2] = tinyc_requantize_s8(acc.a2, m[2], s[2], output_offset, act_min, act_max);
+    bytes[3] = tinyc_requantize_s8(acc.a3, m[3], s[3], output_offset, act_min, act_max);
     memcpy(out, bytes, sizeof bytes);
 }
 
