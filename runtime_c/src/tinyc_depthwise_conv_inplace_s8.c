@@ -14,8 +14,15 @@
  *
  * Order (kernels/access.py models it): per image, per pixel s: copy input pixel s to the
  * ring; then per channel c: read the taps, write output (s, c).
+ *
+ * SIMD path (TINYC_USE_SIMD, windows of up to TINYC_DW_RING_MAX_TAPS taps): per pixel s, after
+ * the copy into the ring, the window's taps inside the input are listed once (each from the
+ * ring or from the input, as above, with its weights), then four channels at a time run over
+ * the list (tinyc_dw_mac4) and write their four outputs after their reads: the model's
+ * consecutive blocks merged, so the overlap it allows stays safe.
  */
 #include "tinyc/tinyc_nn.h"
+#include "tinyc/depthwise.h"
 #include "tinyc/requant.h"
 
 static int32_t tinyc_dw_inplace_ring_pixels(const tinyc_conv_params *params)
@@ -30,6 +37,49 @@ int32_t tinyc_depthwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params 
     return tinyc_dw_inplace_ring_pixels(params) * params->in_c;
 }
 
+#if TINYC_USE_SIMD
+/* The largest window the SIMD path lists on the stack (5x5); larger ones run portably. */
+#define TINYC_DW_RING_MAX_TAPS 25
+
+typedef struct {
+    const int8_t *x; /* channel 0 of the tapped pixel, in the ring or in the input */
+    const int8_t *w; /* the tap's weights, channel 0 */
+} tinyc_dw_tap;
+
+/* One output pixel from its listed taps: four channels per iteration, then the rest. */
+TINYC_DW_NOINLINE static void tinyc_dw_ring_pixel(const tinyc_conv_params *params, const tinyc_dw_tap *taps,
+                                                  int32_t count, const int32_t *bias, const int32_t *multiplier,
+                                                  const int32_t *shift, int8_t *out)
+{
+    const int32_t channels = params->in_c;
+    const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
+    int32_t c, t;
+    for (c = 0; c + 4 <= channels; c += 4) {
+        tinyc_acc4 acc = tinyc_dw_init4(bias, c);
+        if (count == 9) { /* a full 3x3 window: unrolled */
+            for (t = 0; t < 9; ++t) {
+                tinyc_dw_mac4(taps[t].x + c, taps[t].w + c, offset_pair, &acc);
+            }
+        } else {
+            const tinyc_dw_tap *tap = taps;
+            const tinyc_dw_tap *end = taps + count;
+            for (; tap != end; ++tap) {
+                tinyc_dw_mac4(tap->x + c, tap->w + c, offset_pair, &acc);
+            }
+        }
+        tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
+    }
+    for (; c < channels; ++c) {
+        int32_t acc = bias != 0 ? bias[c] : 0;
+        for (t = 0; t < count; ++t) {
+            acc += ((int32_t)taps[t].x[c] + params->input_offset) * (int32_t)taps[t].w[c];
+        }
+        out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
+                                     params->act_max);
+    }
+}
+#endif
+
 void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                      int8_t *output, int8_t *scratch)
@@ -41,6 +91,39 @@ void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
     const int32_t ring = tinyc_dw_inplace_ring_pixels(params);
     int32_t b, s, c, k, ky, kx;
 
+#if TINYC_USE_SIMD
+    if (params->kernel_h * params->kernel_w <= TINYC_DW_RING_MAX_TAPS) {
+        tinyc_dw_tap taps[TINYC_DW_RING_MAX_TAPS];
+        for (b = 0; b < params->batch; ++b) {
+            const int8_t *image = input + b * pixels * channels;
+            int8_t *out = output + b * pixels * channels;
+            for (s = 0; s < pixels; ++s) {
+                const int32_t oy = s / in_w;
+                const int32_t ox = s - oy * in_w;
+                const int32_t in_y0 = oy - params->pad_top;
+                const int32_t in_x0 = ox - params->pad_left;
+                const int32_t ky_lo = tinyc_dw_first_tap(in_y0, params->dilation_h);
+                const int32_t ky_hi = tinyc_dw_end_tap(in_y0, params->dilation_h, in_h, params->kernel_h);
+                const int32_t kx_lo = tinyc_dw_first_tap(in_x0, params->dilation_w);
+                const int32_t kx_hi = tinyc_dw_end_tap(in_x0, params->dilation_w, in_w, params->kernel_w);
+                int32_t count = 0;
+                memcpy(scratch + (s % ring) * channels, image + s * channels, (size_t)channels);
+                for (ky = ky_lo; ky < ky_hi; ++ky) {
+                    const int32_t in_y = in_y0 + ky * params->dilation_h;
+                    for (kx = kx_lo; kx < kx_hi; ++kx) {
+                        const int32_t r = in_y * in_w + in_x0 + kx * params->dilation_w;
+                        /* at or before s: saved in the ring (the output may cover it now) */
+                        taps[count].x = r <= s ? scratch + (r % ring) * channels : image + r * channels;
+                        taps[count].w = weights + (ky * params->kernel_w + kx) * channels;
+                        ++count;
+                    }
+                }
+                tinyc_dw_ring_pixel(params, taps, count, bias, multiplier, shift, out + s * channels);
+            }
+        }
+        return;
+    }
+#endif
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * pixels * channels;
         int8_t *out = output + b * pixels * channels;
