@@ -15,11 +15,11 @@
  * Order (kernels/access.py models it): per image, per pixel s: copy input pixel s to the
  * ring; then per channel c: read the taps, write output (s, c).
  *
- * SIMD path (TINYC_USE_SIMD, windows of up to TINYC_DW_RING_MAX_TAPS taps): per pixel s, after
- * the copy into the ring, the window's taps inside the input are listed once (each from the
- * ring or from the input, as above, with its weights), then four channels at a time run over
- * the list (tinyc_dw_mac4) and write their four outputs after their reads: the model's
- * consecutive blocks merged, so the overlap it allows stays safe.
+ * SIMD path (TINYC_USE_SIMD, windows of up to TINYC_DW_MAX_TAPS taps; tinyc/depthwise.h):
+ * per pixel s, after the copy into the ring, the window's taps inside the input are listed
+ * once (each from the ring or from the input, as above, with its weights), then four
+ * channels at a time run over the list (tinyc_dw_mac4) and write their four outputs after
+ * their reads: the model's consecutive blocks merged, so the overlap it allows stays safe.
  */
 #include "tinyc/tinyc_nn.h"
 #include "tinyc/depthwise.h"
@@ -37,49 +37,6 @@ int32_t tinyc_depthwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params 
     return tinyc_dw_inplace_ring_pixels(params) * params->in_c;
 }
 
-#if TINYC_USE_SIMD
-/* The largest window the SIMD path lists on the stack (5x5); larger ones run portably. */
-#define TINYC_DW_RING_MAX_TAPS 25
-
-typedef struct {
-    const int8_t *x; /* channel 0 of the tapped pixel, in the ring or in the input */
-    const int8_t *w; /* the tap's weights, channel 0 */
-} tinyc_dw_tap;
-
-/* One output pixel from its listed taps: four channels per iteration, then the rest. */
-TINYC_DW_NOINLINE static void tinyc_dw_ring_pixel(const tinyc_conv_params *params, const tinyc_dw_tap *taps,
-                                                  int32_t count, const int32_t *bias, const int32_t *multiplier,
-                                                  const int32_t *shift, int8_t *out)
-{
-    const int32_t channels = params->in_c;
-    const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
-    int32_t c, t;
-    for (c = 0; c + 4 <= channels; c += 4) {
-        tinyc_acc4 acc = tinyc_dw_init4(bias, c);
-        if (count == 9) { /* a full 3x3 window: unrolled */
-            for (t = 0; t < 9; ++t) {
-                tinyc_dw_mac4(taps[t].x + c, taps[t].w + c, offset_pair, &acc);
-            }
-        } else {
-            const tinyc_dw_tap *tap = taps;
-            const tinyc_dw_tap *end = taps + count;
-            for (; tap != end; ++tap) {
-                tinyc_dw_mac4(tap->x + c, tap->w + c, offset_pair, &acc);
-            }
-        }
-        tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
-    }
-    for (; c < channels; ++c) {
-        int32_t acc = bias != 0 ? bias[c] : 0;
-        for (t = 0; t < count; ++t) {
-            acc += ((int32_t)taps[t].x[c] + params->input_offset) * (int32_t)taps[t].w[c];
-        }
-        out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
-                                     params->act_max);
-    }
-}
-#endif
-
 void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                      int8_t *output, int8_t *scratch)
@@ -92,8 +49,8 @@ void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
     int32_t b, s, c, k, ky, kx;
 
 #if TINYC_USE_SIMD
-    if (params->kernel_h * params->kernel_w <= TINYC_DW_RING_MAX_TAPS) {
-        tinyc_dw_tap taps[TINYC_DW_RING_MAX_TAPS];
+    if (params->kernel_h * params->kernel_w <= TINYC_DW_MAX_TAPS) {
+        tinyc_dw_tap taps[TINYC_DW_MAX_TAPS];
         for (b = 0; b < params->batch; ++b) {
             const int8_t *image = input + b * pixels * channels;
             int8_t *out = output + b * pixels * channels;
@@ -118,7 +75,7 @@ void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
                         ++count;
                     }
                 }
-                tinyc_dw_ring_pixel(params, taps, count, bias, multiplier, shift, out + s * channels);
+                tinyc_dw_taps_pixel(params, taps, count, bias, multiplier, shift, out + s * channels);
             }
         }
         return;

@@ -5,9 +5,10 @@
  * input channel ic only. input NHWC, weights [kernel_h][kernel_w][out_c] (TFLite's 1HWC),
  * output NHWC. Padding taps are skipped; bias and the shared requantize tail as in conv.
  *
- * SIMD path (TINYC_USE_SIMD): per output pixel the window is clipped to the input once, then
- * four output channels at a time run over it (tinyc_dw_mac4: one word of input and one of
- * weights per tap; a full 3x3 window is unrolled), their four outputs written after their
+ * SIMD path (TINYC_USE_SIMD): per output pixel the window is clipped to the input once (and,
+ * up to TINYC_DW_MAX_TAPS taps, listed), then four output channels at a time run over it
+ * (tinyc_dw_mac4: one word of input and one of weights per tap; a full 3x3 window is
+ * unrolled; tinyc/depthwise.h), their four outputs written after their
  * reads: consecutive blocks of the loop order kernels/access.py models, merged, so every
  * overlap the model allows stays safe. With a depth multiplier the input value of a tap is
  * shared by four consecutive output channels (tinyc_dw_mac4_broadcast). Leftover channels
@@ -42,37 +43,6 @@ TINYC_DW_NOINLINE static int32_t tinyc_dw_dot1(const tinyc_dw_window *win, int32
         }
     }
     return acc;
-}
-
-/* Multiplier 1, a full 3x3 window with dilation 1: all nine taps unrolled, four channels
- * per iteration. x: the window's top-left pixel; w: the weights (channel 0). */
-TINYC_DW_NOINLINE static void tinyc_dw_pixel_3x3(const tinyc_conv_params *params, const int8_t *x, const int8_t *w, int32_t row_stride,
-                               int32_t offset_pair, const int32_t *bias, const int32_t *multiplier,
-                               const int32_t *shift, int8_t *out)
-{
-    const int32_t channels = params->out_c;
-    int32_t c;
-    const int32_t w_row = 3 * channels;
-    for (c = 0; c + 4 <= channels; c += 4) {
-        const int8_t *xr = x + c;
-        const int8_t *wr = w + c;
-        tinyc_acc4 acc = tinyc_dw_init4(bias, c);
-        int32_t ky;
-        for (ky = 0; ky < 3; ++ky) {
-            tinyc_dw_mac4(xr, wr, offset_pair, &acc);
-            tinyc_dw_mac4(xr + channels, wr + channels, offset_pair, &acc);
-            tinyc_dw_mac4(xr + 2 * channels, wr + 2 * channels, offset_pair, &acc);
-            xr += row_stride;
-            wr += w_row;
-        }
-        tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
-    }
-    for (; c < channels; ++c) {
-        const tinyc_dw_window win = {x, w, 3, 3, row_stride, channels, 3 * channels, channels};
-        const int32_t acc = tinyc_dw_dot1(&win, params->input_offset, c, c, bias != 0 ? bias[c] : 0);
-        out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
-                                     params->act_max);
-    }
 }
 
 /* Multiplier 1, any window: four channels per iteration over the clipped taps. */
@@ -155,8 +125,8 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
     const int32_t dilation_h = params->dilation_h;
     const int32_t dilation_w = params->dilation_w;
     const int32_t row_stride = in_w * in_c;
-    const int32_t unrolled_3x3 = kernel_h == 3 && kernel_w == 3 && dilation_h == 1 && dilation_w == 1 &&
-                                 depth_multiplier == 1;
+    const int32_t listed = depth_multiplier == 1 && kernel_h * kernel_w <= TINYC_DW_MAX_TAPS;
+    tinyc_dw_tap taps[TINYC_DW_MAX_TAPS];
     int32_t b, oy, ox;
 
     for (b = 0; b < params->batch; ++b) {
@@ -184,9 +154,16 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                 window.x_col = dilation_w * in_c;
                 window.w_row = kernel_w * out_c;
                 window.w_col = out_c;
-                if (unrolled_3x3 && window.rows == 3 && window.cols == 3) {
-                    tinyc_dw_pixel_3x3(params, window.x, window.w, row_stride, offset_pair, bias, multiplier, shift,
-                                       output);
+                if (listed) {
+                    int32_t ky, kx, count = 0;
+                    for (ky = 0; ky < window.rows; ++ky) {
+                        for (kx = 0; kx < window.cols; ++kx) {
+                            taps[count].x = window.x + ky * window.x_row + kx * window.x_col;
+                            taps[count].w = window.w + ky * window.w_row + kx * window.w_col;
+                            ++count;
+                        }
+                    }
+                    tinyc_dw_taps_pixel(params, taps, count, bias, multiplier, shift, output);
                 } else if (depth_multiplier == 1) {
                     tinyc_dw_pixel(params, &window, offset_pair, bias, multiplier, shift, output);
                 } else {

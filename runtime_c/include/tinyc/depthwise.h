@@ -13,7 +13,7 @@
 /* Keeps a pixel's loop out of the kernel's outer loops, so the compiler gives its
  * accumulators and pointers the registers instead of spilling them. */
 #if defined(__GNUC__)
-#define TINYC_DW_NOINLINE __attribute__((noinline))
+#define TINYC_DW_NOINLINE __attribute__((noinline, unused))
 #else
 #define TINYC_DW_NOINLINE
 #endif
@@ -105,6 +105,55 @@ static inline void tinyc_dw_store4(const tinyc_conv_params *params, const int32_
     bytes[2] = tinyc_requantize_s8(acc.a2, m[2], s[2], output_offset, act_min, act_max);
     bytes[3] = tinyc_requantize_s8(acc.a3, m[3], s[3], output_offset, act_min, act_max);
     memcpy(out, bytes, sizeof bytes);
+}
+
+/* The taps of one output pixel's window that lie inside the input, listed once per pixel
+ * so that every group of four channels runs over them without recomputing addresses. */
+#define TINYC_DW_MAX_TAPS 25 /* 5x5; larger windows take the kernels' other loops */
+
+typedef struct {
+    const int8_t *x; /* channel 0 of the tapped input pixel */
+    const int8_t *w; /* the tap's weights, channel 0 */
+} tinyc_dw_tap;
+
+/* Multiplier 1: one output pixel (channels values) from its listed taps, four channels per
+ * iteration (a full 3x3 window unrolled), then the channels left over one at a time. */
+TINYC_DW_NOINLINE static void tinyc_dw_taps_pixel(const tinyc_conv_params *params, const tinyc_dw_tap *taps,
+                                                  int32_t count, const int32_t *bias, const int32_t *multiplier,
+                                                  const int32_t *shift, int8_t *out)
+{
+    const int32_t channels = params->out_c;
+    const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
+    int32_t c, t;
+    for (c = 0; c + 4 <= channels; c += 4) {
+        tinyc_acc4 acc = tinyc_dw_init4(bias, c);
+        if (count == 9) {
+            tinyc_dw_mac4(taps[0].x + c, taps[0].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[1].x + c, taps[1].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[2].x + c, taps[2].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[3].x + c, taps[3].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[4].x + c, taps[4].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[5].x + c, taps[5].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[6].x + c, taps[6].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[7].x + c, taps[7].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[8].x + c, taps[8].w + c, offset_pair, &acc);
+        } else {
+            const tinyc_dw_tap *tap = taps;
+            const tinyc_dw_tap *end = taps + count;
+            for (; tap != end; ++tap) {
+                tinyc_dw_mac4(tap->x + c, tap->w + c, offset_pair, &acc);
+            }
+        }
+        tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
+    }
+    for (; c < channels; ++c) {
+        int32_t acc = bias != 0 ? bias[c] : 0;
+        for (t = 0; t < count; ++t) {
+            acc += ((int32_t)taps[t].x[c] + params->input_offset) * (int32_t)taps[t].w[c];
+        }
+        out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
+                                     params->act_max);
+    }
 }
 
 #endif /* TINYC_DEPTHWISE_H */
