@@ -39,26 +39,26 @@ def kernel_driver() -> Iterator[DriverRunner]:
     runner.close()
 
 
-# The SIMD algorithm of every kernel (the TINYC_USE_SIMD path, through arm_dsp.h's C twins).
-SIMD_EMULATE_FLAG = "-DTINYC_SIMD_EMULATE"
+# --- the same kernels with their SIMD paths, through arm_dsp.h's C twins ------------
+# (-DTINYC_SIMD_EMULATE: the Armv7E-M algorithm and the fast requantize tail, on the host)
 
 
 @pytest.fixture(scope="session")
 def kernel_lib_simd() -> CtypesRunner:
-    """kernel_lib built with the kernels' SIMD paths (emulated on the host)."""
     path = build_runtime(
-        "shared", extra_sources=[_kernel_test_sources() / "tinyc_test_support.c"], flags=("-O2", SIMD_EMULATE_FLAG)
+        "shared",
+        extra_sources=[_kernel_test_sources() / "tinyc_test_support.c"],
+        flags=("-O2", "-DTINYC_SIMD_EMULATE"),
     )
     return CtypesRunner(path)
 
 
 @pytest.fixture(scope="session")
 def kernel_driver_simd() -> Iterator[DriverRunner]:
-    """The kernels' SIMD paths (emulated on the host) under AddressSanitizer + UBSan."""
     path = build_runtime(
         "executable",
         extra_sources=[_kernel_test_sources() / name for name in ("tinyc_kernel_driver.c", "tinyc_test_support.c")],
-        flags=("-O1", *SANITIZE_FLAGS, SIMD_EMULATE_FLAG),
+        flags=("-O1", "-DTINYC_SIMD_EMULATE", *SANITIZE_FLAGS),
     )
     runner = DriverRunner(path)
     yield runner
@@ -72,6 +72,6 @@ def kernel_runners(
     kernel_lib_simd: CtypesRunner,
     kernel_driver_simd: DriverRunner,
 ) -> tuple[CtypesRunner, DriverRunner, CtypesRunner, DriverRunner]:
-    """Every kernel test runs each case in-process (fast) and under the sanitizers, for the
-    portable loops and for the SIMD paths."""
+    """Every kernel test runs each case in-process (fast) and under the sanitizers, both for
+    the portable build and for the emulated-SIMD build (the DSP algorithm on the host)."""
     return kernel_lib, kernel_driver, kernel_lib_simd, kernel_driver_simd
