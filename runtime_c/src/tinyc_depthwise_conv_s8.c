@@ -71,8 +71,46 @@ TINYC_DW_NOINLINE static void tinyc_dw_pixel(const tinyc_conv_params *params, co
     }
 }
 
+/* One input channel, dilation 1 (a first layer routed here): four output channels over the
+ * window's rows, each row's taps four per input word (then one at a time), the word offset
+ * and widened once as (x0, x2) and (x1, x3), each lane then used by four MACs. */
+TINYC_DW_NOINLINE static tinyc_acc4 tinyc_dw_window_1ch(const tinyc_dw_window *win, const int8_t *x,
+                                                        const int8_t *w, int32_t input_offset, tinyc_acc4 acc)
+{
+    const int32_t offset_pair = tinyc_dw_offset_pair(input_offset);
+    const int32_t w_col = win->w_col;
+    const int32_t words = win->cols >> 2;
+    const int32_t rest = win->cols & 3;
+    int32_t ky, k;
+    for (ky = 0; ky < win->rows; ++ky) {
+        const int8_t *xr = x + ky * win->x_row;
+        const int8_t *wr = w + ky * win->w_row;
+        for (k = words; k > 0; --k) {
+            const int32_t xs = tinyc_read_s8x4(xr);
+            const int32_t x02 = tinyc_sxtab16(offset_pair, xs);
+            const int32_t x13 = tinyc_sxtab16_ror8(offset_pair, xs);
+            xr += 4;
+            tinyc_dw_mac4_broadcast(x02, wr, &acc);
+            wr += w_col;
+            tinyc_dw_mac4_broadcast(x13, wr, &acc);
+            wr += w_col;
+            tinyc_dw_mac4_broadcast_top(x02, wr, &acc);
+            wr += w_col;
+            tinyc_dw_mac4_broadcast_top(x13, wr, &acc);
+            wr += w_col;
+        }
+        for (k = rest; k > 0; --k) {
+            tinyc_dw_mac4_broadcast((int32_t)*xr + input_offset, wr, &acc);
+            xr += 1;
+            wr += w_col;
+        }
+    }
+    return acc;
+}
+
 /* Depth multiplier > 1: per input channel, four of its output channels per iteration share
- * each tap's input value (tinyc_dw_mac4_broadcast). */
+ * each tap's input value (tinyc_dw_mac4_broadcast); with one input channel (a first layer
+ * routed here), four taps of a row come from one word. */
 TINYC_DW_NOINLINE static void tinyc_dw_pixel_multiplier(const tinyc_conv_params *params, const tinyc_dw_window *win,
                                       int32_t depth_multiplier, const int32_t *bias, const int32_t *multiplier,
                                       const int32_t *shift, int8_t *out)
@@ -83,13 +121,17 @@ TINYC_DW_NOINLINE static void tinyc_dw_pixel_multiplier(const tinyc_conv_params 
         int32_t m = 0;
         for (; m + 4 <= depth_multiplier; m += 4, oc += 4) {
             tinyc_acc4 acc = tinyc_dw_init4(bias, oc);
-            for (ky = 0; ky < win->rows; ++ky) {
-                const int8_t *x = win->x + ky * win->x_row + ic;
-                const int8_t *w = win->w + ky * win->w_row + oc;
-                for (kx = 0; kx < win->cols; ++kx) {
-                    tinyc_dw_mac4_broadcast((int32_t)*x + input_offset, w, &acc);
-                    x += win->x_col;
-                    w += win->w_col;
+            if (win->x_col == 1) { /* one input channel, dilation 1: contiguous taps */
+                acc = tinyc_dw_window_1ch(win, win->x + ic, win->w + oc, input_offset, acc);
+            } else {
+                for (ky = 0; ky < win->rows; ++ky) {
+                    const int8_t *x = win->x + ky * win->x_row + ic;
+                    const int8_t *w = win->w + ky * win->w_row + oc;
+                    for (kx = 0; kx < win->cols; ++kx) {
+                        tinyc_dw_mac4_broadcast((int32_t)*x + input_offset, w, &acc);
+                        x += win->x_col;
+                        w += win->w_col;
+                    }
                 }
             }
             tinyc_dw_store4(params, multiplier, shift, oc, acc, out + oc);

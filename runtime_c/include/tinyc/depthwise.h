@@ -77,6 +77,18 @@ static inline void tinyc_dw_mac4_broadcast(int32_t x, const int8_t *w, tinyc_acc
     acc->a3 = tinyc_smlatb(w13, x, acc->a3);
 }
 
+/* The same with the input value in the high half of x (its low half is ignored). */
+static inline void tinyc_dw_mac4_broadcast_top(int32_t x, const int8_t *w, tinyc_acc4 *acc)
+{
+    const int32_t ws = tinyc_read_s8x4(w);
+    const int32_t w02 = tinyc_sxtb16(ws);
+    const int32_t w13 = tinyc_sxtb16_ror8(ws);
+    acc->a0 = tinyc_smlabt(w02, x, acc->a0);
+    acc->a1 = tinyc_smlabt(w13, x, acc->a1);
+    acc->a2 = tinyc_smlatt(w02, x, acc->a2);
+    acc->a3 = tinyc_smlatt(w13, x, acc->a3);
+}
+
 /* Bias (or 0) of four consecutive channels: the accumulators' start. */
 static inline tinyc_acc4 tinyc_dw_init4(const int32_t *bias, int32_t channel)
 {
