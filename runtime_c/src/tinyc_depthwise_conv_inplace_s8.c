@@ -75,7 +75,7 @@ void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
                         ++count;
                     }
                 }
-                tinyc_dw_taps_pixel(params, taps, count, bias, multiplier, shift, out + s * channels);
+                tinyc_dw_taps_pixel(params, taps, count, 0, bias, multiplier, shift, out + s * channels);
             }
         }
         return;

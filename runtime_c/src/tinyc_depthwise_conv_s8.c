@@ -177,6 +177,7 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
             const int32_t in_y0 = oy * params->stride_h - params->pad_top;
             const int32_t ky_lo = tinyc_dw_first_tap(in_y0, dilation_h);
             const int32_t ky_hi = tinyc_dw_end_tap(in_y0, dilation_h, in_h, kernel_h);
+            int32_t listed_full_ox = -1; /* the ox whose full window the list holds */
             for (ox = 0; ox < params->out_w; ++ox) {
                 const int32_t in_x0 = ox * params->stride_w - params->pad_left;
                 const int32_t kx_lo = tinyc_dw_first_tap(in_x0, dilation_w);
@@ -197,15 +198,24 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                 window.w_row = kernel_w * out_c;
                 window.w_col = out_c;
                 if (listed) {
-                    int32_t ky, kx, count = 0;
-                    for (ky = 0; ky < window.rows; ++ky) {
-                        for (kx = 0; kx < window.cols; ++kx) {
-                            taps[count].x = window.x + ky * window.x_row + kx * window.x_col;
-                            taps[count].w = window.w + ky * window.w_row + kx * window.w_col;
-                            ++count;
+                    const int32_t full = window.rows == kernel_h && window.cols == kernel_w;
+                    if (full && listed_full_ox >= 0) {
+                        /* the row's list of a full window, moved on by whole pixels */
+                        const int32_t x_shift = (ox - listed_full_ox) * params->stride_w * in_c;
+                        tinyc_dw_taps_pixel(params, taps, kernel_h * kernel_w, x_shift, bias, multiplier, shift,
+                                            output);
+                    } else {
+                        int32_t ky, kx, count = 0;
+                        for (ky = 0; ky < window.rows; ++ky) {
+                            for (kx = 0; kx < window.cols; ++kx) {
+                                taps[count].x = window.x + ky * window.x_row + kx * window.x_col;
+                                taps[count].w = window.w + ky * window.w_row + kx * window.w_col;
+                                ++count;
+                            }
                         }
+                        listed_full_ox = full ? ox : -1;
+                        tinyc_dw_taps_pixel(params, taps, count, 0, bias, multiplier, shift, output);
                     }
-                    tinyc_dw_taps_pixel(params, taps, count, bias, multiplier, shift, output);
                 } else if (depth_multiplier == 1) {
                     tinyc_dw_pixel(params, &window, offset_pair, bias, multiplier, shift, output);
                 } else {

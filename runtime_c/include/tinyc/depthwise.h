@@ -128,32 +128,35 @@ typedef struct {
     const int8_t *w; /* the tap's weights, channel 0 */
 } tinyc_dw_tap;
 
-/* Multiplier 1: one output pixel (channels values) from its listed taps, four channels per
- * iteration (a full 3x3 window unrolled), then the channels left over one at a time. */
+/* Multiplier 1: one output pixel (channels values) from its listed taps, every input pointer
+ * moved on by x_shift bytes (so a list stays valid along a row of full windows), four
+ * channels per iteration (a full 3x3 window unrolled), then the channels left over one at a
+ * time. */
 TINYC_DW_NOINLINE static void tinyc_dw_taps_pixel(const tinyc_conv_params *params, const tinyc_dw_tap *taps,
-                                                  int32_t count, const int32_t *bias, const int32_t *multiplier,
-                                                  const int32_t *shift, int8_t *out)
+                                                  int32_t count, int32_t x_shift, const int32_t *bias,
+                                                  const int32_t *multiplier, const int32_t *shift, int8_t *out)
 {
     const int32_t channels = params->out_c;
     const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
     int32_t c, t;
     for (c = 0; c + 4 <= channels; c += 4) {
+        const int32_t xc = x_shift + c;
         tinyc_acc4 acc = tinyc_dw_init4(bias, c);
         if (count == 9) {
-            tinyc_dw_mac4(taps[0].x + c, taps[0].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[1].x + c, taps[1].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[2].x + c, taps[2].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[3].x + c, taps[3].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[4].x + c, taps[4].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[5].x + c, taps[5].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[6].x + c, taps[6].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[7].x + c, taps[7].w + c, offset_pair, &acc);
-            tinyc_dw_mac4(taps[8].x + c, taps[8].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[0].x + xc, taps[0].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[1].x + xc, taps[1].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[2].x + xc, taps[2].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[3].x + xc, taps[3].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[4].x + xc, taps[4].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[5].x + xc, taps[5].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[6].x + xc, taps[6].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[7].x + xc, taps[7].w + c, offset_pair, &acc);
+            tinyc_dw_mac4(taps[8].x + xc, taps[8].w + c, offset_pair, &acc);
         } else {
             const tinyc_dw_tap *tap = taps;
             const tinyc_dw_tap *end = taps + count;
             for (; tap != end; ++tap) {
-                tinyc_dw_mac4(tap->x + c, tap->w + c, offset_pair, &acc);
+                tinyc_dw_mac4(tap->x + xc, tap->w + c, offset_pair, &acc);
             }
         }
         tinyc_dw_store4(params, multiplier, shift, c, acc, out + c);
@@ -161,7 +164,7 @@ TINYC_DW_NOINLINE static void tinyc_dw_taps_pixel(const tinyc_conv_params *param
     for (; c < channels; ++c) {
         int32_t acc = bias != 0 ? bias[c] : 0;
         for (t = 0; t < count; ++t) {
-            acc += ((int32_t)taps[t].x[c] + params->input_offset) * (int32_t)taps[t].w[c];
+            acc += ((int32_t)taps[t].x[x_shift + c] + params->input_offset) * (int32_t)taps[t].w[c];
         }
         out[c] = tinyc_requantize_s8(acc, multiplier[c], shift[c], params->output_offset, params->act_min,
                                      params->act_max);
