@@ -53,12 +53,25 @@ typedef struct {
 static tinyc_pool_divisor tinyc_pool_divisor_of(int32_t n)
 {
     tinyc_pool_divisor d;
-    int32_t l = 0;
+    int32_t l = 0, i;
+    uint32_t q, r;
     while (l < 31 && ((int32_t)1 << l) < n) {
         ++l;
     }
+    /* floor(2^(31+l) / n) < 2^32 in 32-bit steps (no 64-bit division: the runtime links no
+     * libgcc helpers): 2^31 / n, then l doublings of quotient and remainder (r < n <= 2^31). */
+    q = 0x80000000u / (uint32_t)n;
+    r = 0x80000000u % (uint32_t)n;
+    for (i = 0; i < l; ++i) {
+        r <<= 1;
+        q <<= 1;
+        if (r >= (uint32_t)n) {
+            r -= (uint32_t)n;
+            q |= 1u;
+        }
+    }
     d.n = n;
-    d.magic = (uint32_t)((((uint64_t)1 << (31 + l)) / (uint64_t)n) + 1u);
+    d.magic = q + 1u;
     d.high_shift = l - 1;
     return d;
 }
