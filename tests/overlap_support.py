@@ -129,11 +129,13 @@ class Tally:
     symbols: set = field(default_factory=set)
 
 
-def check_grid(lib, graphs, x: str = "x", replayable: bool = True) -> Tally:
+def check_grid(lib, graphs, x: str = "x", replayable: bool = True, tight: bool = True) -> Tally:
     """For each single-node graph: at D = min_distance the C kernel on one shared buffer and
     the plan-aware interpreter give the plain result; at D - 1 the access model sees a
     hazard and the interpreter replays exactly the C kernel's (possibly wrong) bytes, or,
-    for a kernel it cannot replay, refuses with PlanError."""
+    for a kernel it cannot replay, refuses with PlanError. tight=False checks D only: for a
+    kernel whose blocks are the model's merged (a SIMD path writing several channels after
+    their reads), the model is safe but D - 1 need not break it the way the model replays."""
     tally = Tally()
     for seed, graph in enumerate(graphs):
         if graph is None or is_alias(graph.nodes[0], graph):
@@ -147,8 +149,8 @@ def check_grid(lib, graphs, x: str = "x", replayable: bool = True) -> Tally:
         c_out, planned, want = overlapped_runs(lib, graph, x, d, seed)
         assert c_out.tobytes() == want.tobytes(), f"C at d={d}: {graph.nodes[0]}"
         assert isinstance(planned, np.ndarray) and planned.tobytes() == want.tobytes(), f"interpreter at d={d}"
-        if d - 1 <= -graph.tensor(x).nbytes:
-            continue  # d - 1 does not overlap at all
+        if not tight or d - 1 <= -graph.tensor(x).nbytes:
+            continue  # d - 1 does not overlap at all, or is not checked
         assert not hazard_free(graph, x, d - 1)
         c_out, planned, want = overlapped_runs(lib, graph, x, d - 1, seed)
         tally.tight += c_out.tobytes() != want.tobytes()

@@ -167,3 +167,15 @@ def test_softmax_beyond_tflites_defined_shift_outputs_zero(kernel_runners):
     for runner in kernel_runners:
         out = run_calls(runner, calls, {"x": bytes([7]) * 4095}, {"y": 4095})["y"]
         assert set(np.frombuffer(out, dtype=np.int8).tolist()) == {-128}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a_q=per_tensor(), b_q=per_tensor(), out_exp=st.floats(-3.0, 4.0), out_zp=st.integers(-128, 127), seed=seeds)
+def test_add_every_input_pair(kernel_runners, a_q, b_q, out_exp, out_zp, seed):
+    """Every (a, b) pair of int8 values through one Add: the fast path's int32 rescale
+    (tinyc_add_s8.c) equals the interpreter on all 65,536 of them, for random scales and
+    zero points (the extreme -128 and 127 included by the strategy)."""
+    out_q = QuantParams.per_tensor(max(a_q.s, b_q.s) * 10**out_exp, out_zp)
+    values = np.arange(-128, 128, dtype=np.int8)
+    graph = single_node(ops.Add(), [act("a", (256, 1), a_q), act("b", (1, 256), b_q)], act("y", (256, 256), out_q))
+    check_kernels(graph, kernel_runners, seed, inputs={"a": values.reshape(256, 1), "b": values.reshape(1, 256)})

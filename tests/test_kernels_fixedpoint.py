@@ -85,3 +85,21 @@ def test_get_reciprocal(kernel_runners, rng):
     want, want_bits = sm.get_reciprocal(x.astype(np.int64), sm.ACCUMULATION_INTEGER_BITS)
     assert np.array_equal(got, want)
     assert np.array_equal(bits, want_bits)
+
+
+def test_add_rescale_equals_mbqm_of_shifted_input(kernel_runners, rng):
+    """tinyc_add_s8's int32 input rescale (add_rescale.h) equals
+    MultiplyByQuantizedMultiplier(v << left_shift, m, shift) for every v an int8 plus its
+    offset can be, multipliers over [2^30, 2^31) plus 0 and the extremes, every shift in
+    [-31, 0] and the left shifts it accepts (TFLite's is 20)."""
+    v = np.tile(np.arange(-255, 256), 400)
+    n = v.size
+    multiplier = rng.integers(1 << 30, 1 << 31, size=n)
+    multiplier[:511] = (1 << 31) - 1
+    multiplier[511:1022] = 1 << 30
+    multiplier[1022:1533] = 0
+    shift = rng.integers(-31, 1, size=n)
+    left_shift = np.where(rng.random(n) < 0.5, 20, rng.integers(9, 23, size=n))
+    (got,) = _call(kernel_runners, "tinyc_test_add_rescale", v, multiplier, shift, left_shift)
+    want = fp.multiply_by_quantized_multiplier(v.astype(np.int64) << left_shift, multiplier, shift)
+    assert np.array_equal(got, want)

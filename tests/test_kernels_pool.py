@@ -3,6 +3,7 @@ MaxPool2d: the C kernels equal the interpreter bit for bit, under the sanitizers
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_support import NHWC, act, act_range, check_kernels, per_tensor, seeds, single_node
@@ -61,3 +62,26 @@ def test_average_pool_matches_interpreter(kernel_runners, graph, seed):
 @given(graph=pool_graphs(average=False), seed=seeds)
 def test_max_pool_matches_interpreter(kernel_runners, graph, seed):
     check_kernels(graph, kernel_runners, seed)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(size=st.sampled_from([(16, 16), (17, 16), (23, 29), (5, 60)]), c=st.integers(1, 9),
+       fill=st.sampled_from(["min", "max", "random"]), in_q=per_tensor(), rescale=st.booleans(),
+       out_zp=st.integers(-128, 127), seed=seeds)
+def test_average_pool_large_windows(kernel_runners, size, c, fill, in_q, rescale, out_zp, seed):
+    """Global and near-global windows of 256 to 1,000 cells at the int8 extremes: the SIMD
+    path's int16 lane sums are flushed before they could wrap, and its division by
+    multiplication is exact for every count (the window clipped by the padding varies it)."""
+    h, w = size
+    pads = (1, 2, 0, 1)
+    kh, kw = h, w - 3
+    oh, ow = (h + 1 - kh) + 1, (w + 3 - kw) // 2 + 1
+    out_q = QuantParams.per_tensor(in_q.s * 10 ** (0.7 if rescale else 0.0), out_zp) if rescale else in_q
+    attrs = ops.AveragePool2d((kh, kw), (1, 2), pads, seed % 2 == 0)
+    graph = single_node(attrs, [act("x", (1, c, h, w), in_q)], act("y", (1, c, oh, ow), out_q), {"x": NHWC, "y": NHWC})
+    rng = np.random.default_rng(seed)
+    if fill == "random":
+        x = rng.integers(-128, 128, size=(1, c, h, w)).astype(np.int8)
+    else:
+        x = np.full((1, c, h, w), -128 if fill == "min" else 127, dtype=np.int8)
+    check_kernels(graph, kernel_runners, seed, inputs={"x": x})

@@ -14,8 +14,15 @@
  *
  * Order (kernels/access.py models it): per image, per pixel s: copy input pixel s to the
  * ring; then per channel c: read the taps, write output (s, c).
+ *
+ * SIMD path (TINYC_USE_SIMD, windows of up to TINYC_DW_MAX_TAPS taps; tinyc/depthwise.h):
+ * per pixel s, after the copy into the ring, the window's taps inside the input are listed
+ * once (each from the ring or from the input, as above, with its weights), then four
+ * channels at a time run over the list (tinyc_dw_mac4) and write their four outputs after
+ * their reads: the model's consecutive blocks merged, so the overlap it allows stays safe.
  */
 #include "tinyc/tinyc_nn.h"
+#include "tinyc/depthwise.h"
 #include "tinyc/requant.h"
 
 static int32_t tinyc_dw_inplace_ring_pixels(const tinyc_conv_params *params)
@@ -41,6 +48,39 @@ void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
     const int32_t ring = tinyc_dw_inplace_ring_pixels(params);
     int32_t b, s, c, k, ky, kx;
 
+#if TINYC_USE_SIMD
+    if (params->kernel_h * params->kernel_w <= TINYC_DW_MAX_TAPS) {
+        tinyc_dw_tap taps[TINYC_DW_MAX_TAPS];
+        for (b = 0; b < params->batch; ++b) {
+            const int8_t *image = input + b * pixels * channels;
+            int8_t *out = output + b * pixels * channels;
+            for (s = 0; s < pixels; ++s) {
+                const int32_t oy = s / in_w;
+                const int32_t ox = s - oy * in_w;
+                const int32_t in_y0 = oy - params->pad_top;
+                const int32_t in_x0 = ox - params->pad_left;
+                const int32_t ky_lo = tinyc_dw_first_tap(in_y0, params->dilation_h);
+                const int32_t ky_hi = tinyc_dw_end_tap(in_y0, params->dilation_h, in_h, params->kernel_h);
+                const int32_t kx_lo = tinyc_dw_first_tap(in_x0, params->dilation_w);
+                const int32_t kx_hi = tinyc_dw_end_tap(in_x0, params->dilation_w, in_w, params->kernel_w);
+                int32_t count = 0;
+                memcpy(scratch + (s % ring) * channels, image + s * channels, (size_t)channels);
+                for (ky = ky_lo; ky < ky_hi; ++ky) {
+                    const int32_t in_y = in_y0 + ky * params->dilation_h;
+                    for (kx = kx_lo; kx < kx_hi; ++kx) {
+                        const int32_t r = in_y * in_w + in_x0 + kx * params->dilation_w;
+                        /* at or before s: saved in the ring (the output may cover it now) */
+                        taps[count].x = r <= s ? scratch + (r % ring) * channels : image + r * channels;
+                        taps[count].w = weights + (ky * params->kernel_w + kx) * channels;
+                        ++count;
+                    }
+                }
+                tinyc_dw_taps_pixel(params, taps, count, 0, bias, multiplier, shift, out + s * channels);
+            }
+        }
+        return;
+    }
+#endif
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * pixels * channels;
         int8_t *out = output + b * pixels * channels;

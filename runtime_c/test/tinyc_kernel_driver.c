@@ -29,6 +29,8 @@ void tinyc_test_mbqm(const int32_t *x, const int32_t *multiplier, const int32_t 
 void tinyc_test_exp_on_negative_values(const int32_t *a, int32_t *out, int32_t n);
 void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out, int32_t n);
 void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n);
+void tinyc_test_add_rescale(const int32_t *x, const int32_t *multiplier, const int32_t *shift, const int32_t *left_shift,
+                            int32_t *out, int32_t n);
 
 #define MAX_BUFFERS 64
 #define MAX_ARGS 8
@@ -117,6 +119,8 @@ static int run_call(const char *symbol, const void *params, size_t params_size, 
             tinyc_test_one_over_one_plus_x_for_x_in_0_1(a[0], a[1], n);
         } else if (strcmp(symbol, "tinyc_test_get_reciprocal") == 0 && nargs == 3) {
             tinyc_test_get_reciprocal(a[0], a[1], a[2], n);
+        } else if (strcmp(symbol, "tinyc_test_add_rescale") == 0 && nargs == 5) {
+            tinyc_test_add_rescale(a[0], a[1], a[2], a[3], a[4], n);
         } else {
             return 0;
         }
