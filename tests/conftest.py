@@ -39,7 +39,39 @@ def kernel_driver() -> Iterator[DriverRunner]:
     runner.close()
 
 
+# --- the same kernels with their SIMD paths, through arm_dsp.h's C twins ------------
+# (-DTINYC_SIMD_EMULATE: the Armv7E-M algorithm and the fast requantize tail, on the host)
+
+
 @pytest.fixture(scope="session")
-def kernel_runners(kernel_lib: CtypesRunner, kernel_driver: DriverRunner) -> tuple[CtypesRunner, DriverRunner]:
-    """Every kernel test runs each case in-process (fast) and under the sanitizers."""
-    return kernel_lib, kernel_driver
+def kernel_lib_simd() -> CtypesRunner:
+    path = build_runtime(
+        "shared",
+        extra_sources=[_kernel_test_sources() / "tinyc_test_support.c"],
+        flags=("-O2", "-DTINYC_SIMD_EMULATE"),
+    )
+    return CtypesRunner(path)
+
+
+@pytest.fixture(scope="session")
+def kernel_driver_simd() -> Iterator[DriverRunner]:
+    path = build_runtime(
+        "executable",
+        extra_sources=[_kernel_test_sources() / name for name in ("tinyc_kernel_driver.c", "tinyc_test_support.c")],
+        flags=("-O1", "-DTINYC_SIMD_EMULATE", *SANITIZE_FLAGS),
+    )
+    runner = DriverRunner(path)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
+def kernel_runners(
+    kernel_lib: CtypesRunner,
+    kernel_driver: DriverRunner,
+    kernel_lib_simd: CtypesRunner,
+    kernel_driver_simd: DriverRunner,
+) -> tuple[CtypesRunner, DriverRunner, CtypesRunner, DriverRunner]:
+    """Every kernel test runs each case in-process (fast) and under the sanitizers, both for
+    the portable build and for the emulated-SIMD build (the DSP algorithm on the host)."""
+    return kernel_lib, kernel_driver, kernel_lib_simd, kernel_driver_simd

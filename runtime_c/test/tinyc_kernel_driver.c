@@ -26,6 +26,14 @@ void tinyc_test_mbqm(const int32_t *x, const int32_t *multiplier, const int32_t 
 void tinyc_test_exp_on_negative_values(const int32_t *a, int32_t *out, int32_t n);
 void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out, int32_t n);
 void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n);
+void tinyc_test_requantize(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                           const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_requantize_reference(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                     const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_requantize_fast(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_mbqm_fast(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out,
+                          int32_t *exact, int32_t n);
 
 #define MAX_BUFFERS 64
 #define MAX_ARGS 8
@@ -180,6 +188,14 @@ static int run_call(const char *symbol, const void *params, size_t params_size, 
             tinyc_test_one_over_one_plus_x_for_x_in_0_1(a[0], a[1], n);
         } else if (strcmp(symbol, "tinyc_test_get_reciprocal") == 0 && nargs == 3) {
             tinyc_test_get_reciprocal(a[0], a[1], a[2], n);
+        } else if (strcmp(symbol, "tinyc_test_requantize") == 0 && nargs == 5) {
+            tinyc_test_requantize(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_requantize_reference") == 0 && nargs == 5) {
+            tinyc_test_requantize_reference(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_requantize_fast") == 0 && nargs == 5) {
+            tinyc_test_requantize_fast(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_mbqm_fast") == 0 && nargs == 5) {
+            tinyc_test_mbqm_fast(a[0], a[1], a[2], a[3], a[4], n);
         } else {
             return 0;
         }
