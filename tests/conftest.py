@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -9,6 +11,7 @@ import pytest
 
 from tinycc_ml.kernels.harness import CtypesRunner, DriverRunner
 from tinycc_ml.resources import runtime_dir
+from tinycc_ml.targets.qemu_driver import QemuDriverRunner
 from tinycc_ml.targets.runtime_build import SANITIZE_FLAGS, build_runtime
 
 
@@ -75,3 +78,20 @@ def kernel_runners(
     """Every kernel test runs each case in-process (fast) and under the sanitizers, both for
     the portable build and for the emulated-SIMD build (the DSP algorithm on the host)."""
     return kernel_lib, kernel_driver, kernel_lib_simd, kernel_driver_simd
+
+
+# --- the same kernels as Cortex-M firmware under QEMU (their DSP paths) --------------
+
+
+@pytest.fixture(scope="session", params=("qemu-m4", "qemu-m7"))
+def qemu_kernel_runner(request: pytest.FixtureRequest) -> QemuDriverRunner:
+    """The kernel driver on an emulated Cortex-M4 / M7, built once per session (cached by
+    the hash of its sources); tests hand it batches (kernel_support.check_kernels_batch).
+    Without the toolchain the tests skip, except under CI, where they fail."""
+    missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
+    if missing:
+        message = f"{' and '.join(missing)} not found (make setup-system)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return QemuDriverRunner.for_target(request.param)

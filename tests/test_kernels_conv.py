@@ -6,7 +6,20 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from kernel_support import NHWC, act, act_range, check_kernels, const, per_tensor, scales, seeds, single_node
+from kernel_support import (
+    NHWC,
+    act,
+    act_range,
+    check_kernels,
+    check_kernels_batch,
+    const,
+    draw_examples,
+    kernel_case,
+    per_tensor,
+    scales,
+    seeds,
+    single_node,
+)
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import QuantParams
@@ -115,3 +128,18 @@ def fully_connected_graphs(draw: st.DrawFn):
 @given(graph=fully_connected_graphs(), seed=seeds)
 def test_fully_connected_matches_interpreter(kernel_runners, graph, seed):
     check_kernels(graph, kernel_runners, seed)
+
+
+# --- the same strategies on qemu-m4 / qemu-m7 (the DSP builds), one emulator run per test ----
+
+QEMU_CASES = 150
+
+
+def test_conv2d_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(conv_graphs(), seeds), QEMU_CASES)
+    assert check_kernels_batch([kernel_case(graph, seed) for (graph, _), seed in cases], qemu_kernel_runner) > 100
+
+
+def test_fully_connected_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(fully_connected_graphs(), seeds), QEMU_CASES)
+    assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) > 100

@@ -157,3 +157,25 @@ def test_fast_mbqm_takes_the_fast_path_on_every_real_accumulator(kernel_runners,
         fits = (doubled >= INT32_MIN) & (doubled <= INT32_MAX)
         assert np.array_equal(exact != 0, fits)
         assert np.array_equal(value[fits], fp.multiply_by_quantized_multiplier(acc, multiplier, shift)[fits])
+
+
+def test_requantize_tails_on_cortex_m(qemu_kernel_runner, rng):
+    """The DSP build's tails (SMMULR in hardware) on qemu-m4/m7: the same bits as Python, on
+    2 M cases in one emulator run (chunks small enough for the board's 4 MB of RAM)."""
+    chunk, chunks = 100_000, 20
+    acc, multiplier, shift = _requant_cases(rng, chunk * chunks)
+    output = (-3, -128, 127)
+    want = np.clip(fp.multiply_by_quantized_multiplier(acc, multiplier, shift) + output[0], -128, 127)
+    defined = np.abs(acc.astype(np.int64) << np.maximum(shift, 0)) < (1 << 31)
+    plans = []
+    for i in range(chunks):
+        part = slice(i * chunk, (i + 1) * chunk)
+        data = [np.ascontiguousarray(v, dtype=np.int32).tobytes() for v in (acc[part], multiplier[part], shift[part])]
+        data.append(np.array(output, dtype=np.int32).tobytes())
+        for name in ("tinyc_test_requantize", "tinyc_test_requantize_reference"):
+            plans.append(raw_plan(name, struct.pack("<i", chunk), data, [chunk]))
+    results = qemu_kernel_runner.run_many(plans)
+    chosen = np.concatenate([np.frombuffer(r[4], dtype=np.int8) for r in results[0::2]])
+    reference = np.concatenate([np.frombuffer(r[4], dtype=np.int8) for r in results[1::2]])
+    assert np.array_equal(chosen, reference)
+    assert np.array_equal(chosen[defined], want[defined])

@@ -12,6 +12,11 @@
  *       u32 arg count, then per arg: i32 buffer index (-1 = NULL)
  * Reply on stdout: u32 status (0 = ok, else the index of the failing call + 1), then per
  * buffer: u32 size, its bytes after all calls.
+ *
+ * Built with -DTINYC_DRIVER_FILES (the Cortex-M firmware under QEMU, newlib + semihosting:
+ * tinycc_ml/targets/qemu_driver.py) it reads the requests from request.bin and writes the
+ * replies to reply.bin in QEMU's working directory instead, a whole batch per run; there
+ * malloc is newlib's (no sanitizer), and the point is the Cortex-M build of the kernels.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +41,9 @@ void tinyc_test_mbqm_fast(const int32_t *x, const int32_t *multiplier, const int
                           int32_t *exact, int32_t n);
 
 #define MAX_BUFFERS 64
+
+static FILE *requests;
+static FILE *replies;
 #define MAX_ARGS 8
 
 static void die(const char *message)
@@ -46,7 +54,7 @@ static void die(const char *message)
 
 static void read_exact(void *data, size_t size)
 {
-    if (size != 0 && fread(data, 1, size, stdin) != size) {
+    if (size != 0 && fread(data, 1, size, requests) != size) {
         die("short read on stdin");
     }
 }
@@ -65,7 +73,7 @@ static void write_u32(uint32_t v)
     b[1] = (unsigned char)(v >> 8);
     b[2] = (unsigned char)(v >> 16);
     b[3] = (unsigned char)(v >> 24);
-    fwrite(b, 1, 4, stdout);
+    fwrite(b, 1, 4, replies);
 }
 
 /* Copy the params blob into a properly typed (aligned) struct after checking its size. */
@@ -259,28 +267,39 @@ static int serve_one(void)
     write_u32(status);
     for (i = 0; i < nbuffers; ++i) {
         write_u32(sizes[i]);
-        fwrite(buffers[i], 1, sizes[i], stdout);
+        fwrite(buffers[i], 1, sizes[i], replies);
         free(buffers[i]);
     }
-    fflush(stdout);
+    fflush(replies);
     return 1;
 }
 
 int main(void)
 {
+#ifdef TINYC_DRIVER_FILES
+    requests = fopen("request.bin", "rb");
+    replies = fopen("reply.bin", "wb");
+    if (requests == NULL || replies == NULL) {
+        die("cannot open request.bin / reply.bin");
+    }
+#else
+    requests = stdin;
+    replies = stdout;
+#endif
     for (;;) {
         unsigned char b[4];
         uint32_t command;
-        if (fread(b, 1, 4, stdin) != 4) {
-            return 0;
+        if (fread(b, 1, 4, requests) != 4) {
+            break;
         }
         command = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
         if (command == 0) {
-            return 0;
+            break;
         }
         if (command != 1) {
             die("unknown command");
         }
         serve_one();
     }
+    return fclose(replies) == 0 ? 0 : 3;
 }
