@@ -145,6 +145,25 @@ def _bias_arg(graph: Graph, name: str) -> KernelArg:
     return ConstArg("bias", "int32_t", np.asarray(graph.tensor(name).data, dtype=np.int32).reshape(-1))
 
 
+def _fold_input_offset(
+    weights: np.ndarray, bias: KernelArg, input_offset: int
+) -> tuple[KernelArg, int] | None:
+    """The input offset folded into the bias, for a kernel whose every tap reads the input
+    (fully connected, unpadded 1x1 conv): sum (x + off) * w + b == sum x * w + (b + off *
+    sum w), exactly, so the kernel's inner loop needs no offset (its DSP path then keeps
+    every value in registers: runtime_c/include/tinyc/dot_s8.h). `weights` is [out][taps];
+    returns the new bias argument and input offset 0, or None when the offset is already 0
+    or a folded bias would leave int32."""
+    if input_offset == 0:
+        return None
+    folded = input_offset * weights.astype(np.int64).sum(axis=1)
+    if isinstance(bias, ConstArg):
+        folded = folded + np.asarray(bias.values, dtype=np.int64)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        return None
+    return ConstArg("bias", "int32_t", folded.astype(np.int32)), 0
+
+
 def _tensors(node: Node, graph: Graph) -> list[Tensor | None]:
     return [graph.tensor(name) if name else None for name in node.inputs]
 
@@ -268,15 +287,19 @@ def _fully_connected(node: Node, graph: Graph) -> list[KernelCall]:
         raise ModelError(f"node {node.name}: per-channel weights {w_name} need one common zero point")
     requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant)
     per_channel = len(requant.multipliers) > 1
+    input_offset, filter_offset, bias = -x.quant.zp, -zero_points.pop(), _bias_arg(graph, b_name)
+    folded = _fold_input_offset(w.data, bias, input_offset) if filter_offset == 0 else None
+    if folded is not None:
+        bias, input_offset = folded
     p = _struct(
         batch=x.size // in_features, in_features=in_features, out_features=out_features,
-        input_offset=-x.quant.zp, filter_offset=-zero_points.pop(), output_offset=y.quant.zp,
+        input_offset=input_offset, filter_offset=filter_offset, output_offset=y.quant.zp,
         per_channel=int(per_channel), act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1)),
-        _bias_arg(graph, b_name),
+        bias,
         ConstArg("multiplier", "int32_t", np.asarray(requant.multipliers, dtype=np.int32)),
         ConstArg("shift", "int32_t", np.asarray(requant.shifts, dtype=np.int32)),
         TensorArg(y_name),
