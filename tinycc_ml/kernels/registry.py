@@ -250,20 +250,24 @@ def _conv2d(node: Node, graph: Graph) -> list[KernelCall]:
         weights = w.data[:, :, 0, 0]  # [OUT_C][IN_C]
     else:
         weights = w.data.transpose(0, 2, 3, 1)  # OIHW -> OHWI
+    input_offset, bias = -x.quant.zp, _bias_arg(graph, b_name)
+    folded = _fold_conv_input_offset(symbol, attrs, weights, bias, input_offset)
+    if folded is not None:
+        bias, input_offset = folded
     p = _struct(
         batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
         kernel_h=kernel_h, kernel_w=kernel_w,
         stride_h=attrs.strides[0], stride_w=attrs.strides[1],
         dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
         pad_top=attrs.pads[0], pad_left=attrs.pads[1],
-        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
+        groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
     multiplier, shift = _per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),
-        _bias_arg(graph, b_name),
+        bias,
         multiplier,
         shift,
         TensorArg(y_name),
@@ -271,6 +275,19 @@ def _conv2d(node: Node, graph: Graph) -> list[KernelCall]:
     if symbol in _SCRATCH and _SCRATCH[symbol] is not _no_scratch:
         args += (ScratchArg(_SCRATCH[symbol](p)),)
     return [KernelCall(node.name, symbol, "tinyc_conv_params", p, args)]
+
+
+# Conv kernels whose DSP path runs the offset-free loop when the registry folds the input
+# offset into the bias (unpadded convs only: a skipped padding tap must add nothing).
+_FOLDS_INPUT_OFFSET = frozenset({"tinyc_conv_s8"})
+
+
+def _fold_conv_input_offset(
+    symbol: str, attrs: ops.Conv2d, weights: np.ndarray, bias: KernelArg, input_offset: int
+) -> tuple[KernelArg, int] | None:
+    if symbol not in _FOLDS_INPUT_OFFSET or any(attrs.pads):
+        return None
+    return _fold_input_offset(weights.reshape(weights.shape[0], -1), bias, input_offset)
 
 
 def _fully_connected(node: Node, graph: Graph) -> list[KernelCall]:

@@ -9,8 +9,7 @@
  * Under TINYC_USE_SIMD four values at a time: one word of input gives, through SXTAB16 (with
  * the offset added for free, each 16-bit lane holding x + offset in [-255, 255]), the int16
  * pairs {x0, x2} and {x1, x3}; each filter's word gives {w0, w2} and {w1, w3} through
- * SXTB16 (SXTAB16 with the filter offset, for asymmetric weights), and two SMLADs add the
- * four products. The pairing needs no reordering of the weights: even lanes meet even
+ * SXTB16, and two SMLADs add the four products. The pairing needs no reordering of the weights: even lanes meet even
  * lanes. The leftover n % 4 values, and the portable build, take the scalar loop. Integer
  * sums are exact, so both orders give the same bits as the reference loops.
  */
@@ -71,16 +70,16 @@ TINYC_DOT_LOOP void tinyc_dot4_blocks_s8(const int8_t *x, const int8_t *w0, int3
     acc[3] = a3;
 }
 
-/* The same with the input offset (SXTAB16 adds it to both lanes for free) and a filter
- * offset (asymmetric weights). Two more live values: this one spills a little. */
+/* The same with the input offset, added to both lanes by SXTAB16 for free (symmetric
+ * weights: convs with padding, whose skipped taps forbid folding the offset). One more
+ * live value than the registers hold: gcc spills one pointer (26 instructions per 16 MACs). */
 TINYC_DOT_LOOP void tinyc_dot4_blocks_offset_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
-                                                int32_t input_offset, int32_t filter_offset, int32_t acc[4])
+                                                int32_t input_offset, int32_t acc[4])
 {
     const int8_t *w1 = w0 + w_stride;
     const int8_t *w2 = w1 + w_stride;
     const int8_t *w3 = w2 + w_stride;
     const int32_t in2 = tinyc_pack_s16x2(input_offset, input_offset);
-    const int32_t f2 = tinyc_pack_s16x2(filter_offset, filter_offset);
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     for (; blocks > 0; --blocks) {
         const int32_t xv = tinyc_read_s8x4(x);
@@ -90,25 +89,55 @@ TINYC_DOT_LOOP void tinyc_dot4_blocks_offset_s8(const int8_t *x, const int8_t *w
         x += 4;
         wv = tinyc_read_s8x4(w0);
         w0 += 4;
-        a0 = tinyc_smlad(tinyc_sxtab16(f2, wv), xe, a0);
-        a0 = tinyc_smlad(tinyc_sxtab16_ror8(f2, wv), xo, a0);
+        a0 = tinyc_smlad(tinyc_sxtb16(wv), xe, a0);
+        a0 = tinyc_smlad(tinyc_sxtb16_ror8(wv), xo, a0);
         wv = tinyc_read_s8x4(w1);
         w1 += 4;
-        a1 = tinyc_smlad(tinyc_sxtab16(f2, wv), xe, a1);
-        a1 = tinyc_smlad(tinyc_sxtab16_ror8(f2, wv), xo, a1);
+        a1 = tinyc_smlad(tinyc_sxtb16(wv), xe, a1);
+        a1 = tinyc_smlad(tinyc_sxtb16_ror8(wv), xo, a1);
         wv = tinyc_read_s8x4(w2);
         w2 += 4;
-        a2 = tinyc_smlad(tinyc_sxtab16(f2, wv), xe, a2);
-        a2 = tinyc_smlad(tinyc_sxtab16_ror8(f2, wv), xo, a2);
+        a2 = tinyc_smlad(tinyc_sxtb16(wv), xe, a2);
+        a2 = tinyc_smlad(tinyc_sxtb16_ror8(wv), xo, a2);
         wv = tinyc_read_s8x4(w3);
         w3 += 4;
-        a3 = tinyc_smlad(tinyc_sxtab16(f2, wv), xe, a3);
-        a3 = tinyc_smlad(tinyc_sxtab16_ror8(f2, wv), xo, a3);
+        a3 = tinyc_smlad(tinyc_sxtb16(wv), xe, a3);
+        a3 = tinyc_smlad(tinyc_sxtb16_ror8(wv), xo, a3);
     }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
+}
+/* A window of `rows` runs of `run` values, four filters: row r of the input starts at
+ * x + r * x_stride, row r of filter j at w + j * filter_stride + r * w_stride. The loops
+ * over rows and filters' tails stay inside, so a conv pixel costs one call per four
+ * output channels. */
+TINYC_DOT_LOOP void tinyc_dot4_window_s8(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t w_stride,
+                                         int32_t filter_stride, int32_t rows, int32_t run, int32_t input_offset,
+                                         int32_t acc[4])
+{
+    const int32_t blocks = run >> 2;
+    const int32_t tail = run & 3;
+    int32_t r, k;
+    for (r = 0; r < rows; ++r) {
+        const int8_t *xr = x + r * x_stride;
+        const int8_t *wr = w + r * w_stride;
+        if (blocks > 0) {
+            if (input_offset == 0) {
+                tinyc_dot4_blocks_s8(xr, wr, filter_stride, blocks, acc);
+            } else {
+                tinyc_dot4_blocks_offset_s8(xr, wr, filter_stride, blocks, input_offset, acc);
+            }
+        }
+        for (k = run - tail; k < run; ++k) {
+            const int32_t xk = (int32_t)xr[k] + input_offset;
+            acc[0] += xk * (int32_t)wr[k];
+            acc[1] += xk * (int32_t)wr[filter_stride + k];
+            acc[2] += xk * (int32_t)wr[2 * filter_stride + k];
+            acc[3] += xk * (int32_t)wr[3 * filter_stride + k];
+        }
+    }
 }
 #endif /* TINYC_USE_SIMD */
 
@@ -122,11 +151,12 @@ static inline void tinyc_dot4_s8(const int8_t *x, const int8_t *w, int32_t w_str
     const int8_t *w2 = w + 2 * w_stride;
     const int8_t *w3 = w + 3 * w_stride;
 #if TINYC_USE_SIMD
-    if (n >= 4) {
-        if (input_offset == 0 && filter_offset == 0) {
+    /* Asymmetric weights (rare: QLinearMatMul) take the scalar loop. */
+    if (n >= 4 && filter_offset == 0) {
+        if (input_offset == 0) {
             tinyc_dot4_blocks_s8(x, w, w_stride, n >> 2, acc);
         } else {
-            tinyc_dot4_blocks_offset_s8(x, w, w_stride, n >> 2, input_offset, filter_offset, acc);
+            tinyc_dot4_blocks_offset_s8(x, w, w_stride, n >> 2, input_offset, acc);
         }
         k = n & ~3;
     }

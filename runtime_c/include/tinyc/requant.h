@@ -146,9 +146,12 @@ static inline int32_t tinyc_requant_fast_mbqm(int32_t acc, tinyc_requant_channel
 #define TINYC_COLD_FUNCTION static inline
 #endif
 
-TINYC_COLD_FUNCTION int8_t tinyc_requant_slow_s8(int32_t acc, tinyc_requant_channel q, tinyc_requant_output o)
+/* Scalars, not the structs: passing those by value would make every caller keep a copy of
+ * them in memory just in case. */
+TINYC_COLD_FUNCTION int8_t tinyc_requant_slow_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                                 int32_t act_min, int32_t act_max)
 {
-    return tinyc_requantize_s8_reference(acc, q.multiplier, q.shift, o.output_offset, o.act_min, o.act_max);
+    return tinyc_requantize_s8_reference(acc, multiplier, shift, output_offset, act_min, act_max);
 }
 
 /* acc -> int8 with the fast tail (exact for every acc: see above). */
@@ -160,7 +163,7 @@ static inline int8_t tinyc_requant_fast_s8(int32_t acc, tinyc_requant_channel q,
         const int32_t out = v + o.output_offset; /* |v| < 2^30: no overflow */
         return (int8_t)(out < o.act_min ? o.act_min : (out > o.act_max ? o.act_max : out));
     }
-    return tinyc_requant_slow_s8(acc, q, o);
+    return tinyc_requant_slow_s8(acc, q.multiplier, q.shift, o.output_offset, o.act_min, o.act_max);
 }
 
 /* The requantize tail every accumulating kernel shares: the fast tail where kernels take
@@ -173,6 +176,28 @@ static inline int8_t tinyc_requantize_channel_s8(int32_t acc, tinyc_requant_chan
 #else
     return tinyc_requantize_s8_reference(acc, q.multiplier, q.shift, o.output_offset, o.act_min, o.act_max);
 #endif
+}
+
+/* `count` outputs of consecutive channels c0, c0 + 1, ... (acc + bias[c] when bias is not
+ * NULL; the arrays start at c0), out of line so that a large kernel's loop nest does not
+ * leave the tail's constants on the stack. */
+#if defined(__GNUC__)
+#define TINYC_OUTLINE_FUNCTION static __attribute__((noinline, unused))
+#else
+#define TINYC_OUTLINE_FUNCTION static
+#endif
+
+TINYC_OUTLINE_FUNCTION void tinyc_requantize_channels_s8(const int32_t *acc, int32_t count, const int32_t *bias,
+                                                         const int32_t *multiplier, const int32_t *shift,
+                                                         int32_t output_offset, int32_t act_min, int32_t act_max,
+                                                         int8_t *out)
+{
+    const tinyc_requant_output o = tinyc_requant_output_of(output_offset, act_min, act_max);
+    int32_t j;
+    for (j = 0; j < count; ++j) {
+        const int32_t a = bias != 0 ? acc[j] + bias[j] : acc[j];
+        out[j] = tinyc_requantize_channel_s8(a, tinyc_requant_channel_of(multiplier[j], shift[j]), o);
+    }
 }
 
 static inline int8_t tinyc_requantize_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
