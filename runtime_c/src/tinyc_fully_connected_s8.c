@@ -5,8 +5,9 @@
  * acc = sum_k (w + filter_offset) * (x + input_offset), + bias, then the shared requantize tail
  * with the output channel's multiplier (per_channel) or the single one.
  *
- * Four output rows per pass over the input row (tinyc/dot_s8.h: SXTAB16 + SMLAD under
- * TINYC_USE_SIMD), then their four bytes; the rows left over one at a time. Each output
+ * Under TINYC_USE_SIMD four output rows per pass over the input row (tinyc/dot_s8.h:
+ * SXTB16 + SMLAD), then their four bytes; the rows left over (and the portable build's)
+ * one at a time. Each output
  * still depends on the whole input row, read before the output is written, as the access
  * model (kernels/access.py _fully_connected) states; four consecutive outputs merely share
  * the reads. The params fields and the single channel's constants live in locals: an int8
@@ -33,6 +34,7 @@ void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const 
     for (b = 0; b < batch; ++b) {
         const int8_t *x = input + b * in_features;
         o = 0;
+#if TINYC_USE_SIMD
         for (; o + 4 <= out_features; o += 4) {
             int32_t acc[4] = {0, 0, 0, 0};
             int8_t y0, y1, y2, y3;
@@ -63,6 +65,8 @@ void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const 
             output[3] = y3;
             output += 4;
         }
+#endif
+        /* The portable build: one row at a time, the reference loop order. */
         for (; o < out_features; ++o) {
             int32_t acc = tinyc_dot1_s8(x, weights + o * in_features, in_features, input_offset, filter_offset, 0);
             if (bias != 0) {

@@ -211,6 +211,10 @@ def _conv_symbol(node: Node, graph: Graph) -> str:
     x_name, (y_name,) = node.inputs[0], node.outputs
     x, y = graph.tensor(x_name), graph.tensor(y_name)
     depthwise = attrs.groups == x.shape[1] and y.shape[1] % x.shape[1] == 0
+    # One input channel (kws's first layer: 1 -> 64): as much a regular conv as a depthwise
+    # one with multiplier out_c, and tinyc_conv_s8's DSP path computes four of its output
+    # channels per pass over the window; the access models of the two coincide for it.
+    depthwise = depthwise and x.shape[1] > 1
     x_nhwc, y_nhwc = _is_layout(graph, x_name, NHWC), _is_layout(graph, y_name, NHWC)
     if x_nhwc and y_nhwc:
         if attrs.in_place:
@@ -279,7 +283,7 @@ def _conv2d(node: Node, graph: Graph) -> list[KernelCall]:
 
 # Conv kernels whose DSP path runs the offset-free loop when the registry folds the input
 # offset into the bias (unpadded convs only: a skipped padding tap must add nothing).
-_FOLDS_INPUT_OFFSET = frozenset({"tinyc_conv_s8"})
+_FOLDS_INPUT_OFFSET = frozenset({"tinyc_conv_s8", "tinyc_pointwise_conv_inplace_s8", "tinyc_pointwise_conv_hwc_chw_s8"})
 
 
 def _fold_conv_input_offset(
