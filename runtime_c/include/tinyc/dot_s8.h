@@ -27,14 +27,17 @@
  * loop; without it the loop is 24 instructions per 16 MACs. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define TINYC_DOT_LOOP static __attribute__((noinline, unused, optimize("no-schedule-insns")))
+#define TINYC_DOT_BODY static inline __attribute__((always_inline, optimize("no-schedule-insns")))
 #elif defined(__GNUC__)
 #define TINYC_DOT_LOOP static __attribute__((noinline, unused))
+#define TINYC_DOT_BODY static inline __attribute__((always_inline))
 #else
 #define TINYC_DOT_LOOP static
+#define TINYC_DOT_BODY static inline
 #endif
 
 /* 4 * blocks values of x with four filters, no offsets (folded into the bias). */
-TINYC_DOT_LOOP void tinyc_dot4_blocks_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
+TINYC_DOT_BODY void tinyc_dot4_blocks_inline_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
                                          int32_t acc[4])
 {
     const int8_t *w1 = w0 + w_stride;
@@ -73,7 +76,7 @@ TINYC_DOT_LOOP void tinyc_dot4_blocks_s8(const int8_t *x, const int8_t *w0, int3
 /* The same with the input offset, added to both lanes by SXTAB16 for free (symmetric
  * weights: convs with padding, whose skipped taps forbid folding the offset). One more
  * live value than the registers hold: gcc spills one pointer (26 instructions per 16 MACs). */
-TINYC_DOT_LOOP void tinyc_dot4_blocks_offset_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
+TINYC_DOT_BODY void tinyc_dot4_blocks_offset_inline_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
                                                 int32_t input_offset, int32_t acc[4])
 {
     const int8_t *w1 = w0 + w_stride;
@@ -109,6 +112,18 @@ TINYC_DOT_LOOP void tinyc_dot4_blocks_offset_s8(const int8_t *x, const int8_t *w
     acc[2] = a2;
     acc[3] = a3;
 }
+TINYC_DOT_LOOP void tinyc_dot4_blocks_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
+                                         int32_t acc[4])
+{
+    tinyc_dot4_blocks_inline_s8(x, w0, w_stride, blocks, acc);
+}
+
+TINYC_DOT_LOOP void tinyc_dot4_blocks_offset_s8(const int8_t *x, const int8_t *w0, int32_t w_stride, int32_t blocks,
+                                                int32_t input_offset, int32_t acc[4])
+{
+    tinyc_dot4_blocks_offset_inline_s8(x, w0, w_stride, blocks, input_offset, acc);
+}
+
 /* A window of `rows` runs of `run` values, four filters: row r of the input starts at
  * x + r * x_stride, row r of filter j at w + j * filter_stride + r * w_stride. The loops
  * over rows and filters' tails stay inside, so a conv pixel costs one call per four
@@ -125,9 +140,9 @@ TINYC_DOT_LOOP void tinyc_dot4_window_s8(const int8_t *x, int32_t x_stride, cons
         const int8_t *wr = w + r * w_stride;
         if (blocks > 0) {
             if (input_offset == 0) {
-                tinyc_dot4_blocks_s8(xr, wr, filter_stride, blocks, acc);
+                tinyc_dot4_blocks_inline_s8(xr, wr, filter_stride, blocks, acc);
             } else {
-                tinyc_dot4_blocks_offset_s8(xr, wr, filter_stride, blocks, input_offset, acc);
+                tinyc_dot4_blocks_offset_inline_s8(xr, wr, filter_stride, blocks, input_offset, acc);
             }
         }
         for (k = run - tail; k < run; ++k) {
