@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tinycc_ml.kernels.harness import CtypesRunner, DriverRunner
-from tinycc_ml.resources import runtime_dir
+from tinycc_ml.targets.kernel_test_sources import kernel_test_sources
 from tinycc_ml.targets.qemu_driver import QemuDriverRunner
-from tinycc_ml.targets.runtime_build import SANITIZE_FLAGS, build_runtime
+from tinycc_ml.targets.runtime_build import SANITIZE_FLAGS, build_runtime, default_cache_dir
 
 
 # --- C kernels (tests/test_kernels*.py) ---------------------------------------
 
 
-def _kernel_test_sources() -> Path:
-    return runtime_dir() / "test"
-
-
 @pytest.fixture(scope="session")
 def kernel_lib() -> CtypesRunner:
-    """runtime_c/src/*.c + the sizeof helper as one shared library (built once, cached)."""
-    path = build_runtime("shared", extra_sources=[_kernel_test_sources() / "tinyc_test_support.c"], flags=("-O2",))
+    """runtime_c/src/*.c + the test support (the sizeof list generated from the kernel
+    records) as one shared library (built once, cached)."""
+    support = kernel_test_sources(default_cache_dir(), driver=False)
+    path = build_runtime("shared", extra_sources=support, flags=("-O2",))
     return CtypesRunner(path)
 
 
@@ -34,7 +31,7 @@ def kernel_driver() -> Iterator[DriverRunner]:
     """The kernels under AddressSanitizer + UBSan, in a child process fed by the tests."""
     path = build_runtime(
         "executable",
-        extra_sources=[_kernel_test_sources() / name for name in ("tinyc_kernel_driver.c", "tinyc_test_support.c")],
+        extra_sources=kernel_test_sources(default_cache_dir(), driver=True),
         flags=("-O1", *SANITIZE_FLAGS),
     )
     runner = DriverRunner(path)
@@ -48,11 +45,8 @@ def kernel_driver() -> Iterator[DriverRunner]:
 
 @pytest.fixture(scope="session")
 def kernel_lib_simd() -> CtypesRunner:
-    path = build_runtime(
-        "shared",
-        extra_sources=[_kernel_test_sources() / "tinyc_test_support.c"],
-        flags=("-O2", "-DTINYC_SIMD_EMULATE"),
-    )
+    support = kernel_test_sources(default_cache_dir(), driver=False)
+    path = build_runtime("shared", extra_sources=support, flags=("-O2", "-DTINYC_SIMD_EMULATE"))
     return CtypesRunner(path)
 
 
@@ -60,7 +54,7 @@ def kernel_lib_simd() -> CtypesRunner:
 def kernel_driver_simd() -> Iterator[DriverRunner]:
     path = build_runtime(
         "executable",
-        extra_sources=[_kernel_test_sources() / name for name in ("tinyc_kernel_driver.c", "tinyc_test_support.c")],
+        extra_sources=kernel_test_sources(default_cache_dir(), driver=True),
         flags=("-O1", "-DTINYC_SIMD_EMULATE", *SANITIZE_FLAGS),
     )
     runner = DriverRunner(path)

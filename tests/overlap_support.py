@@ -15,7 +15,8 @@ from tinycc_ml.errors import PlanError
 from tinycc_ml.interp import run_core
 from tinycc_ml.interp.planned import POISON, decode, encode, run_planned_core
 from tinycc_ml.ir.graph import Graph
-from tinycc_ml.kernels.access import min_distance, node_traffic
+from tinycc_ml.kernels.access import min_distance
+from tinycc_ml.kernels.traffic import node_traffic
 from tinycc_ml.kernels.call import ConstArg, KernelCall, NullArg, ScratchArg, TensorArg
 from tinycc_ml.kernels.ctypes_bridge import to_ctypes
 from tinycc_ml.kernels.harness import CtypesRunner
@@ -23,7 +24,7 @@ from tinycc_ml.kernels.registry import kernel_calls
 from tinycc_ml.memory.liveness import buffer_requests
 from tinycc_ml.memory.plan import MemoryPlan
 from tinycc_ml.passes import is_alias
-from tinycc_ml.program import Program
+from tinycc_ml.program import Program, straight_program
 
 
 def run_shared(lib: CtypesRunner, calls: Sequence[KernelCall], offsets: Mapping[str, int],
@@ -76,7 +77,7 @@ def program_at(graph: Graph, offsets: Mapping[str, int]) -> Program:
             placed.append(-(-end // 16) * 16)
             end = placed[-1] + r.size
     arena = max((o + r.size for r, o in zip(requests, placed)), default=0)
-    return Program(graph, schedule, calls, MemoryPlan(requests, tuple(placed), arena, "by hand"))
+    return straight_program(graph, schedule, calls, MemoryPlan(requests, tuple(placed), arena, "by hand"))
 
 
 def single_node_distance(graph: Graph, x: str) -> int:

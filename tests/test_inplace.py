@@ -12,14 +12,18 @@ from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Node
 from tinycc_ml.memory.facts import OverlapFact
 from tinycc_ml.passes import layout
-from tinycc_ml.passes.inplace import overlap_facts
+from tinycc_ml.lowering import node_calls
+from tinycc_ml.memory.overlap import overlap_facts
+from tinycc_ml.lowering import pass_context
+
+HOST_PASSES = pass_context()  # the passes as a host compile runs them
 
 RELU = ops.Lut(table=tuple(max(v, 0) for v in range(-128, 128)), function="relu")
 
 
 def _facts(g):
-    g = layout(g)
-    return {(f.node, f.input, f.output): f.min_distance for f in overlap_facts(g, g.nodes)}, g
+    g = layout(g, HOST_PASSES)
+    return {(f.node, f.input, f.output): f.min_distance for f in overlap_facts(g, g.nodes, node_calls(g))}, g
 
 
 def test_chain_gets_a_fact_per_op_at_the_last_read():
@@ -73,8 +77,8 @@ def test_no_fact_over_a_graph_output_or_for_memcpy_kernels():
 
 def test_fact_text():
     g0 = graph([act("x", (1, 6)), act("y", (1, 6))], [Node("relu", RELU, ("x",), ("y",))], "x", "y")
-    g = layout(g0)
-    assert overlap_facts(g, g.nodes) == (OverlapFact("relu", "x", "y", 0, "elementwise table lookup: in place"),)
+    g = layout(g0, HOST_PASSES)
+    assert overlap_facts(g, g.nodes, node_calls(g)) == (OverlapFact("relu", "x", "y", 0, "elementwise table lookup: in place"),)
 
 
 @pytest.mark.models

@@ -16,10 +16,13 @@ from tinycc_ml.interp.planned import run_planned_core
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, Node
 from tinycc_ml.passes import run_pipeline
-from tinycc_ml.passes.inplace import (choose_in_place, estimate_arena, in_place_candidates, node_calls_for,
-                                      with_in_place)
+from tinycc_ml.lowering import estimate_arena, node_calls
+from tinycc_ml.passes.inplace import choose_in_place, in_place_candidates, with_in_place
 from tinycc_ml.passes.layout import CHW, NHWC, _Layout, chw_islands, layout
 from tinycc_ml.targets import host, read_build_info
+from tinycc_ml.lowering import pass_context
+
+HOST_PASSES = pass_context()  # the passes as a host compile runs them
 
 RELU = ops.Lut(table=tuple(max(v, 0) for v in range(-128, 128)), function="relu")
 
@@ -85,7 +88,7 @@ def _runs_bit_exact(g: Graph, program, tmp_path, inputs: int = 3) -> None:
 @pytest.mark.parametrize("make", [dw_relu, dw_pw, lambda: dw_pw(tail=True)], ids=["dw_relu", "dw_pw", "dw_pw_conv"])
 def test_nchw_depthwise_runs_channel_major_in_place(make, tmp_path):
     g = make()
-    nhwc, chosen = _Layout(g).run(), layout(g)
+    nhwc, chosen = _Layout(g).run(), layout(g, HOST_PASSES)
     assert any(n.name.startswith("layout:") for n in nhwc.nodes)  # NHWC copies the NCHW input
     assert not any(n.name.startswith("layout:x") for n in chosen.nodes)  # CHW reads it as it is
     assert chosen.dim_orders["x"] == CHW and chosen.dim_orders["h"] == CHW
@@ -108,24 +111,24 @@ def test_channel_major_is_not_chosen_where_it_does_not_pay():
     all_chw = _Layout(g, island).run()
     assert not any(n.name.startswith("layout:") for n in all_chw.nodes)  # no copies at all, yet:
     assert estimate_arena(all_chw) > estimate_arena(_Layout(g).run())
-    chosen = layout(g)
+    chosen = layout(g, HOST_PASSES)
     assert chosen.dim_orders["a"] == NHWC and chosen.dim_orders["b"] == NHWC
 
 
 @pytest.mark.models
 @pytest.mark.skipif(not MODELS.is_dir(), reason=f"MLPerf Tiny models not found at {MODELS}")
 def test_in_place_depthwise_where_the_plan_shrinks():
-    kws = run_pipeline(import_model(MODELS / "kws.tf2onnx_int8.onnx"), passes=()).graph
-    kws = layout(kws)
+    kws = run_pipeline(import_model(MODELS / "kws.tf2onnx_int8.onnx"), HOST_PASSES, passes=()).graph
+    kws = layout(kws, HOST_PASSES)
     candidates = in_place_candidates(kws)
     assert len(candidates) == 8  # the 25x5x64 depthwise and pointwise convs (64 -> 64 channels)
-    assert {n.name for n in choose_in_place(kws).nodes if n.kind == "Conv2d" and n.attrs.in_place} == set(candidates)
+    assert {n.name for n in choose_in_place(kws, HOST_PASSES).nodes if n.kind == "Conv2d" and n.attrs.in_place} == set(candidates)
     assert estimate_arena(with_in_place(kws, set(candidates))) == 8448 < estimate_arena(kws) == 9792
-    vww = layout(import_model(MODELS / "vww.tf2onnx_int8.onnx"))
+    vww = layout(import_model(MODELS / "vww.tf2onnx_int8.onnx"), HOST_PASSES)
     assert in_place_candidates(vww)  # vww's peak is a pointwise conv: rings would only add bytes
-    assert not any(n.kind == "Conv2d" and n.attrs.in_place for n in choose_in_place(vww).nodes)
+    assert not any(n.kind == "Conv2d" and n.attrs.in_place for n in choose_in_place(vww, HOST_PASSES).nodes)
     for g in (kws, vww):  # no NCHW boundary next to a depthwise conv: no channel-major kernel
-        assert not any("chw" in c.symbol for n in g.nodes for c in node_calls_for(n, g))
+        assert not any("chw" in c.symbol for n in g.nodes for c in node_calls(g)[n.name])
 
 
 @pytest.mark.models

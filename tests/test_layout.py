@@ -10,6 +10,9 @@ from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Node
 from tinycc_ml.passes import PIPELINE, is_alias, layout, run_pipeline
 from tinycc_ml.passes.layout import NHWC, transpose_alias_order
+from tinycc_ml.lowering import pass_context
+
+HOST_PASSES = pass_context()  # the passes as a host compile runs them
 
 ROW4 = (0, 1, 2, 3)
 
@@ -19,7 +22,7 @@ def test_pipeline_is_named_and_starts_with_layout():
 
 
 def test_tf2onnx_image_input_transpose_is_an_alias():
-    g = layout(vww_like())
+    g = layout(vww_like(), HOST_PASSES)
     assert [n.name for n in g.nodes] == ["transpose_in", "conv", "pool", "flatten"]  # no copy inserted
     assert g.dim_orders == {"in": ROW4, "t": NHWC, "c": NHWC, "p": NHWC, "out": (0, 1)}
     aliases = {n.name: is_alias(n, g) for n in g.nodes}
@@ -27,7 +30,7 @@ def test_tf2onnx_image_input_transpose_is_an_alias():
 
 
 def test_kws_reshapes_are_aliases():
-    g = layout(kws_like())
+    g = layout(kws_like(), HOST_PASSES)
     assert [n.name for n in g.nodes] == ["reshape_in", "conv", "pool", "flatten", "fc", "softmax"]
     assert g.dim_orders["in"] == ROW4
     assert g.dim_orders["r"] == NHWC and g.dim_orders["c"] == NHWC and g.dim_orders["p"] == NHWC
@@ -39,7 +42,7 @@ def test_nchw_input_into_conv_gets_copies_in_and_out():
     w, b = conv_weights("k", 2, 3, 1)
     g0 = graph([act("x", (1, 3, 4, 4)), w, b, act("y", (1, 2, 4, 4))],
                [conv("conv", "x", "k_w", "k_b", "y")], "x", "y")
-    g = layout(g0)
+    g = layout(g0, HOST_PASSES)
     assert [(n.name, n.kind, n.inputs[0], n.outputs[0]) for n in g.nodes] == [
         ("layout:x__nhwc", "Transpose", "x", "x__nhwc"),
         ("conv", "Conv2d", "x__nhwc", "y__nhwc"),
@@ -57,7 +60,7 @@ def test_flatten_of_a_real_image_copies_to_row_major_first():
     w, b = conv_weights("k", 4, 1, 1)
     g0 = graph([act("x", (1, 1, 2, 2)), w, b, act("c", (1, 4, 2, 2)), act("y", (1, 16))],
                [conv("conv", "x", "k_w", "k_b", "c"), Node("flatten", ops.Reshape(), ("c",), ("y",))], "x", "y")
-    g = layout(g0)
+    g = layout(g0, HOST_PASSES)
     assert [n.name for n in g.nodes] == ["conv", "layout:c__rowmajor", "flatten"]  # x [1,1,2,2] is NHWC already
     assert g.dim_orders["c"] == NHWC and g.dim_orders["c__rowmajor"] == ROW4
     assert [is_alias(n, g) for n in g.nodes] == [False, False, True]
@@ -71,7 +74,7 @@ def test_elementwise_ops_keep_their_inputs_order():
              conv("conv", "t", "k_w", "k_b", "c"),
              Node("add", ops.Add(), ("c", "t"), ("s",)),
              Node("t_back", ops.Transpose(perm=(0, 2, 3, 1)), ("s",), ("back",))]
-    g = layout(graph(tensors, nodes, "x", "back"))
+    g = layout(graph(tensors, nodes, "x", "back"), HOST_PASSES)
     assert [n.name for n in g.nodes] == ["t", "conv", "add", "t_back"]
     assert g.dim_orders["s"] == NHWC
     assert [is_alias(n, g) for n in g.nodes] == [True, False, False, True]
@@ -79,7 +82,7 @@ def test_elementwise_ops_keep_their_inputs_order():
 
 def test_transpose_into_the_graph_output_copies():
     g = layout(graph([act("x", (1, 2, 3, 4)), act("y", (1, 3, 2, 4))],
-                     [Node("swap", ops.Transpose(perm=(0, 2, 1, 3)), ("x",), ("y",))], "x", "y"))
+                     [Node("swap", ops.Transpose(perm=(0, 2, 1, 3)), ("x",), ("y",))], "x", "y"), HOST_PASSES)
     assert g.dim_orders == {"x": ROW4, "y": ROW4}
     assert [n.name for n in g.nodes] == ["swap"] and not is_alias(g.nodes[0], g)
 
@@ -122,7 +125,7 @@ def test_layout_keeps_the_interpreter_result():
     for g0 in (kws_like(), vww_like()):
         x = np.random.default_rng(1).integers(-128, 128, size=g0.tensor(g0.input_tensors()[0]).shape).astype(np.int8)
         before = run_core(g0, {g0.input_tensors()[0]: x})[g0.output_tensors()[0]]
-        g = run_pipeline(g0).graph
+        g = run_pipeline(g0, HOST_PASSES).graph
         after = run_core(g, {g.input_tensors()[0]: x})[g.output_tensors()[0]]
         assert before.tobytes() == after.tobytes()
 
@@ -134,7 +137,7 @@ def test_squeeze_of_an_nhwc_image_stays_an_alias():
                       act("y", (4, 3, 2))],
                      [conv("conv", "x", "k_w", "k_b", "c"), Node("squeeze", ops.Reshape(), ("c",), ("s",)),
                       Node("relu", ops.Lut(table=tuple(max(v, 0) for v in range(-128, 128))), ("s",), ("y",))],
-                     "x", "y"))
+                     "x", "y"), HOST_PASSES)
     assert [n.name for n in g.nodes] == ["conv", "squeeze", "relu", "layout:y"]
     assert g.dim_orders["s"] == (1, 2, 0) and is_alias(g.nodes[1], g)
     assert g.dim_orders["y__order120"] == (1, 2, 0) and g.dim_orders["y"] == (0, 1, 2)
@@ -144,7 +147,7 @@ def test_an_output_read_by_a_later_conv_is_not_copied_back():
     w, b = conv_weights("k", 2, 2, 1)
     w2, b2 = conv_weights("m", 2, 2, 1)
     g = layout(graph([act("x", (1, 2, 3, 3)), w, b, w2, b2, act("y", (1, 2, 3, 3)), act("z", (1, 2, 3, 3))],
-                     [conv("c1", "x", "k_w", "k_b", "y"), conv("c2", "y", "m_w", "m_b", "z")], "x", "y"))
+                     [conv("c1", "x", "k_w", "k_b", "y"), conv("c2", "y", "m_w", "m_b", "z")], "x", "y"), HOST_PASSES)
     assert [(n.name, n.inputs[0], n.outputs[0]) for n in g.nodes] == [
         ("layout:x__nhwc", "x", "x__nhwc"), ("c1", "x__nhwc", "y__nhwc"), ("layout:y", "y__nhwc", "y"),
         ("c2", "y__nhwc", "z"),

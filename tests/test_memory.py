@@ -13,6 +13,9 @@ from tinycc_ml.ir.graph import Node
 from tinycc_ml.kernels.call import KernelCall, ParamStruct, ScratchArg, TensorArg
 from tinycc_ml.memory import BufferRequest, MemoryPlan, buffer_requests, layerwise_peak_bytes, plan
 from tinycc_ml.passes import layout
+from tinycc_ml.lowering import pass_context
+
+HOST_PASSES = pass_context()  # the passes as a host compile runs them
 
 RELU = ops.Lut(table=tuple(max(v, 0) for v in range(-128, 128)))
 
@@ -54,7 +57,7 @@ def test_output_lives_to_the_end_and_input_from_the_start():
 
 
 def test_alias_groups_share_one_buffer():
-    g = layout(kws_like())
+    g = layout(kws_like(), HOST_PASSES)
     reqs = buffer_requests(g, g.nodes, {})
     assert [(r.name, r.tensors, r.size, r.first, r.last) for r in reqs] == [
         ("in", ("in", "r"), 490, 0, 1),  # input + its Reshape alias, read by conv at step 1

@@ -22,6 +22,9 @@ from tinycc_ml.passes import run_pipeline
 from tinycc_ml.passes.schedule import schedule, scratch_bytes
 from tinycc_ml.targets import host, read_build_info
 from tinycc_ml.verification import random_input
+from tinycc_ml.lowering import pass_context
+
+HOST_PASSES = pass_context()  # the passes as a host compile runs them
 
 needs_models = pytest.mark.skipif(not MODELS.is_dir(), reason=f"MLPerf Tiny models not found at {MODELS}")
 
@@ -97,7 +100,7 @@ def test_mlperf_lifetimes_with_hand_facts():
     """
     expected = {"resnet8": (33792, 33792), "vww": (37264, 37248), "kws": (10816, 9088), "ad01": (768, 768)}
     for name, (arena, bound) in expected.items():
-        g = run_pipeline(import_model(MODELS / f"{name}.tf2onnx_int8.onnx")).graph
+        g = run_pipeline(import_model(MODELS / f"{name}.tf2onnx_int8.onnx"), HOST_PASSES).graph
         calls = node_calls(g)
         order = schedule(g, scratch_bytes(calls)).order
         p = plan(buffer_requests(g, order, calls), "best", hand_facts(g, order))

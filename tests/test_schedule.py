@@ -23,6 +23,9 @@ from tinycc_ml.kernels.call import KernelCall, ParamStruct, ScratchArg, TensorAr
 from tinycc_ml.memory import buffer_requests, layerwise_peak_bytes
 from tinycc_ml.passes import layout, run_pipeline
 from tinycc_ml.passes.schedule import Schedule, schedule, scratch_bytes
+from tinycc_ml.lowering import pass_context
+
+HOST_PASSES = pass_context()  # the passes as a host compile runs them
 
 RELU = ops.Lut(table=tuple(max(v, 0) for v in range(-128, 128)))
 
@@ -45,7 +48,7 @@ def assert_valid(g: Graph, s: Schedule, calls=None) -> None:
 @pytest.fixture(scope="module")
 def inception(tmp_path_factory) -> Graph:
     path = quantized_file(inception_model(), tmp_path_factory.mktemp("sched") / "inception.onnx")
-    return run_pipeline(import_model(path)).graph
+    return run_pipeline(import_model(path), HOST_PASSES).graph
 
 
 def test_inception_best_order_by_hand(inception):
@@ -79,7 +82,7 @@ def test_inception_with_no_time_falls_back_to_a_heuristic(inception):
 def test_residual_network_keeps_its_order(tmp_path):
     """stem r0 (2,048 B) stays alive over block 1 (r1, h2: 2,048 B each) for the Add: at
     block1_conv2 r0 + r1 + h2 = 6,144 B, in every order. The graph order is kept."""
-    g = run_pipeline(import_model(quantized_file(residual_model(), tmp_path / "res.onnx"))).graph
+    g = run_pipeline(import_model(quantized_file(residual_model(), tmp_path / "res.onnx")), HOST_PASSES).graph
     s = schedule(g, scratch_bytes(node_calls(g)))
     assert_valid(g, s, node_calls(g))
     assert (s.peak_bytes, s.file_order_bytes, s.exact, s.method) == (6144, 6144, True, "graph order")
@@ -88,7 +91,7 @@ def test_residual_network_keeps_its_order(tmp_path):
 
 def test_aliases_cost_nothing_and_follow_their_input():
     """kws_like: Reshape (alias) of the input first, conv, pool, Flatten (alias), fc, softmax."""
-    g = layout(kws_like())
+    g = layout(kws_like(), HOST_PASSES)
     s = schedule(g)
     assert_valid(g, s)
     assert [n.name for n in s.order] == ["reshape_in", "conv", "pool", "flatten", "fc", "softmax"]

@@ -163,21 +163,31 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result as the last line.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Kill a run that takes longer than this many seconds (default: 120 on QEMU, none on the host).")
+@click.option("--profile", is_flag=True,
+              help="qemu-m7 / qemu-m4: also run a firmware built with -DTINYC_PROFILE (own build directory, same "
+                   "arena) and print the instructions of every op in schedule order (--json: under \"profile\").")
 @_errors_to_exit
 def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json: bool,
-        timeout: float | None) -> None:
+        timeout: float | None, profile: bool) -> None:
     """Build (cached) and run the compiled model in OUT_DIR on one input."""
+    from .targets.profile import profile_lines, run_profile  # noqa: PLC0415
+
     info = read_build_info(out_dir)
     x = _load_npy(input_path)
     _check_parent(output_path, "the output", create=False)
-    result = TARGETS[target].run(info, x, _progress, timeout=timeout)
+    profiled = None
+    if profile:
+        result, profiled = run_profile(info, x, _progress, target=target, timeout=timeout)
+    else:
+        result = TARGETS[target].run(info, x, _progress, timeout=timeout)
     _write(output_path, "the output", lambda: np.save(output_path, result.output))
     firmware = {key: value for key, value in (("instructions", result.instructions),
                                               ("flash_bytes", result.flash_bytes),
                                               ("ram_bytes", result.ram_bytes)) if value is not None}
     if as_json:
+        extra = {"profile": profiled.as_json()} if profiled is not None else {}
         click.echo(json.dumps({"target": result.target, "output": str(output_path),
-                               "invoke_ns": result.invoke_ns, **firmware, "arena_bytes": result.arena_bytes}))
+                               "invoke_ns": result.invoke_ns, **firmware, "arena_bytes": result.arena_bytes, **extra}))
     else:
         timing = f" in {result.invoke_ns:,} ns" if result.invoke_ns is not None else ""
         if result.instructions is not None:
@@ -186,6 +196,9 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
         if result.flash_bytes is not None:
             click.echo(f"  firmware: flash {result.flash_bytes:,} B (text + data), RAM {result.ram_bytes:,} B "
                        f"(data + bss), arena {result.arena_bytes:,} B")
+        if profiled is not None:
+            for line in profile_lines(profiled):
+                click.echo(line)
 
 
 @main.command()
@@ -247,7 +260,7 @@ def flash(out_dir: Path, env_name: str | None, monitor: bool) -> None:
 def report(model: Path, board: str, planner: str, schedule_time_limit: float, html_path: Path | None,
            svg_path: Path | None) -> None:
     """Show MODEL's memory plan for BOARD: live bytes and arena layout per step, every buffer."""
-    from .report import memory_report  # noqa: PLC0415
+    from .compiler import memory_report  # noqa: PLC0415
 
     for path in (html_path, svg_path):
         if path is not None:

@@ -1,7 +1,7 @@
 """compile_model: ONNX file -> output directory. The one function the CLI calls.
 
-    import (frontend) -> passes (PIPELINE) -> kernel calls (registry) -> schedule
-    -> overlap facts -> liveness -> planner -> EmitContext -> templates -> OUT/
+    import (frontend) -> lowering (passes, kernel calls for the board's core, schedule,
+    overlap facts, liveness, planner) -> EmitContext -> templates -> OUT/
     (+ runtime copy, report.json)
 
 Each arrow is a module of its own; this file only wires them and writes files.
@@ -18,18 +18,21 @@ from .codegen.context import EmitContext, build_context, check_prefix
 from .codegen.render import render_sources
 from .errors import BoardError, ModelError, TinycError
 from .ir.graph import Graph
-from .kernels.call import KernelCall
-from .memory.facts import OverlapFact
-from .memory.liveness import buffer_requests
-from .memory.planners import DEFAULT_PLANNER, plan as make_plan
-from .passes import is_alias, run_pipeline
-from .passes.inplace import overlap_facts
-from .passes.schedule import DEFAULT_TIME_LIMIT, Schedule, schedule as make_schedule, scratch_bytes
+from .kernels.boundary import DEQUANTIZE_OUTPUT, QUANTIZE_INPUT
+from .kernels.target import KernelTarget
+from .lowering import lower, node_calls
+from .memory.picture import PlanView, sparkline
+from .memory.planners import DEFAULT_PLANNER
+from .passes.schedule import DEFAULT_TIME_LIMIT
 from .program import Program
-from .report import build_report, report_text
+from .report import build_report, memory_report_text, report_text
 from .resources import runtime_dir
+from .targets.runtime_build import runtime_sources_for, source_for_symbol
 from .targets.footprint import Footprint, measure as measure_footprint
 from .targets.platformio import write_platformio_project
+
+__all__ = ["CompileOptions", "CompileResult", "Fit", "compile_model", "import_model", "lower", "memory_report",
+           "node_calls", "write_output_dir"]
 
 MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
 
@@ -115,8 +118,6 @@ class CompileResult:
 
 def memory_summary(r: dict) -> list[str]:
     """Two lines of the memory story: the bounds, and live bytes per step (`tinyc report` for more)."""
-    from .memory.picture import sparkline  # noqa: PLC0415
-
     live = r["live_bytes"]
     peak = max(live, default=0)
     proven = "proven" if r["best_layerwise_exact"] else "not proven minimal"
@@ -164,23 +165,11 @@ def import_model(path: Path) -> Graph:
     return load_model(Path(path))
 
 
-def node_calls(graph: Graph) -> dict[str, tuple[KernelCall, ...]]:
-    """The kernel calls of every node; alias nodes move no byte and call nothing."""
-    from .kernels.registry import kernel_calls  # noqa: PLC0415
-
-    return {node.name: () if is_alias(node, graph) else tuple(kernel_calls(node, graph)) for node in graph.nodes}
-
-
-def lower(graph: Graph, planner: str = DEFAULT_PLANNER, dump_ir: str | None = None,
-          schedule_time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[Program, str | None]:
-    """Imported graph -> Program (passes, kernel calls, op order, memory plan)."""
-    lowered = run_pipeline(graph, dump_ir)
-    g = lowered.graph
-    calls = node_calls(g)
-    order: Schedule = make_schedule(g, scratch_bytes(calls), schedule_time_limit)
-    facts: tuple[OverlapFact, ...] = overlap_facts(g, order.order, calls)
-    memory = make_plan(buffer_requests(g, order.order, calls), planner, facts)
-    return Program(g, order.order, calls, memory, order), lowered.dump
+def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float) -> tuple[str, PlanView]:
+    """`tinyc report`: lower the model for the board (no files written), describe its plan."""
+    model, target = Path(model), load_board(board)
+    program, _ = lower(import_model(model), planner, None, schedule_time_limit, KernelTarget.of_board(target))
+    return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
 
 
 def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions()) -> CompileResult:
@@ -188,7 +177,8 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     target = load_board(board)
     check_prefix(options.name)
     imported = import_model(path)
-    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit)
+    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
+                          KernelTarget.of_board(target))
     ctx = build_context(program, options.name, path.name, target.name)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:
@@ -223,14 +213,12 @@ def _write_if_changed(path: Path, data: bytes) -> None:
 
 def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
     """OUT-relative path -> runtime file to copy: every header, and only the sources used."""
-    from .targets.runtime_build import runtime_sources_for, source_for_symbol  # noqa: PLC0415
-
     calls = [c for node in program.schedule for c in program.calls.get(node.name, ())]
     sources = set(runtime_sources_for(calls))
     if ctx.input.is_float:
-        sources.add(source_for_symbol("tinyc_quantize_f32"))
+        sources.add(source_for_symbol(QUANTIZE_INPUT.symbol))
     if ctx.output.is_float:
-        sources.add(source_for_symbol("tinyc_dequantize_f32"))
+        sources.add(source_for_symbol(DEQUANTIZE_OUTPUT.symbol))
     headers = sorted((runtime_dir() / "include" / "tinyc").glob("*.h"))
     files = {f"lib/tinyc/include/tinyc/{h.name}": h for h in headers}
     files.update({f"lib/tinyc/src/{s.name}": s for s in sorted(sources)})

@@ -16,6 +16,7 @@ from .boards import Board
 from .codegen.context import EmitContext
 from .ir.graph import BoundaryIO
 from .memory.facts import OverlapFact
+from .memory.picture import PlanView, Step, buffer_table, figures_lines, text_timeline
 from .memory.plan import MemoryPlan
 from .program import Program, node_macs
 
@@ -60,14 +61,16 @@ def memory_figures(program: Program) -> dict:
 def build_report(program: Program, ctx: EmitContext, board: Board, model: str, fits: bool) -> dict:
     graph, plan = program.graph, program.plan
     ops = []
-    for node in program.schedule:
+    for step, node in enumerate(program.schedule):
         out = graph.tensor(node.outputs[0])
         calls = program.calls.get(node.name, ())
         kernel = "+".join(c.symbol for c in calls) if calls else ("alias" if program.is_alias(node) else "none")
         ops.append({
+            "step": step,  # the index model_invoke() passes to the profiling hook (tinyc run --profile)
             "name": node.name,
             "kind": node.kind,
             "kernel": kernel,
+            "symbols": [c.symbol for c in calls],  # the kernel functions the step calls, in order
             "macs": node_macs(node, graph),
             "output_shape": list(out.shape),
             "output_bytes": out.nbytes,
@@ -106,9 +109,7 @@ def read_report(out_dir: Path) -> dict:
     return json.loads((Path(out_dir) / "report.json").read_text())
 
 
-def plan_view(program: Program, title: str, sram_bytes: int) -> "PlanView":
-    from .memory.picture import PlanView, Step  # noqa: PLC0415
-
+def plan_view(program: Program, title: str, sram_bytes: int) -> PlanView:
     figures = memory_figures(program)
     graph = program.graph
     steps = tuple(Step(n.name, n.kind, str(list(graph.tensor(n.outputs[0]).shape))) for n in program.schedule)
@@ -116,15 +117,9 @@ def plan_view(program: Program, title: str, sram_bytes: int) -> "PlanView":
                     figures["lower_bound_bytes"], figures["best_layerwise_bytes"])
 
 
-def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float) -> tuple[str, "PlanView"]:
-    """`tinyc report`: lower the model (no files written) and describe its memory plan."""
-    from .boards import load_board  # noqa: PLC0415
-    from .compiler import import_model, lower  # noqa: PLC0415 (compiler imports this module)
-    from .memory.picture import buffer_table, figures_lines, text_timeline  # noqa: PLC0415
-
-    model, target = Path(model), load_board(board)
-    program, _ = lower(import_model(model), planner, None, schedule_time_limit)
-    view = plan_view(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
+def memory_report_text(program: Program, title: str, sram_bytes: int) -> tuple[str, PlanView]:
+    """What `tinyc report` prints about a lowered model's memory plan, and its picture."""
+    view = plan_view(program, title, sram_bytes)
     sched = program.scheduling
     order = "" if sched is None else (
         f"schedule: {sched.method}" + (" (proven minimal layer-wise peak)" if sched.exact else " (not proven minimal)")

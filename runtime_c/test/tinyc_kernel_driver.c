@@ -24,6 +24,9 @@
 
 #include "tinyc/tinyc_nn.h"
 
+/* the variant table generated from the kernel records (tinycc_ml/targets/kernel_test_sources.py) */
+int tinyc_test_run_variant(const char *symbol, const void *params, size_t params_size, void **a, uint32_t nargs);
+
 /* tinyc_test_support.c */
 void tinyc_test_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n);
 void tinyc_test_rounding_divide_by_pot(const int32_t *x, const int32_t *exponent, int32_t *out, int32_t n);
@@ -89,82 +92,16 @@ static void write_u32(uint32_t v)
         return 0;       \
     }
 
-/* Returns 1 when the call ran, 0 when symbol, params size or argument count is wrong. */
+/* Returns 1 when the call ran, 0 when symbol, params size or argument count is wrong.
+ * Kernel variants dispatch through the table generated from their records
+ * (tinyc_test_run_variant); only the functions outside the kernel convention are here. */
 static int run_call(const char *symbol, const void *params, size_t params_size, void **a, uint32_t nargs)
 {
-    if (strcmp(symbol, "tinyc_conv_s8") == 0 || strcmp(symbol, "tinyc_depthwise_conv_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(6);
-        if (symbol[6] == 'c') {
-            tinyc_conv_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
-        } else {
-            tinyc_depthwise_conv_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
-        }
-    } else if (strcmp(symbol, "tinyc_depthwise_conv_inplace_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(7);
-        tinyc_depthwise_conv_inplace_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
-    } else if (strcmp(symbol, "tinyc_pointwise_conv_inplace_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(7);
-        tinyc_pointwise_conv_inplace_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
-    } else if (strcmp(symbol, "tinyc_depthwise_conv_chw_inplace_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(7);
-        tinyc_depthwise_conv_chw_inplace_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
-    } else if (strcmp(symbol, "tinyc_pointwise_conv_chw_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(6);
-        tinyc_pointwise_conv_chw_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
-    } else if (strcmp(symbol, "tinyc_pointwise_conv_chw_hwc_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(6);
-        tinyc_pointwise_conv_chw_hwc_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
-    } else if (strcmp(symbol, "tinyc_pointwise_conv_hwc_chw_s8") == 0) {
-        PARAMS(tinyc_conv_params, p);
-        NEED_ARGS(6);
-        tinyc_pointwise_conv_hwc_chw_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
-    } else if (strcmp(symbol, "tinyc_fully_connected_s8") == 0) {
-        PARAMS(tinyc_fully_connected_params, p);
-        NEED_ARGS(6);
-        tinyc_fully_connected_s8(&p, a[0], a[1], a[2], a[3], a[4], a[5]);
-    } else if (strcmp(symbol, "tinyc_add_s8") == 0) {
-        PARAMS(tinyc_add_params, p);
-        NEED_ARGS(3);
-        tinyc_add_s8(&p, a[0], a[1], a[2]);
-    } else if (strcmp(symbol, "tinyc_mul_s8") == 0) {
-        PARAMS(tinyc_mul_params, p);
-        NEED_ARGS(3);
-        tinyc_mul_s8(&p, a[0], a[1], a[2]);
-    } else if (strcmp(symbol, "tinyc_avgpool_s8") == 0) {
-        PARAMS(tinyc_pool_params, p);
-        NEED_ARGS(2);
-        tinyc_avgpool_s8(&p, a[0], a[1]);
-    } else if (strcmp(symbol, "tinyc_maxpool_s8") == 0) {
-        PARAMS(tinyc_pool_params, p);
-        NEED_ARGS(2);
-        tinyc_maxpool_s8(&p, a[0], a[1]);
-    } else if (strcmp(symbol, "tinyc_softmax_s8") == 0) {
-        PARAMS(tinyc_softmax_params, p);
-        NEED_ARGS(2);
-        tinyc_softmax_s8(&p, a[0], a[1]);
-    } else if (strcmp(symbol, "tinyc_lut_s8") == 0) {
-        PARAMS(tinyc_lut_params, p);
-        NEED_ARGS(3);
-        tinyc_lut_s8(&p, a[0], a[1], a[2]);
-    } else if (strcmp(symbol, "tinyc_transpose_s8") == 0) {
-        PARAMS(tinyc_transpose_params, p);
-        NEED_ARGS(2);
-        tinyc_transpose_s8(&p, a[0], a[1]);
-    } else if (strcmp(symbol, "tinyc_concat_s8") == 0) {
-        PARAMS(tinyc_concat_params, p);
-        NEED_ARGS(2);
-        tinyc_concat_s8(&p, a[0], a[1]);
-    } else if (strcmp(symbol, "tinyc_pad_s8") == 0) {
-        PARAMS(tinyc_pad_params, p);
-        NEED_ARGS(2);
-        tinyc_pad_s8(&p, a[0], a[1]);
-    } else if (strcmp(symbol, "tinyc_quantize_f32") == 0 || strcmp(symbol, "tinyc_dequantize_f32") == 0) {
+    const int variant = tinyc_test_run_variant(symbol, params, params_size, a, nargs);
+    if (variant >= 0) {
+        return variant;
+    }
+    if (strcmp(symbol, "tinyc_quantize_f32") == 0 || strcmp(symbol, "tinyc_dequantize_f32") == 0) {
         /* params: int32 size, float scale, int32 zero point (the boundary functions take
          * them as plain arguments) */
         int32_t size, zero_point;

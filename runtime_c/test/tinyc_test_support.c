@@ -1,38 +1,13 @@
 /*
- * Test support (not part of the runtime), linked into the tests' shared library:
- *   - sizeof of every kernel parameter struct, so the Python tests can check that the
- *     ctypes layout built from a ParamStruct matches C;
+ * Test support (not part of the runtime), linked into the tests' shared library and the
+ * kernel driver (the sizeof list and the variant dispatch are generated from the kernel
+ * records, see templates/test/tinyc_test_variants.c.j2):
  *   - array wrappers of the static inline fixed-point primitives (requant.h, fixedpoint.h),
  *     so they can be compared with their Python twins on many values at once.
  */
-#include <string.h>
-
 #include "tinyc/fixedpoint.h"
 #include "tinyc/requant.h"
 #include "tinyc/tinyc_nn.h"
-
-int32_t tinyc_test_sizeof(const char *type_name);
-
-int32_t tinyc_test_sizeof(const char *type_name)
-{
-#define TINYC_SIZE_OF(type)                    \
-    if (strcmp(type_name, #type) == 0) {       \
-        return (int32_t)sizeof(type);          \
-    }
-    TINYC_SIZE_OF(tinyc_conv_params)
-    TINYC_SIZE_OF(tinyc_fully_connected_params)
-    TINYC_SIZE_OF(tinyc_broadcast)
-    TINYC_SIZE_OF(tinyc_add_params)
-    TINYC_SIZE_OF(tinyc_mul_params)
-    TINYC_SIZE_OF(tinyc_pool_params)
-    TINYC_SIZE_OF(tinyc_softmax_params)
-    TINYC_SIZE_OF(tinyc_lut_params)
-    TINYC_SIZE_OF(tinyc_transpose_params)
-    TINYC_SIZE_OF(tinyc_concat_params)
-    TINYC_SIZE_OF(tinyc_pad_params)
-#undef TINYC_SIZE_OF
-    return -1;
-}
 
 void tinyc_test_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n);
 void tinyc_test_rounding_divide_by_pot(const int32_t *x, const int32_t *exponent, int32_t *out, int32_t n);

@@ -17,7 +17,7 @@ from ..errors import ModelError, TinycError
 from ..ir.graph import BoundaryIO, Graph
 from ..kernels.call import ConstArg, KernelCall, NullArg, ParamStruct, ScratchArg, TensorArg
 from ..memory.liveness import scratch_name
-from ..program import Program
+from ..program import LoopStep, NodeStep, Program
 
 CTYPE_BYTES = {"int8_t": 1, "int32_t": 4}
 BOUNDARY_CTYPES = {"int8": "int8_t", "float32": "float"}
@@ -51,23 +51,54 @@ class ConstArray:
 
 
 @dataclass(frozen=True)
+class ParamsArrayDecl:
+    """One parameter struct per iteration of a loop (a region's geometry differs)."""
+
+    c_name: str
+    c_type: str
+    elements: tuple[tuple[StructField, ...], ...]
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class OffsetTable:
+    """Arena offsets of a loop's region arguments: one row per iteration."""
+
+    c_name: str
+    rows: tuple[tuple[int, ...], ...]
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * sum(len(r) for r in self.rows)
+
+
+@dataclass(frozen=True)
 class Arg:
-    kind: str  # "arena", "scratch", "const", "null"
+    kind: str  # "arena", "region" (column of the loop's offset table), "scratch", "const", "null"
     offset: int = 0
     c_name: str = ""
+    column: int = 0
 
 
 @dataclass(frozen=True)
 class CallEmit:
     symbol: str
-    params: str
+    params: str  # a struct, or in a loop an array indexed by the iteration
     args: tuple[Arg, ...]
 
 
 @dataclass(frozen=True)
+class LoopEmit:
+    count: int  # iterations
+    offsets: str  # the OffsetTable's C name
+
+
+@dataclass(frozen=True)
 class StepEmit:
+    index: int  # its first node's position in the schedule (report.json's ops, the profile marks)
     comment: str  # which node runs at this step (and why nothing is called, for an alias)
     calls: tuple[CallEmit, ...]
+    loop: LoopEmit | None = None  # the calls run once per iteration
 
 
 @dataclass(frozen=True)
@@ -95,11 +126,15 @@ class EmitContext:
     output: Boundary
     consts: tuple[ConstArray, ...]
     params: tuple[ParamsDecl, ...]
-    steps: tuple[StepEmit, ...]  # the schedule, one entry per node, in order
+    steps: tuple[StepEmit, ...]  # the program's steps in order: one per node, or a loop
+    param_arrays: tuple[ParamsArrayDecl, ...] = ()
+    offset_tables: tuple[OffsetTable, ...] = ()
+    timeline_steps: int = 0  # nodes in the schedule (a loop counts its body nodes)
 
     @property
     def weights_bytes(self) -> int:
-        return sum(c.nbytes for c in self.consts) + sum(p.nbytes for p in self.params)
+        return (sum(c.nbytes for c in self.consts) + sum(p.nbytes for p in self.params)
+                + sum(p.nbytes for p in self.param_arrays) + sum(t.nbytes for t in self.offset_tables))
 
 
 def check_prefix(prefix: str) -> str:
@@ -165,43 +200,117 @@ def _single(ios: tuple[BoundaryIO, ...], what: str, graph: Graph) -> BoundaryIO:
     return ios[0]
 
 
-def build_context(program: Program, prefix: str, source: str, board: str) -> EmitContext:
-    prefix = check_prefix(prefix)
-    graph, plan = program.graph, program.plan
-    offsets = plan.tensor_offsets()
-    consts: list[ConstArray] = []
-    params: list[ParamsDecl] = []
-    steps: list[StepEmit] = []
-    for step, node in enumerate(program.schedule):
-        node_calls: tuple[KernelCall, ...] = tuple(program.calls.get(node.name, ()))
+class _Emitter:
+    """Walks a Program's steps once, naming every C object it emits."""
+
+    def __init__(self, program: Program, prefix: str):
+        self.program, self.prefix = program, prefix
+        self.offsets = program.plan.tensor_offsets()
+        self.consts: list[ConstArray] = []
+        self.params: list[ParamsDecl] = []
+        self.param_arrays: list[ParamsArrayDecl] = []
+        self.offset_tables: list[OffsetTable] = []
+        self.steps: list[StepEmit] = []
+
+    def run(self) -> None:
+        index = 0
+        for step in self.program.steps:
+            if isinstance(step, NodeStep):
+                self.node_step(index, step)
+                index += 1
+            else:
+                self.loop_step(index, step)
+                index += step.body_length
+
+    def const_or_null(self, arg: object, stem: str, label: str, where: str) -> Arg:
+        if isinstance(arg, ConstArg):
+            c_name = f"{stem}_{re.sub(r'[^A-Za-z0-9_]', '_', arg.name)}"
+            self.consts.append(_const_array(c_name, arg, label))
+            return Arg("const", c_name=c_name)
+        if isinstance(arg, NullArg) or (isinstance(arg, ScratchArg) and arg.nbytes == 0):
+            return Arg("null")
+        raise TinycError(f"{where}: kernel argument {arg!r} has no C form")
+
+    def node_step(self, step: int, node_step: NodeStep) -> None:
+        node, plan = node_step.node, self.program.plan
         label = _comment_text(f"step {step}: {node.name} ({node.kind})")
-        if not node_calls:
-            steps.append(StepEmit(label + (": an alias, no byte moves" if program.is_alias(node) else ": no call"), ()))
-            continue
+        if not node_step.calls:
+            self.steps.append(StepEmit(step, label + (": an alias, no byte moves" if self.program.is_alias(node) else ": no call"), ()))
+            return
         calls: list[CallEmit] = []
-        for ci, call in enumerate(node_calls):
-            stem = f"{prefix}_op{step}" + (f"_{ci}" if len(node_calls) > 1 else "")
+        for ci, call in enumerate(node_step.calls):
+            stem = f"{self.prefix}_op{step}" + (f"_{ci}" if len(node_step.calls) > 1 else "")
             fields, n_ints = _struct_fields(call.params)
-            params.append(ParamsDecl(f"{stem}_params", call.params_type, fields, 4 * n_ints))
+            self.params.append(ParamsDecl(f"{stem}_params", call.params_type, fields, 4 * n_ints))
             args = []
             for ai, arg in enumerate(call.args):
                 if isinstance(arg, TensorArg):
-                    args.append(Arg("arena", offsets[arg.tensor]))
-                elif isinstance(arg, ScratchArg):
-                    if arg.nbytes > 0:
-                        args.append(Arg("scratch", plan.offset(scratch_name(node.name, ci, ai))))
-                    else:
-                        args.append(Arg("null"))
-                elif isinstance(arg, ConstArg):
-                    c_name = f"{stem}_{re.sub(r'[^A-Za-z0-9_]', '_', arg.name)}"
-                    consts.append(_const_array(c_name, arg, label))
-                    args.append(Arg("const", c_name=c_name))
-                elif isinstance(arg, NullArg):
-                    args.append(Arg("null"))
+                    args.append(Arg("arena", self.offsets[arg.tensor]))
+                elif isinstance(arg, ScratchArg) and arg.nbytes > 0:
+                    args.append(Arg("scratch", plan.offset(scratch_name(node.name, ci, ai))))
                 else:
-                    raise TinycError(f"{node.name}: kernel argument {arg!r} has no C form")
+                    args.append(self.const_or_null(arg, stem, label, node.name))
             calls.append(CallEmit(call.symbol, f"{stem}_params", tuple(args)))
-        steps.append(StepEmit(label, tuple(calls)))
+        self.steps.append(StepEmit(step, label, tuple(calls)))
+
+    def loop_step(self, step: int, loop: LoopStep) -> None:
+        """One C loop over the iterations: per body call an array of parameter structs and
+        a column of arena offsets per region argument; constants are the same in every
+        iteration (checked) and emitted once."""
+        plan = self.program.plan
+        names = ", ".join(n.name for n in loop.nodes)
+        label = _comment_text(f"steps {step}-{step + loop.body_length - 1}: loop {loop.name} over "
+                              f"{len(loop.iterations)} regions: {names}")
+        stem = f"{self.prefix}_{loop.name}"
+        rows: list[list[int]] = [[] for _ in loop.iterations]
+        calls: list[CallEmit] = []
+        for j, body in enumerate(loop.iterations[0].steps):
+            for ci, call in enumerate(body.calls):
+                call_stem = f"{stem}_op{j}" + (f"_{ci}" if len(body.calls) > 1 else "")
+                per_iteration = [it.steps[j].calls[ci] for it in loop.iterations]
+                elements = tuple(_struct_fields(c.params)[0] for c in per_iteration)
+                n_ints = _struct_fields(call.params)[1]
+                self.param_arrays.append(ParamsArrayDecl(f"{call_stem}_params", call.params_type, elements,
+                                                         4 * n_ints * len(per_iteration)))
+                args = []
+                for ai, arg in enumerate(call.args):
+                    if isinstance(arg, TensorArg):
+                        column = len(rows[0])
+                        for r, (it, c) in enumerate(zip(loop.iterations, per_iteration)):
+                            region = it.region(_tensor_of(c.args[ai], loop.name))
+                            rows[r].append(self.offsets[region.buffer] + region.offset)
+                        args.append(Arg("region", column=column))
+                    elif isinstance(arg, ScratchArg) and arg.nbytes > 0:
+                        args.append(Arg("scratch", plan.offset(scratch_name(body.node.name, ci, ai))))
+                    else:
+                        _same_in_every_iteration(arg, [c.args[ai] for c in per_iteration], loop.name, body.node.name)
+                        args.append(self.const_or_null(arg, call_stem, label, body.node.name))
+                calls.append(CallEmit(call.symbol, f"{call_stem}_params", tuple(args)))
+        table = OffsetTable(f"{stem}_offsets", tuple(tuple(r) for r in rows))
+        self.offset_tables.append(table)
+        self.steps.append(StepEmit(step, label, tuple(calls), LoopEmit(len(loop.iterations), table.c_name)))
+
+
+def _tensor_of(arg: object, loop: str) -> str:
+    if not isinstance(arg, TensorArg):
+        raise TinycError(f"loop {loop}: an iteration passes {arg!r} where the first passes a tensor")
+    return arg.tensor
+
+
+def _same_in_every_iteration(first: object, args: list[object], loop: str, node: str) -> None:
+    for arg in args:
+        same = type(arg) is type(first) and (
+            not isinstance(first, ConstArg) or (first.ctype == arg.ctype and np.array_equal(first.values, arg.values)))
+        if not same:
+            raise TinycError(f"loop {loop}, node {node}: a constant argument differs between iterations")
+
+
+def build_context(program: Program, prefix: str, source: str, board: str) -> EmitContext:
+    prefix = check_prefix(prefix)
+    graph, plan = program.graph, program.plan
+    emitter = _Emitter(program, prefix)
+    emitter.run()
+    offsets = emitter.offsets
     inp = _single(graph.inputs, "input", graph)
     out = _single(graph.outputs, "output", graph)
     return EmitContext(
@@ -214,7 +323,10 @@ def build_context(program: Program, prefix: str, source: str, board: str) -> Emi
         arena_bytes=plan.arena_bytes,
         input=_boundary(inp, offsets[inp.tensor]),
         output=_boundary(out, offsets[out.tensor]),
-        consts=tuple(consts),
-        params=tuple(params),
-        steps=tuple(steps),
+        consts=tuple(emitter.consts),
+        params=tuple(emitter.params),
+        steps=tuple(emitter.steps),
+        param_arrays=tuple(emitter.param_arrays),
+        offset_tables=tuple(emitter.offset_tables),
+        timeline_steps=len(program.schedule),
     )

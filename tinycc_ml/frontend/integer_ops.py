@@ -12,8 +12,6 @@ dynamic or partial quantization and stays pending, to be reported as such.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import onnx
 
@@ -22,13 +20,12 @@ from ..ir.graph import QuantParams
 from . import emit
 from .emit import Clamp, QConst
 
-if TYPE_CHECKING:  # lowering.py imports this module for its leftover check
-    from .lowering import Lowering
+from .integer_patterns import INTEGER_OPS, STATIC_PATTERN, integer_leftover_message
+from .lowering import Lowering
 from .onnx_view import FLOAT, attributes, node_label
 
-INTEGER_OPS = ("ConvInteger", "MatMulInteger")
-STATIC_PATTERN = ("int8 tensor -> ConvInteger|MatMulInteger(int8 weight constant) -> Cast(to=FLOAT) -> "
-                  "Mul(constant scale) -> [Add(int32 bias)] -> QuantizeLinear")
+__all__ = ["INTEGER_OPS", "STATIC_PATTERN", "integer_leftover_message", "lower_scaled_integer_op",
+           "scaled_integer_op"]
 
 
 def scaled_integer_op(ctx: Lowering, mul: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodeProto, np.ndarray] | None:
@@ -95,8 +92,3 @@ def _int_constant(ctx: Lowering, node: onnx.NodeProto, index: int, default: int)
         raise ModelError(f"{node_label(node)}: zero point {name!r} is computed at run time; expected {STATIC_PATTERN}")
     return ctx.view.constant(name).astype(np.int64)
 
-
-def integer_leftover_message(node: onnx.NodeProto) -> str:
-    return (f"{node_label(node)}: {node.op_type} outside the static pattern tinyc accepts ({STATIC_PATTERN}); an integer "
-            "result rescaled at run time is dynamic quantization: use onnxruntime.quantization.quantize_static "
-            "(QDQ or QOperator, QInt8 activations and weights)")

@@ -26,7 +26,7 @@ from ..ir.graph import BoundaryIO, DType, Graph, QuantParams
 from .activations import ActivationInfo
 from .builder import GraphBuilder
 from .emit import QConst
-from .integer_ops import INTEGER_OPS, integer_leftover_message
+from .integer_patterns import INTEGER_OPS, integer_leftover_message
 from .onnx_view import FLOAT, INT8, ModelView, node_label, op_key
 
 Handler = Callable[["Lowering", onnx.NodeProto], None]

@@ -27,10 +27,11 @@ import numpy as np
 
 from ..errors import PlanError, TinycError
 from ..ir.graph import Graph, Node
-from ..kernels.access import Traffic, node_traffic
-from ..kernels.call import ScratchArg
+from ..kernels.access import Traffic
+from ..kernels.traffic import node_traffic
+from ..kernels.call import KernelCall, ScratchArg
 from ..memory.liveness import scratch_name
-from ..program import Program
+from ..program import Iteration, LoopStep, Program
 from .registry import Operand, implementation
 from .run import _checked_input, _from_core, _to_core
 
@@ -51,11 +52,16 @@ class _Arena:
         self.graph = program.graph
         self.bytes = np.full(program.plan.arena_bytes, POISON, dtype=np.uint8)
         self.offsets = program.plan.tensor_offsets()
+        self.sizes = {t: r.size for r in program.plan.requests for t in r.tensors}
 
     def span(self, name: str) -> tuple[int, int]:
         if name not in self.offsets:
             raise PlanError(f"tensor {name} has no buffer in the memory plan")
-        return self.offsets[name], self.graph.tensor(name).nbytes
+        return self.offsets[name], min(self.graph.tensor(name).nbytes, self.sizes[name])
+
+    def plan_size(self, name: str) -> int:
+        """The bytes the plan gave the buffer holding `name` (a scoped buffer: its largest region)."""
+        return self.sizes[name]
 
     def raw(self, name: str) -> np.ndarray:
         off, size = self.span(name)
@@ -93,7 +99,13 @@ def run_planned_core(program: Program, int8_inputs: Mapping[str, np.ndarray]) ->
         value = _checked_input(graph, name, int8_inputs[name])
         arena.write(name, encode(graph, name, value))
         written[name] = value
-    for step, node in enumerate(program.schedule):
+    for step in program.steps:
+        if isinstance(step, LoopStep):
+            _run_loop(program, step, arena)
+            for name in (o for n in step.nodes for o in n.outputs if o not in step.scoped):
+                written[name] = arena.read(name)
+            continue
+        node = step.node
         if program.is_alias(node):
             _check_alias(arena, node)
             continue
@@ -101,14 +113,52 @@ def run_planned_core(program: Program, int8_inputs: Mapping[str, np.ndarray]) ->
         data = _execute(program, node, arena)
         arena.write(out, data)
         written[out] = decode(graph, out, data)
-        for ci, call in enumerate(program.calls.get(node.name, ())):
-            for ai, arg in enumerate(call.args):
-                if isinstance(arg, ScratchArg) and arg.nbytes > 0:
-                    # The kernel leaves its scratch dirty: a live buffer planned over it breaks.
-                    off = program.plan.offset(scratch_name(node.name, ci, ai))
-                    arena.bytes[off:off + arg.nbytes] = POISON
+        _poison_scratch(program, node.name, step.calls, arena)
     outputs = {name: arena.read(name) for name in graph.output_tensors()}
     return PlannedRun(outputs, written, arena.bytes)
+
+
+def _poison_scratch(program: Program, node: str, calls: Sequence[KernelCall], arena: _Arena) -> None:
+    """The kernel leaves its scratch dirty: a live buffer planned over it breaks."""
+    for ci, call in enumerate(calls):
+        for ai, arg in enumerate(call.args):
+            if isinstance(arg, ScratchArg) and arg.nbytes > 0:
+                off = program.plan.offset(scratch_name(node, ci, ai))
+                arena.bytes[off:off + arg.nbytes] = POISON
+
+
+def _run_loop(program: Program, loop: LoopStep, arena: _Arena) -> None:
+    """Each iteration's nodes on its region tensors, read from and written to the arena at
+    their buffer's planned offset plus the region's offset. A scoped buffer is poisoned
+    before each iteration: nothing may survive from the previous region."""
+    for iteration in loop.iterations:
+        graph = iteration.graph
+        for name in loop.scoped:
+            off, size = arena.span(name)
+            arena.bytes[off:off + size] = POISON
+        for body in iteration.steps:
+            node = body.node
+            values = {}
+            for name in dict.fromkeys(n for n in node.inputs if n and not graph.tensor(n).is_constant):
+                off, size = _region_span(arena, iteration, name)
+                values[name] = decode(graph, name, arena.bytes[off:off + size].copy())
+            out = node.outputs[0]
+            data = _evaluate(graph, node, values)
+            off, size = _region_span(arena, iteration, out)
+            arena.bytes[off:off + size] = data
+            _poison_scratch(program, node.name, body.calls, arena)
+
+
+def _region_span(arena: _Arena, iteration: Iteration, tensor: str) -> tuple[int, int]:
+    region = iteration.region(tensor)
+    base, buffer_size = arena.offsets.get(region.buffer), arena.plan_size(region.buffer)
+    if base is None:
+        raise PlanError(f"region {tensor}: buffer {region.buffer} has no place in the memory plan")
+    size = iteration.graph.tensor(tensor).nbytes
+    if region.offset < 0 or region.offset + size > buffer_size:
+        raise PlanError(f"region {tensor} [{region.offset}, {region.offset + size}) lies outside its buffer "
+                        f"{region.buffer} of {buffer_size} bytes")
+    return base + region.offset, size
 
 
 def run_planned(program: Program, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,7 +1,8 @@
 """Access patterns of the C kernels: which bytes each call reads and writes, and when.
 
 A kernel's loop order decides whether its output may share bytes with its input. This
-module states, per kernel symbol, what runtime_c/src/<symbol>.c actually does, in the
+module states, per kernel, what runtime_c/src/<symbol>.c actually does (each variant record in
+kernels/variant.py names its model), in the
 buffers' physical byte positions, as a sequence of *blocks*:
 
     block 0, 1, 2, ... run in order; a block first reads its input bytes, then writes
@@ -38,7 +39,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .call import KernelCall, ParamStruct, TensorArg
+from .call import ParamStruct
 
 NEVER = np.iinfo(np.int64).min // 4  # "no write yet": below any byte position difference
 
@@ -150,7 +151,7 @@ def _conv_windows(p: ParamStruct) -> tuple[np.ndarray, ...]:
     return pixel, tapped
 
 
-def _conv(p: ParamStruct) -> CallTraffic:
+def conv(p: ParamStruct) -> CallTraffic:
     """tinyc_conv_s8: for each output pixel, for each output channel oc: read the window of
     oc's group (all taps, the group's input channels), write one byte. NHWC in and out."""
     in_c, out_c, groups = p["in_c"], p["out_c"], p["groups"]
@@ -163,7 +164,7 @@ def _conv(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(pos, first, first + gout - 1),))
 
 
-def _depthwise(p: ParamStruct) -> CallTraffic:
+def depthwise(p: ParamStruct) -> CallTraffic:
     """tinyc_depthwise_conv_s8: for each output pixel, for each output channel oc =
     ic * multiplier + m: read input channel ic over the window, write one byte. NHWC."""
     in_c, out_c = p["in_c"], p["out_c"]
@@ -176,7 +177,7 @@ def _depthwise(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(pos, first, first + mult - 1),))
 
 
-def _depthwise_chw_inplace(p: ParamStruct) -> CallTraffic:
+def depthwise_chw_inplace(p: ParamStruct) -> CallTraffic:
     """tinyc_depthwise_conv_chw_inplace_s8: for each (image, channel): compute the whole
     output plane into the scratch (reading the input plane's windows), then copy it over
     the output plane. One block per channel. CHW (row-major NCHW) in and out."""
@@ -193,7 +194,7 @@ def _depthwise_chw_inplace(p: ParamStruct) -> CallTraffic:
     return CallTraffic(n * c, wpos, wblock, (Reads(pos, block, block),))
 
 
-def _depthwise_inplace(p: ParamStruct) -> CallTraffic:
+def depthwise_inplace(p: ParamStruct) -> CallTraffic:
     """tinyc_depthwise_conv_inplace_s8 (stride 1, same size, multiplier 1): per pixel s,
     copy input pixel s into the ring, then per channel c: read the taps after s from the
     input (those at or before s come from the ring), write output (s, c)."""
@@ -213,7 +214,7 @@ def _depthwise_inplace(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(pos, block, block),), replayable=False)
 
 
-def _pointwise_inplace(p: ParamStruct) -> CallTraffic:
+def pointwise_inplace(p: ParamStruct) -> CallTraffic:
     """tinyc_pointwise_conv_inplace_s8: per pixel, copy the input pixel into the scratch,
     then per output channel write one byte (computed from the copy). NHWC."""
     in_c, out_c = p["in_c"], p["out_c"]
@@ -225,7 +226,7 @@ def _pointwise_inplace(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(pos, block, block),), replayable=False)
 
 
-def _pointwise(in_chw: bool, out_chw: bool) -> Model:
+def pointwise(in_chw: bool, out_chw: bool) -> Model:
     """tinyc_pointwise_conv_*_s8: per image, per pixel, per output channel: read the
     pixel's input channels (strided in CHW), write one byte (strided in CHW)."""
 
@@ -243,7 +244,7 @@ def _pointwise(in_chw: bool, out_chw: bool) -> Model:
     return model
 
 
-def _fully_connected(p: ParamStruct) -> CallTraffic:
+def fully_connected(p: ParamStruct) -> CallTraffic:
     """tinyc_fully_connected_s8: for each batch row, for each output: read the whole input
     row, write one byte."""
     batch, k, m = p["batch"], p["in_features"], p["out_features"]
@@ -252,7 +253,7 @@ def _fully_connected(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(b * k + col, b * m, b * m + m - 1),))
 
 
-def _pool(p: ParamStruct) -> CallTraffic:
+def pool(p: ParamStruct) -> CallTraffic:
     """tinyc_avgpool_s8 / tinyc_maxpool_s8: for each output pixel, for each channel: read
     the window clipped to the input, write one byte. NHWC."""
     n, oh, ow, c = p["batch"], p["out_h"], p["out_w"], p["channels"]
@@ -278,7 +279,7 @@ def _strided_index(dims: Sequence[int], strides: Sequence[int]) -> np.ndarray:
     return index
 
 
-def _broadcast(p: ParamStruct) -> CallTraffic:
+def broadcast(p: ParamStruct) -> CallTraffic:
     """tinyc_add_s8 / tinyc_mul_s8: dense output over shape.dims; element t reads a and b
     through their strides, then writes byte t."""
     shape = p["shape"]
@@ -288,13 +289,13 @@ def _broadcast(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(a, wblock, wblock), Reads(b, wblock, wblock)))
 
 
-def _lut(p: ParamStruct) -> CallTraffic:
+def lut(p: ParamStruct) -> CallTraffic:
     """tinyc_lut_s8: output[i] = table[input[i] + 128] for i in order."""
     blocks, wpos, wblock = _dense_writes(p["size"])
     return CallTraffic(blocks, wpos, wblock, (Reads(wpos, wblock, wblock),))
 
 
-def _softmax(p: ParamStruct) -> CallTraffic:
+def softmax(p: ParamStruct) -> CallTraffic:
     """tinyc_softmax_s8: per row, two passes read the whole row (max, sum of exps) before
     the first write; the third pass reads x[c] and writes y[c] for c in order."""
     outer, depth = p["outer"], p["depth"]
@@ -303,70 +304,8 @@ def _softmax(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(wpos, row_start, wpos),), replayable=False)
 
 
-def _transpose(p: ParamStruct) -> CallTraffic:
+def transpose(p: ParamStruct) -> CallTraffic:
     """tinyc_transpose_s8: dense output over out_dims; element t reads its strided input."""
     src = _strided_index(p["out_dims"], p["in_strides"])
     blocks, wpos, wblock = _dense_writes(src.size)
     return CallTraffic(blocks, wpos, wblock, (Reads(src, wblock, wblock),))
-
-
-MODELS: dict[str, Model] = {
-    "tinyc_conv_s8": _conv,
-    "tinyc_depthwise_conv_s8": _depthwise,
-    "tinyc_depthwise_conv_chw_inplace_s8": _depthwise_chw_inplace,
-    "tinyc_depthwise_conv_inplace_s8": _depthwise_inplace,
-    "tinyc_pointwise_conv_inplace_s8": _pointwise_inplace,
-    "tinyc_pointwise_conv_chw_s8": _pointwise(True, True),
-    "tinyc_pointwise_conv_chw_hwc_s8": _pointwise(True, False),
-    "tinyc_pointwise_conv_hwc_chw_s8": _pointwise(False, True),
-    "tinyc_fully_connected_s8": _fully_connected,
-    "tinyc_avgpool_s8": _pool,
-    "tinyc_maxpool_s8": _pool,
-    "tinyc_add_s8": _broadcast,
-    "tinyc_mul_s8": _broadcast,
-    "tinyc_lut_s8": _lut,
-    "tinyc_softmax_s8": _softmax,
-    "tinyc_transpose_s8": _transpose,
-}
-
-
-def call_traffic(call: KernelCall) -> CallTraffic | None:
-    """The call's traffic, or None when its kernel has no model (no overlap allowed)."""
-    model = MODELS.get(call.symbol)
-    return None if model is None else model(call.params)
-
-
-def node_traffic(calls: Sequence[KernelCall]) -> Traffic | None:
-    """The traffic of a node's calls in order, on tensor names. None when a call has no
-    model, writes more than one tensor, or the calls disagree on the output."""
-    if not calls:
-        return None
-    output: str | None = None
-    blocks = 0
-    replayable = True
-    wpos, wblock = [], []
-    reads: dict[str, list[Reads]] = {}
-    for call in calls:
-        traffic = call_traffic(call)
-        if traffic is None:
-            return None
-        tensors = [a.tensor for a in call.args if isinstance(a, TensorArg)]
-        *inputs, out = tensors  # every kernel writes its last tensor argument
-        if output not in (None, out) or len(inputs) != len(traffic.reads):
-            return None
-        output = out
-        replayable = replayable and traffic.replayable
-        wpos.append(traffic.write_pos)
-        wblock.append(traffic.write_block + blocks)
-        for name, r in zip(inputs, traffic.reads):
-            reads.setdefault(name, []).append(r.shifted(blocks))
-        blocks += traffic.blocks
-    assert output is not None
-    return Traffic(
-        output,
-        blocks,
-        np.concatenate(wpos),
-        np.concatenate(wblock),
-        {name: Reads.concat(parts) for name, parts in reads.items()},
-        replayable,
-    )

@@ -212,7 +212,7 @@ class CtypesRunner:
         return [a.view(np.uint8)[: len(b)].tobytes() for a, b in zip(storage, plan.buffers)]
 
     def sizeof(self, type_name: str) -> int:
-        """C's sizeof(type_name), from runtime_c/test/tinyc_test_support.c (-1 if unknown)."""
+        """C's sizeof(type_name), from the test support generated from the kernel records (-1 if unknown)."""
         function = self.library.tinyc_test_sizeof
         function.restype = ctypes.c_int32
         function.argtypes = [ctypes.c_char_p]

@@ -1,6 +1,7 @@
-"""Liveness: an op order (the schedule) -> buffer requests for the memory planner.
+"""Liveness: an op order (the schedule, or a Program's steps) -> buffer requests for the
+memory planner.
 
-Steps are positions in the schedule. A buffer is live from the step that writes it to
+Steps are positions in the timeline (one per node; a loop step has one per body node). A buffer is live from the step that writes it to
 the last step that reads it, both included, so an op's output never shares bytes with
 its own inputs (in-place is a later, explicit decision, not an accident of the plan).
 Tensors joined by alias nodes (Reshape/Transpose that move no byte) form one buffer.
@@ -16,7 +17,10 @@ from typing import Mapping, Sequence
 
 from ..ir.graph import Graph, Node
 from ..kernels.call import KernelCall, ScratchArg
-from ..passes.layout import is_alias
+from ..steps import NodeStep, Step
+from ..ir.layout import alias_groups, is_alias
+
+__all__ = ["BufferRequest", "alias_groups", "buffer_requests", "scratch_name", "step_requests"]
 
 DEFAULT_ALIGNMENT = 16  # bytes; what TFLite Micro uses, and enough for any SIMD load
 
@@ -38,49 +42,70 @@ def scratch_name(node: str, call_index: int, arg_index: int) -> str:
     return f"scratch:{node}#{call_index}.{arg_index}"
 
 
-def alias_groups(graph: Graph, schedule: Sequence[Node]) -> dict[str, str]:
-    """tensor -> representative tensor of its alias group (union-find over alias nodes)."""
-    parent: dict[str, str] = {t.name: t.name for t in graph.activations()}
-
-    def find(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for node in schedule:
-        if is_alias(node, graph):
-            a, b = find(node.inputs[0]), find(node.outputs[0])
-            if a != b:
-                parent[b] = a  # the source stays the representative: groups are named by it
-    return {name: find(name) for name in parent}
-
-
 def buffer_requests(
     graph: Graph,
     schedule: Sequence[Node],
     calls: Mapping[str, Sequence[KernelCall]],
     alignment: int = DEFAULT_ALIGNMENT,
 ) -> tuple[BufferRequest, ...]:
-    """One request per alias group of activations, then one per kernel scratch buffer."""
-    groups = alias_groups(graph, schedule)
-    end = max(len(schedule) - 1, 0)
+    """The requests of a layer-by-layer schedule (one step per node)."""
+    return step_requests(graph, [NodeStep(node, tuple(calls.get(node.name, ()))) for node in schedule], alignment)
+
+
+def step_requests(graph: Graph, steps: Sequence[Step], alignment: int = DEFAULT_ALIGNMENT) -> tuple[BufferRequest, ...]:
+    """One request per alias group of activations, then one per kernel scratch buffer.
+
+    A loop step occupies one timeline step per body node. A buffer it reads or writes
+    from outside (resident: the stage's input and output) is live over the whole loop,
+    since every iteration touches it; a buffer scoped to the loop lives only at the body
+    steps that touch it, sized for the largest region any iteration puts in it."""
+    nodes = [n for step in steps for n in ((step.node,) if isinstance(step, NodeStep) else step.nodes)]
+    groups = alias_groups(graph, nodes)
+    end = max(len(nodes) - 1, 0)
     first: dict[str, int] = {}
     last: dict[str, int] = {}
+    scoped_size: dict[str, int] = {}
+    scratch: list[tuple[str, int, int]] = []  # (name, bytes, step), in step order
 
     def touch(tensor: str, step: int) -> None:
         root = groups[tensor]
         first[root] = min(first.get(root, step), step)
         last[root] = max(last.get(root, step), step)
 
+    def activations(node: Node) -> list[str]:
+        return [*node.outputs, *(n for n in node.inputs if n and not graph.tensor(n).is_constant)]
+
     for name in graph.input_tensors():
         touch(name, 0)
-    for step, node in enumerate(schedule):
-        for name in node.outputs:
-            touch(name, step)
-        for name in node.inputs:
-            if name and not graph.tensor(name).is_constant:
-                touch(name, step)
+    t = 0
+    for step in steps:
+        if isinstance(step, NodeStep):
+            for name in activations(step.node):
+                touch(name, t)
+            scratch.extend((scratch_name(step.node.name, ci, ai), arg.nbytes, t)
+                           for ci, call in enumerate(step.calls) for ai, arg in enumerate(call.args)
+                           if isinstance(arg, ScratchArg) and arg.nbytes > 0)
+            t += 1
+            continue
+        span_end = t + step.body_length - 1
+        for j, node in enumerate(step.nodes):
+            for name in activations(node):
+                for at in ((t + j,) if name in step.scoped else (t, span_end)):
+                    touch(name, at)
+        for iteration in step.iterations:
+            for region in iteration.regions:
+                if region.buffer in step.scoped:
+                    extent = region.offset + iteration.graph.tensor(region.tensor).nbytes
+                    root = groups[region.buffer]
+                    scoped_size[root] = max(scoped_size.get(root, 0), extent)
+        for j, body in enumerate(step.iterations[0].steps):
+            for ci, call in enumerate(body.calls):
+                for ai, arg in enumerate(call.args):
+                    if isinstance(arg, ScratchArg):
+                        nbytes = max(_scratch_of(it.steps[j].calls[ci].args[ai]) for it in step.iterations)
+                        if nbytes > 0:
+                            scratch.append((scratch_name(body.node.name, ci, ai), nbytes, t + j))
+        t += step.body_length
     for name in graph.output_tensors():
         touch(name, end)
 
@@ -91,11 +116,12 @@ def buffer_requests(
     requests = []
     for root in sorted(members, key=lambda r: (first[r], r)):
         names = tuple(sorted(members[root], key=lambda t: (t != root, t)))
-        size = max(graph.tensor(t).nbytes for t in names)
+        size = scoped_size.get(root) or max(graph.tensor(t).nbytes for t in names)
         requests.append(BufferRequest(root, size, first[root], last[root], alignment, names))
-    for step, node in enumerate(schedule):
-        for ci, call in enumerate(calls.get(node.name, ())):
-            for ai, arg in enumerate(call.args):
-                if isinstance(arg, ScratchArg) and arg.nbytes > 0:
-                    requests.append(BufferRequest(scratch_name(node.name, ci, ai), arg.nbytes, step, step, alignment))
+    requests.extend(BufferRequest(name, nbytes, at, at, alignment) for name, nbytes, at in scratch)
     return tuple(requests)
+
+
+def _scratch_of(arg: object) -> int:
+    assert isinstance(arg, ScratchArg), arg
+    return arg.nbytes

@@ -22,63 +22,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from ..ir import ops
+from ..ir.conv_shapes import is_plain_depthwise, is_pointwise
 from ..ir.graph import Graph, Node, Tensor
-from ..kernels.registry import is_plain_depthwise, is_pointwise
+from ..ir.layout import (CHW, NHWC, Order, is_alias, is_row_major_bytes, non_unit, row_major, same_bytes,
+                         stored_ranks, transpose_alias_order)
+from .context import PassContext
 
-Order = tuple[int, ...]
-
-NHWC: Order = (0, 2, 3, 1)
-CHW: Order = (0, 1, 2, 3)  # channel-major images: NCHW stored row-major
 SPATIAL_KINDS = ("Conv2d", "AveragePool2d", "MaxPool2d")
 ELEMENTWISE_KINDS = ("Add", "Mul", "Lut", "Concat")
 
-
-def row_major(rank: int) -> Order:
-    return tuple(range(rank))
-
-
-def stored_axes(shape: tuple[int, ...], order: Order) -> Order:
-    """Axes in storage order, unit axes dropped: two orders with equal stored axes hold
-    the same bytes in the same places."""
-    return tuple(axis for axis in order if shape[axis] != 1)
-
-
-def same_bytes(shape: tuple[int, ...], a: Order, b: Order) -> bool:
-    return stored_axes(shape, a) == stored_axes(shape, b)
-
-
-def is_row_major_bytes(shape: tuple[int, ...], order: Order) -> bool:
-    return same_bytes(shape, order, row_major(len(shape)))
-
-
-def transpose_alias_order(perm: Order, input_order: Order) -> Order:
-    """The output order under which Transpose(perm) moves no byte.
-
-    Output axis i is input axis perm[i]; storing the output axes so that they visit the
-    input axes in the input's storage order keeps every byte in place.
-    """
-    inverse = [0] * len(perm)
-    for i, axis in enumerate(perm):
-        inverse[axis] = i
-    return tuple(inverse[axis] for axis in input_order)
-
-
-def _storage(shape: tuple[int, ...], order: Order) -> np.ndarray:
-    """The logical row-major index of the element at each storage position."""
-    return np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape).transpose(order).reshape(-1)
-
-
-def _non_unit(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(d for d in shape if d != 1)
-
-
-def _stored_ranks(shape: tuple[int, ...], order: Order) -> tuple[int, ...]:
-    """Storage order of the non-unit axes, each named by its rank among the non-unit axes."""
-    rank = {axis: k for k, axis in enumerate(a for a, d in enumerate(shape) if d != 1)}
-    return tuple(rank[axis] for axis in stored_axes(shape, order))
+__all__ = ["CHW", "NHWC", "chw_islands", "is_alias", "is_spatial", "layout", "transpose_alias_order"]
 
 
 def is_spatial(node: Node, graph: Graph) -> bool:
@@ -87,38 +41,17 @@ def is_spatial(node: Node, graph: Graph) -> bool:
     return node.kind == "Pad" and len(graph.tensor(node.inputs[0]).shape) == 4
 
 
-def is_alias(node: Node, graph: Graph) -> bool:
-    """True when the node's output holds exactly its input's bytes (no copy at run time)."""
-    if node.kind not in ("Reshape", "Transpose"):
-        return False
-    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
-    dx, dy = graph.dim_order(x.name), graph.dim_order(y.name)
-    if node.kind == "Reshape":
-        if _non_unit(x.shape) == _non_unit(y.shape):
-            # Only unit axes come or go: non-unit axes pair up in order, so the bytes match
-            # exactly when both tensors store those axes in the same order.
-            return _stored_ranks(x.shape, dx) == _stored_ranks(y.shape, dy)
-        if is_row_major_bytes(x.shape, dx) and is_row_major_bytes(y.shape, dy):
-            return True
-        # Axes merge or split and a side is not row-major: compare where each element sits.
-        return bool(np.array_equal(_storage(x.shape, dx), _storage(y.shape, dy)))
-    perm = node.attrs.perm or tuple(reversed(range(len(x.shape))))
-    visited = tuple(perm[axis] for axis in dy)  # input axes in the output's storage order
-    return stored_axes(x.shape, visited) == stored_axes(x.shape, dx)
-
-
-def layout(graph: Graph) -> Graph:
-    """NHWC everywhere a kernel wants it; channel-major islands where the plan gets smaller."""
+def layout(graph: Graph, context: PassContext) -> Graph:
+    """NHWC everywhere a kernel wants it; channel-major islands where the plan gets smaller
+    (each island tried is planned by `context.arena_bytes`)."""
     base = _Layout(graph).run()
     islands = [i for i in chw_islands(graph) if _touches_copy(base, i)]
     if not islands:
         return base
-    from .inplace import estimate_arena  # noqa: PLC0415 (it plans memory, which imports passes)
-
-    best, size, chosen = base, estimate_arena(base), frozenset()
+    best, size, chosen = base, context.arena_bytes(base), frozenset()
     for island in islands:
         trial = _Layout(graph, chosen | island).run()
-        if (trial_size := estimate_arena(trial)) < size:
+        if (trial_size := context.arena_bytes(trial)) < size:
             best, size, chosen = trial, trial_size, chosen | island
     return best
 
@@ -248,17 +181,17 @@ class _Layout:
         if node.kind == "Reshape":
             source = self.tensors[node.inputs[0]]
             demanded = self._demanded(out.name)
-            if _non_unit(source.shape) == _non_unit(out.shape):
+            if non_unit(source.shape) == non_unit(out.shape):
                 # Only unit axes come or go: any input order works; store the output's
                 # non-unit axes as the input stores them (an alias), preferring an order
                 # the consumers want, then row-major, when it is one of those.
-                ranks = _stored_ranks(source.shape, self.orders[source.name])
+                ranks = stored_ranks(source.shape, self.orders[source.name])
                 for candidate in (demanded, row_major(rank)):
-                    if candidate is not None and _stored_ranks(out.shape, candidate) == ranks:
+                    if candidate is not None and stored_ranks(out.shape, candidate) == ranks:
                         return [None] * len(node.inputs), candidate
-                non_unit = [a for a, d in enumerate(out.shape) if d != 1]
+                non_unit_axes = [a for a, d in enumerate(out.shape) if d != 1]
                 units = tuple(a for a, d in enumerate(out.shape) if d == 1)
-                return [None] * len(node.inputs), units + tuple(non_unit[r] for r in ranks)
+                return [None] * len(node.inputs), units + tuple(non_unit_axes[r] for r in ranks)
             natural = row_major(rank)
             if demanded is not None and is_row_major_bytes(out.shape, demanded):
                 natural = demanded

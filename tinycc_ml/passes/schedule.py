@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from ..ir.graph import Graph, Node
-from .layout import is_alias
+from ..ir.layout import alias_groups, is_alias
+from ..memory.bounds import live_bytes_per_step
+from ..memory.liveness import buffer_requests
 
 DEFAULT_TIME_LIMIT = 2.0  # seconds
 MAX_STATES = 300_000  # sets of executed ops in all (memo + back pointers) before the exact search gives up
@@ -55,8 +57,6 @@ class _Model:
     """The graph as the search sees it: real ops, buffers (alias groups), bytes."""
 
     def __init__(self, graph: Graph, scratch: Mapping[str, int]):
-        from ..memory.liveness import alias_groups  # noqa: PLC0415 (memory imports passes)
-
         self.graph = graph
         self.aliases = tuple(n for n in graph.nodes if is_alias(n, graph))
         self.ops = tuple(n for n in graph.nodes if not is_alias(n, graph))
@@ -124,9 +124,6 @@ class _Model:
 
     def node_order_bytes(self, nodes: Sequence[Node], scratch: Mapping[str, int]) -> int:
         """Layer-wise peak of a full node order, aliases where they stand (memory/liveness.py)."""
-        from ..memory.bounds import live_bytes_per_step  # noqa: PLC0415
-        from ..memory.liveness import buffer_requests  # noqa: PLC0415
-
         live = live_bytes_per_step(buffer_requests(self.graph, nodes, {}))
         return max((v + int(scratch.get(n.name, 0)) for v, n in zip(live, nodes)), default=0)
 

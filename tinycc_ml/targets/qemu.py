@@ -22,7 +22,7 @@ import os
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,9 +106,15 @@ def firmware_build(info: BuildInfo, target: QemuTarget) -> ElfBuild:
     )
 
 
-def build(info: BuildInfo, target: QemuTarget, progress: Progress | None = None) -> Firmware:
-    elf = info.out_dir / "build" / target.name / f"{info.prefix}.elf"
+PROFILE_DEFINE = "TINYC_PROFILE"  # model_invoke() calls the profiling hook (templates/model.c.j2)
+
+
+def build(info: BuildInfo, target: QemuTarget, progress: Progress | None = None, *, profile: bool = False) -> Firmware:
+    """The firmware ELF (cached); `profile`: the -DTINYC_PROFILE variant, in its own build directory."""
+    elf = info.out_dir / "build" / (f"{target.name}-profile" if profile else target.name) / f"{info.prefix}.elf"
     spec = firmware_build(info, target)
+    if profile:
+        spec = replace(spec, defines=(*spec.defines, PROFILE_DEFINE))
     if progress and not is_up_to_date(spec, elf):
         progress(f"building {elf} ({target.core.cpu}, {' '.join(target.core.flags)})")
     built = build_elf(spec, elf)

@@ -1,7 +1,7 @@
 """The kernel test driver as Cortex-M firmware under QEMU: every kernel test on qemu-m4/m7.
 
 runtime_c/test/tinyc_kernel_driver.c built with -DTINYC_DRIVER_FILES, all of runtime_c/src,
-tinyc_test_support.c and the MPS2 startup (boards/platformio/firmware) with the project's
+tinyc_test_support.c, the dispatch generated from the kernel records and the MPS2 startup (boards/platformio/firmware) with the project's
 arm-none-eabi-gcc flags (-O2, -Werror, newlib + rdimon semihosting): the kernels exactly as
 a qemu-m4/m7 model build compiles them, DSP paths included. One QEMU run serves a whole
 batch of plans: the request file holds them back to back, the reply file the answers
@@ -22,8 +22,8 @@ from typing import Sequence
 
 from ..errors import BuildError
 from ..kernels.harness import CallPlan, DriverError, decode_replies, encode_plan
-from ..resources import runtime_dir
 from .arm_build import ElfBuild, build_key, require_tool
+from .kernel_test_sources import kernel_test_sources
 from .qemu import QEMU, QemuTarget, platform_dir, qemu_target
 from .runtime_build import default_cache_dir, runtime_include_dir, runtime_sources
 
@@ -32,16 +32,11 @@ REQUEST, REPLY = "request.bin", "reply.bin"
 DEFAULT_TIMEOUT_S = 300.0
 
 
-def kernel_driver_build(target: QemuTarget, defines: Sequence[str] = ()) -> ElfBuild:
-    test = runtime_dir() / "test"
+def kernel_driver_build(target: QemuTarget, defines: Sequence[str] = (), cache_dir: Path | None = None) -> ElfBuild:
     firmware = platform_dir() / "firmware"
+    support = kernel_test_sources(cache_dir or default_cache_dir(), driver=True)  # + the records' dispatch
     return ElfBuild(
-        sources=(
-            *runtime_sources(),
-            test / "tinyc_kernel_driver.c",
-            test / "tinyc_test_support.c",
-            firmware / "startup_mps2.c",
-        ),
+        sources=(*runtime_sources(), *support, firmware / "startup_mps2.c"),
         include_dirs=(runtime_include_dir(), firmware),
         core=target.core,
         ldscript=target.ldscript,
@@ -52,7 +47,7 @@ def kernel_driver_build(target: QemuTarget, defines: Sequence[str] = ()) -> ElfB
 
 def build_kernel_driver(target: QemuTarget, defines: Sequence[str] = (), cache_dir: Path | None = None) -> Path:
     """The driver firmware for `target`, built unless the cache already holds it."""
-    spec = kernel_driver_build(target, defines)
+    spec = kernel_driver_build(target, defines, cache_dir)
     cache = (cache_dir or default_cache_dir()) / "qemu_driver"
     cache.mkdir(parents=True, exist_ok=True)
     elf = cache / f"{target.name}_{build_key(spec)[:20]}.elf"

@@ -7,7 +7,8 @@ same key at once (pytest-xdist workers) each write a private temporary file and 
 into place, so neither ever sees a half-written library.
 
 `runtime_sources_for` maps the kernel symbols a model calls to the .c files that define
-them, so code generation copies only those into OUT/lib/tinyc/src.
+them (each variant record names its source), so code generation copies only those into
+OUT/lib/tinyc/src.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 from ..errors import BuildError
+from ..kernels.boundary import BOUNDARY_FUNCTIONS
 from ..kernels.call import KernelCall
+from ..kernels.registry import VARIANTS
 from ..resources import project_root, runtime_dir
 
 # The warning set every runtime source must pass, on host gcc and arm-none-eabi-gcc alike.
@@ -33,12 +36,6 @@ SANITIZE_FLAGS: tuple[str, ...] = (
     "-fno-omit-frame-pointer",
     "-g",
 )
-
-# Kernel symbols defined in a file not named after them (a family shares one file).
-_SOURCE_OF_SYMBOL: dict[str, str] = {
-    "tinyc_dequantize_f32": "tinyc_quantize_f32.c",
-}
-
 
 def runtime_include_dir() -> Path:
     return runtime_dir() / "include"
@@ -53,8 +50,18 @@ def runtime_headers() -> list[Path]:
     return sorted((runtime_include_dir() / "tinyc").glob("*.h"))
 
 
+def source_table() -> dict[str, str]:
+    """Every runtime symbol the compiler may emit -> the runtime_c/src file defining it."""
+    table = {v.symbol: v.source for v in VARIANTS}
+    table.update({f.symbol: f.source for f in BOUNDARY_FUNCTIONS.values()})
+    return table
+
+
 def source_for_symbol(symbol: str) -> Path:
-    path = runtime_dir() / "src" / _SOURCE_OF_SYMBOL.get(symbol, f"{symbol}.c")
+    source = source_table().get(symbol)
+    if source is None:
+        raise BuildError(f"no kernel variant or boundary function is named {symbol!r}")
+    path = runtime_dir() / "src" / source
     if not path.is_file():
         raise BuildError(f"no runtime source defines kernel {symbol!r} (expected {path})")
     return path

@@ -32,7 +32,9 @@ typedef struct {
     int32_t kernel_h, kernel_w;
     int32_t stride_h, stride_w;
     int32_t dilation_h, dilation_w;
-    int32_t pad_top, pad_left; /* bottom/right padding is implied by out_h/out_w */
+    int32_t pad_top, pad_left; /* padding rows/columns before the input */
+    int32_t pad_bottom, pad_right; /* after it: a kernel may skip taps past in_h/in_w as well, but a
+                                    * region of a larger image (a patch) states them explicitly */
     int32_t groups;            /* conv: in_c % groups == 0; depthwise: groups == in_c */
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* +output zero point */

@@ -1,0 +1,89 @@
+"""What the kernel families share: parameter structs, operands as arguments, layout checks.
+
+Every constant in a call comes from tinycc_ml/quant (the interpreter uses the same
+functions). Parameter structs list their fields in the C declaration order of
+runtime_c/include/tinyc/tinyc_nn.h.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph, Node, Tensor
+from ..ir.layout import NHWC, Order, same_bytes
+from ..quant import params as qparams
+from .call import ConstArg, KernelArg, NullArg, ParamStruct, TensorArg
+
+
+class KernelLayoutError(RuntimeError):
+    """A tensor's physical layout is not what its kernel reads: a compiler bug upstream."""
+
+
+def struct(**fields: int | tuple[int, ...] | ParamStruct) -> ParamStruct:
+    """A ParamStruct in keyword order (Python keeps it), i.e. the C declaration order."""
+    return ParamStruct(tuple(fields.items()))
+
+
+def data_arg(graph: Graph, name: str, label: str) -> KernelArg:
+    """An operand as an argument: an arena buffer, or a constant emitted to flash in its
+    physical order."""
+    tensor = graph.tensor(name)
+    if tensor.is_constant:
+        data = np.transpose(tensor.data, graph.dim_order(name))
+        return ConstArg(label, "int8_t", np.ascontiguousarray(data, dtype=np.int8).reshape(-1))
+    return TensorArg(name)
+
+
+def require_nhwc(node: Node, graph: Graph, name: str) -> None:
+    shape = graph.tensor(name).shape
+    order = graph.dim_order(name)
+    if len(shape) != 4 or not same_bytes(shape, order, NHWC):
+        raise KernelLayoutError(
+            f"node {node.name} ({node.kind}): tensor {name} has shape {list(shape)} and dim order "
+            f"{list(order)}; the kernel reads NHWC, dim order [0, 2, 3, 1] (layout pass bug)"
+        )
+
+
+def require_same_layout(node: Node, graph: Graph, name: str, order: Order) -> None:
+    shape = graph.tensor(name).shape
+    if not same_bytes(shape, graph.dim_order(name), order):
+        raise KernelLayoutError(
+            f"node {node.name} ({node.kind}): tensor {name} has dim order {list(graph.dim_order(name))}, "
+            f"the kernel needs {list(order)} (layout pass bug)"
+        )
+
+
+def per_channel_args(requant: qparams.ChannelRequant, channels: int) -> tuple[ConstArg, ConstArg]:
+    """Multiplier and shift arrays with one entry per output channel (per-tensor weights
+    repeat their single pair)."""
+    repeat = channels if len(requant.multipliers) == 1 else 1
+    multipliers = np.asarray(requant.multipliers * repeat, dtype=np.int32)
+    shifts = np.asarray(requant.shifts * repeat, dtype=np.int32)
+    return ConstArg("multiplier", "int32_t", multipliers), ConstArg("shift", "int32_t", shifts)
+
+
+def bias_arg(graph: Graph, name: str) -> KernelArg:
+    if not name:
+        return NullArg()
+    return ConstArg("bias", "int32_t", np.asarray(graph.tensor(name).data, dtype=np.int32).reshape(-1))
+
+
+def operand_tensors(node: Node, graph: Graph) -> list[Tensor | None]:
+    return [graph.tensor(name) if name else None for name in node.inputs]
+
+
+def fold_input_offset(weights: np.ndarray, bias: KernelArg, input_offset: int) -> tuple[KernelArg, int] | None:
+    """The input offset folded into the bias, for a kernel whose every tap reads the input
+    (fully connected, unpadded conv): sum (x + off) * w + b == sum x * w + (b + off * sum w),
+    exactly, so the kernel's inner loop needs no offset (its DSP path then keeps every value
+    in registers: runtime_c/include/tinyc/dot_s8.h). `weights` is [out][taps]; returns the
+    new bias argument and input offset 0, or None when the offset is already 0 or a folded
+    bias would leave int32."""
+    if input_offset == 0:
+        return None
+    folded = input_offset * weights.astype(np.int64).reshape(weights.shape[0], -1).sum(axis=1)
+    if isinstance(bias, ConstArg):
+        folded = folded + np.asarray(bias.values, dtype=np.int64)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        return None
+    return ConstArg("bias", "int32_t", folded.astype(np.int32)), 0

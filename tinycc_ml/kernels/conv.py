@@ -1,0 +1,282 @@
+"""The convolution family (regular, grouped, depthwise, pointwise, in-place and channel-
+major variants) and fully connected: their records and their one builder.
+
+Which conv variant runs follows from the node's geometry, its tensors' layouts (the
+layout pass may store a depthwise conv's tensors channel-major) and its `in_place` flag
+(the in-place pass); the first record of CONV_VARIANTS that applies wins, so the order
+below is the priority. Weights are reordered here, at compile time, into the layout the
+variant's C loop reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import ops
+from ..ir.conv_shapes import is_depthwise, is_plain_depthwise, is_pointwise
+from ..ir.graph import Graph, Node
+from ..ir.layout import CHW, NHWC, is_layout
+from ..quant import params as qparams
+from . import access
+from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
+from .common import (
+    KernelLayoutError,
+    bias_arg,
+    fold_input_offset,
+    per_channel_args,
+    require_nhwc,
+    require_same_layout,
+    struct,
+)
+from .target import KernelTarget
+from .variant import KernelVariant
+
+CONV = ("Conv2d",)
+
+
+def in_place_capable(node: Node, graph: Graph) -> bool:
+    """Has the conv an in-place variant: tinyc_depthwise_conv_inplace_s8 (depthwise
+    multiplier 1, stride 1, an output as large as the input) or
+    tinyc_pointwise_conv_inplace_s8 (pointwise)?"""
+    if node.kind != "Conv2d":
+        return False
+    if is_pointwise(node, graph):
+        return True
+    if not is_plain_depthwise(node, graph):
+        return False
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    return attrs.strides == (1, 1) and x.shape == y.shape
+
+
+# --- when each variant applies ---------------------------------------------------------
+
+
+def _nhwc(node: Node, graph: Graph) -> bool:
+    return is_layout(graph, node.inputs[0], NHWC) and is_layout(graph, node.outputs[0], NHWC)
+
+
+def _in_place(node: Node) -> bool:
+    return bool(node.attrs.in_place)  # type: ignore[attr-defined]
+
+
+def _pointwise_in_place(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _nhwc(node, graph) and _in_place(node) and is_pointwise(node, graph)
+
+
+def _depthwise_in_place(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _nhwc(node, graph) and _in_place(node) and in_place_capable(node, graph) and not is_pointwise(node, graph)
+
+
+def _depthwise_chw(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    x, y = node.inputs[0], node.outputs[0]
+    return (not _nhwc(node, graph) and is_layout(graph, x, CHW) and is_layout(graph, y, CHW)
+            and is_plain_depthwise(node, graph))
+
+
+def _pointwise_layouts(x_chw: bool, y_chw: bool):
+    """A pointwise conv reading CHW (x_chw) or NHWC, writing CHW (y_chw) or NHWC, where at
+    least one side is channel-major only (an extent-1 side counts as both)."""
+
+    def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+        if not is_pointwise(node, graph) or _nhwc(node, graph):
+            return False
+        x, y = node.inputs[0], node.outputs[0]
+        sides = []
+        for name, chw in ((x, x_chw), (y, y_chw)):
+            is_chw, is_nhwc = is_layout(graph, name, CHW), is_layout(graph, name, NHWC)
+            if not (is_chw or is_nhwc):
+                return False
+            sides.append((is_chw and not is_nhwc) == chw)
+        return all(sides)
+
+    return applies
+
+
+def _nhwc_depthwise(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    # One input channel (kws's first layer, 1 -> 64) is as much a regular conv, and
+    # tinyc_conv_s8's DSP path computes four of its output channels per pass over the
+    # window; the two access models coincide for one channel.
+    one_channel = graph.tensor(node.inputs[0]).shape[1] == 1
+    return _nhwc(node, graph) and not _in_place(node) and is_depthwise(node, graph) and not one_channel
+
+
+def _nhwc_conv(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _nhwc(node, graph) and not _in_place(node)
+
+
+def explain_conv(node: Node, graph: Graph) -> KernelLayoutError:
+    """Why no conv variant applies (always a bug of a pass upstream)."""
+    if _nhwc(node, graph) and _in_place(node):
+        return KernelLayoutError(f"node {node.name}: marked in_place, but only pointwise convs and stride-1, "
+                                 "same-size depthwise convs with multiplier 1 run in place (pass bug)")
+    x, y = node.inputs[0], node.outputs[0]
+    for name in (x, y):
+        require_nhwc(node, graph, name)  # raises, naming the tensor in the wrong layout
+    return KernelLayoutError(f"node {node.name}: no conv kernel reads {x} and writes {y} in these layouts")
+
+
+# --- weight layouts and scratch twins --------------------------------------------------
+
+
+def _ohwi(w: np.ndarray) -> np.ndarray:
+    return w.transpose(0, 2, 3, 1)  # OIHW -> [OUT_C][KH][KW][IN_C / groups]
+
+
+def _hwo(w: np.ndarray) -> np.ndarray:
+    return w[:, 0, :, :].transpose(1, 2, 0)  # OIHW (I = 1) -> [KH][KW][OUT_C] (TFLite's 1HWC)
+
+
+def _chw_taps(w: np.ndarray) -> np.ndarray:
+    return w[:, 0, :, :]  # OIHW (I = 1) -> [C][KH][KW]
+
+
+def _oi(w: np.ndarray) -> np.ndarray:
+    return w[:, :, 0, 0]  # [OUT_C][IN_C]
+
+
+def _ring_scratch(params: ParamStruct) -> int:
+    """tinyc_depthwise_conv_inplace_s8: a ring of pad_top * in_w + pad_left + 1 input pixels."""
+    pixels = params["in_h"] * params["in_w"]
+    return min(params["pad_top"] * params["in_w"] + params["pad_left"] + 1, pixels) * params["in_c"]
+
+
+def _pixel_scratch(params: ParamStruct) -> int:
+    """tinyc_pointwise_conv_inplace_s8: one input pixel."""
+    return params["in_c"]
+
+
+def _plane_scratch(params: ParamStruct) -> int:
+    """tinyc_depthwise_conv_chw_inplace_s8: one output channel."""
+    return params["out_h"] * params["out_w"]
+
+
+def _conv_reason(params: ParamStruct) -> str:
+    return "pointwise conv, pixel by pixel" if params["kernel_h"] == params["kernel_w"] == 1 else "conv, pixel by pixel"
+
+
+# --- the builders ----------------------------------------------------------------------
+
+
+# Variants whose DSP path runs the offset-free loop when the input offset is folded into the
+# bias: NHWC-input kernels without padding (a skipped padding tap must add nothing).
+_FOLDS_INPUT_OFFSET = frozenset({"tinyc_conv_s8", "tinyc_pointwise_conv_inplace_s8", "tinyc_pointwise_conv_hwc_chw_s8"})
+
+
+def _folds_input_offset(variant: KernelVariant, attrs: ops.Conv2d) -> bool:
+    return variant.symbol in _FOLDS_INPUT_OFFSET and not any(attrs.pads)
+
+
+def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x_name, w_name = node.inputs[0], node.inputs[1]
+    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    (y_name,) = node.outputs
+    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
+    if any(zp != 0 for zp in w.quant.zero_point):
+        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
+    n, in_c, in_h, in_w = x.shape
+    out_c, _, kernel_h, kernel_w = w.shape
+    _, _, out_h, out_w = y.shape
+    assert variant.reorder_weights is not None, variant.symbol
+    weights = variant.reorder_weights(w.data)
+    input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
+    folded = fold_input_offset(weights, bias, input_offset) if _folds_input_offset(variant, attrs) else None
+    if folded is not None:
+        bias, input_offset = folded
+    p = struct(
+        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        kernel_h=kernel_h, kernel_w=kernel_w,
+        stride_h=attrs.strides[0], stride_w=attrs.strides[1],
+        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
+        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
+        groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+    )  # fmt: skip
+    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
+    args = (
+        TensorArg(x_name),
+        ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),
+        bias,
+        multiplier,
+        shift,
+        TensorArg(y_name),
+    )
+    if variant.has_scratch:
+        args += (ScratchArg(variant.scratch(p)),)
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.FullyConnected = node.attrs  # type: ignore[assignment]
+    x_name, w_name = node.inputs[0], node.inputs[1]
+    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    (y_name,) = node.outputs
+    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
+    for name in (x_name, y_name):
+        require_same_layout(node, graph, name, tuple(range(len(graph.tensor(name).shape))))
+    out_features, in_features = w.shape
+    zero_points = set(w.quant.zero_point)
+    if len(zero_points) != 1:
+        raise ModelError(f"node {node.name}: per-channel weights {w_name} need one common zero point")
+    requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant)
+    per_channel = len(requant.multipliers) > 1
+    input_offset, filter_offset, bias = -x.quant.zp, -zero_points.pop(), bias_arg(graph, b_name)
+    folded = fold_input_offset(w.data, bias, input_offset) if filter_offset == 0 else None
+    if folded is not None:
+        bias, input_offset = folded
+    p = struct(
+        batch=x.size // in_features, in_features=in_features, out_features=out_features,
+        input_offset=input_offset, filter_offset=filter_offset, output_offset=y.quant.zp,
+        per_channel=int(per_channel), act_min=attrs.act_min, act_max=attrs.act_max,
+    )  # fmt: skip
+    args = (
+        TensorArg(x_name),
+        ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1)),
+        bias,
+        ConstArg("multiplier", "int32_t", np.asarray(requant.multipliers, dtype=np.int32)),
+        ConstArg("shift", "int32_t", np.asarray(requant.shifts, dtype=np.int32)),
+        TensorArg(y_name),
+    )
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVariant:
+    c_args = 7 if fields.get("scratch") is not None else 6
+    return KernelVariant(symbol=symbol, params_type="tinyc_conv_params", op_kinds=CONV, c_args=c_args,
+                         source=source or f"{symbol}.c", build=build_conv, **fields)
+
+
+# NHWC first: a tensor with unit spatial or channel extent is NHWC and CHW at once, and
+# then runs the NHWC kernels.
+CONV_VARIANTS: tuple[KernelVariant, ...] = (
+    _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
+                  reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
+                  reason="pointwise conv, pixel by pixel through a one-pixel scratch"),
+    _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
+                  reorder_weights=_hwo, scratch=_ring_scratch, access=access.depthwise_inplace,
+                  reason="depthwise conv (HWC), in place through a ring of input pixels"),
+    _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
+                  access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
+    _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
+                  access=access.conv, describe=_conv_reason),
+    _conv_variant("tinyc_depthwise_conv_chw_inplace_s8", applies=_depthwise_chw, weight_layout="C,KH,KW",
+                  reorder_weights=_chw_taps, scratch=_plane_scratch, access=access.depthwise_chw_inplace,
+                  reason="depthwise conv (CHW), channel by channel via a one-channel scratch"),
+    _conv_variant("tinyc_pointwise_conv_chw_s8", applies=_pointwise_layouts(True, True), weight_layout="OI",
+                  reorder_weights=_oi, access=access.pointwise(True, True),
+                  reason="pointwise conv (CHW to CHW), pixel by pixel"),
+    _conv_variant("tinyc_pointwise_conv_chw_hwc_s8", applies=_pointwise_layouts(True, False), weight_layout="OI",
+                  reorder_weights=_oi, access=access.pointwise(True, False),
+                  reason="pointwise conv (CHW to HWC), pixel by pixel"),
+    _conv_variant("tinyc_pointwise_conv_hwc_chw_s8", applies=_pointwise_layouts(False, True), weight_layout="OI",
+                  reorder_weights=_oi, access=access.pointwise(False, True),
+                  reason="pointwise conv (HWC to CHW), pixel by pixel"),
+)
+
+FULLY_CONNECTED_VARIANTS: tuple[KernelVariant, ...] = (
+    KernelVariant("tinyc_fully_connected_s8", "tinyc_fully_connected_params", ("FullyConnected",), 6,
+                  "tinyc_fully_connected_s8.c", build_fully_connected, weight_layout="OI",
+                  access=access.fully_connected, reason="fully connected, row by row"),
+)

@@ -1,0 +1,127 @@
+"""Data movement: strided copies (Transpose, layout changes, Reshape across layouts),
+concatenation and constant padding."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import ops
+from ..ir.graph import Graph, Node
+from ..ir.layout import storage_positions
+from . import access, physical
+from .call import KernelCall, TensorArg
+from .common import data_arg, require_same_layout, struct
+from .variant import KernelVariant
+
+TRANSPOSE_DIMS = 6  # TINYC_MAX_DIMS
+PAD_DIMS = 4  # tinyc_pad_params
+
+
+def _strided_copy(node: Node, graph: Graph, variant: KernelVariant, dims: tuple[int, ...],
+                  strides: tuple[int, ...]) -> list[KernelCall]:
+    dims, (strides,) = physical.simplify(dims, strides)
+    if len(dims) > TRANSPOSE_DIMS:
+        raise ModelError(
+            f"node {node.name} ({node.kind}): needs a {len(dims)}-D strided copy; the kernel supports {TRANSPOSE_DIMS}"
+        )
+    p = struct(
+        out_dims=physical.pad_leading(dims, TRANSPOSE_DIMS, 1),
+        in_strides=physical.pad_leading(strides, TRANSPOSE_DIMS, 0),
+    )
+    args = (data_arg(graph, node.inputs[0], "x"), TensorArg(node.outputs[0]))
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+def _transpose(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.Transpose = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    y_order = graph.dim_order(y_name)
+    strides = physical.transpose_strides(attrs.perm, y_order, x.shape, graph.dim_order(x_name))
+    return _strided_copy(node, graph, variant, physical.physical_shape(y.shape, y_order), strides)
+
+
+def _reshape(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    x_order, y_order = graph.dim_order(x_name), graph.dim_order(y_name)
+    if np.array_equal(storage_positions(x.shape, x_order), storage_positions(y.shape, y_order)):
+        return []  # same bytes in the same places: the planner may alias the two buffers
+    copy = physical.reshape_copy(x.shape, x_order, y.shape, y_order)
+    if copy is None:
+        raise ModelError(
+            f"node {node.name} (Reshape): {x_name} (dim order {list(x_order)}) to {y_name} "
+            f"(dim order {list(y_order)}) needs two copies; the layout pass must make one side row-major"
+        )
+    return _strided_copy(node, graph, variant, *copy)
+
+
+def build_strided_copy(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    return _reshape(node, graph, variant) if node.kind == ops.Reshape.kind else _transpose(node, graph, variant)
+
+
+def build_concat(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.Concat = node.attrs  # type: ignore[assignment]
+    (y_name,) = node.outputs
+    y = graph.tensor(y_name)
+    y_order = graph.dim_order(y_name)
+    position = y_order.index(attrs.axis)
+    y_dims = physical.physical_shape(y.shape, y_order)
+    outer = int(np.prod(y_dims[:position], dtype=np.int64))
+    inner_unit = int(np.prod(y_dims[position + 1 :], dtype=np.int64))
+    calls = []
+    offset = 0
+    for index, name in enumerate(n for n in node.inputs if n):
+        x = graph.tensor(name)
+        require_same_layout(node, graph, name, y_order)
+        inner = x.shape[attrs.axis] * inner_unit
+        p = struct(outer=outer, inner=inner, out_inner=y.shape[attrs.axis] * inner_unit, offset=offset)
+        args = (data_arg(graph, name, f"x{index}"), TensorArg(y_name))
+        calls.append(KernelCall(node.name, variant.symbol, variant.params_type, p, args))
+        offset += inner
+    return calls
+
+
+def build_pad(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.Pad = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x = graph.tensor(x_name)
+    order = graph.dim_order(y_name)
+    require_same_layout(node, graph, x_name, order)
+    rank = len(x.shape)
+    in_dims = [x.shape[axis] for axis in order]
+    before = [attrs.pads[axis] for axis in order]
+    after = [attrs.pads[rank + axis] for axis in order]
+    # Drop untouched extent-1 dims; fold a dim into its outer neighbour when it has no pads.
+    merged: list[list[int]] = []
+    for d, pb, pa in zip(in_dims, before, after):
+        if d == 1 and pb == 0 and pa == 0:
+            continue
+        if merged and pb == 0 and pa == 0:
+            merged[-1] = [merged[-1][0] * d, merged[-1][1] * d, merged[-1][2] * d]
+            continue
+        merged.append([d, pb, pa])
+    if len(merged) > PAD_DIMS:
+        raise ModelError(f"node {node.name} (Pad): pads {len(merged)} dims in memory; the kernel supports {PAD_DIMS}")
+    merged = [[1, 0, 0]] * (PAD_DIMS - len(merged)) + merged
+    p = struct(
+        in_dims=tuple(m[0] for m in merged),
+        pad_before=tuple(m[1] for m in merged),
+        pad_after=tuple(m[2] for m in merged),
+        value=attrs.value,
+    )
+    args = (data_arg(graph, x_name, "x"), TensorArg(y_name))
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+# Concat and pad copy with memcpy, whose overlapping arguments are undefined behaviour in
+# C: no access model, so no overlap fact ever covers them.
+MOVEMENT_VARIANTS: tuple[KernelVariant, ...] = (
+    KernelVariant("tinyc_transpose_s8", "tinyc_transpose_params", (ops.Transpose.kind, ops.Reshape.kind), 2,
+                  "tinyc_transpose_s8.c", build_strided_copy, access=access.transpose,
+                  reason="strided copy, element by element"),
+    KernelVariant("tinyc_concat_s8", "tinyc_concat_params", (ops.Concat.kind,), 2, "tinyc_concat_s8.c",
+                  build_concat),
+    KernelVariant("tinyc_pad_s8", "tinyc_pad_params", (ops.Pad.kind,), 2, "tinyc_pad_s8.c", build_pad),
+)
