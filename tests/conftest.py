@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Iterator
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from ci_evidence import pytest_make_collect_report, pytest_report_teststatus, pytest_runtest_makereport  # noqa: F401
 from tinycc_ml.kernels.harness import CtypesRunner, DriverRunner
 from tinycc_ml.targets.kernel_test_sources import kernel_test_sources
+from tinycc_ml.targets.qemu_driver import QemuDriverRunner
 from tinycc_ml.targets.runtime_build import SANITIZE_FLAGS, build_runtime, default_cache_dir
 
 
@@ -44,11 +47,8 @@ def kernel_driver() -> Iterator[DriverRunner]:
 
 @pytest.fixture(scope="session")
 def kernel_lib_simd() -> CtypesRunner:
-    path = build_runtime(
-        "shared",
-        extra_sources=kernel_test_sources(default_cache_dir(), driver=False),
-        flags=("-O2", "-DTINYC_SIMD_EMULATE"),
-    )
+    support = kernel_test_sources(default_cache_dir(), driver=False)
+    path = build_runtime("shared", extra_sources=support, flags=("-O2", "-DTINYC_SIMD_EMULATE"))
     return CtypesRunner(path)
 
 
@@ -74,3 +74,20 @@ def kernel_runners(
     """Every kernel test runs each case in-process (fast) and under the sanitizers, both for
     the portable build and for the emulated-SIMD build (the DSP algorithm on the host)."""
     return kernel_lib, kernel_driver, kernel_lib_simd, kernel_driver_simd
+
+
+# --- the same kernels as Cortex-M firmware under QEMU (their DSP paths) --------------
+
+
+@pytest.fixture(scope="session", params=("qemu-m4", "qemu-m7"))
+def qemu_kernel_runner(request: pytest.FixtureRequest) -> QemuDriverRunner:
+    """The kernel driver on an emulated Cortex-M4 / M7, built once per session (cached by
+    the hash of its sources); tests hand it batches (kernel_support.check_kernels_batch).
+    Without the toolchain the tests skip, except under CI, where they fail."""
+    missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
+    if missing:
+        message = f"{' and '.join(missing)} not found (make setup-system)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return QemuDriverRunner.for_target(request.param)

@@ -3,20 +3,23 @@ that the C kernels the registry picks give the interpreter's bytes exactly."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence, TypeVar
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tinycc_ml.interp import run_core
 from tinycc_ml.ir.graph import BoundaryIO, DType, Graph, Node, QuantParams, Tensor
 from tinycc_ml.ir.ops import OpAttrs
-from tinycc_ml.kernels.harness import Runner, run_calls
+from tinycc_ml.kernels.call import KernelCall
+from tinycc_ml.kernels.harness import BatchRunner, Runner, plan, run_calls
 from tinycc_ml.kernels.physical import physical_shape
 from tinycc_ml.kernels.registry import kernel_calls
 
 NHWC = (0, 2, 3, 1)
+T = TypeVar("T")
 
 
 def act(name: str, shape: Sequence[int], q: QuantParams) -> Tensor:
@@ -61,6 +64,40 @@ def random_int8(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
     return rng.integers(-128, 128, size=tuple(shape)).astype(np.int8)
 
 
+@dataclass(frozen=True)
+class KernelCase:
+    """One graph's kernel calls, their input bytes and the interpreter's output."""
+
+    graph: Graph
+    calls: tuple[KernelCall, ...]
+    contents: Mapping[str, bytes]
+    sizes: Mapping[str, int]
+    aliases: Mapping[str, str] | None
+    want: np.ndarray
+
+    @property
+    def output(self) -> str:
+        (name,) = self.graph.output_tensors()
+        return name
+
+
+def kernel_case(
+    graph: Graph,
+    seed: int,
+    aliases: Mapping[str, str] | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+) -> KernelCase:
+    if inputs is None:
+        rng = np.random.default_rng(seed)
+        inputs = {name: random_int8(rng, graph.tensor(name).shape) for name in graph.input_tensors()}
+    expected = run_core(graph, inputs)
+    calls = tuple(call for node in graph.nodes for call in kernel_calls(node, graph))
+    contents = {name: to_physical(graph, name, value) for name, value in inputs.items()}
+    sizes = {t.name: t.nbytes for t in graph.activations()}
+    (out_name,) = graph.output_tensors()
+    return KernelCase(graph, calls, contents, sizes, aliases, expected[out_name])
+
+
 def check_kernels(
     graph: Graph,
     runners: Sequence[Runner],
@@ -70,23 +107,44 @@ def check_kernels(
 ) -> np.ndarray:
     """Interpreter vs every runner on random int8 inputs (or the given ones): byte equality
     of the output, which is returned."""
-    if inputs is None:
-        rng = np.random.default_rng(seed)
-        inputs = {name: random_int8(rng, graph.tensor(name).shape) for name in graph.input_tensors()}
-    expected = run_core(graph, inputs)
-    calls = [call for node in graph.nodes for call in kernel_calls(node, graph)]
-    contents = {name: to_physical(graph, name, value) for name, value in inputs.items()}
-    sizes = {t.name: t.nbytes for t in graph.activations()}
-    (out_name,) = graph.output_tensors()
-    want = expected[out_name]
+    case = kernel_case(graph, seed, aliases, inputs)
     for runner in runners:
-        if not calls:  # a pure reinterpretation: the output *is* the input's bytes
+        if not case.calls:  # a pure reinterpretation: the output *is* the input's bytes
             (in_name,) = graph.input_tensors()
-            assert to_physical(graph, out_name, want) == contents[in_name]
+            assert to_physical(graph, case.output, case.want) == case.contents[in_name]
             continue
-        got = from_physical(graph, out_name, run_calls(runner, calls, contents, sizes, aliases)[out_name])
-        assert_same(got, want, f"{type(runner).__name__}: {calls[0].symbol} {calls[0].params}")
-    return want
+        result = run_calls(runner, case.calls, case.contents, case.sizes, aliases)[case.output]
+        got = from_physical(graph, case.output, result)
+        assert_same(got, case.want, f"{type(runner).__name__}: {case.calls[0].symbol} {case.calls[0].params}")
+    return case.want
+
+
+def check_kernels_batch(cases: Sequence[KernelCase], runner: BatchRunner) -> int:
+    """Every case on a runner that takes batches (QEMU: one boot for all); byte equality with
+    the interpreter per case. Returns the number of kernel calls checked."""
+    cases = [case for case in cases if case.calls]
+    plans = [plan(case.calls, case.contents, case.sizes, case.aliases) for case in cases]
+    results = runner.run_many(plans)
+    for case, p, buffers in zip(cases, plans, results):
+        got = from_physical(case.graph, case.output, buffers[p.tensor_buffers[case.output]])
+        name = getattr(runner, "name", type(runner).__name__)
+        assert_same(got, case.want, f"{name}: {case.calls[0].symbol} {case.calls[0].params}")
+    return sum(len(case.calls) for case in cases)
+
+
+def draw_examples(strategy: st.SearchStrategy[T], count: int) -> list[T]:
+    """`count` examples of a strategy, the same ones every run (derandomized, no database):
+    the cases a batch runner checks at once, where hypothesis cannot call a test per case."""
+    found: list[T] = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(example: T) -> None:
+        found.append(example)
+
+    collect()
+    return found
 
 
 def assert_same(got: np.ndarray, want: np.ndarray, context: str) -> None:

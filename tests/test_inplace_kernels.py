@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel_support import NHWC, act, check_kernels, const, seeds, single_node
+from kernel_support import NHWC, act, check_kernels, check_kernels_batch, const, draw_examples, kernel_case, seeds, single_node
 from overlap_support import check_grid, single_node_distance
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
@@ -59,9 +59,9 @@ def ring_graphs(draw):
 
 
 @st.composite
-def pointwise_inplace_graphs(draw):
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return _conv(shape, draw(st.integers(1, 7)), 1, 1, (0, 0, 0, 0), 1, 1, (NHWC, NHWC), True, draw(seeds))
+def pointwise_inplace_graphs(draw, most: int = 7):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, most)), draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    return _conv(shape, draw(st.integers(1, most)), 1, 1, (0, 0, 0, 0), 1, 1, (NHWC, NHWC), True, draw(seeds))
 
 
 @st.composite
@@ -75,10 +75,10 @@ def chw_depthwise_graphs(draw):
 
 
 @st.composite
-def pointwise_graphs(draw):
+def pointwise_graphs(draw, most: int = 6):
     orders = draw(st.sampled_from([(CHW, CHW), (CHW, NHWC), (NHWC, CHW)]))
-    shape = (draw(st.integers(1, 2)), draw(st.integers(2, 6)), draw(st.integers(1, 5)), draw(st.integers(2, 5)))
-    return _conv(shape, draw(st.integers(2, 6)), 1, 1, (0, 0, 0, 0), 1, 1, orders, seed=draw(seeds))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(2, most)), draw(st.integers(1, 5)), draw(st.integers(2, 5)))
+    return _conv(shape, draw(st.integers(2, most)), 1, 1, (0, 0, 0, 0), 1, 1, orders, seed=draw(seeds))
 
 
 @SETTINGS
@@ -107,6 +107,20 @@ def test_chw_depthwise_matches_interpreter(kernel_runners, graph, seed):
 def test_pointwise_layout_variants_match_interpreter(kernel_runners, graph, seed):
     assert kernel_calls(graph.nodes[0], graph)[0].symbol.startswith("tinyc_pointwise_conv_")
     check_kernels(graph, kernel_runners, seed)
+
+
+@SETTINGS
+@given(graph=st.one_of(pointwise_inplace_graphs(most=37), pointwise_graphs(most=37)), seed=seeds)
+def test_wide_pointwise_variants_match_interpreter(kernel_runners, graph, seed):
+    """Channel counts past the DSP paths' four-channel blocks and four-byte runs."""
+    check_kernels(graph, kernel_runners, seed)
+
+
+def test_pointwise_variants_on_cortex_m(qemu_kernel_runner):
+    strategy = st.tuples(st.one_of(pointwise_inplace_graphs(), pointwise_graphs(), pointwise_inplace_graphs(most=37),
+                                   pointwise_graphs(most=37)), seeds)
+    cases = [kernel_case(graph, seed) for graph, seed in draw_examples(strategy, 120)]
+    assert check_kernels_batch(cases, qemu_kernel_runner) == len(cases)
 
 
 def test_variant_choice_scratch_twins_and_sources(kernel_lib):

@@ -4,9 +4,23 @@ registry picks equal the interpreter bit for bit, under the sanitizers too."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from kernel_support import NHWC, act, act_range, check_kernels, const, per_tensor, scales, seeds, single_node
+from kernel_support import (
+    NHWC,
+    act,
+    act_range,
+    check_kernels,
+    check_kernels_batch,
+    const,
+    draw_examples,
+    kernel_case,
+    per_tensor,
+    scales,
+    seeds,
+    single_node,
+)
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import QuantParams
@@ -38,26 +52,30 @@ def _bias(draw: st.DrawFn, rng: np.random.Generator, channels: int) -> np.ndarra
 
 
 @st.composite
-def conv_graphs(draw: st.DrawFn):
+def conv_graphs(draw: st.DrawFn, wide: bool = False):
+    """wide: channel counts up to 40 (the DSP paths' four-channel blocks, runs of 4 and their
+    leftovers) on kernels up to 3x3 and small images, so a case stays cheap."""
     rng = np.random.default_rng(draw(seeds))
-    kind = draw(st.sampled_from(["regular", "grouped", "depthwise"]))
+    kind = draw(st.sampled_from(["regular", "regular", "grouped"] if wide else ["regular", "grouped", "depthwise"]))
+    most = 40 if wide else 7
     if kind == "regular":
-        groups, in_c = 1, draw(st.integers(1, 7))
-        out_c = draw(st.integers(1, 7))
+        groups, in_c = 1, draw(st.integers(1, most))
+        out_c = draw(st.integers(1, most))
     elif kind == "grouped":
         groups = draw(st.integers(2, 3))
-        in_c = groups * draw(st.integers(1, 3))
-        out_c = groups * draw(st.integers(1, 3))
+        in_c = groups * draw(st.integers(1, most // 3 + 1))
+        out_c = groups * draw(st.integers(1, most // 3 + 1))
     else:
         in_c = draw(st.integers(1, 7))
         groups, out_c = in_c, in_c * draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kh, kw = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if wide else (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     eff_h, eff_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     pads = tuple(draw(st.integers(0, e - 1)) for e in (eff_h, eff_w, eff_h, eff_w))
-    h = draw(st.integers(max(1, eff_h - pads[0] - pads[2]), 9))
-    w = draw(st.integers(max(1, eff_w - pads[1] - pads[3]), 9))
+    size = 5 if wide else 9
+    h = draw(st.integers(max(1, eff_h - pads[0] - pads[2]), max(size, eff_h)))
+    w = draw(st.integers(max(1, eff_w - pads[1] - pads[3]), max(size, eff_w)))
     n = draw(st.integers(1, 2))
     oh = (h + pads[0] + pads[2] - eff_h) // sh + 1
     ow = (w + pads[1] + pads[3] - eff_w) // sw + 1
@@ -91,6 +109,12 @@ def test_conv2d_matches_interpreter(kernel_runners, case, seed):
     check_kernels(graph, kernel_runners, seed)
 
 
+@SETTINGS
+@given(case=conv_graphs(wide=True), seed=seeds)
+def test_wide_conv2d_matches_interpreter(kernel_runners, case, seed):
+    check_kernels(case[0], kernel_runners, seed)
+
+
 @st.composite
 def fully_connected_graphs(draw: st.DrawFn):
     rng = np.random.default_rng(draw(seeds))
@@ -115,3 +139,19 @@ def fully_connected_graphs(draw: st.DrawFn):
 @given(graph=fully_connected_graphs(), seed=seeds)
 def test_fully_connected_matches_interpreter(kernel_runners, graph, seed):
     check_kernels(graph, kernel_runners, seed)
+
+
+# --- the same strategies on qemu-m4 / qemu-m7 (the DSP builds), one emulator run per test ----
+
+QEMU_CASES = 150
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
+def test_conv2d_on_cortex_m(qemu_kernel_runner, wide):
+    cases = draw_examples(st.tuples(conv_graphs(wide=wide), seeds), QEMU_CASES)
+    assert check_kernels_batch([kernel_case(graph, seed) for (graph, _), seed in cases], qemu_kernel_runner) > 100
+
+
+def test_fully_connected_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(fully_connected_graphs(), seeds), QEMU_CASES)
+    assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) > 100

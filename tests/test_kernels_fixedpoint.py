@@ -103,3 +103,97 @@ def test_add_rescale_equals_mbqm_of_shifted_input(kernel_runners, rng):
     (got,) = _call(kernel_runners, "tinyc_test_add_rescale", v, multiplier, shift, left_shift)
     want = fp.multiply_by_quantized_multiplier(v.astype(np.int64) << left_shift, multiplier, shift)
     assert np.array_equal(got, want)
+
+
+# --- the requantize tails (requant.h): reference, fast (SMMULR) and the build's choice --------
+
+REQUANT_N = 1_000_000
+
+
+def _requant_cases(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accumulators, multipliers and shifts over the whole range TFLite's QuantizeMultiplier
+    gives (multiplier 0 or [2^30, 2^31), shift [-31, 30]), accumulators biased towards the
+    precondition's edge |acc << left| ~ 2^30 and the int32 extremes."""
+    shift = rng.integers(-31, 31, size=n)
+    shift[: n // 20] = rng.integers(0, 31, size=n // 20)  # more left shifts than uniform
+    multiplier = rng.integers(1 << 30, 1 << 31, size=n)
+    multiplier[: n // 50] = rng.choice([0, 1 << 30, (1 << 31) - 1], size=n // 50)
+    edge = (1 << 30) >> np.maximum(shift, 0)
+    kind = rng.integers(0, 5, size=n)
+    acc = np.select(
+        [kind == 0, kind == 1, kind == 2, kind == 3],
+        [
+            rng.integers(INT32_MIN, INT32_MAX + 1, size=n),  # anything (the guard's other side too)
+            edge + rng.integers(-3, 3, size=n),  # around the fast path's limit
+            -edge + rng.integers(-3, 3, size=n),
+            rng.integers(-(1 << 24), 1 << 24, size=n),  # what a real layer accumulates
+        ],
+        default=rng.integers(-300, 300, size=n),
+    )
+    acc = np.clip(acc, INT32_MIN, INT32_MAX)
+    return acc, multiplier, shift
+
+
+def _requant_call(runners, name: str, acc, multiplier, shift, output: tuple[int, int, int]) -> np.ndarray:
+    n = len(acc)
+    data = [np.ascontiguousarray(v, dtype=np.int32).tobytes() for v in (acc, multiplier, shift, output)]
+    results = [
+        np.frombuffer(runner.run(raw_plan(name, struct.pack("<i", n), data, [n]))[4], dtype=np.int8)
+        for runner in runners
+    ]
+    for other in results[1:]:
+        assert np.array_equal(results[0], other), f"{name}: runners disagree"
+    return results[0]
+
+
+@pytest.mark.parametrize("output", [(0, -128, 127), (-128, -128, 127), (127, -128, 127), (5, -20, 90)])
+def test_requantize_tails_equal_python(kernel_runners, rng, output):
+    """Both tails equal the Python twin wherever TFLite's int32 left shift is defined, and the
+    fast tail equals the reference on every input (it falls back to it beyond its precondition)."""
+    acc, multiplier, shift = _requant_cases(rng, REQUANT_N)
+    offset, act_min, act_max = output
+    want = np.clip(fp.multiply_by_quantized_multiplier(acc, multiplier, shift) + offset, act_min, act_max)
+    defined = np.abs(acc.astype(np.int64) << np.maximum(shift, 0)) < (1 << 31)
+    assert defined.mean() > 0.5
+    reference = _requant_call(kernel_runners, "tinyc_test_requantize_reference", acc, multiplier, shift, output)
+    fast = _requant_call(kernel_runners, "tinyc_test_requantize_fast", acc, multiplier, shift, output)
+    chosen = _requant_call(kernel_runners, "tinyc_test_requantize", acc, multiplier, shift, output)
+    assert np.array_equal(reference[defined], want[defined])
+    assert np.array_equal(fast, reference)
+    assert np.array_equal(chosen, reference)
+
+
+def test_fast_mbqm_takes_the_fast_path_on_every_real_accumulator(kernel_runners, rng):
+    """The guard is exact, not pessimistic: every acc with |acc << left| < 2^30 (all a layer can
+    produce) takes the SMMULR path, and its value is the reference's; beyond, it falls back."""
+    acc, multiplier, shift = _requant_cases(rng, REQUANT_N)
+    data = [np.ascontiguousarray(v, dtype=np.int32).tobytes() for v in (acc, multiplier, shift)]
+    for runner in kernel_runners:
+        buffers = runner.run(raw_plan("tinyc_test_mbqm_fast", struct.pack("<i", len(acc)), data, [4 * len(acc)] * 2))
+        value, exact = (np.frombuffer(b, dtype=np.int32) for b in buffers[3:])
+        doubled = acc.astype(np.int64) << (np.maximum(shift, 0) + 1)
+        fits = (doubled >= INT32_MIN) & (doubled <= INT32_MAX)
+        assert np.array_equal(exact != 0, fits)
+        assert np.array_equal(value[fits], fp.multiply_by_quantized_multiplier(acc, multiplier, shift)[fits])
+
+
+def test_requantize_tails_on_cortex_m(qemu_kernel_runner, rng):
+    """The DSP build's tails (SMMULR in hardware) on qemu-m4/m7: the same bits as Python, on
+    2 M cases in one emulator run (chunks small enough for the board's 4 MB of RAM)."""
+    chunk, chunks = 100_000, 20
+    acc, multiplier, shift = _requant_cases(rng, chunk * chunks)
+    output = (-3, -128, 127)
+    want = np.clip(fp.multiply_by_quantized_multiplier(acc, multiplier, shift) + output[0], -128, 127)
+    defined = np.abs(acc.astype(np.int64) << np.maximum(shift, 0)) < (1 << 31)
+    plans = []
+    for i in range(chunks):
+        part = slice(i * chunk, (i + 1) * chunk)
+        data = [np.ascontiguousarray(v, dtype=np.int32).tobytes() for v in (acc[part], multiplier[part], shift[part])]
+        data.append(np.array(output, dtype=np.int32).tobytes())
+        for name in ("tinyc_test_requantize", "tinyc_test_requantize_reference"):
+            plans.append(raw_plan(name, struct.pack("<i", chunk), data, [chunk]))
+    results = qemu_kernel_runner.run_many(plans)
+    chosen = np.concatenate([np.frombuffer(r[4], dtype=np.int8) for r in results[0::2]])
+    reference = np.concatenate([np.frombuffer(r[4], dtype=np.int8) for r in results[1::2]])
+    assert np.array_equal(chosen, reference)
+    assert np.array_equal(chosen[defined], want[defined])

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from kernel_support import NHWC, act, const, single_node
-from overlap_support import check_grid, single_node_distance
+from overlap_support import check_grid, overlapped_runs, single_node_distance
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
 
@@ -44,7 +44,7 @@ def conv(h, w, cin, cout, k, s, p, groups=1, dil=1, seed=0) -> Graph | None:
 def test_conv_grid(kernel_lib):
     grid = itertools.product((1, 3, 4), (1, 3, 4), (1, 2, 3), (1, 2, 4), (1, 2, 3), (1, 2), (0, 1))
     tally = check_grid(kernel_lib, (conv(*shape) for shape in grid))
-    assert tally.symbols == {"tinyc_conv_s8", "tinyc_depthwise_conv_s8"}  # 1 input channel: depthwise
+    assert tally.symbols == {"tinyc_conv_s8"}  # 1 input channel and 1 group: a regular conv too
     assert tally.cases > 500 and tally.tight > tally.cases // 3
 
 
@@ -79,6 +79,43 @@ def fully_connected(batch, k, m) -> Graph:
 def test_fully_connected_grid(kernel_lib):
     tally = check_grid(kernel_lib, (fully_connected(*s) for s in itertools.product((1, 2, 3), range(1, 6), range(1, 6))))
     assert tally.cases == 75 and tally.tight > 30
+
+
+
+def pointwise_inplace(n, h, w, c, oc) -> Graph:
+    rng = np.random.default_rng(n * 1000 + h * 100 + w * 10 + c + oc)
+    wt = rng.integers(-128, 128, size=(oc, c, 1, 1)).astype(np.int8)
+    b = rng.integers(-500, 500, size=oc).astype(np.int32)
+    attrs = ops.Conv2d((1, 1), (1, 1), (0, 0, 0, 0), 1, -128, 127, True)
+    return single_node(attrs, [act("x", (n, c, h, w), QI), const("w", wt, QW), const("b", b)],
+                       act("y", (n, oc, h, w), QO), {"x": NHWC, "y": NHWC})
+
+
+def test_simd_paths_keep_the_modelled_distances(kernel_lib_simd):
+    """The DSP paths (emulated) compute several output channels of a pixel, or several rows
+    of a fully connected layer, before writing them: consecutive blocks of the access
+    models merged, which moves reads earlier and writes later. At each model's distance they
+    must still give the plain result, on shapes wide enough for the four-channel blocks and
+    their leftovers. (Tightness at distance - 1 is the portable build's: merged blocks may
+    survive a placement the model calls unsafe.)"""
+    convs = (conv(h, w, cin, cout, k, s, p, seed=h * w + cin)
+             for h, w, cin, cout, k, s, p in itertools.product((3, 5), (4, 6), (1, 4, 9), (3, 4, 9), (1, 3), (1, 2), (0, 1)))
+    grouped = (conv(4, 5, c, 2 * c, 3, 1, 1, groups=2) for c in (2, 8, 10))
+    dilated = (conv(6, 6, c, 5, 2, 1, 1, dil=2) for c in (3, 8))
+    fcs = (fully_connected(b, k, m) for b, k, m in itertools.product((1, 2), (3, 8, 13), (1, 4, 7, 9)))
+    pointwise = (pointwise_inplace(n, h, w, c, oc)
+                 for n, h, w, c, oc in itertools.product((1, 2), (2, 3), (3,), (4, 9), (3, 4, 8, 12)))
+    cases = 0
+    for seed, graph in enumerate(itertools.chain(convs, grouped, dilated, fcs, pointwise)):
+        if graph is None:
+            continue
+        d = single_node_distance(graph, "x")
+        if d >= graph.tensor("y").nbytes:
+            continue
+        c_out, _, want = overlapped_runs(kernel_lib_simd, graph, "x", d, seed)
+        assert c_out.tobytes() == want.tobytes(), f"SIMD C at d={d}: {graph.nodes[0]} {graph.tensor('x').shape}"
+        cases += 1
+    assert cases > 150
 
 
 def pool(kind, h, w, c, k, s, p) -> Graph | None:

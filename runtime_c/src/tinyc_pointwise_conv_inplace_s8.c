@@ -8,9 +8,14 @@
  * exactly on the input (or anywhere before it), with out_c > in_c (pixels - 1) * (out_c -
  * in_c) bytes before it (kernels/access.py). weights [out_c][in_c]. The arithmetic is
  * tinyc_conv_s8's, bit for bit.
+ *
+ * The SIMD path keeps that order: the copy, then four output channels at a time from it
+ * (tinyc/dot_s8.h), their bytes written after the four dot products. The registry folds
+ * the input offset into the bias (no tap is padding), so the inner loop has no offset.
  */
-#include "tinyc/tinyc_nn.h"
+#include "tinyc/dot_s8.h"
 #include "tinyc/requant.h"
+#include "tinyc/tinyc_nn.h"
 
 int32_t tinyc_pointwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params *params)
 {
@@ -25,6 +30,33 @@ void tinyc_pointwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
     int32_t p, oc, c;
+#if TINYC_USE_SIMD
+    const int32_t input_offset = params->input_offset;
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->act_min;
+    const int32_t act_max = params->act_max;
+
+    for (p = 0; p < pixels; ++p) {
+        int8_t *out = output + p * out_c;
+        for (c = 0; c < in_c; ++c) {
+            scratch[c] = input[p * in_c + c];
+        }
+        for (oc = 0; oc < out_c; oc += 4) {
+            const int32_t count = out_c - oc < 4 ? out_c - oc : 4;
+            int32_t acc[4] = {0, 0, 0, 0};
+            int32_t j;
+            if (count == 4) {
+                tinyc_dot4_s8(scratch, weights + oc * in_c, in_c, in_c, input_offset, 0, acc);
+            } else {
+                for (j = 0; j < count; ++j) {
+                    acc[j] = tinyc_dot1_s8(scratch, weights + (oc + j) * in_c, in_c, input_offset, 0, 0);
+                }
+            }
+            tinyc_requantize_channels_s8(acc, count, bias != 0 ? bias + oc : 0, multiplier + oc, shift + oc,
+                                         output_offset, act_min, act_max, out + oc);
+        }
+    }
+#else
 
     for (p = 0; p < pixels; ++p) {
         for (c = 0; c < in_c; ++c) {
@@ -43,4 +75,5 @@ void tinyc_pointwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
                                                          params->act_min, params->act_max);
         }
     }
+#endif
 }

@@ -12,6 +12,11 @@
  *       u32 arg count, then per arg: i32 buffer index (-1 = NULL)
  * Reply on stdout: u32 status (0 = ok, else the index of the failing call + 1), then per
  * buffer: u32 size, its bytes after all calls.
+ *
+ * Built with -DTINYC_DRIVER_FILES (the Cortex-M firmware under QEMU, newlib + semihosting:
+ * tinycc_ml/targets/qemu_driver.py) it reads the requests from request.bin and writes the
+ * replies to reply.bin in QEMU's working directory instead, a whole batch per run; there
+ * malloc is newlib's (no sanitizer), and the point is the Cortex-M build of the kernels.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +36,19 @@ void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out,
 void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n);
 void tinyc_test_add_rescale(const int32_t *x, const int32_t *multiplier, const int32_t *shift, const int32_t *left_shift,
                             int32_t *out, int32_t n);
+void tinyc_test_requantize(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                           const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_requantize_reference(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                     const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_requantize_fast(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_mbqm_fast(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out,
+                          int32_t *exact, int32_t n);
 
 #define MAX_BUFFERS 64
+
+static FILE *requests;
+static FILE *replies;
 #define MAX_ARGS 8
 
 static void die(const char *message)
@@ -43,7 +59,7 @@ static void die(const char *message)
 
 static void read_exact(void *data, size_t size)
 {
-    if (size != 0 && fread(data, 1, size, stdin) != size) {
+    if (size != 0 && fread(data, 1, size, requests) != size) {
         die("short read on stdin");
     }
 }
@@ -62,7 +78,7 @@ static void write_u32(uint32_t v)
     b[1] = (unsigned char)(v >> 8);
     b[2] = (unsigned char)(v >> 16);
     b[3] = (unsigned char)(v >> 24);
-    fwrite(b, 1, 4, stdout);
+    fwrite(b, 1, 4, replies);
 }
 
 /* Copy the params blob into a properly typed (aligned) struct after checking its size. */
@@ -121,6 +137,14 @@ static int run_call(const char *symbol, const void *params, size_t params_size, 
             tinyc_test_get_reciprocal(a[0], a[1], a[2], n);
         } else if (strcmp(symbol, "tinyc_test_add_rescale") == 0 && nargs == 5) {
             tinyc_test_add_rescale(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_requantize") == 0 && nargs == 5) {
+            tinyc_test_requantize(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_requantize_reference") == 0 && nargs == 5) {
+            tinyc_test_requantize_reference(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_requantize_fast") == 0 && nargs == 5) {
+            tinyc_test_requantize_fast(a[0], a[1], a[2], a[3], a[4], n);
+        } else if (strcmp(symbol, "tinyc_test_mbqm_fast") == 0 && nargs == 5) {
+            tinyc_test_mbqm_fast(a[0], a[1], a[2], a[3], a[4], n);
         } else {
             return 0;
         }
@@ -184,28 +208,39 @@ static int serve_one(void)
     write_u32(status);
     for (i = 0; i < nbuffers; ++i) {
         write_u32(sizes[i]);
-        fwrite(buffers[i], 1, sizes[i], stdout);
+        fwrite(buffers[i], 1, sizes[i], replies);
         free(buffers[i]);
     }
-    fflush(stdout);
+    fflush(replies);
     return 1;
 }
 
 int main(void)
 {
+#ifdef TINYC_DRIVER_FILES
+    requests = fopen("request.bin", "rb");
+    replies = fopen("reply.bin", "wb");
+    if (requests == NULL || replies == NULL) {
+        die("cannot open request.bin / reply.bin");
+    }
+#else
+    requests = stdin;
+    replies = stdout;
+#endif
     for (;;) {
         unsigned char b[4];
         uint32_t command;
-        if (fread(b, 1, 4, stdin) != 4) {
-            return 0;
+        if (fread(b, 1, 4, requests) != 4) {
+            break;
         }
         command = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
         if (command == 0) {
-            return 0;
+            break;
         }
         if (command != 1) {
             die("unknown command");
         }
         serve_one();
     }
+    return fclose(replies) == 0 ? 0 : 3;
 }

@@ -19,6 +19,14 @@ void tinyc_test_one_over_one_plus_x_for_x_in_0_1(const int32_t *a, int32_t *out,
 void tinyc_test_get_reciprocal(const int32_t *x, int32_t *out, int32_t *num_bits_over_unit, int32_t n);
 void tinyc_test_add_rescale(const int32_t *x, const int32_t *multiplier, const int32_t *shift, const int32_t *left_shift,
                             int32_t *out, int32_t n);
+void tinyc_test_requantize(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                           const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_requantize_reference(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                     const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_requantize_fast(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                const int32_t *output, int8_t *out, int32_t n);
+void tinyc_test_mbqm_fast(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out,
+                          int32_t *exact, int32_t n);
 
 void tinyc_test_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n)
 {
@@ -76,5 +84,46 @@ void tinyc_test_add_rescale(const int32_t *x, const int32_t *multiplier, const i
     for (i = 0; i < n; ++i) {
         const tinyc_add_rescale r = tinyc_add_rescale_of(0, multiplier[i], shift[i], left_shift[i]);
         out[i] = tinyc_add_rescale_one(&r, x[i]);
+    }
+}
+
+/* The requantize tails on arrays: acc, multiplier, shift per element; output = { output
+ * offset, act_min, act_max } for all. _reference and _fast name the two tails, plain
+ * tinyc_test_requantize is the one this build's kernels use (tinyc_requantize_s8). */
+void tinyc_test_requantize(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                           const int32_t *output, int8_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_requantize_s8(acc[i], multiplier[i], shift[i], output[0], output[1], output[2]);
+    }
+}
+
+void tinyc_test_requantize_reference(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                     const int32_t *output, int8_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_requantize_s8_reference(acc[i], multiplier[i], shift[i], output[0], output[1], output[2]);
+    }
+}
+
+void tinyc_test_requantize_fast(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                const int32_t *output, int8_t *out, int32_t n)
+{
+    const tinyc_requant_output o = tinyc_requant_output_of(output[0], output[1], output[2]);
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_requant_fast_s8(acc[i], tinyc_requant_channel_of(multiplier[i], shift[i]), o);
+    }
+}
+
+/* The fast MultiplyByQuantizedMultiplier and its precondition flag (1 = the fast value is used). */
+void tinyc_test_mbqm_fast(const int32_t *x, const int32_t *multiplier, const int32_t *shift, int32_t *out,
+                          int32_t *exact, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = tinyc_requant_fast_mbqm(x[i], tinyc_requant_channel_of(multiplier[i], shift[i]), &exact[i]);
     }
 }

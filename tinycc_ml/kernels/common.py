@@ -70,3 +70,20 @@ def bias_arg(graph: Graph, name: str) -> KernelArg:
 
 def operand_tensors(node: Node, graph: Graph) -> list[Tensor | None]:
     return [graph.tensor(name) if name else None for name in node.inputs]
+
+
+def fold_input_offset(weights: np.ndarray, bias: KernelArg, input_offset: int) -> tuple[KernelArg, int] | None:
+    """The input offset folded into the bias, for a kernel whose every tap reads the input
+    (fully connected, unpadded conv): sum (x + off) * w + b == sum x * w + (b + off * sum w),
+    exactly, so the kernel's inner loop needs no offset (its DSP path then keeps every value
+    in registers: runtime_c/include/tinyc/dot_s8.h). `weights` is [out][taps]; returns the
+    new bias argument and input offset 0, or None when the offset is already 0 or a folded
+    bias would leave int32."""
+    if input_offset == 0:
+        return None
+    folded = input_offset * weights.astype(np.int64).reshape(weights.shape[0], -1).sum(axis=1)
+    if isinstance(bias, ConstArg):
+        folded = folded + np.asarray(bias.values, dtype=np.int64)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        return None
+    return ConstArg("bias", "int32_t", folded.astype(np.int32)), 0

@@ -20,7 +20,15 @@ from ..ir.layout import CHW, NHWC, is_layout
 from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
-from .common import KernelLayoutError, bias_arg, per_channel_args, require_nhwc, require_same_layout, struct
+from .common import (
+    KernelLayoutError,
+    bias_arg,
+    fold_input_offset,
+    per_channel_args,
+    require_nhwc,
+    require_same_layout,
+    struct,
+)
 from .target import KernelTarget
 from .variant import KernelVariant
 
@@ -87,6 +95,8 @@ def _pointwise_layouts(x_chw: bool, y_chw: bool):
 
 
 def _nhwc_depthwise(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    # One input channel (kws's first layer, 1 -> 64) runs here too: the depthwise kernel's
+    # one-channel SIMD path uses each input word for four taps, ahead of tinyc_conv_s8's.
     return _nhwc(node, graph) and not _in_place(node) and is_depthwise(node, graph)
 
 
@@ -147,6 +157,18 @@ def _conv_reason(params: ParamStruct) -> str:
 # --- the builders ----------------------------------------------------------------------
 
 
+# Variants whose DSP path runs the offset-free loop when the input offset is folded into the
+# bias: NHWC-input kernels without padding (a skipped padding tap must add nothing).
+_FOLDS_INPUT_OFFSET = frozenset({"tinyc_conv_s8", "tinyc_pointwise_conv_inplace_s8", "tinyc_pointwise_conv_hwc_chw_s8"})
+
+
+def _folds_input_offset(variant: KernelVariant, attrs: ops.Conv2d, kernel_h: int) -> bool:
+    """Only kernels one row tall: a patch band of a taller kernel gains or loses its top and
+    bottom pads with its place in the image, and every band of a loop must get the same
+    constant bias."""
+    return variant.symbol in _FOLDS_INPUT_OFFSET and not any(attrs.pads) and kernel_h == 1
+
+
 def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
@@ -160,20 +182,24 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
     _, _, out_h, out_w = y.shape
     assert variant.reorder_weights is not None, variant.symbol
     weights = variant.reorder_weights(w.data)
+    input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
+    folded = fold_input_offset(weights, bias, input_offset) if _folds_input_offset(variant, attrs, kernel_h) else None
+    if folded is not None:
+        bias, input_offset = folded
     p = struct(
         batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
         kernel_h=kernel_h, kernel_w=kernel_w,
         stride_h=attrs.strides[0], stride_w=attrs.strides[1],
         dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
         pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
+        groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),
-        bias_arg(graph, b_name),
+        bias,
         multiplier,
         shift,
         TensorArg(y_name),
@@ -197,15 +223,19 @@ def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant) -> l
         raise ModelError(f"node {node.name}: per-channel weights {w_name} need one common zero point")
     requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant)
     per_channel = len(requant.multipliers) > 1
+    input_offset, filter_offset, bias = -x.quant.zp, -zero_points.pop(), bias_arg(graph, b_name)
+    folded = fold_input_offset(w.data, bias, input_offset) if filter_offset == 0 else None
+    if folded is not None:
+        bias, input_offset = folded
     p = struct(
         batch=x.size // in_features, in_features=in_features, out_features=out_features,
-        input_offset=-x.quant.zp, filter_offset=-zero_points.pop(), output_offset=y.quant.zp,
+        input_offset=input_offset, filter_offset=filter_offset, output_offset=y.quant.zp,
         per_channel=int(per_channel), act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1)),
-        bias_arg(graph, b_name),
+        bias,
         ConstArg("multiplier", "int32_t", np.asarray(requant.multipliers, dtype=np.int32)),
         ConstArg("shift", "int32_t", np.asarray(requant.shifts, dtype=np.int32)),
         TensorArg(y_name),

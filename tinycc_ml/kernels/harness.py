@@ -7,6 +7,8 @@ call, its symbol, params bytes and buffer indices). Two runners execute a plan:
 * DriverRunner streams plans to runtime_c/test/tinyc_kernel_driver.c in a child process,
   built with AddressSanitizer and UBSan, where every buffer is its own exact-size malloc,
   so any out-of-bounds byte or undefined behaviour aborts the child and fails the test.
+  The same driver built as Cortex-M firmware runs under QEMU (targets/qemu_driver.py
+  QemuDriverRunner), fed a batch of plans per run through `encode_plan`/`decode_reply`.
 
 Both return every buffer's bytes after the calls; `run_calls` maps them back to tensor
 names. Output tensors start filled with a poison byte so a kernel that skips an element
@@ -114,6 +116,58 @@ class Runner(Protocol):
     def run(self, plan: CallPlan) -> list[bytes]: ...
 
 
+class BatchRunner(Protocol):
+    """A runner that pays a fixed cost per start (an emulator boot), so it takes many plans at once."""
+
+    def run(self, plan: CallPlan) -> list[bytes]: ...
+
+    def run_many(self, plans: Sequence[CallPlan]) -> list[list[bytes]]: ...
+
+
+def encode_plan(plan: CallPlan) -> bytes:
+    """One request of the kernel driver's protocol (runtime_c/test/tinyc_kernel_driver.c)."""
+    out = [struct.pack("<II", 1, len(plan.buffers))]
+    for data in plan.buffers:
+        out.append(struct.pack("<I", len(data)) + data)
+    out.append(struct.pack("<I", len(plan.calls)))
+    for call in plan.calls:
+        params = call.params if isinstance(call.params, bytes) else to_bytes(call.params, call.params_type)
+        symbol = call.symbol.encode()
+        out.append(struct.pack("<I", len(symbol)) + symbol + struct.pack("<I", len(params)) + params)
+        out.append(struct.pack(f"<I{len(call.args)}i", len(call.args), *call.args))
+    return b"".join(out)
+
+
+def rejection(plan: CallPlan, status: int) -> str:
+    call = plan.calls[status - 1]
+    return f"the kernel driver rejected call {status - 1} ({call.symbol}): bad symbol, params size or arity"
+
+
+def decode_replies(data: bytes, plans: Sequence[CallPlan]) -> list[list[bytes]]:
+    """Split the driver's replies to `plans` (status, then every buffer); DriverError on a
+    rejected call or a reply cut short (the driver died in the middle of a batch)."""
+    results: list[list[bytes]] = []
+    pos = 0
+
+    def take(size: int) -> bytes:
+        nonlocal pos
+        if pos + size > len(data):
+            done = ", ".join(c.symbol for c in plans[len(results)].calls)
+            raise DriverError(f"the kernel driver's reply stops in plan {len(results)} ({done})")
+        pos += size
+        return data[pos - size : pos]
+
+    for plan in plans:
+        (status,) = struct.unpack("<I", take(4))
+        buffers = [take(struct.unpack("<I", take(4))[0]) for _ in plan.buffers]
+        if status != 0:
+            raise DriverError(rejection(plan, status))
+        results.append(buffers)
+    if pos != len(data):
+        raise DriverError(f"the kernel driver replied {len(data) - pos} bytes more than {len(plans)} plans need")
+    return results
+
+
 def run_calls(
     runner: Runner,
     calls: Sequence[KernelCall],
@@ -200,7 +254,7 @@ class DriverRunner:
         process = self._start()
         assert process.stdin is not None and process.stdout is not None
         try:
-            process.stdin.write(self._encode(plan))
+            process.stdin.write(encode_plan(plan))
             process.stdin.flush()
             status = self._read_u32(process)
             buffers = []
@@ -217,24 +271,11 @@ class DriverRunner:
             symbols = ", ".join(c.symbol for c in plan.calls)
             raise DriverError(f"the sanitized kernel driver died running {symbols}:\n{report}") from None
         if status != 0:
-            call = plan.calls[status - 1]
-            raise DriverError(
-                f"the kernel driver rejected call {status - 1} ({call.symbol}): bad symbol, params size or arity"
-            )
+            raise DriverError(rejection(plan, status))
         return buffers
 
-    @staticmethod
-    def _encode(plan: CallPlan) -> bytes:
-        out = [struct.pack("<II", 1, len(plan.buffers))]
-        for data in plan.buffers:
-            out.append(struct.pack("<I", len(data)) + data)
-        out.append(struct.pack("<I", len(plan.calls)))
-        for call in plan.calls:
-            params = call.params if isinstance(call.params, bytes) else to_bytes(call.params, call.params_type)
-            symbol = call.symbol.encode()
-            out.append(struct.pack("<I", len(symbol)) + symbol + struct.pack("<I", len(params)) + params)
-            out.append(struct.pack(f"<I{len(call.args)}i", len(call.args), *call.args))
-        return b"".join(out)
+    def run_many(self, plans: Sequence[CallPlan]) -> list[list[bytes]]:
+        return [self.run(p) for p in plans]
 
     @staticmethod
     def _read_exact(process: subprocess.Popen[bytes], size: int) -> bytes:
