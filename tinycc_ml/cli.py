@@ -137,14 +137,21 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
 @click.option("--no-firmware-size", "skip_firmware_size", is_flag=True,
               help="Skip cross-building the model for the board's core to measure its flash and RAM "
                    "(measured by default when arm-none-eabi-gcc is installed).")
+@click.option("--patch", "patch", default="off", show_default=True, metavar="off|auto|K:NHxNW",
+              help="Patch-based inference: run the ops up to tensor K band by band (NH row bands, NW = 1); "
+                   "'auto' searches K and NH for the smallest arena within --patch-overhead.")
+@click.option("--patch-overhead", "patch_overhead", default=20.0, show_default=True, type=click.FloatRange(min=0),
+              help="MACs the patch search may add by recomputing halos, in % of the model's MACs.")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
-            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool) -> None:
+            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, patch: str,
+            patch_overhead: float) -> None:
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
     from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
     options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size)
+                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
+                             patch=patch, patch_overhead_pct=patch_overhead)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)

@@ -24,6 +24,7 @@ from .lowering import lower, node_calls
 from .memory.picture import PlanView, sparkline
 from .memory.planners import DEFAULT_PLANNER
 from .passes.schedule import DEFAULT_TIME_LIMIT
+from .patch.search import DEFAULT_OVERHEAD_PCT, PatchChoice, PatchRequest, choose_patch
 from .program import Program
 from .report import build_report, memory_report_text, report_text
 from .resources import runtime_dir
@@ -45,6 +46,8 @@ class CompileOptions:
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
     measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
+    patch: str = "off"  # "off", "auto" or "K:NHxNW" (patch/search.py)
+    patch_overhead_pct: float = DEFAULT_OVERHEAD_PCT  # MACs the search may add, in % of the model's
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class CompileResult:
     fit: Fit
     ir_dump: str | None
     footprint: Footprint | None = None
+    patch: PatchChoice | None = None
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -110,6 +114,7 @@ class CompileResult:
             f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
             f"weights: {r['weights_bytes']:,} B",
             *memory_summary(r),
+            *([self.patch.summary()] if self.patch else []),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
@@ -177,13 +182,16 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     target = load_board(board)
     check_prefix(options.name)
     imported = import_model(path)
-    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
-                          KernelTarget.of_board(target))
+    request = PatchRequest.parse(options.patch, options.patch_overhead_pct)
+    kernel_target = KernelTarget.of_board(target)
+    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit, kernel_target)
+    program, patch = choose_patch(program, request, kernel_target, options.planner)
     ctx = build_context(program, options.name, path.name, target.name)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
+    report["patch"] = {"mode": request.mode, "applied": patch is not None, **(patch.as_report() if patch else {})}
     try:
         write_output_dir(out_dir, ctx, program, report)
         write_platformio_project(out_dir, target, ctx)
@@ -197,7 +205,7 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         overflow = footprint_overflow(footprint, target)
         if overflow is not None and not options.allow_overflow:
             raise overflow
-    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint)
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, patch)
 
 
 # -- writing the output directory -------------------------------------------------------------
