@@ -87,6 +87,6 @@ def small_mobilenet() -> onnx.ModelProto:
 
 def mobilenet_v2_035(size: int = 144) -> onnx.ModelProto:
     """MobileNetV2 width 0.35 (channels rounded to multiples of 8), 1000 classes."""
-    spec = [(1, 16, 1, 1), (6, 8, 2, 2), (6, 16, 3, 2), (6, 24, 4, 2), (6, 32, 3, 1), (6, 56, 3, 2), (6, 112, 1, 1)]
+    spec = [(1, 8, 1, 1), (6, 8, 2, 2), (6, 16, 3, 2), (6, 24, 4, 2), (6, 32, 3, 1), (6, 56, 3, 2), (6, 112, 1, 1)]
     blocks = [Block(t, c, s if i == 0 else 1) for t, c, n, s in spec for i in range(n)]
     return mobilenet_like(size, 16, blocks, 1000, last=1280)
