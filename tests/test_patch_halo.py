@@ -43,6 +43,7 @@ CONV_CASES = [(k, s, d, pt, pb) for k in range(1, 8) for s in (1, 2) for d in (1
               for pt in range(k) for pb in range(k) if d == 1 or (k <= 3)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", ["conv", "depthwise"])
 @pytest.mark.parametrize("k", range(1, 8))
 def test_conv_halo_every_kernel_stride_dilation_and_padding(op, k):
@@ -57,6 +58,7 @@ def test_conv_halo_every_kernel_stride_dilation_and_padding(op, k):
         _check_interp(chain(k, s, d, (pt, pl, pb, pr), op=op), (2, 3), seed=k * 100 + pt * 10 + pb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", ["maxpool", "avgpool", "avgpool_include_pad"])
 def test_pool_halo_every_kernel_stride_and_padding(op):
     """Every top pad below the kernel, each with two bottom pads (equal, and one more)."""

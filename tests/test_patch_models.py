@@ -17,13 +17,13 @@ from click.testing import CliRunner
 
 import frontend_support as fs
 from patch_models import small_mobilenet
+from tinycc_ml.boards import load_board
 from tinycc_ml.cli import main as cli
 from tinycc_ml.compiler import CompileOptions, compile_model, import_model, lower
 from tinycc_ml.errors import TinycError
 from tinycc_ml.interp import run_graph
 from tinycc_ml.interp.planned import run_planned
 from tinycc_ml.kernels.target import KernelTarget
-from tinycc_ml.boards import load_board
 from tinycc_ml.patch.search import PatchRequest, choose_patch
 from tinycc_ml.program import LoopStep
 from tinycc_ml.targets import TARGETS, host, read_build_info
@@ -63,6 +63,7 @@ def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, 
     return patched.report
 
 
+@pytest.mark.slow
 def test_small_mobilenet_auto_patch_with_a_residual_add_is_bit_exact(mobilenet, tmp_path):
     report = _bit_exact_everywhere(mobilenet, tmp_path, "auto", QEMU)
     patch = report["patch"]
@@ -76,6 +77,7 @@ def test_small_mobilenet_auto_patch_with_a_residual_add_is_bit_exact(mobilenet, 
     assert "Add" in kinds and kinds.count("Conv2d") >= 6  # a residual block lives inside the stage
 
 
+@pytest.mark.slow
 def test_forced_deep_stage_with_dilation_and_asymmetric_stride_2_pads(mobilenet, tmp_path):
     """K after the third residual Add: the stage holds the stem, the 5x5 stride-2 depthwise
     with TF-style pads (1, 1, 2, 2) and the dilated depthwise."""
@@ -126,6 +128,7 @@ def test_auto_patch_never_raises_an_mlperf_arena(name, kind):
 @requires_models
 @pytest.mark.models
 @pytest.mark.skipif(not HAS_ARM, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.slow
 def test_resnet8_auto_patch_bit_exact_on_host_and_qemu_m7(tmp_path):
     report = _bit_exact_everywhere(fs.MLPERF_ONNX / "resnet8.ort_qdq.onnx", tmp_path, "auto", ("qemu-m7",))
     assert report["arena_bytes"] == report["patch"]["arena_with_bytes"] < 33_312

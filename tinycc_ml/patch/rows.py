@@ -70,7 +70,3 @@ def band_attrs(node: Node, window: InputRows) -> ops.OpAttrs:
         pads[2], pads[6] = window.pad_top, window.pad_bottom
         return replace(attrs, pads=tuple(pads))
     return attrs
-
-
-def out_height(rows: Rows) -> int:
-    return rows[1] - rows[0]
