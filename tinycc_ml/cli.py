@@ -143,9 +143,15 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
               help="STM32Cube HAL + CMSIS tree (laid out as ../shared/vendor/stm32cube) to link the real-board "
                    "firmware against and report its text/data/bss in report.json (default: $TINYC_STM32CUBE; "
                    "neither: not measured).")
+@click.option("--patch", "patch", default="off", show_default=True, metavar="off|auto|K:NHxNW",
+              help="Patch-based inference: run the ops up to tensor K band by band (NH row bands, NW = 1); "
+                   "'auto' searches K and NH for the smallest arena within --patch-overhead.")
+@click.option("--patch-overhead", "patch_overhead", default=20.0, show_default=True, type=click.FloatRange(min=0),
+              help="MACs the patch search may add by recomputing halos, in % of the model's MACs.")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
-            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, stm32cube: Path | None) -> None:
+            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, stm32cube: Path | None, patch: str,
+            patch_overhead: float) -> None:
     """Compile MODEL (an int8 .onnx or .tflite file) to C for BOARD in OUTPUT."""
     import os  # noqa: PLC0415
 
@@ -157,7 +163,7 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
     vendor = None if skip_firmware_size else locate_vendor_tree(stm32cube, os.environ, use_checkout=False)
     options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
                              allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
-                             stm32cube=vendor)
+                             stm32cube=vendor, patch=patch, patch_overhead_pct=patch_overhead)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)

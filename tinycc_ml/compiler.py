@@ -26,6 +26,7 @@ from .lowering import lower, node_calls
 from .memory.picture import PlanView, sparkline
 from .memory.planners import DEFAULT_PLANNER
 from .passes.schedule import DEFAULT_TIME_LIMIT
+from .patch.search import DEFAULT_OVERHEAD_PCT, PatchChoice, PatchRequest, choose_patch
 from .program import Program
 from .report import build_report, memory_report_text, report_text
 from .resources import runtime_dir
@@ -55,6 +56,8 @@ class CompileOptions:
     # None does not try; a VendorTree without a path reports why it was not measured.
     stm32cube: VendorTree | None = None
     stm32cube_cache: Path | None = None  # where the HAL objects are cached (stm32cube.default_cache_dir)
+    patch: str = "off"  # "off", "auto" or "K:NHxNW" (patch/search.py)
+    patch_overhead_pct: float = DEFAULT_OVERHEAD_PCT  # MACs the search may add, in % of the model's
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class CompileResult:
     footprint: Footprint | None = None
     board_firmware: BoardFirmware | None = None
     board_firmware_note: str = ""  # why the real-board firmware was not measured
+    patch: PatchChoice | None = None
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -122,6 +126,7 @@ class CompileResult:
             f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
             f"weights: {r['weights_bytes']:,} B",
             *memory_summary(r),
+            *([self.patch.summary()] if self.patch else []),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
@@ -202,13 +207,16 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     target = load_board(board)
     check_prefix(options.name)
     imported = import_model(path)
-    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
-                          KernelTarget.of_board(target))
+    request = PatchRequest.parse(options.patch, options.patch_overhead_pct)
+    kernel_target = KernelTarget.of_board(target)
+    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit, kernel_target)
+    program, patch = choose_patch(program, request, kernel_target, options.planner)
     ctx = build_context(program, options.name, path.name, target.name)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
+    report["patch"] = {"mode": request.mode, "applied": patch is not None, **(patch.as_report() if patch else {})}
     try:
         write_output_dir(out_dir, ctx, program, report)
         write_platformio_project(out_dir, target, ctx)
@@ -228,7 +236,8 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         report.setdefault("firmware", {})["board"] = (board_fw.as_report(target) if board_fw is not None
                                                       else {"measured": False, "note": note})
         (out_dir / "report.json").write_text(report_text(report))
-    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, board_fw, note)
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, board_fw, note,
+                         patch)
 
 
 def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions) -> tuple[BoardFirmware | None, str]:

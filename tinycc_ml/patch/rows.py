@@ -1,0 +1,72 @@
+"""Receptive field in the row direction: the input rows an op needs for some output rows.
+
+An op whose output rows [o0, o1) are wanted reads the input rows
+[o0*s - pad_top, (o1-1)*s - pad_top + (k-1)*d + 1). Clipped to the image, what the
+clip cuts off at the border becomes the region's pad, and nothing else does: an inner
+band edge reads real neighbouring rows. Pooling's ceil_mode overhang (past the explicit
+bottom pad) is not a pad; the kernels derive it from the output height, as for the
+whole image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..ir import ops
+from ..ir.graph import Graph, Node
+
+Rows = tuple[int, int]  # [first, end) of an image's rows
+
+# The ops a patch stage can hold: everything else ends the stage.
+STAGE_KINDS = frozenset({"Conv2d", "Add", "Lut", "Pad", "AveragePool2d", "MaxPool2d"})
+
+
+@dataclass(frozen=True)
+class InputRows:
+    tensor: str
+    rows: Rows  # clipped to the input image
+    pad_top: int  # rows of padding above `rows` (only where the window crosses the image top)
+    pad_bottom: int
+
+
+def _window(lo: int, hi: int, height: int, pad_bottom_limit: int, tensor: str) -> InputRows:
+    clipped = (max(lo, 0), min(hi, height))
+    return InputRows(tensor, clipped, clipped[0] - lo, min(hi - clipped[1], pad_bottom_limit))
+
+
+def input_rows(node: Node, graph: Graph, out: Rows) -> tuple[InputRows, ...]:
+    """For each activation input of `node`, the rows producing output rows `out`."""
+    attrs = node.attrs
+    x = node.inputs[0]
+    height = graph.tensor(x).shape[2]
+    if isinstance(attrs, ops.Conv2d):
+        k, s, d = graph.tensor(node.inputs[1]).shape[2], attrs.strides[0], attrs.dilations[0]
+        lo = out[0] * s - attrs.pads[0]
+        return (_window(lo, (out[1] - 1) * s - attrs.pads[0] + (k - 1) * d + 1, height, attrs.pads[2], x),)
+    if isinstance(attrs, (ops.AveragePool2d, ops.MaxPool2d)):
+        k, s = attrs.kernel[0], attrs.strides[0]
+        lo = out[0] * s - attrs.pads[0]
+        return (_window(lo, (out[1] - 1) * s - attrs.pads[0] + k, height, attrs.pads[2], x),)
+    if isinstance(attrs, ops.Pad):
+        top = attrs.pads[2]
+        return (_window(out[0] - top, out[1] - top, height, attrs.pads[6], x),)
+    if isinstance(attrs, ops.Add):
+        return tuple(InputRows(name, out, 0, 0) for name in dict.fromkeys(node.inputs))
+    if isinstance(attrs, ops.Lut):
+        return (InputRows(x, out, 0, 0),)
+    raise ValueError(f"node {node.name} ({node.kind}) cannot run in a patch stage")
+
+
+def band_attrs(node: Node, window: InputRows) -> ops.OpAttrs:
+    """The node's attributes on a band: the image-border pads of the band's window."""
+    attrs = node.attrs
+    if isinstance(attrs, ops.Conv2d):
+        # The in-place variants write over their input, which a band's halo still needs.
+        return replace(attrs, pads=(window.pad_top, attrs.pads[1], window.pad_bottom, attrs.pads[3]), in_place=False)
+    if isinstance(attrs, (ops.AveragePool2d, ops.MaxPool2d)):
+        return replace(attrs, pads=(window.pad_top, attrs.pads[1], window.pad_bottom, attrs.pads[3]))
+    if isinstance(attrs, ops.Pad):
+        pads = list(attrs.pads)
+        pads[2], pads[6] = window.pad_top, window.pad_bottom
+        return replace(attrs, pads=tuple(pads))
+    return attrs

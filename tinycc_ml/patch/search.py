@@ -1,0 +1,141 @@
+"""The choice of a patch stage: for every candidate split tensor K and band count, the
+exact arena of the patched Program (planned by the same planner, with the stage as a
+LoopStep) and the MACs its halos recompute; the lowest arena within the MAC budget wins,
+and nothing is patched unless it lowers the arena.
+
+    --patch off        layer by layer
+    --patch auto       the search
+    --patch K:NHxNW    this split tensor and grid (NW = 1: row bands)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import TinycError
+from ..kernels.target import HOST_TARGET, KernelTarget
+from ..memory.planners import DEFAULT_PLANNER
+from ..program import LoopStep, NodeStep, Program
+from .rows import STAGE_KINDS
+from .stage import StageError, patched_program, program_macs
+
+DEFAULT_OVERHEAD_PCT = 20.0
+MAX_BANDS = 16  # more bands only add halo: the per-band buffers stop shrinking long before
+PATIENCE = 4  # band counts in a row that do not lower a split's arena end its search
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    mode: str  # "off", "auto" or "forced"
+    split: str = ""
+    n_h: int = 0
+    overhead_pct: float = DEFAULT_OVERHEAD_PCT
+
+    @staticmethod
+    def parse(text: str, overhead_pct: float = DEFAULT_OVERHEAD_PCT) -> "PatchRequest":
+        if text in ("off", "auto"):
+            return PatchRequest(text, overhead_pct=overhead_pct)
+        split, sep, grid = text.rpartition(":")
+        n_h, x, n_w = grid.partition("x")
+        if not sep or not split or not x or not n_h.isdigit() or not n_w.isdigit():
+            raise TinycError(f"--patch {text!r}: expected off, auto or TENSOR:NHxNW (e.g. conv1_out:4x1)")
+        if int(n_w) != 1:
+            raise TinycError(f"--patch {text!r}: only row bands (NW = 1) are supported; patches narrower than "
+                             "the image need a row stride the kernels do not take yet")
+        if int(n_h) < 1:
+            raise TinycError(f"--patch {text!r}: NH must be at least 1")
+        return PatchRequest("forced", split, int(n_h), overhead_pct)
+
+
+@dataclass(frozen=True)
+class PatchChoice:
+    split: str
+    n_h: int
+    n_w: int
+    arena_without: int
+    arena_with: int
+    macs_without: int
+    macs_with: int
+    halo_rows: tuple[tuple[str, int], ...]  # per stage op: rows computed twice (summed over bands)
+    candidates: int  # (K, grid) pairs planned by the search
+
+    @property
+    def mac_overhead_pct(self) -> float:
+        return 100.0 * (self.macs_with - self.macs_without) / max(self.macs_without, 1)
+
+    def as_report(self) -> dict:
+        return {"split": self.split, "grid": [self.n_h, self.n_w], "arena_without_bytes": self.arena_without,
+                "arena_with_bytes": self.arena_with, "macs_without": self.macs_without, "macs_with": self.macs_with,
+                "mac_overhead_pct": round(self.mac_overhead_pct, 2), "candidates": self.candidates,
+                "halo_rows": {name: rows for name, rows in self.halo_rows}}
+
+    def summary(self) -> str:
+        return (f"  patch: {self.split} in {self.n_h}x{self.n_w} bands: arena {self.arena_with:,} B "
+                f"(layer by layer {self.arena_without:,} B), +{self.mac_overhead_pct:.1f} % MACs")
+
+
+def halo_rows(program: Program) -> tuple[tuple[str, int], ...]:
+    """Per stage op, the output rows its bands compute beyond the image's height."""
+    rows = []
+    for step in program.steps:
+        if isinstance(step, LoopStep):
+            for j, node in enumerate(step.nodes):
+                full = program.graph.tensor(node.outputs[0]).shape[2]
+                done = sum(it.graph.tensor(it.steps[j].node.outputs[0]).shape[2] for it in step.iterations)
+                rows.append((node.name, done - full))
+    return tuple(rows)
+
+
+def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int) -> PatchChoice:
+    return PatchChoice(split, n_h, 1, straight.plan.arena_bytes, patched.plan.arena_bytes, program_macs(straight),
+                       program_macs(patched), halo_rows(patched), candidates)
+
+
+def candidate_splits(program: Program) -> list[str]:
+    """Outputs of the stage-capable ops of the straight program, in order."""
+    return [step.node.outputs[0] for step in program.steps
+            if isinstance(step, NodeStep) and step.node.kind in STAGE_KINDS
+            and len(program.graph.tensor(step.node.outputs[0]).shape) == 4]
+
+
+def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget = HOST_TARGET,
+                 planner: str = DEFAULT_PLANNER) -> tuple[Program, PatchChoice | None]:
+    """The Program to emit and the patch stage it runs (None: layer by layer)."""
+    if request.mode == "off":
+        return straight, None
+    if request.mode == "forced":
+        if request.split not in straight.graph.tensors:
+            raise TinycError(f"--patch: the lowered graph has no tensor {request.split!r} "
+                             f"(split points: {', '.join(candidate_splits(straight)) or 'none'})")
+        try:
+            patched = patched_program(straight, request.split, request.n_h, target, planner)
+        except StageError as exc:
+            raise TinycError(f"--patch {request.split}:{request.n_h}x1: {exc}") from None
+        return patched, _choice(straight, patched, request.split, request.n_h, 1)
+    base_macs = program_macs(straight)
+    best: tuple[int, float, Program, str, int] | None = None
+    tried = 0
+    for split in candidate_splits(straight):
+        height = straight.graph.tensor(split).shape[2]
+        split_best, worse = None, 0
+        for n_h in range(2, min(height, MAX_BANDS) + 1):
+            try:
+                patched = patched_program(straight, split, n_h, target, planner)
+            except StageError:
+                break  # the stage cannot end here (or cannot be cut finer): no finer grid either
+            tried += 1
+            overhead = 100.0 * (program_macs(patched) - base_macs) / max(base_macs, 1)
+            if overhead > request.overhead_pct:
+                break  # more bands only add halo
+            arena = patched.plan.arena_bytes
+            worse = 0 if split_best is None or arena < split_best else worse + 1
+            split_best = arena if split_best is None else min(split_best, arena)
+            if worse >= PATIENCE:
+                break  # the band buffers stopped shrinking; the halo only grows from here
+            key = (arena, overhead)
+            if best is None or key < best[:2]:
+                best = (*key, patched, split, n_h)
+    if best is None or best[0] >= straight.plan.arena_bytes:
+        return straight, None
+    _, _, patched, split, n_h = best
+    return patched, _choice(straight, patched, split, n_h, tried)
