@@ -7,6 +7,9 @@
   NHWC channels): byte-identical to the softmax over the last axis of the NHWC tensor;
 * HardSwish and Sigmoid between QDQ pairs.
 
+Sigmoid and Softmax also equal TFLite Micro's LOGISTIC and SOFTMAX on one-op .tflite
+models (tflm_single_op.py); HardSwish is 1 LSB from TFLite's HARD_SWISH on some codes (xfail).
+
 Each is compiled: the interpreter equals onnxruntime (exactly for the data movement, within
 1 LSB for the float-defined ops) and the host C equals the interpreter byte for byte.
 """
@@ -162,3 +165,51 @@ def test_host_c_equals_interpreter(name: str, tmp_path: Path) -> None:
     onnx.save(CASES[name][0](), str(path))
     result = verify_model(path, "stm32f746", 3, 0)
     assert result.ok, "\n".join(result.lines())
+
+
+# ---- against TFLite Micro: the same operator as a one-op .tflite ----------------------------
+
+A_Q, B_Q, SOFTMAX_OUT = (0.05, -3), (0.04, 5), (1 / 256, -128)
+ALL_CODES = np.arange(-128, 128, dtype=np.int16).astype(np.int8).reshape(1, 4, 8, 8)
+
+
+def _tflm_equal(m: onnx.ModelProto, opcode: str, out_q: tuple[float, int], inputs: list[np.ndarray],
+                tflm_options=None) -> int:
+    """Max |tinyc - TFLite Micro| over `inputs`, the ONNX model read as NHWC (elementwise and
+    last-axis ops do not care which axis is which)."""
+    from tflm_single_op import QTensor, build_single_op, run_tflm
+
+    graph = import_model(m, opcode)
+    worst = 0
+    for x in inputs:
+        tflite = build_single_op(opcode, [QTensor(x.shape, *A_Q)], QTensor(x.shape, *out_q), options=tflm_options)
+        ours = run_graph(graph, {"x": x})["y"].astype(np.int16)
+        worst = max(worst, int(np.abs(ours - run_tflm(tflite, [x]).astype(np.int16)).max()))
+    return worst
+
+
+def _unary_on(op: str, shape: tuple[int, ...]) -> onnx.ModelProto:
+    m = qdq_unary(op)
+    for value in (m.graph.input[0], m.graph.output[0]):
+        for dim, size in zip(value.type.tensor_type.shape.dim, shape):
+            dim.dim_value = size
+    return m
+
+
+def test_sigmoid_equals_tflite_micro_logistic_on_every_code() -> None:
+    assert _tflm_equal(_unary_on("Sigmoid", ALL_CODES.shape), "LOGISTIC", SOFTMAX_OUT, [ALL_CODES]) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="the HardSwish table follows ONNX's float definition; TFLite's integer "
+                   "HARD_SWISH rounds differently (1 LSB on some codes): per-origin semantics is issue 10 point 3")
+def test_hardswish_equals_tflite_micro_hard_swish_on_every_code() -> None:
+    assert _tflm_equal(_unary_on("HardSwish", ALL_CODES.shape), "HARD_SWISH", B_Q, [ALL_CODES]) == 0
+
+
+def test_softmax_equals_tflite_micro_softmax() -> None:
+    from tflm_single_op import options
+
+    rng = np.random.default_rng(3)
+    inputs = [rng.integers(-128, 128, size=(1, 3, 2, 6)).astype(np.int8) for _ in range(8)]
+    assert _tflm_equal(softmax_nchw(axis_last=True), "SOFTMAX", SOFTMAX_OUT, inputs,
+                       options("SoftmaxOptions", beta=1.0)) == 0
