@@ -210,16 +210,57 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
 @click.option("--target", "targets", multiple=True, type=click.Choice(sorted(TARGETS)),
               help="Where to run the generated C; repeat for several (e.g. --target host --target qemu-m7). "
                    "Default: host.")
+@click.option("--reference", nargs=2, default=None,
+              type=(click.Choice(["onnxruntime", "tflite-micro", "float"]), click.Path(dir_okay=False, path_type=Path)),
+              metavar="KIND FILE",
+              help="Compare the compiled C with a reference instead of the interpreter: onnxruntime FILE.onnx, "
+                   "tflite-micro FILE.tflite, or float FILE.onnx (the float model). Tolerance: 0 LSB for "
+                   "tflite-micro, 2 LSB for onnxruntime, cosine >= 0.99 for float.")
+@click.option("--data", "data", default=None, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="With --reference: real inputs (.npy [N, *input shape], or .npz with an 'inputs' array) "
+                   "instead of random ones.")
+@click.option("--tolerance", default=None, type=click.IntRange(min=0),
+              help="With --reference: the allowed max |diff| in LSB.")
+@click.option("--min-cosine", default=None, type=click.FloatRange(-1.0, 1.0),
+              help="With --reference float: the least cosine similarity accepted.")
+@click.option("--json", "as_json", is_flag=True, help="With --reference: print the figures as JSON.")
 @_errors_to_exit
-def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...]) -> None:
+def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...],
+           reference: tuple[str, Path] | None, data: Path | None, tolerance: int | None, min_cosine: float | None,
+           as_json: bool) -> None:
     """Check that the generated C equals the NumPy interpreter byte for byte on random inputs,
     on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
-    largest LSB difference to it)."""
+    largest LSB difference to it). With --reference, compare the generated C with onnxruntime,
+    TFLite Micro or the float model instead (as X-CUBE-AI's validate): exit 1 beyond the tolerance."""
+    if reference is not None:
+        _verify_reference(model, board, count, seed, targets, reference, data, tolerance, min_cosine, as_json)
+        return
+    if data is not None or tolerance is not None or min_cosine is not None or as_json:
+        raise TinycError("--data, --tolerance, --min-cosine and --json go with --reference")
     from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415
 
     result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS)
     for line in result.lines():
         click.echo(line)
+    if not result.ok:
+        sys.exit(EXIT_MISMATCH)
+
+
+def _verify_reference(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...],
+                      reference: tuple[str, Path], data: Path | None, tolerance: int | None,
+                      min_cosine: float | None, as_json: bool) -> None:
+    from .validation import verify_against_reference  # noqa: PLC0415
+
+    if len(targets) > 1:
+        raise TinycError("--reference compares one target; give one --target")
+    kind, reference_file = reference
+    result = verify_against_reference(model, kind, reference_file, board, count, seed, data,
+                                      targets[0] if targets else "host", tolerance, min_cosine, _progress)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        for line in result.lines():
+            click.echo(line)
     if not result.ok:
         sys.exit(EXIT_MISMATCH)
 
