@@ -74,7 +74,7 @@ def int8_activations(view: ModelView) -> set[str]:
     for node in view.nodes:
         op = node.op_type
         if op == "QuantizeLinear":
-            if quantized_type_of(view, node) == "int8":
+            if quantized_type_of(view, node) in ("int8", "uint8"):  # uint8: zero point shifted at import
                 found.add(node.output[0])
         elif op in QLINEAR_OPS:
             if op != "QGemm" or len(node.input) > 7:
