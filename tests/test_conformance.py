@@ -189,7 +189,7 @@ EXPECTED_REJECTIONS = {  # first matching key wins: specific names before the ge
     "test_gemm_default_matrix_bias": "bias", "test_gemm_default_scalar_bias": "bias",
     "test_gemm_default_single_elem_vector_bias": "bias",
     "test_matmul_1d_1d": "must be 2-D", "test_matmul_3d": "must be 2-D", "test_matmul_4d": "must be 2-D",
-    "test_matmul_bcast": "must be 2-D", "test_softmax_axis_0": "last axis", "test_softmax_axis_1": "last axis",
+    "test_matmul_bcast": "must be 2-D",
     "test_maxpool_with_argmax_2d_precomputed_strides": "storage_order=1",
     "test_reshape_allowzero_reordered": "static shapes", "_1d_": "only 2-D pooling", "_3d_": "only 2-D pooling",
 }

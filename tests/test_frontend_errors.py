@@ -125,10 +125,11 @@ def test_reshape_to_a_computed_shape_is_reported():
     assert error_of(wrap(body)).problems == ["node 'shape_of' (Shape)"]
 
 
-def test_uint8_activations():
-    err = error_of(quantize(conv_model(), activation="QUInt8"))
-    assert str(err) == (f"node 'x_QuantizeLinear' (QuantizeLinear): it quantizes 'x' to uint8; tinyc supports int8 "
-                        f"activations (quantize with {QUANTIZE_HINT})")
+def test_uint8_activations_are_accepted_as_shifted_int8():
+    # Refused before issue 10; now every uint8 zero point moves by -128 (test_frontend_uint8.py).
+    m = quantize(conv_model(), activation="QUInt8")
+    (zp,) = [numpy_helper.to_array(i) for i in m.graph.initializer if i.name == "x_zero_point"]
+    assert import_model(m, "u8").inputs[0].quant.zp == int(zp) - 128
 
 
 def test_uint8_weights():
@@ -251,10 +252,14 @@ def test_conflicting_parameters_for_one_tensor():
     )
 
 
-def test_softmax_not_on_last_axis():
+def test_softmax_not_on_last_axis_before_opset_13():
+    # From opset 13 any single axis is accepted (moved last by Transposes); before, a
+    # non-last axis means a softmax over the flattened trailing axes.
     body = [helper.make_node("Softmax", ["xf"], ["yf"], name="sm", axis=1)]
-    err = error_of(wrap(body, shape=(1, 3, 4)))
-    assert str(err) == "node 'sm' (Softmax): softmax over axis 1 of a rank-3 tensor; tinyc supports the last axis only"
+    err = error_of(wrap(body, shape=(1, 3, 4), opset=12))
+    assert str(err) == (
+        "node 'sm' (Softmax): opset-12 softmax over axis 1 of a rank-3 tensor (a softmax over the flattened "
+        "trailing axes); tinyc supports the last axis, or any single axis from opset 13")
 
 
 def test_matmul_of_two_activations():

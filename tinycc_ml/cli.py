@@ -233,16 +233,35 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
               help="Validate on a board over its serial port instead (/dev/ttyACM0, COM3, or socket://HOST:PORT): "
                    "the board runs the firmware `tinyc flash` put on it. Needs pyserial.")
 @click.option("--baud", default=115200, show_default=True, type=click.IntRange(min=1), help="Baud rate of --port.")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="With --port: the inputs to send, a .npy (one input or a batch) or .npz, instead of random ones.")
 @click.option("--timeout", "timeout_s", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="With --port: seconds to wait for each answer before sending the request again.")
+@click.option("--reference", nargs=2, default=None,
+              type=(click.Choice(["onnxruntime", "tflite-micro", "float"]), click.Path(dir_okay=False, path_type=Path)),
+              metavar="KIND FILE",
+              help="Compare the compiled C with a reference instead of the interpreter: onnxruntime FILE.onnx, "
+                   "tflite-micro FILE.tflite, or float FILE.onnx (the float model). Tolerance: 0 LSB for "
+                   "tflite-micro, 2 LSB for onnxruntime, cosine >= 0.99 for float.")
+@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="With --port or --reference: real inputs (.npy [N, *input shape] or one input, or .npz) "
+                   "instead of random ones.")
+@click.option("--tolerance", default=None, type=click.IntRange(min=0),
+              help="With --reference: the allowed max |diff| in LSB.")
+@click.option("--min-cosine", default=None, type=click.FloatRange(-1.0, 1.0),
+              help="With --reference float: the least cosine similarity accepted.")
+@click.option("--json", "as_json", is_flag=True, help="With --reference: print the figures as JSON.")
 @_errors_to_exit
 def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...], port: str | None, baud: int,
-           data_path: Path | None, timeout_s: float) -> None:
+           timeout_s: float, reference: tuple[str, Path] | None, data_path: Path | None, tolerance: int | None,
+           min_cosine: float | None, as_json: bool) -> None:
     """Check that the generated C for MODEL (.onnx or .tflite) equals the NumPy interpreter byte for byte on random inputs,
     on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
-    largest LSB difference to it); with --port, on the board itself, with its cycle counts."""
+    largest LSB difference to it); with --port, on the board itself, with its cycle counts. With
+    --reference, compare the generated C with onnxruntime, TFLite Micro or the float model
+    instead (as X-CUBE-AI's validate): exit 1 beyond the tolerance."""
+    if port is not None and reference is not None:
+        raise TinycError("--port and --reference are two different checks; give one of them")
+    if reference is None and (tolerance is not None or min_cosine is not None or as_json):
+        raise TinycError("--tolerance, --min-cosine and --json go with --reference")
     if port is not None:
         if targets:
             raise TinycError("--port validates on the board; leave out --target")
@@ -254,13 +273,35 @@ def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, .
         if not port_result.ok:
             sys.exit(EXIT_MISMATCH)
         return
+    if reference is not None:
+        _verify_reference(model, board, count, seed, targets, reference, data_path, tolerance, min_cosine, as_json)
+        return
     if data_path is not None:
-        raise TinycError("--data goes with --port (the other targets use --inputs random inputs)")
+        raise TinycError("--data goes with --port or --reference (the other checks use --inputs random inputs)")
     from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415
 
     result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS)
     for line in result.lines():
         click.echo(line)
+    if not result.ok:
+        sys.exit(EXIT_MISMATCH)
+
+
+def _verify_reference(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...],
+                      reference: tuple[str, Path], data: Path | None, tolerance: int | None,
+                      min_cosine: float | None, as_json: bool) -> None:
+    from .validation import verify_against_reference  # noqa: PLC0415
+
+    if len(targets) > 1:
+        raise TinycError("--reference compares one target; give one --target")
+    kind, reference_file = reference
+    result = verify_against_reference(model, kind, reference_file, board, count, seed, data,
+                                      targets[0] if targets else "host", tolerance, min_cosine, _progress)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        for line in result.lines():
+            click.echo(line)
     if not result.ok:
         sys.exit(EXIT_MISMATCH)
 

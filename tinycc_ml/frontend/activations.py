@@ -20,7 +20,15 @@ from .onnx_view import INT8, ModelView, node_label
 from .qparams import activation_params, quantized_type_of
 
 # Ops that move int8 bytes without changing their meaning: output params = input params.
-INT8_PASSTHROUGH = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "MaxPool"})
+# Pad on int8 pads with a raw int8 byte, so it is one of them too.
+INT8_PASSTHROUGH = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "MaxPool", "Pad"})
+# Ops that join int8 tensors byte for byte (tf2onnx's CONCATENATION of QuantizeLinear outputs):
+# every input and the output are the same bytes, so they need one set of parameters.
+INT8_JOINS = frozenset({"Concat"})
+
+
+def _int8_join(node: onnx.NodeProto, found: set[str]) -> bool:
+    return node.op_type in INT8_JOINS and bool(node.input) and all(name in found for name in node.input)
 
 # (input index, scale index, zero-point index) per QLinear op; -1 as input index means the output.
 _QLINEAR_DECLARATIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
@@ -66,12 +74,12 @@ def int8_activations(view: ModelView) -> set[str]:
     for node in view.nodes:
         op = node.op_type
         if op == "QuantizeLinear":
-            if quantized_type_of(view, node) == "int8":
+            if quantized_type_of(view, node) in ("int8", "uint8"):  # uint8: zero point shifted at import
                 found.add(node.output[0])
         elif op in QLINEAR_OPS:
             if op != "QGemm" or len(node.input) > 7:
                 found.add(node.output[0])
-        elif op in INT8_PASSTHROUGH and node.input and node.input[0] in found:
+        elif op in INT8_PASSTHROUGH and node.input and node.input[0] in found or _int8_join(node, found):
             found.add(node.output[0])
     return found
 
@@ -108,6 +116,9 @@ def activation_info(view: ModelView) -> ActivationInfo:
     for node in view.nodes:
         if node.op_type in INT8_PASSTHROUGH and node.input and node.input[0] in int8:
             classes.union(node.input[0], node.output[0])
+        elif _int8_join(node, int8):
+            for name in node.input:
+                classes.union(name, node.output[0])
 
     declared: dict[str, tuple[QuantParams, str, onnx.NodeProto]] = {}
     for node in view.nodes:

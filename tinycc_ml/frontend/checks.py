@@ -13,7 +13,7 @@ from typing import Mapping
 import onnx
 
 from ..errors import ModelError
-from .onnx_view import FLOAT, INT8, DTYPE_NAMES, ModelView, describe_dims, node_label, op_key
+from .onnx_view import FLOAT, INT8, UINT8, DTYPE_NAMES, ModelView, describe_dims, node_label, op_key
 from .qparams import quantized_type_of
 
 QUANTIZE_HINT = (
@@ -119,14 +119,14 @@ def check_integer_types(view: ModelView) -> None:
     for node in view.nodes:
         if op_key(node) == ("", "QuantizeLinear"):
             kind = quantized_type_of(view, node)
-            if kind != "int8":
+            if kind not in ("int8", "uint8"):
                 raise ModelError(
-                    f"{node_label(node)}: it quantizes {node.input[0]!r} to {kind}; tinyc supports int8 activations "
+                    f"{node_label(node)}: it quantizes {node.input[0]!r} to {kind}; tinyc supports int8 (or uint8) activations "
                     f"(quantize with {QUANTIZE_HINT})"
                 )
         if op_key(node) == ("", "DequantizeLinear") and not view.is_constant(node.input[0]):
             elem = view.elem_type(node.input[0])
-            if elem is not None and elem != INT8:
+            if elem is not None and elem not in (INT8, UINT8):
                 raise ModelError(
                     f"{node_label(node)}: it dequantizes {node.input[0]!r} of type {DTYPE_NAMES.get(elem, elem)}; "
                     f"tinyc supports int8 activations (quantize with {QUANTIZE_HINT})"

@@ -254,13 +254,27 @@ def max_pool(b: GraphBuilder, name: str, label: str, x: str, attrs: dict[str, An
 
 
 def softmax(b: GraphBuilder, name: str, label: str, x: str, axis: int, opset: int, out: str, out_q: QuantParams) -> str:
+    """The IR's Softmax runs over the last axis. Over another axis (tf2onnx's SOFTMAX on an NCHW
+    tensor next to its layout Transpose, axis=1) the axis is moved last by a Transpose and back
+    after; the layout pass cancels such Transposes against the tensors' NHWC storage."""
     rank = len(b.shape(x))
-    # (Before opset 13 Softmax flattens from `axis` on; for the last axis both definitions agree.)
-    if not -rank <= axis < rank or axis % rank != rank - 1:
-        raise ModelError(f"{label}: softmax over axis {axis} of a rank-{rank} tensor; tinyc supports the last axis only")
-    target = out if out_q == SOFTMAX_OUTPUT_Q else b.fresh_name(f"{out}/softmax")
-    b.activation(target, b.shape(x), SOFTMAX_OUTPUT_Q)
-    b.node(name, ops.Softmax(beta=1.0), (x,), (target,))
+    if not -rank <= axis < rank:
+        raise ModelError(f"{label}: softmax over axis {axis} of a rank-{rank} tensor is out of range")
+    axis %= rank
+    if axis != rank - 1 and opset < 13:
+        # Before opset 13 Softmax flattens from `axis` on; for the last axis both definitions agree.
+        raise ModelError(f"{label}: opset-{opset} softmax over axis {axis} of a rank-{rank} tensor (a softmax over "
+                         "the flattened trailing axes); tinyc supports the last axis, or any single axis from opset 13")
+    perm = tuple(i for i in range(rank) if i != axis) + (axis,)
+    source = x if axis == rank - 1 else transpose(b, f"{name}/to_last", x, perm, b.fresh_name(f"{out}/axis_last"))
+    moved = source != x
+    target = out if out_q == SOFTMAX_OUTPUT_Q and not moved else b.fresh_name(f"{out}/softmax")
+    b.activation(target, b.shape(source), SOFTMAX_OUTPUT_Q)
+    b.node(name, ops.Softmax(beta=1.0), (source,), (target,))
+    if moved:
+        inverse = tuple(int(i) for i in np.argsort(perm))
+        back = out if out_q == SOFTMAX_OUTPUT_Q else b.fresh_name(f"{out}/softmax_back")
+        target = transpose(b, f"{name}/from_last", target, inverse, back)
     if target != out:
         requantize(b, name, target, out, out_q)
     return out

@@ -256,22 +256,59 @@ def _concat(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, c
     emit.concat(ctx.b, node.name, node_label(node), inputs, int(attributes(node)["axis"]), out, out_q)
 
 
-def _pad(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clamp: Clamp) -> None:
+def _pad_arguments(ctx: Lowering, node: onnx.NodeProto) -> tuple[list[int], str | float | None]:
+    """(pads, constant value): the value as a float (opset < 11), its tensor name, or None (0)."""
     label = node_label(node)
     attrs = attributes(node)
     if attrs.get("mode", "constant") != "constant":
         raise ModelError(f"{label}: pad mode {attrs.get('mode')!r} is not supported; tinyc supports mode='constant'")
-    x = ctx.float_input(node, node.input[0])
     if ctx.view.opset < 11:
-        pads, value = list(attrs.get("pads", [])), float(attrs.get("value", 0.0))
-    else:
-        if len(node.input) > 3 and node.input[3]:
-            raise ModelError(f"{label}: Pad with an axes input is not supported")
-        if not ctx.view.is_constant(node.input[1]):
-            raise ModelError(f"{label}: pads computed at run time are not supported")
-        pads = [int(p) for p in ctx.view.constant(node.input[1]).reshape(-1)]
-        value = _real_scalar(ctx, node, node.input[2]) if len(node.input) > 2 and node.input[2] else 0.0
-    emit.pad(ctx.b, node.name, label, x, pads, value, out, out_q)
+        return list(attrs.get("pads", [])), float(attrs.get("value", 0.0))
+    if len(node.input) > 3 and node.input[3]:
+        raise ModelError(f"{label}: Pad with an axes input is not supported")
+    if not ctx.view.is_constant(node.input[1]):
+        raise ModelError(f"{label}: pads computed at run time are not supported")
+    pads = [int(p) for p in ctx.view.constant(node.input[1]).reshape(-1)]
+    return pads, node.input[2] if len(node.input) > 2 and node.input[2] else None
+
+
+def _pad(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clamp: Clamp) -> None:
+    x = ctx.float_input(node, node.input[0])
+    pads, value = _pad_arguments(ctx, node)
+    real = _real_scalar(ctx, node, value) if isinstance(value, str) else float(value or 0.0)
+    emit.pad(ctx.b, node.name, node_label(node), x, pads, real, out, out_q)
+
+
+def lower_pad_or_defer(ctx: Lowering, node: onnx.NodeProto) -> None:
+    """Pad on an int8 tensor (tf2onnx's PAD) pads with the raw int8 constant, in the input's
+    quantization; otherwise it waits for its QuantizeLinear."""
+    x = node.input[0]
+    if x not in ctx.int8:
+        defer(ctx, node)
+        return
+    pads, value = _pad_arguments(ctx, node)
+    y, q = node.output[0], ctx.b.quant(ctx.int8[x])
+    raw = 0
+    if isinstance(value, str):
+        if not ctx.view.is_constant(value):
+            raise ModelError(f"{node_label(node)}: {value!r} is computed at run time; tinyc needs a constant pad value")
+        raw = int(np.asarray(ctx.view.constant(value)).reshape(-1)[0])
+    elif value:
+        raise ModelError(f"{node_label(node)}: a float pad value on an int8 tensor is not valid ONNX")
+    # The raw byte as the real value it stands for: emit.pad quantizes it back to exactly `raw`.
+    ctx.int8[y] = emit.pad(ctx.b, node.name, node_label(node), ctx.int8[x], pads, (raw - q.zp) * q.s, y, q)
+
+
+def lower_concat_or_defer(ctx: Lowering, node: onnx.NodeProto) -> None:
+    """Concat of int8 tensors (tf2onnx's CONCATENATION of QuantizeLinear outputs) joins bytes
+    that share one quantization (activations.py checks that); otherwise it waits."""
+    if not node.input or not all(name in ctx.int8 for name in node.input):
+        defer(ctx, node)
+        return
+    y = node.output[0]
+    inputs = [ctx.int8[name] for name in node.input]
+    ctx.int8[y] = emit.concat(ctx.b, node.name, node_label(node), inputs, int(attributes(node)["axis"]), y,
+                              ctx.act_params(y))
 
 
 def _elementwise(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clamp: Clamp) -> None:

@@ -1,6 +1,6 @@
 """Reading quantization parameters from ONNX scale/zero-point inputs, with tinyc's rules.
 
-tinyc runs TFLite's int8 scheme: activations int8 asymmetric per tensor, weights int8
+tinyc runs TFLite's int8 scheme: activations int8 (or uint8, shifted to int8) asymmetric per tensor, weights int8
 symmetric (zero point 0) per tensor or per output channel, biases int32 with zero point 0.
 Every violation is a ModelError that names the node and says what tinyc supports instead.
 """
@@ -64,15 +64,24 @@ def quantized_type_of(view: ModelView, node: onnx.NodeProto) -> str:
     return "uint8"
 
 
+# uint8 activations (onnxruntime's QUInt8) are int8 ones with the zero point moved by 128: the
+# real value (q - zp) * s is unchanged when both q and zp shift, so the arithmetic is identical.
+UINT8_ZERO_POINT_SHIFT = 128
+ACTIVATION_TYPES = ("int8", "uint8")
+
+
 def activation_params(view: ModelView, node: onnx.NodeProto, scale: str, zero_point: str, tensor: str) -> QuantParams:
-    """Per-tensor int8 parameters of activation `tensor` as declared by `node`."""
+    """Per-tensor int8 parameters of activation `tensor` as declared by `node` (uint8: zp - 128)."""
     scales = _scale_values(view, node, scale)
     if not zero_point:
-        if node.op_type == "QuantizeLinear" and quantized_type_of(view, node) != "int8":
-            raise ModelError(f"{node_label(node)}: it quantizes {tensor!r} to {quantized_type_of(view, node)}; {_TYPE_ADVICE}")
-        zps = np.zeros(1, dtype=np.int64)
+        kind = quantized_type_of(view, node) if node.op_type == "QuantizeLinear" else "int8"
+        if kind not in ACTIVATION_TYPES:
+            raise ModelError(f"{node_label(node)}: it quantizes {tensor!r} to {kind}; {_TYPE_ADVICE}")
+        zps = np.zeros(1, dtype=np.int64) - (UINT8_ZERO_POINT_SHIFT if kind == "uint8" else 0)
     else:
-        zps = _zero_point_values(view, node, zero_point, "int8")
+        zp = _constant(view, node, zero_point, "zero point")
+        kind = "uint8" if dtype_name(zp.dtype) == "uint8" else "int8"
+        zps = _zero_point_values(view, node, zero_point, kind) - (UINT8_ZERO_POINT_SHIFT if kind == "uint8" else 0)
     if scales.size != 1 or zps.size != 1:
         raise ModelError(
             f"{node_label(node)}: activation {tensor!r} is quantized per channel ({scales.size} scales); "
