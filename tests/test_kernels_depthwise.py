@@ -70,8 +70,11 @@ def depthwise_graphs(draw: st.DrawFn, layout: str = "plain"):
     else:
         sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
         pads = tuple(draw(st.integers(0, e - 1)) for e in (eff_h, eff_w, eff_h, eff_w))
-    h = draw(st.integers(max(1 if layout != "chw" else 2, eff_h - pads[0] - pads[2]), 8))
-    w = draw(st.integers(max(1, eff_w - pads[1] - pads[3]), 8))
+    # At least one full window (a dilated 5-tall kernel spans 9 rows), at most 8 rows beyond that.
+    least_h = max(1 if layout != "chw" else 2, eff_h - pads[0] - pads[2])
+    least_w = max(1, eff_w - pads[1] - pads[3])
+    h = draw(st.integers(least_h, max(least_h, 8)))
+    w = draw(st.integers(least_w, max(least_w, 8)))
     n = draw(st.integers(1, 2))
     oh = (h + pads[0] + pads[2] - eff_h) // sh + 1
     ow = (w + pads[1] + pads[3] - eff_w) // sw + 1

@@ -44,7 +44,7 @@ def conv(h, w, cin, cout, k, s, p, groups=1, dil=1, seed=0) -> Graph | None:
 def test_conv_grid(kernel_lib):
     grid = itertools.product((1, 3, 4), (1, 3, 4), (1, 2, 3), (1, 2, 4), (1, 2, 3), (1, 2), (0, 1))
     tally = check_grid(kernel_lib, (conv(*shape) for shape in grid))
-    assert tally.symbols == {"tinyc_conv_s8"}  # 1 input channel and 1 group: a regular conv too
+    assert tally.symbols == {"tinyc_conv_s8", "tinyc_depthwise_conv_s8"}  # 1 input channel: depthwise
     assert tally.cases > 500 and tally.tight > tally.cases // 3
 
 
