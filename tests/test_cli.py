@@ -84,8 +84,8 @@ def test_model_too_big_says_by_how_much(tmp_path):
     lines = result.stdout.splitlines()
     assert "  DOES NOT FIT: arena 200,000 B of 128 KB SRAM (152.6 %), weights 0 B of 512 KB flash" in lines
     assert lines[-1] == (
-        "  warning: model does not fit board nucleo_f446re once built for cortex-m4: static RAM 200,000 B "
-        "exceeds the 128 KB SRAM by 68,928 B; use a board with more memory, or --allow-overflow to emit the "
+        "  warning: model does not fit board nucleo_f446re once built for cortex-m4: static RAM 200,004 B "
+        "exceeds the 128 KB SRAM by 68,932 B; use a board with more memory, or --allow-overflow to emit the "
         "code anyway")
     assert json.loads((tmp_path / "out/report.json").read_text())["fits"] is False
 
@@ -101,7 +101,7 @@ def test_alias_only_model_end_to_end(tmp_path):
         "  memory: lower bound 300 B (arena +0 B), best layer-wise 300 B (graph order, proven), 0 overlaps",
         "  live bytes per step: █ peak 300 B at step 0",
         "  fits: arena 300 B of 320 KB SRAM (0.1 %), weights 0 B of 1 MB flash",
-        "  on cortex-m7 (model + runtime, -O2): flash 368 B of 1 MB, RAM 300 B of 320 KB",
+        "  on cortex-m7 (model + runtime, -O2): flash 412 B of 1 MB, RAM 304 B of 320 KB",  # RAM: arena + init flag
     ]
     x = (np.arange(300) % 256 - 128).astype(np.int8).reshape(1, 300)
     np.save(tmp_path / "x.npy", x)
@@ -144,9 +144,10 @@ def test_kws_compile_summary(kws_out):
         f"best layer-wise 16,448 B (graph order, proven), {n} overlap{'' if n == 1 else 's'}",
     ]
     assert lines[3].startswith("  live bytes per step: ") and lines[3].endswith(" peak 16,448 B at step 2")
+    # Static RAM: the arena and the model's initialised flag (4 B); flash: code + constants.
     assert lines[4:] == [
         f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 29,920 B of 1 MB flash",
-        f"  on cortex-m7 (model + runtime, -O2): flash 35,804 B of 1 MB, RAM {arena:,} B of 320 KB",
+        f"  on cortex-m7 (model + runtime, -O2): flash 35,860 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
     ]
 
 

@@ -137,14 +137,22 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
 @click.option("--no-firmware-size", "skip_firmware_size", is_flag=True,
               help="Skip cross-building the model for the board's core to measure its flash and RAM "
                    "(measured by default when arm-none-eabi-gcc is installed).")
+@click.option("--preserve-input", is_flag=True,
+              help="Keep the input intact through invoke (by default invoke uses its bytes as working memory); "
+                   "costs arena, reported.")
+@click.option("--arena", "arena", type=click.Choice(["static", "extern"]), default="static", show_default=True,
+              help="static: the arena is a static array in section TINYC_ARENA_SECTION; extern: the caller passes "
+                   "it to PREFIX_init(buffer, bytes).")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
-            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool) -> None:
+            allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, preserve_input: bool,
+            arena: str) -> None:
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
     from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
     options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size)
+                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
+                             preserve_input=preserve_input, arena=arena)
     result = compile_model(model, board, out_dir, options)
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)

@@ -45,6 +45,8 @@ class CompileOptions:
     allow_overflow: bool = False
     dump_ir: str | None = None  # a pass name (or "import"): IR text after it
     measure_firmware: bool = True  # cross-build model + runtime for the board's core to size it
+    preserve_input: bool = False  # the plan keeps the inputs intact through invoke (costs arena)
+    arena: str = "static"  # "static": a static array in TINYC_ARENA_SECTION; "extern": PREFIX_init(buf, n)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class CompileResult:
             f"  ops: {ops} ({calls} kernel calls), MACs: {r['macs']:,}",
             f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
             f"weights: {r['weights_bytes']:,} B",
+            *([f"  --preserve-input: the input stays intact, at +{r['preserve_input_cost_bytes']:,} B of arena"]
+              if "preserve_input_cost_bytes" in r else []),
             *memory_summary(r),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
@@ -178,12 +182,15 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     check_prefix(options.name)
     imported = import_model(path)
     program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
-                          KernelTarget.of_board(target))
-    ctx = build_context(program, options.name, path.name, target.name)
+                          KernelTarget.of_board(target), options.preserve_input)
+    ctx = build_context(program, options.name, path.name, target.name, options.arena)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
+    if options.preserve_input:
+        consumed, _ = lower(imported, options.planner, None, options.schedule_time_limit, KernelTarget.of_board(target))
+        report["preserve_input_cost_bytes"] = ctx.arena_bytes - consumed.plan.arena_bytes
     try:
         write_output_dir(out_dir, ctx, program, report)
         write_platformio_project(out_dir, target, ctx)
@@ -215,9 +222,9 @@ def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
     """OUT-relative path -> runtime file to copy: every header, and only the sources used."""
     calls = [c for node in program.schedule for c in program.calls.get(node.name, ())]
     sources = set(runtime_sources_for(calls))
-    if ctx.input.is_float:
+    if any(b.is_float for b in ctx.inputs):
         sources.add(source_for_symbol(QUANTIZE_INPUT.symbol))
-    if ctx.output.is_float:
+    if any(b.is_float for b in ctx.outputs):
         sources.add(source_for_symbol(DEQUANTIZE_OUTPUT.symbol))
     headers = sorted((runtime_dir() / "include" / "tinyc").glob("*.h"))
     files = {f"lib/tinyc/include/tinyc/{h.name}": h for h in headers}

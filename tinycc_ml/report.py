@@ -93,8 +93,12 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
         "fits": fits,
         "sram_limit_bytes": board.arena_limit_bytes,
         "flash_bytes": board.flash_bytes,
-        "input": _io(graph.inputs[0]),
+        "arena": ctx.arena_mode,  # "static" (a section) or "extern" (the caller's buffer, PREFIX_init)
+        "preserve_input": ctx.preserve_input,
+        "input": _io(graph.inputs[0]),  # the first; "inputs"/"outputs" list all, in the C API's order
         "output": _io(graph.outputs[0]),
+        "inputs": [_io(io) for io in graph.inputs],
+        "outputs": [_io(io) for io in graph.outputs],
         "schedule": [node.name for node in program.schedule],
         "ops": ops,
         "buffers": buffers,

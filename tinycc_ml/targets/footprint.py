@@ -45,7 +45,7 @@ class Footprint:
 
 
 def _command(sources: list[Path], include_dirs: list[Path], core: CoreFlags, prefix: str, elf: Path) -> list[str]:
-    roots = [f"-Wl,--undefined={prefix}_{fn}" for fn in ("input", "output", "invoke", "run")]
+    roots = [f"-Wl,--undefined={prefix}_{fn}" for fn in ("init", "input", "output", "invoke", "run")]
     return [
         GCC, *core.flags, "-std=c99", OPT_LEVEL, *WARNINGS,
         "-ffunction-sections", "-fdata-sections",
