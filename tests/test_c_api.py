@@ -239,3 +239,78 @@ def test_header_states_status_codes_and_reentrancy(tmp_path):
                  "net_status net_run(const float *input, float *output);", "#define NET_ARENA_ALIGNMENT 16",
                  " * Re-entrancy: one model instance per arena. The functions of this model share its arena"):
         assert line in header.splitlines(), line
+
+
+def _two_branch_onnx(tmp_path: Path) -> Path:
+    """A two-input, two-output QDQ model: y1 = Relu(Conv(a)), y2 = y1 + b (y1 is also read inside)."""
+    from onnx import helper
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    nodes = [helper.make_node("Conv", ["a", "w", "bias"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["y1"], name="relu"),
+             helper.make_node("Add", ["y1", "b"], ["y2"], name="add")]
+    inits = {"w": fs.rand((6, 4, 3, 3), 1, 0.5), "bias": fs.rand((6,), 2, 0.1)}
+    float_model = fs.model(nodes, [("a", (1, 4, 5, 5)), ("b", (1, 6, 5, 5))],
+                           [("y1", (1, 6, 5, 5)), ("y2", (1, 6, 5, 5))], inits)
+    rng = np.random.default_rng(0)
+    batches = iter([{"a": rng.standard_normal((1, 4, 5, 5)).astype(np.float32),
+                     "b": rng.standard_normal((1, 6, 5, 5)).astype(np.float32)} for _ in range(4)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):  # noqa: ANN201 - onnxruntime's interface
+            return next(batches, None)
+
+    src, dst = tmp_path / "two_branch_f.onnx", tmp_path / "two_branch.onnx"
+    onnx.save(float_model, src)
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8)
+    return dst
+
+
+MULTI_IO_BODY = """\
+    CHECK(MODEL_NUM_INPUTS == 2 && MODEL_NUM_OUTPUTS == 2);
+    CHECK(MODEL_INPUT_A_SIZE == 100 && MODEL_INPUT_B_SIZE == 150 && MODEL_OUTPUT_Y2_SIZE == 150);
+    CHECK(model_init() == MODEL_OK);
+    CHECK(model_quantize_input_a((const float *)in_bytes) == MODEL_OK);
+    CHECK(model_quantize_input_b((const float *)in_bytes + MODEL_INPUT_A_SIZE) == MODEL_OK);
+    CHECK(model_invoke() == MODEL_OK);
+    CHECK(model_dequantize_output_y1((float *)out_bytes) == MODEL_OK);
+    CHECK(model_dequantize_output_y2((float *)out_bytes + MODEL_OUTPUT_Y1_SIZE) == MODEL_OK);
+    {
+        float y1[MODEL_OUTPUT_Y1_SIZE], y2[MODEL_OUTPUT_Y2_SIZE];
+        CHECK(model_run((const float *)in_bytes, (const float *)in_bytes + MODEL_INPUT_A_SIZE, y1, y2) == MODEL_OK);
+        CHECK(memcmp(y1, out_bytes, sizeof y1) == 0 && memcmp(y2, out_bytes + sizeof y1, sizeof y2) == 0);
+    }
+"""
+
+
+def test_two_inputs_and_two_outputs_compile_with_one_accessor_each(tmp_path):
+    result = compile_model(_two_branch_onnx(tmp_path), "stm32f746", tmp_path / "out", _options())
+    header = (tmp_path / "out/src/model.h").read_text().splitlines()
+    for line in ("int8_t *model_input_a(void);", "int8_t *model_input_b(void);", "const int8_t *model_output_y1(void);",
+                 "const int8_t *model_output_y2(void);", "#define MODEL_INPUT_B_ZERO_POINT "
+                 f"{result.imported.inputs[1].quant.zp}",
+                 "model_status model_run(const float *input_a, const float *input_b, float *output_y1, float *output_y2);"):
+        assert line in header, line
+    assert [io["name"] for io in result.report["inputs"]] == ["a", "b"]
+    assert [io["name"] for io in result.report["outputs"]] == ["y1", "y2"]
+    assert not (tmp_path / "out/host/main_host.c").exists()  # the one-tensor harness does not apply
+    graph = result.imported
+    rng = np.random.default_rng(4)
+    xa, xb = (random_input(io, rng) for io in graph.inputs)
+    expected = run_graph(graph, {"a": xa, "b": xb})
+    y = np.concatenate([expected["y1"].reshape(-1), expected["y2"].reshape(-1)])
+    out = run_host(tmp_path / "drv", [tmp_path / "out"], driver_source(["model"], MULTI_IO_BODY, xa.nbytes + xb.nbytes,
+                                                                        y.nbytes), xa.tobytes() + xb.tobytes(), y.nbytes)
+    assert out == y.tobytes()
+
+
+def test_tinyc_run_on_a_two_input_model_says_what_to_do(tmp_path):
+    from tinycc_ml.errors import TinycError
+    from tinycc_ml.targets import read_build_info
+
+    compile_model(_two_branch_onnx(tmp_path), "stm32f746", tmp_path / "out", _options())
+    with pytest.raises(TinycError) as err:
+        read_build_info(tmp_path / "out")
+    assert str(err.value) == (f"{tmp_path / 'out'}: the model has 2 inputs ('a', 'b'); `tinyc run` feeds one input "
+                              "and reads one output: call the generated accessors in src/model.h from your own program")

@@ -193,7 +193,8 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         report["preserve_input_cost_bytes"] = ctx.arena_bytes - consumed.plan.arena_bytes
     try:
         write_output_dir(out_dir, ctx, program, report)
-        write_platformio_project(out_dir, target, ctx)
+        if ctx.single_io:  # the board and QEMU harnesses feed one input and print one output
+            write_platformio_project(out_dir, target, ctx)
     except OSError as exc:  # not a directory, no permission, disk full: the user's to fix
         raise TinycError(f"cannot write the output directory {out_dir}: {exc.strerror or exc}"
                          + (f" ({exc.filename})" if exc.filename else "")) from None

@@ -148,6 +148,11 @@ class EmitContext:
         return _only(self.outputs, "output", self.model_name)
 
     @property
+    def single_io(self) -> bool:
+        """One input and one output: what the run harnesses (host, QEMU, board main) drive."""
+        return len(self.inputs) == 1 and len(self.outputs) == 1
+
+    @property
     def has_float_boundary(self) -> bool:
         return any(b.is_float for b in (*self.inputs, *self.outputs))
 
