@@ -148,12 +148,11 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
             allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, preserve_input: bool,
             arena: str) -> None:
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
-    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+    from .api import compile as compile_api  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
-    options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
-                             preserve_input=preserve_input, arena=arena)
-    result = compile_model(model, board, out_dir, options)
+    result = compile_api(model, board, out_dir, name=name, planner=planner, schedule_time_limit=schedule_time_limit,
+                         allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
+                         preserve_input=preserve_input, arena=arena).result
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)
     for line in result.summary_lines():

@@ -9,9 +9,9 @@ Each arrow is a module of its own; this file only wires them and writes files.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from .boards import Board, all_boards, format_bytes_si, load_board
 from .codegen.context import EmitContext, build_context, check_prefix
@@ -29,12 +29,13 @@ from .report import build_report, memory_report_text, report_text
 from .resources import runtime_dir
 from .targets.runtime_build import runtime_sources_for, source_for_symbol
 from .targets.footprint import Footprint, measure as measure_footprint
-from .targets.platformio import write_platformio_project
+from .outdir import WriteResult, write_owned
+from .targets.platformio import project_files
 
 __all__ = ["CompileOptions", "CompileResult", "Fit", "compile_model", "import_model", "lower", "memory_report",
            "node_calls", "write_output_dir"]
 
-MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
+USER_EDITABLE = frozenset({"src/main.c", "README.md"})  # examples the user may make their own
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class CompileResult:
     fit: Fit
     ir_dump: str | None
     footprint: Footprint | None = None
+    kept: tuple[str, ...] = ()  # user-edited files tinyc left as they are (src/main.c)
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -117,6 +119,7 @@ class CompileResult:
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
+            *(f"  kept your {rel} (changed since tinyc wrote it; delete it to get tinyc's again)" for rel in self.kept),
         ]
 
 
@@ -192,31 +195,23 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         consumed, _ = lower(imported, options.planner, None, options.schedule_time_limit, KernelTarget.of_board(target))
         report["preserve_input_cost_bytes"] = ctx.arena_bytes - consumed.plan.arena_bytes
     try:
-        write_output_dir(out_dir, ctx, program, report)
-        if ctx.single_io:  # the board and QEMU harnesses feed one input and print one output
-            write_platformio_project(out_dir, target, ctx)
+        # the board and QEMU harnesses feed one input and print one output
+        project = project_files(target, ctx) if ctx.single_io else None
+        written = write_output_dir(out_dir, ctx, program, report, project)
     except OSError as exc:  # not a directory, no permission, disk full: the user's to fix
         raise TinycError(f"cannot write the output directory {out_dir}: {exc.strerror or exc}"
                          + (f" ({exc.filename})" if exc.filename else "")) from None
     footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
     if footprint is not None:
         report["firmware_footprint"] = footprint.as_report()
-        (out_dir / "report.json").write_text(report_text(report))
+        written = write_output_dir(out_dir, ctx, program, report, project)
         overflow = footprint_overflow(footprint, target)
         if overflow is not None and not options.allow_overflow:
             raise overflow
-    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint)
+    return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, written.kept)
 
 
 # -- writing the output directory -------------------------------------------------------------
-
-
-def _write_if_changed(path: Path, data: bytes) -> None:
-    """Leave an identical file alone, so make's timestamps keep the host build cached."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
 
 
 def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
@@ -233,32 +228,12 @@ def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
     return files
 
 
-def _previous_outputs(manifest: Path) -> list[str]:
-    """The files the last compile wrote; an unreadable or hand-edited manifest removes nothing
-    (and never a path outside the output directory)."""
-    try:
-        previous = json.loads(manifest.read_text()) if manifest.is_file() else []
-    except (OSError, ValueError):
-        return []
-    if not isinstance(previous, list):
-        return []
-    return [rel for rel in previous
-            if isinstance(rel, str) and not Path(rel).is_absolute() and ".." not in Path(rel).parts]
-
-
-def write_output_dir(out_dir: Path, ctx: EmitContext, program: Program, report: dict) -> list[str]:
-    texts = render_sources(ctx)
-    texts["report.json"] = report_text(report)
-    copies = runtime_files(program, ctx)
-    written = sorted([*texts, *copies])
-    manifest = out_dir / MANIFEST
-    for rel in _previous_outputs(manifest):
-        if rel not in written:
-            (out_dir / rel).unlink(missing_ok=True)
-    for rel, text in texts.items():
-        _write_if_changed(out_dir / rel, text.encode())
-    for rel, source in copies.items():
-        _write_if_changed(out_dir / rel, source.read_bytes())
-    _write_if_changed(manifest, (json.dumps(written, indent=1) + "\n").encode())
-    return written
-
+def write_output_dir(out_dir: Path, ctx: EmitContext, program: Program, report: dict,
+                     project: Mapping[str, bytes] | None = None) -> WriteResult:
+    """Write the model sources, runtime copy, report.json and (`project`) the PlatformIO/QEMU
+    files, each listed in the manifest; the board's src/main.c only if the user left it alone."""
+    files = {rel: text.encode() for rel, text in render_sources(ctx).items()}
+    files["report.json"] = report_text(report).encode()
+    files.update({rel: source.read_bytes() for rel, source in runtime_files(program, ctx).items()})
+    files.update(project or {})
+    return write_owned(out_dir, files, USER_EDITABLE)

@@ -30,6 +30,7 @@ def render_sources(ctx: EmitContext, directory: Path | None = None) -> dict[str,
         f"src/{ctx.prefix}.h": "model.h.j2",
         f"src/{ctx.prefix}.c": "model.c.j2",
         f"src/{ctx.prefix}_weights.c": "model_weights.c.j2",
+        "README.md": "README.md.j2",
     }
     if ctx.single_io:
         files.update({"host/main_host.c": "main_host.c.j2", "Makefile": "Makefile.host.j2"})
