@@ -97,7 +97,8 @@ def test_alias_only_model_end_to_end(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[1:] == [
         "  ops: 1 (0 kernel calls), MACs: 0",
-        "  arena: 300 B (layer-wise peak 300 B, planner greedy_by_size), weights: 0 B",
+        "  arena: 300 B (layer-wise peak without overlap credit 300 B, planner greedy_by_size), "
+        "weights (model constants only): 0 B",
         "  memory: lower bound 300 B (arena +0 B), best layer-wise 300 B (graph order, proven), 0 overlaps",
         "  live bytes per step: █ peak 300 B at step 0",
         "  fits: arena 300 B of 320 KB SRAM (0.1 %), weights 0 B of 1 MB flash",
@@ -139,7 +140,8 @@ def test_kws_compile_summary(kws_out):
     lines = stdout.splitlines()[1:]
     assert lines[:3] == [
         "  ops: 14 (12 kernel calls), MACs: 2,656,768",
-        f"  arena: {arena:,} B (layer-wise peak 16,448 B, planner {r['planner']}), weights: 29,920 B",
+        f"  arena: {arena:,} B (layer-wise peak without overlap credit 16,448 B, planner {r['planner']}), "
+        "weights (model constants only): 29,920 B",
         f"  memory: lower bound {r['lower_bound_bytes']:,} B (arena +{arena - r['lower_bound_bytes']:,} B), "
         f"best layer-wise 16,448 B (graph order, proven), {n} overlap{'' if n == 1 else 's'}",
     ]

@@ -88,17 +88,18 @@ def options_of(**options: Any) -> CompileOptions:
 
 
 def compile(model: Path | str | Any, board: str = DEFAULT_BOARD, out_dir: Path | str | None = None,  # noqa: A001
-            **options: Any) -> CompiledModel:
+            progress: Callable[[str], None] | None = None, **options: Any) -> CompiledModel:
     """Compile an int8 ONNX model (a path, or an onnx.ModelProto) for `board`; `options` are
     CompileOptions' fields, the CLI's options by their Python names (name, planner,
-    schedule_time_limit, allow_overflow, measure_firmware, preserve_input, arena, ...)."""
+    schedule_time_limit, allow_overflow, measure_firmware, preserve_input, arena, ...);
+    `progress` receives a line for each step that runs longer than a second."""
     opts = options_of(**options)
     workdir = tempfile.TemporaryDirectory(prefix="tinyc_") if out_dir is None else None
     out = Path(workdir.name) / "out" if workdir is not None else Path(out_dir)
     if isinstance(model, (str, Path)):
-        return CompiledModel(compile_model(Path(model), board, out, opts), workdir)
+        return CompiledModel(compile_model(Path(model), board, out, opts, progress), workdir)
     with tempfile.TemporaryDirectory(prefix="tinyc_model_") as tmp:
-        return CompiledModel(compile_model(_saved_model(model, Path(tmp)), board, out, opts), workdir)
+        return CompiledModel(compile_model(_saved_model(model, Path(tmp)), board, out, opts, progress), workdir)
 
 
 def _saved_model(model: Any, directory: Path) -> Path:

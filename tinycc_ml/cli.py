@@ -150,8 +150,8 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
     """Compile MODEL (an int8 ONNX file) to C for BOARD in OUTPUT."""
     from .api import compile as compile_api  # noqa: PLC0415 (keeps `tinyc boards` fast)
 
-    result = compile_api(model, board, out_dir, name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                         allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
+    result = compile_api(model, board, out_dir, progress=_progress, name=name, planner=planner,
+                         schedule_time_limit=schedule_time_limit, allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
                          preserve_input=preserve_input, arena=arena).result
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)
@@ -193,15 +193,18 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
                                               ("ram_bytes", result.ram_bytes)) if value is not None}
     if as_json:
         extra = {"profile": profiled.as_json()} if profiled is not None else {}
+        labels = {"firmware_includes": "model + runtime + harness + libc"} if "flash_bytes" in firmware else {}
         click.echo(json.dumps({"target": result.target, "output": str(output_path),
-                               "invoke_ns": result.invoke_ns, **firmware, "arena_bytes": result.arena_bytes, **extra}))
+                               "invoke_ns": result.invoke_ns, **firmware, **labels, "arena_bytes": result.arena_bytes,
+                               **extra}))
     else:
         timing = f" in {result.invoke_ns:,} ns" if result.invoke_ns is not None else ""
         if result.instructions is not None:
             timing = f" in {result.instructions:,} instructions"
         click.echo(f"{target}: ran {info.prefix}{timing}, output {list(result.output.shape)} -> {output_path}")
         if result.flash_bytes is not None:
-            click.echo(f"  firmware: flash {result.flash_bytes:,} B (text + data), RAM {result.ram_bytes:,} B "
+            click.echo(f"  whole firmware (model + runtime + harness + libc): flash {result.flash_bytes:,} B (text + data), "
+                       f"RAM {result.ram_bytes:,} B "
                        f"(data + bss), arena {result.arena_bytes:,} B")
         if profiled is not None:
             for line in profile_lines(profiled):
@@ -289,7 +292,9 @@ def boards() -> None:
     """List the known boards."""
     rows = [("board", "core", "clock", "SRAM", "flash", "description")]
     for b in all_boards():
-        rows.append((b.name, b.core, f"{b.clock_hz // 1_000_000} MHz", format_bytes_si(b.sram_bytes),
+        sram = format_bytes_si(b.sram_bytes) + ("" if b.arena_limit_bytes == b.sram_bytes
+                                                else f" (arena <= {format_bytes_si(b.arena_limit_bytes)})")
+        rows.append((b.name, b.core, f"{b.clock_hz // 1_000_000} MHz", sram,
                      format_bytes_si(b.flash_bytes), b.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:

@@ -25,6 +25,7 @@ from .memory.picture import PlanView, sparkline
 from .memory.planners import DEFAULT_PLANNER
 from .passes.schedule import DEFAULT_TIME_LIMIT
 from .program import Program
+from .progress import Progress, slow_step
 from .report import build_report, memory_report_text, report_text
 from .resources import runtime_dir
 from .targets.runtime_build import runtime_sources_for, source_for_symbol
@@ -72,14 +73,14 @@ class Fit:
         b = self.board
         pct = 100.0 * self.arena_bytes / b.arena_limit_bytes
         head = "fits" if self.fits else "DOES NOT FIT"
-        return (f"{head}: arena {self.arena_bytes:,} B of {format_bytes_si(b.arena_limit_bytes)} SRAM ({pct:.1f} %), "
+        return (f"{head}: arena {self.arena_bytes:,} B of {arena_limit_label(b)} ({pct:.1f} %), "
                 f"weights {self.weights_bytes:,} B of {format_bytes_si(b.flash_bytes)} flash")
 
     def error(self) -> BoardError:
         problems = []
         if self.arena_over:
-            problems.append(f"arena {self.arena_bytes:,} B exceeds the {format_bytes_si(self.board.arena_limit_bytes)} "
-                            f"SRAM by {self.arena_over:,} B")
+            problems.append(f"arena {self.arena_bytes:,} B exceeds the {arena_limit_label(self.board)} "
+                            f"by {self.arena_over:,} B")
         if self.weights_over:
             problems.append(f"weights {self.weights_bytes:,} B exceed the {format_bytes_si(self.board.flash_bytes)} "
                             f"flash by {self.weights_over:,} B")
@@ -111,8 +112,8 @@ class CompileResult:
         return [
             f"compiled {r['model']} for {self.board.name} -> {self.out_dir}",
             f"  ops: {ops} ({calls} kernel calls), MACs: {r['macs']:,}",
-            f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
-            f"weights: {r['weights_bytes']:,} B",
+            f"  arena: {r['arena_bytes']:,} B (layer-wise peak without overlap credit {r['layerwise_peak_bytes']:,} B, "
+            f"planner {r['planner']}), weights (model constants only): {r['weights_bytes']:,} B",
             *([f"  --preserve-input: the input stays intact, at +{r['preserve_input_cost_bytes']:,} B of arena"]
               if "preserve_input_cost_bytes" in r else []),
             *memory_summary(r),
@@ -121,6 +122,15 @@ class CompileResult:
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
             *(f"  kept your {rel} (changed since tinyc wrote it; delete it to get tinyc's again)" for rel in self.kept),
         ]
+
+
+def arena_limit_label(board: Board) -> str:
+    """What the arena must fit: the SRAM, or on a chip with several RAM regions the largest
+    one (the H743's 512 KB AXI SRAM of its 1 MB), named so the two figures never clash."""
+    limit = format_bytes_si(board.arena_limit_bytes)
+    if board.arena_limit_bytes == board.sram_bytes:
+        return f"{limit} SRAM"
+    return f"{limit} SRAM region (the largest; {format_bytes_si(board.sram_bytes)} RAM in all)"
 
 
 def memory_summary(r: dict) -> list[str]:
@@ -179,20 +189,27 @@ def memory_report(model: Path | str, board: str, planner: str, schedule_time_lim
     return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
 
 
-def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions()) -> CompileResult:
+def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions(),
+                  progress: Progress | None = None) -> CompileResult:
+    """`progress` receives a line for each step that runs longer than a second (stderr in the CLI)."""
     path, out_dir = Path(path), Path(out_dir)
     target = load_board(board)
     check_prefix(options.name)
-    imported = import_model(path)
-    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
-                          KernelTarget.of_board(target), options.preserve_input)
+    with slow_step(progress, f"importing {path.name} ..."):
+        imported = import_model(path)
+    with slow_step(progress, f"lowering for {target.core}: passes, op-order search (up to "
+                             f"{options.schedule_time_limit:g} s), memory plan ..."):
+        program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
+                              KernelTarget.of_board(target), options.preserve_input)
     ctx = build_context(program, options.name, path.name, target.name, options.arena)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
     if options.preserve_input:
-        consumed, _ = lower(imported, options.planner, None, options.schedule_time_limit, KernelTarget.of_board(target))
+        with slow_step(progress, "planning once more without --preserve-input, to report its cost ..."):
+            consumed, _ = lower(imported, options.planner, None, options.schedule_time_limit,
+                                KernelTarget.of_board(target))
         report["preserve_input_cost_bytes"] = ctx.arena_bytes - consumed.plan.arena_bytes
     try:
         # the board and QEMU harnesses feed one input and print one output
@@ -201,7 +218,8 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     except OSError as exc:  # not a directory, no permission, disk full: the user's to fix
         raise TinycError(f"cannot write the output directory {out_dir}: {exc.strerror or exc}"
                          + (f" ({exc.filename})" if exc.filename else "")) from None
-    footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
+    with slow_step(progress, f"measuring the firmware size: arm-none-eabi-gcc for {target.core} ..."):
+        footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
     if footprint is not None:
         report["firmware_footprint"] = footprint.as_report()
         written = write_output_dir(out_dir, ctx, program, report, project)
