@@ -116,7 +116,8 @@ def main() -> None:
     """tinyc: compile int8-quantized ONNX models to C for Cortex-M microcontrollers."""
 
 
-BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM)."
+BOARD_HELP = ("Target board, one of `tinyc boards`, or a board file of your own (path/to/board.toml, see "
+              "`tinyc boards --schema`); the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM).")
 
 
 @main.command()
@@ -287,9 +288,15 @@ def report(model: Path, board: str, planner: str, schedule_time_limit: float, ht
 
 
 @main.command()
+@click.option("--schema", is_flag=True, help="Print the board file schema (for `--board path/to/board.toml`).")
 @_errors_to_exit
-def boards() -> None:
+def boards(schema: bool) -> None:
     """List the known boards."""
+    if schema:
+        from .board_schema import schema_text  # noqa: PLC0415
+
+        click.echo(schema_text())
+        return
     rows = [("board", "core", "clock", "SRAM", "flash", "description")]
     for b in all_boards():
         sram = format_bytes_si(b.sram_bytes) + ("" if b.arena_limit_bytes == b.sram_bytes
