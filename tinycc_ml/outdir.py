@@ -68,7 +68,7 @@ def write_owned(out_dir: Path, files: Mapping[str, bytes], user_editable: frozen
             path.unlink(missing_ok=True)
     owned: dict[str, str] = {}
     kept: list[str] = []
-    for rel in sorted(files):
+    for rel in files:  # in the caller's order: the model's sources first
         path, data = out_dir / rel, files[rel]
         if rel in user_editable and path.exists() and not _unchanged(path, previous.get(rel)) \
                 and path.read_bytes() != data:
@@ -77,9 +77,9 @@ def write_owned(out_dir: Path, files: Mapping[str, bytes], user_editable: frozen
         _write_if_changed(path, data)
         owned[rel] = digest(data)
     manifest = {"note": "files tinyc compile owns in this directory (others are yours and left alone)",
-                "files": owned}
+                "files": dict(sorted(owned.items()))}
     _write_if_changed(out_dir / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
-    return WriteResult(tuple(owned), tuple(kept))
+    return WriteResult(tuple(sorted(owned)), tuple(kept))
 
 
 def owned_sources(out_dir: Path, under: str = "src", exclude: tuple[str, ...] = ()) -> list[Path]:
