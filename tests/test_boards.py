@@ -63,7 +63,8 @@ def test_board_file_errors(tmp_path):
     (tmp_path / "x.toml").write_text('name = "x"\n')
     with pytest.raises(BoardError) as err:
         parse_board(tmp_path / "x.toml")
-    assert str(err.value) == f"board file {tmp_path / 'x.toml'}: missing field description"
+    # every problem at once (board_schema.py), the first being the first missing key
+    assert str(err.value).startswith(f"board file {tmp_path / 'x.toml'}: missing key description (str: ")
 
 
 def test_format_bytes():

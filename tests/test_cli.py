@@ -84,8 +84,8 @@ def test_model_too_big_says_by_how_much(tmp_path):
     lines = result.stdout.splitlines()
     assert "  DOES NOT FIT: arena 200,000 B of 128 KB SRAM (152.6 %), weights 0 B of 512 KB flash" in lines
     assert lines[-1] == (
-        "  warning: model does not fit board nucleo_f446re once built for cortex-m4: static RAM 200,000 B "
-        "exceeds the 128 KB SRAM by 68,928 B; use a board with more memory, or --allow-overflow to emit the "
+        "  warning: model does not fit board nucleo_f446re once built for cortex-m4: static RAM 200,004 B "
+        "exceeds the 128 KB SRAM by 68,932 B; use a board with more memory, or --allow-overflow to emit the "
         "code anyway")
     assert json.loads((tmp_path / "out/report.json").read_text())["fits"] is False
 
@@ -97,11 +97,12 @@ def test_alias_only_model_end_to_end(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[1:] == [
         "  ops: 1 (0 kernel calls), MACs: 0",
-        "  arena: 300 B (layer-wise peak 300 B, planner greedy_by_size), weights: 0 B",
+        "  arena: 300 B (layer-wise peak without overlap credit 300 B, planner greedy_by_size), "
+        "weights (model constants only): 0 B",
         "  memory: lower bound 300 B (arena +0 B), best layer-wise 300 B (graph order, proven), 0 overlaps",
         "  live bytes per step: █ peak 300 B at step 0",
         "  fits: arena 300 B of 320 KB SRAM (0.1 %), weights 0 B of 1 MB flash",
-        "  on cortex-m7 (model + runtime, -O2): flash 368 B of 1 MB, RAM 300 B of 320 KB",
+        "  on cortex-m7 (model + runtime, -O2): flash 412 B of 1 MB, RAM 304 B of 320 KB",  # RAM: arena + init flag
     ]
     x = (np.arange(300) % 256 - 128).astype(np.int8).reshape(1, 300)
     np.save(tmp_path / "x.npy", x)
@@ -139,14 +140,16 @@ def test_kws_compile_summary(kws_out):
     lines = stdout.splitlines()[1:]
     assert lines[:3] == [
         "  ops: 14 (12 kernel calls), MACs: 2,656,768",
-        f"  arena: {arena:,} B (layer-wise peak 16,448 B, planner {r['planner']}), weights: 29,920 B",
+        f"  arena: {arena:,} B (layer-wise peak without overlap credit 16,448 B, planner {r['planner']}), "
+        "weights (model constants only): 29,920 B",
         f"  memory: lower bound {r['lower_bound_bytes']:,} B (arena +{arena - r['lower_bound_bytes']:,} B), "
         f"best layer-wise 16,448 B (graph order, proven), {n} overlap{'' if n == 1 else 's'}",
     ]
     assert lines[3].startswith("  live bytes per step: ") and lines[3].endswith(" peak 16,448 B at step 2")
+    # Static RAM: the arena and the model's initialised flag (4 B); flash: code + constants.
     assert lines[4:] == [
         f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 29,920 B of 1 MB flash",
-        f"  on cortex-m7 (model + runtime, -O2): flash 45,532 B of 1 MB, RAM {arena:,} B of 320 KB",
+        f"  on cortex-m7 (model + runtime, -O2): flash 45,588 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
     ]
 
 

@@ -59,7 +59,7 @@ def test_fake_program_renders_exact_c():
     ctx = build_context(p, "net", "fake.onnx", "stm32f746")
     files = render_sources(ctx)
     c = files["src/net.c"]
-    assert "static uint8_t net_arena[308] TINYC_ALIGNED16;" in c
+    assert "static uint8_t net_arena[308] NET_ARENA_ATTRIBUTES;" in c
     assert ("static const tinyc_fake_params net_op1_params = { .a = 1, .dims = { 1, 2, 3, 4 }, "
             ".inner = { .x = -5, .y = (-2147483647 - 1) } };") in c
     assert "    tinyc_lut_s8(&net_op0_params, net_op0_table, ARENA(208), ARENA(0));" in c
@@ -73,8 +73,8 @@ def test_fake_program_renders_exact_c():
     h = files["src/net.h"]
     for line in ("#define NET_INPUT_SIZE 100", "#define NET_OUTPUT_SIZE 30", "#define NET_ARENA_BYTES 308",
                  "#define NET_INPUT_SHAPE { 1, 100 }", "#define NET_INPUT_SCALE 0.5f", "#define NET_INPUT_ZERO_POINT -3",
-                 "int8_t *net_input(void);", "const int8_t *net_output(void);", "int net_invoke(void);",
-                 "int net_run(const int8_t *input, int8_t *output);"):
+                 "int8_t *net_input(void);", "const int8_t *net_output(void);", "net_status net_invoke(void);",
+                 "net_status net_run(const int8_t *input, int8_t *output);", "net_status net_init(void);"):
         assert line in h.splitlines()
     for path, text in files.items():
         assert BANNER.match(text.splitlines()[0]), path

@@ -135,8 +135,8 @@ def test_run_profile_json_and_table(compiled, tmp_path):
     result = CliRunner().invoke(cli, [*args, "--json"])
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip().splitlines()[-1])
-    assert list(line) == ["target", "output", "invoke_ns", "instructions", "flash_bytes", "ram_bytes", "arena_bytes",
-                          "profile"]
+    assert list(line) == ["target", "output", "invoke_ns", "instructions", "flash_bytes", "ram_bytes",
+                          "firmware_includes", "arena_bytes", "profile"]
     prof = line["profile"]
     assert list(prof) == ["target", "resolution_instructions", "mark_instructions", "instructions",
                           "unprofiled_instructions", "macs", "instructions_per_mac", "steps"]

@@ -156,7 +156,8 @@ def test_run_json_reports_instructions_and_firmware_size(compiled, small_models,
                                       "--output", str(tmp_path / "y.npy"), "--json", "--timeout", "60"])
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip().splitlines()[-1])
-    assert list(line) == ["target", "output", "invoke_ns", "instructions", "flash_bytes", "ram_bytes", "arena_bytes"]
+    assert list(line) == ["target", "output", "invoke_ns", "instructions", "flash_bytes", "ram_bytes", "firmware_includes",
+                          "arena_bytes"]
     size = subprocess.run(["arm-none-eabi-size", "-B", "-d", str(c.info.out_dir / "build/qemu-m4/model.elf")],
                           capture_output=True, text=True, check=True).stdout.splitlines()[1].split()
     text, data, bss = (int(v) for v in size[:3])

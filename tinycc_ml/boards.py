@@ -11,10 +11,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .board_schema import schema_problems
 from .errors import BoardError
 from .resources import boards_dir
 
 CORES = ("cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33")
+FPUS = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
 DEFAULT_BOARD = "stm32f746"
 
 
@@ -66,7 +68,13 @@ def known_boards(directory: Path | None = None) -> tuple[str, ...]:
 
 
 def load_board(name: str, directory: Path | None = None) -> Board:
-    """The board called `name`; BoardError listing the known ones if there is none."""
+    """The board called `name`, or the board file at `name` (a path ending in .toml);
+    BoardError listing the known ones if there is none."""
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise BoardError(f"board file {path} does not exist (`tinyc boards --schema` shows what one holds)")
+        return parse_board(path, custom=True)
     root = directory or boards_dir()
     path = root / f"{name}.toml"
     if not path.is_file():
@@ -78,12 +86,17 @@ def all_boards(directory: Path | None = None) -> tuple[Board, ...]:
     return tuple(load_board(name, directory) for name in known_boards(directory))
 
 
-def parse_board(path: Path) -> Board:
+def parse_board(path: Path, custom: bool = False) -> Board:
+    """A board file checked against the schema (board_schema.py); `custom`: a user's file,
+    whose name need not match the file name."""
     with path.open("rb") as f:
         try:
             data = tomllib.load(f)
         except tomllib.TOMLDecodeError as exc:
             raise BoardError(f"board file {path}: {exc}") from None
+    problems = schema_problems(data)
+    if problems:
+        raise BoardError(f"board file {path}: {'; '.join(problems)} (`tinyc boards --schema` shows every key)")
     try:
         board = Board(
             name=str(data["name"]),
@@ -107,7 +120,12 @@ def parse_board(path: Path) -> Board:
         raise BoardError(f"board file {path}: {exc}") from None
     if board.core not in CORES:
         raise BoardError(f"board file {path}: core '{board.core}' is not one of {', '.join(CORES)}")
-    if board.name != path.stem:
+    if board.fpu not in FPUS:
+        raise BoardError(f"board file {path}: fpu '{board.fpu}' is not one of {', '.join(FPUS)}")
+    if board.arena_limit_bytes > board.sram_bytes:
+        raise BoardError(f"board file {path}: arena_limit_bytes {board.arena_limit_bytes} exceeds sram_bytes "
+                         f"{board.sram_bytes}")
+    if not custom and board.name != path.stem:
         raise BoardError(f"board file {path}: name '{board.name}' differs from the file name")
     return board
 

@@ -117,7 +117,8 @@ def main() -> None:
     """tinyc: compile int8-quantized ONNX and TFLite models to C for Cortex-M microcontrollers."""
 
 
-BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM)."
+BOARD_HELP = ("Target board, one of `tinyc boards`, or a board file of your own (path/to/board.toml, see "
+              "`tinyc boards --schema`); the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM).")
 
 
 @main.command()
@@ -148,23 +149,29 @@ BOARD_HELP = "Target board, one of `tinyc boards`; the default stm32f746 is the 
                    "'auto' searches K and NH for the smallest arena within --patch-overhead.")
 @click.option("--patch-overhead", "patch_overhead", default=20.0, show_default=True, type=click.FloatRange(min=0),
               help="MACs the patch search may add by recomputing halos, in % of the model's MACs.")
+@click.option("--preserve-input", is_flag=True,
+              help="Keep the input intact through invoke (by default invoke uses its bytes as working memory); "
+                   "costs arena, reported.")
+@click.option("--arena", "arena", type=click.Choice(["static", "extern"]), default="static", show_default=True,
+              help="static: the arena is a static array in section TINYC_ARENA_SECTION; extern: the caller passes "
+                   "it to PREFIX_init(buffer, bytes).")
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
             allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, stm32cube: Path | None, patch: str,
-            patch_overhead: float) -> None:
+            patch_overhead: float, preserve_input: bool, arena: str) -> None:
     """Compile MODEL (an int8 .onnx or .tflite file) to C for BOARD in OUTPUT."""
     import os  # noqa: PLC0415
 
-    from .compiler import CompileOptions, compile_model  # noqa: PLC0415 (keeps `tinyc boards` fast)
+    from .api import compile as compile_api  # noqa: PLC0415 (keeps `tinyc boards` fast)
     from .targets.stm32cube import locate_vendor_tree  # noqa: PLC0415
 
     # Opt-in for now (--stm32cube or $TINYC_STM32CUBE): with the checkout's tree found by
     # default, the summary gains a line that existing exact-summary tests do not expect.
     vendor = None if skip_firmware_size else locate_vendor_tree(stm32cube, os.environ, use_checkout=False)
-    options = CompileOptions(name=name, planner=planner, schedule_time_limit=schedule_time_limit,
-                             allow_overflow=allow_overflow, dump_ir=dump_ir, measure_firmware=not skip_firmware_size,
-                             stm32cube=vendor, patch=patch, patch_overhead_pct=patch_overhead)
-    result = compile_model(model, board, out_dir, options)
+    result = compile_api(model, board, out_dir, progress=_progress, name=name, planner=planner,
+                         schedule_time_limit=schedule_time_limit, allow_overflow=allow_overflow, dump_ir=dump_ir,
+                         measure_firmware=not skip_firmware_size, stm32cube=vendor, patch=patch,
+                         patch_overhead_pct=patch_overhead, preserve_input=preserve_input, arena=arena).result
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)
     for line in result.summary_lines():
@@ -205,15 +212,18 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
                                               ("ram_bytes", result.ram_bytes)) if value is not None}
     if as_json:
         extra = {"profile": profiled.as_json()} if profiled is not None else {}
+        labels = {"firmware_includes": "model + runtime + harness + libc"} if "flash_bytes" in firmware else {}
         click.echo(json.dumps({"target": result.target, "output": str(output_path),
-                               "invoke_ns": result.invoke_ns, **firmware, "arena_bytes": result.arena_bytes, **extra}))
+                               "invoke_ns": result.invoke_ns, **firmware, **labels, "arena_bytes": result.arena_bytes,
+                               **extra}))
     else:
         timing = f" in {result.invoke_ns:,} ns" if result.invoke_ns is not None else ""
         if result.instructions is not None:
             timing = f" in {result.instructions:,} instructions"
         click.echo(f"{target}: ran {info.prefix}{timing}, output {list(result.output.shape)} -> {output_path}")
         if result.flash_bytes is not None:
-            click.echo(f"  firmware: flash {result.flash_bytes:,} B (text + data), RAM {result.ram_bytes:,} B "
+            click.echo(f"  whole firmware (model + runtime + harness + libc): flash {result.flash_bytes:,} B (text + data), "
+                       f"RAM {result.ram_bytes:,} B "
                        f"(data + bss), arena {result.arena_bytes:,} B")
         if profiled is not None:
             for line in profile_lines(profiled):
@@ -372,12 +382,20 @@ def report(model: Path, board: str, planner: str, schedule_time_limit: float, ht
 
 
 @main.command()
+@click.option("--schema", is_flag=True, help="Print the board file schema (for `--board path/to/board.toml`).")
 @_errors_to_exit
-def boards() -> None:
+def boards(schema: bool) -> None:
     """List the known boards."""
+    if schema:
+        from .board_schema import schema_text  # noqa: PLC0415
+
+        click.echo(schema_text())
+        return
     rows = [("board", "core", "clock", "SRAM", "flash", "description")]
     for b in all_boards():
-        rows.append((b.name, b.core, f"{b.clock_hz // 1_000_000} MHz", format_bytes_si(b.sram_bytes),
+        sram = format_bytes_si(b.sram_bytes) + ("" if b.arena_limit_bytes == b.sram_bytes
+                                                else f" (arena <= {format_bytes_si(b.arena_limit_bytes)})")
+        rows.append((b.name, b.core, f"{b.clock_hz // 1_000_000} MHz", sram,
                      format_bytes_si(b.flash_bytes), b.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:

@@ -9,11 +9,11 @@ Each arrow is a module of its own; this file only wires them and writes files.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from .boards import Board, all_boards, format_bytes_si, load_board
 from .codegen.context import EmitContext, build_context, check_prefix
@@ -28,20 +28,22 @@ from .memory.planners import DEFAULT_PLANNER
 from .passes.schedule import DEFAULT_TIME_LIMIT
 from .patch.search import DEFAULT_OVERHEAD_PCT, PatchChoice, PatchRequest, choose_patch
 from .program import Program
+from .progress import Progress, slow_step
 from .report import build_report, memory_report_text, report_text
 from .resources import runtime_dir
 from .targets.runtime_build import runtime_sources_for, source_for_symbol
 from .targets.footprint import Footprint, measure as measure_footprint
-from .targets.platformio import write_platformio_project
 from .targets.stm32_parts import has_part
 from .targets.arm_build import GCC
 from .targets.stm32cube import (BoardFirmware, VendorTree, board_firmware_summary, build_board_firmware,
                                 default_cache_dir)
+from .outdir import WriteResult, write_owned
+from .targets.platformio import project_files
 
 __all__ = ["CompileOptions", "CompileResult", "Fit", "compile_model", "import_model", "lower", "memory_report",
            "node_calls", "write_output_dir"]
 
-MANIFEST = ".tinyc_manifest.json"  # files the last compile wrote, so a recompile can drop stale ones
+USER_EDITABLE = frozenset({"src/main.c", "README.md"})  # examples the user may make their own
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class CompileOptions:
     stm32cube_cache: Path | None = None  # where the HAL objects are cached (stm32cube.default_cache_dir)
     patch: str = "off"  # "off", "auto" or "K:NHxNW" (patch/search.py)
     patch_overhead_pct: float = DEFAULT_OVERHEAD_PCT  # MACs the search may add, in % of the model's
+    preserve_input: bool = False  # the plan keeps the inputs intact through invoke (costs arena)
+    arena: str = "static"  # "static": a static array in TINYC_ARENA_SECTION; "extern": PREFIX_init(buf, n)
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,14 @@ class Fit:
         b = self.board
         pct = 100.0 * self.arena_bytes / b.arena_limit_bytes
         head = "fits" if self.fits else "DOES NOT FIT"
-        return (f"{head}: arena {self.arena_bytes:,} B of {format_bytes_si(b.arena_limit_bytes)} SRAM ({pct:.1f} %), "
+        return (f"{head}: arena {self.arena_bytes:,} B of {arena_limit_label(b)} ({pct:.1f} %), "
                 f"weights {self.weights_bytes:,} B of {format_bytes_si(b.flash_bytes)} flash")
 
     def error(self) -> BoardError:
         problems = []
         if self.arena_over:
-            problems.append(f"arena {self.arena_bytes:,} B exceeds the {format_bytes_si(self.board.arena_limit_bytes)} "
-                            f"SRAM by {self.arena_over:,} B")
+            problems.append(f"arena {self.arena_bytes:,} B exceeds the {arena_limit_label(self.board)} "
+                            f"by {self.arena_over:,} B")
         if self.weights_over:
             problems.append(f"weights {self.weights_bytes:,} B exceed the {format_bytes_si(self.board.flash_bytes)} "
                             f"flash by {self.weights_over:,} B")
@@ -115,6 +119,7 @@ class CompileResult:
     board_firmware: BoardFirmware | None = None
     board_firmware_note: str = ""  # why the real-board firmware was not measured
     patch: PatchChoice | None = None
+    kept: tuple[str, ...] = ()  # user-edited files tinyc left as they are (src/main.c)
 
     def summary_lines(self) -> list[str]:
         r = self.report
@@ -123,8 +128,10 @@ class CompileResult:
         return [
             f"compiled {r['model']} for {self.board.name} -> {self.out_dir}",
             f"  ops: {ops} ({calls} kernel calls), MACs: {r['macs']:,}",
-            f"  arena: {r['arena_bytes']:,} B (layer-wise peak {r['layerwise_peak_bytes']:,} B, planner {r['planner']}), "
-            f"weights: {r['weights_bytes']:,} B",
+            f"  arena: {r['arena_bytes']:,} B (layer-wise peak without overlap credit {r['layerwise_peak_bytes']:,} B, "
+            f"planner {r['planner']}), weights (model constants only): {r['weights_bytes']:,} B",
+            *([f"  --preserve-input: the input stays intact, at +{r['preserve_input_cost_bytes']:,} B of arena"]
+              if "preserve_input_cost_bytes" in r else []),
             *memory_summary(r),
             *([self.patch.summary()] if self.patch else []),
             f"  {self.fit.summary()}",
@@ -133,11 +140,21 @@ class CompileResult:
             *([f"  {board_firmware_summary(self.board_firmware, self.board)}"] if self.board_firmware else []),
             *([f"  real-board firmware (STM32Cube HAL) NOT measured: {self.board_firmware_note}"]
               if self.board_firmware_note else []),
+            *(f"  kept your {rel} (changed since tinyc wrote it; delete it to get tinyc's again)" for rel in self.kept),
         ]
 
 
 TIME_LIMITED = ("the op-order search hit --schedule-time-limit before its state budget: "
                 "the order (and so the arena) may differ on another machine")
+
+
+def arena_limit_label(board: Board) -> str:
+    """What the arena must fit: the SRAM, or on a chip with several RAM regions the largest
+    one (the H743's 512 KB AXI SRAM of its 1 MB), named so the two figures never clash."""
+    limit = format_bytes_si(board.arena_limit_bytes)
+    if board.arena_limit_bytes == board.sram_bytes:
+        return f"{limit} SRAM"
+    return f"{limit} SRAM region (the largest; {format_bytes_si(board.sram_bytes)} RAM in all)"
 
 
 def memory_summary(r: dict) -> list[str]:
@@ -202,31 +219,45 @@ def memory_report(model: Path | str, board: str, planner: str, schedule_time_lim
     return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
 
 
-def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions()) -> CompileResult:
+def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions(),
+                  progress: Progress | None = None) -> CompileResult:
+    """`progress` receives a line for each step that runs longer than a second (stderr in the CLI)."""
     path, out_dir = Path(path), Path(out_dir)
     target = load_board(board)
     check_prefix(options.name)
-    imported = import_model(path)
+    with slow_step(progress, f"importing {path.name} ..."):
+        imported = import_model(path)
     request = PatchRequest.parse(options.patch, options.patch_overhead_pct)
     kernel_target = KernelTarget.of_board(target)
-    program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit, kernel_target)
-    program, patch = choose_patch(program, request, kernel_target, options.planner)
-    ctx = build_context(program, options.name, path.name, target.name)
+    with slow_step(progress, f"lowering for {target.core}: passes, op-order search (up to "
+                             f"{options.schedule_time_limit:g} s), memory plan ..."):
+        program, dump = lower(imported, options.planner, options.dump_ir, options.schedule_time_limit,
+                              kernel_target, options.preserve_input)
+    with slow_step(progress, f"patch search ({request.mode}) ..."):
+        program, patch = choose_patch(program, request, kernel_target, options.planner)
+    ctx = build_context(program, options.name, path.name, target.name, options.arena)
     fit = Fit(target, ctx.arena_bytes, ctx.weights_bytes)
     if not fit.fits and not options.allow_overflow:
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
     report["patch"] = {"mode": request.mode, "applied": patch is not None, **(patch.as_report() if patch else {})}
+    if options.preserve_input:
+        with slow_step(progress, "planning once more without --preserve-input, to report its cost ..."):
+            consumed, _ = lower(imported, options.planner, None, options.schedule_time_limit,
+                                KernelTarget.of_board(target))
+        report["preserve_input_cost_bytes"] = ctx.arena_bytes - consumed.plan.arena_bytes
     try:
-        write_output_dir(out_dir, ctx, program, report)
-        write_platformio_project(out_dir, target, ctx)
+        # the board and QEMU harnesses feed one input and print one output
+        project = project_files(target, ctx) if ctx.single_io else None
+        written = write_output_dir(out_dir, ctx, program, report, project)
     except OSError as exc:  # not a directory, no permission, disk full: the user's to fix
         raise TinycError(f"cannot write the output directory {out_dir}: {exc.strerror or exc}"
                          + (f" ({exc.filename})" if exc.filename else "")) from None
-    footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
+    with slow_step(progress, f"measuring the firmware size: arm-none-eabi-gcc for {target.core} ..."):
+        footprint = measure_footprint(out_dir, target, options.name) if options.measure_firmware else None
     if footprint is not None:
         report["firmware_footprint"] = footprint.as_report()
-        (out_dir / "report.json").write_text(report_text(report))
+        written = write_output_dir(out_dir, ctx, program, report, project)
         overflow = footprint_overflow(footprint, target)
         if overflow is not None and not options.allow_overflow:
             raise overflow
@@ -235,9 +266,9 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         board_fw, note = _measure_board_firmware(out_dir, target, options)
         report.setdefault("firmware", {})["board"] = (board_fw.as_report(target) if board_fw is not None
                                                       else {"measured": False, "note": note})
-        (out_dir / "report.json").write_text(report_text(report))
+        written = write_output_dir(out_dir, ctx, program, report, project)
     return CompileResult(out_dir, target, imported, program, ctx, report, fit, dump, footprint, board_fw, note,
-                         patch)
+                         patch, written.kept)
 
 
 def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions) -> tuple[BoardFirmware | None, str]:
@@ -268,21 +299,13 @@ def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions
 # -- writing the output directory -------------------------------------------------------------
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    """Leave an identical file alone, so make's timestamps keep the host build cached."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
     """OUT-relative path -> runtime file to copy: every header, and only the sources used."""
     calls = [c for node in program.schedule for c in program.calls.get(node.name, ())]
     sources = set(runtime_sources_for(calls))
-    if ctx.input.is_float:
+    if any(b.is_float for b in ctx.inputs):
         sources.add(source_for_symbol(QUANTIZE_INPUT.symbol))
-    if ctx.output.is_float:
+    if any(b.is_float for b in ctx.outputs):
         sources.add(source_for_symbol(DEQUANTIZE_OUTPUT.symbol))
     headers = sorted((runtime_dir() / "include" / "tinyc").glob("*.h"))
     files = {f"lib/tinyc/include/tinyc/{h.name}": h for h in headers}
@@ -290,32 +313,12 @@ def runtime_files(program: Program, ctx: EmitContext) -> dict[str, Path]:
     return files
 
 
-def _previous_outputs(manifest: Path) -> list[str]:
-    """The files the last compile wrote; an unreadable or hand-edited manifest removes nothing
-    (and never a path outside the output directory)."""
-    try:
-        previous = json.loads(manifest.read_text()) if manifest.is_file() else []
-    except (OSError, ValueError):
-        return []
-    if not isinstance(previous, list):
-        return []
-    return [rel for rel in previous
-            if isinstance(rel, str) and not Path(rel).is_absolute() and ".." not in Path(rel).parts]
-
-
-def write_output_dir(out_dir: Path, ctx: EmitContext, program: Program, report: dict) -> list[str]:
-    texts = render_sources(ctx)
-    texts["report.json"] = report_text(report)
-    copies = runtime_files(program, ctx)
-    written = sorted([*texts, *copies])
-    manifest = out_dir / MANIFEST
-    for rel in _previous_outputs(manifest):
-        if rel not in written:
-            (out_dir / rel).unlink(missing_ok=True)
-    for rel, text in texts.items():
-        _write_if_changed(out_dir / rel, text.encode())
-    for rel, source in copies.items():
-        _write_if_changed(out_dir / rel, source.read_bytes())
-    _write_if_changed(manifest, (json.dumps(written, indent=1) + "\n").encode())
-    return written
-
+def write_output_dir(out_dir: Path, ctx: EmitContext, program: Program, report: dict,
+                     project: Mapping[str, bytes] | None = None) -> WriteResult:
+    """Write the model sources, runtime copy, report.json and (`project`) the PlatformIO/QEMU
+    files, each listed in the manifest; the board's src/main.c only if the user left it alone."""
+    files = {rel: text.encode() for rel, text in render_sources(ctx).items()}
+    files["report.json"] = report_text(report).encode()
+    files.update({rel: source.read_bytes() for rel, source in runtime_files(program, ctx).items()})
+    files.update(project or {})
+    return write_owned(out_dir, files, USER_EDITABLE)

@@ -11,7 +11,7 @@ made exactly as the final one, with the kernels of the same target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .ir.graph import Graph
 from .kernels.call import KernelCall
@@ -70,8 +70,11 @@ def pass_context(target: KernelTarget = HOST_TARGET) -> PassContext:
 
 def lower(graph: Graph, planner: str = DEFAULT_PLANNER, dump_ir: str | None = None,
           schedule_time_limit: float = DEFAULT_TIME_LIMIT,
-          target: KernelTarget = HOST_TARGET) -> tuple[Program, str | None]:
-    """Imported graph -> Program (passes, kernel calls, op order, memory plan) for `target`."""
+          target: KernelTarget = HOST_TARGET, preserve_input: bool = False) -> tuple[Program, str | None]:
+    """Imported graph -> Program (passes, kernel calls, op order, memory plan) for `target`.
+    With `preserve_input` the plan keeps the graph inputs live and unwritten to the end."""
+    if preserve_input:
+        graph = replace(graph, preserve_inputs=True)
     lowered = run_pipeline(graph, pass_context(target), dump_ir)
     planned = plan_graph(lowered.graph, target, planner, schedule_time_limit)
     program = straight_program(lowered.graph, planned.schedule.order, planned.calls, planned.plan, planned.schedule)

@@ -95,12 +95,32 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
         "fits": fits,
         "sram_limit_bytes": board.arena_limit_bytes,
         "flash_bytes": board.flash_bytes,
-        "input": _io(graph.inputs[0]),
+        "figures": FIGURE_LABELS,
+        "arena": ctx.arena_mode,  # "static" (a section) or "extern" (the caller's buffer, PREFIX_init)
+        "preserve_input": ctx.preserve_input,
+        "input": _io(graph.inputs[0]),  # the first; "inputs"/"outputs" list all, in the C API's order
         "output": _io(graph.outputs[0]),
+        "inputs": [_io(io) for io in graph.inputs],
+        "outputs": [_io(io) for io in graph.outputs],
         "schedule": [node.name for node in program.schedule],
         "ops": ops,
         "buffers": buffers,
     }
+
+
+# What every size figure includes, so that no two numbers appear without saying which is which.
+FIGURE_LABELS = {
+    "weights_bytes": "flash, model only: the constant arrays and kernel parameters of the generated code",
+    "firmware_footprint": "flash and RAM, model + runtime: the generated code and the runtime kernels it calls, "
+                          "cross-built for the board's core (no harness, no libc)",
+    "firmware": "flash and RAM, whole firmware per QEMU target: model + runtime + the tinyc harness + newlib",
+    "flash_bytes": "the board's flash capacity",
+    "sram_limit_bytes": "the largest contiguous SRAM region the arena must fit",
+    "arena_bytes": "RAM: the planned arena (activations, input, output, scratch), overlaps credited",
+    "layerwise_peak_bytes": "the bound without overlap credit: the largest sum of buffers live at one step",
+    "best_layerwise_bytes": "the smallest layer-wise peak over op orders (no overlap credit)",
+    "lower_bound_bytes": "a lower bound on the arena with the overlap facts",
+}
 
 
 def report_text(report: dict) -> str:

@@ -24,9 +24,13 @@ static OUT_T output[MODEL_OUTPUT_SIZE];
 int main(void)
 {
     long records = 0;
+    if (model_init() != MODEL_OK) {
+        fprintf(stderr, "model_init failed\n");
+        return 1;
+    }
     for (;;) {
         size_t got = fread(input, sizeof input[0], MODEL_INPUT_SIZE, stdin);
-        int status;
+        model_status status;
         if (got == 0 && feof(stdin)) {
             break;
         }
@@ -35,8 +39,8 @@ int main(void)
             return 2;
         }
         status = model_run(input, output);
-        if (status != 0) {
-            fprintf(stderr, "model_run failed with status %d on record %ld\n", status, records);
+        if (status != MODEL_OK) {
+            fprintf(stderr, "model_run failed with status %d on record %ld\n", (int)status, records);
             return 1;
         }
         if (fwrite(output, sizeof output[0], MODEL_OUTPUT_SIZE, stdout) != MODEL_OUTPUT_SIZE ||

@@ -104,7 +104,12 @@ class StepEmit:
 
 @dataclass(frozen=True)
 class Boundary:
+    """One graph input or output as the caller sees it. `accessor` and `macro` name its C
+    function and macros: "input"/"INPUT" when the model has one, "input_<name>" when several."""
+
     onnx_name: str
+    accessor: str  # model_<accessor>(), model_quantize_<accessor>() / model_dequantize_<accessor>()
+    macro: str  # MODEL_<macro>_SIZE, _SCALE, _ZERO_POINT, _SHAPE
     ctype: str  # the caller's element type: int8_t or float
     is_float: bool
     size: int
@@ -123,14 +128,34 @@ class EmitContext:
     board: str
     banner: str
     arena_bytes: int
-    input: Boundary
-    output: Boundary
+    inputs: tuple[Boundary, ...]
+    outputs: tuple[Boundary, ...]
     consts: tuple[ConstArray, ...]
     params: tuple[ParamsDecl, ...]
     steps: tuple[StepEmit, ...]  # the program's steps in order: one per node, or a loop
     param_arrays: tuple[ParamsArrayDecl, ...] = ()
     offset_tables: tuple[OffsetTable, ...] = ()
     timeline_steps: int = 0  # nodes in the schedule (a loop counts its body nodes)
+    arena_mode: str = "static"  # "static": a static array in a named section; "extern": the caller's
+    preserve_input: bool = False  # the plan keeps the inputs intact through invoke
+
+    @property
+    def input(self) -> Boundary:
+        """The one input (the run harnesses feed exactly one tensor)."""
+        return _only(self.inputs, "input", self.model_name)
+
+    @property
+    def output(self) -> Boundary:
+        return _only(self.outputs, "output", self.model_name)
+
+    @property
+    def single_io(self) -> bool:
+        """One input and one output: what the run harnesses (host, QEMU, board main) drive."""
+        return len(self.inputs) == 1 and len(self.outputs) == 1
+
+    @property
+    def has_float_boundary(self) -> bool:
+        return any(b.is_float for b in (*self.inputs, *self.outputs))
 
     @property
     def weights_bytes(self) -> int:
@@ -187,18 +212,41 @@ def _const_array(c_name: str, arg: ConstArg, comment: str) -> ConstArray:
     return ConstArray(c_name, arg.ctype, len(literals), rows, len(literals) * CTYPE_BYTES[arg.ctype], comment)
 
 
-def _boundary(io: BoundaryIO, offset: int) -> Boundary:
+def _boundary(io: BoundaryIO, offset: int, accessor: str) -> Boundary:
     if io.onnx_dtype not in BOUNDARY_CTYPES:
         raise ModelError(f"graph {io.onnx_name!r}: dtype {io.onnx_dtype} is not supported at the boundary (int8 or float32)")
     size = int(np.prod(io.shape, dtype=np.int64)) if io.shape else 1
-    return Boundary(io.onnx_name, BOUNDARY_CTYPES[io.onnx_dtype], io.onnx_dtype == "float32", size,
-                    tuple(io.shape), offset, c_float(io.quant.s), io.quant.zp)
+    return Boundary(io.onnx_name, accessor, accessor.upper(), BOUNDARY_CTYPES[io.onnx_dtype], io.onnx_dtype == "float32",
+                    size, tuple(io.shape), offset, c_float(io.quant.s), io.quant.zp)
 
 
-def _single(ios: tuple[BoundaryIO, ...], what: str, graph: Graph) -> BoundaryIO:
-    if len(ios) != 1:
-        raise ModelError(f"model {graph.name!r} has {len(ios)} {what}s; tinyc compiles models with exactly one input and one output")
-    return ios[0]
+def c_identifier(name: str) -> str:
+    """A C identifier part for an ONNX tensor name ("input:0" -> "input_0", "1x" -> "t1x")."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "tensor"
+    return ident if not ident[0].isdigit() else "t" + ident
+
+
+def _boundaries(ios: tuple[BoundaryIO, ...], what: str, offsets: dict[str, int], graph: Graph) -> tuple[Boundary, ...]:
+    """One Boundary per graph input/output; with several, each accessor carries its tensor's name."""
+    if not ios:
+        raise ModelError(f"model {graph.name!r} has no graph {what}")
+    if len(ios) == 1:
+        return (_boundary(ios[0], offsets[ios[0].tensor], what),)
+    accessors = [f"{what}_{c_identifier(io.onnx_name).lower()}" for io in ios]
+    for a, io in zip(accessors, ios):
+        clash = [o.onnx_name for o, b in zip(ios, accessors) if b == a and o is not io]
+        if clash:
+            raise ModelError(f"graph {what}s {io.onnx_name!r} and {clash[0]!r} map to the same C name {a!r}; "
+                             f"rename one of them in the model")
+    return tuple(_boundary(io, offsets[io.tensor], a) for io, a in zip(ios, accessors))
+
+
+def _only(boundaries: tuple[Boundary, ...], what: str, model: str) -> Boundary:
+    if len(boundaries) != 1:
+        names = ", ".join(repr(b.onnx_name) for b in boundaries)
+        raise TinycError(f"model {model!r} has {len(boundaries)} {what}s ({names}); this harness feeds exactly one "
+                         f"input and reads one output: call the generated accessors from your own code")
+    return boundaries[0]
 
 
 class _Emitter:
@@ -306,14 +354,17 @@ def _same_in_every_iteration(first: object, args: list[object], loop: str, node:
             raise TinycError(f"loop {loop}, node {node}: a constant argument differs between iterations")
 
 
-def build_context(program: Program, prefix: str, source: str, board: str) -> EmitContext:
+ARENA_MODES = ("static", "extern")
+
+
+def build_context(program: Program, prefix: str, source: str, board: str, arena_mode: str = "static") -> EmitContext:
     prefix = check_prefix(prefix)
+    if arena_mode not in ARENA_MODES:
+        raise TinycError(f"--arena {arena_mode!r} is not one of {', '.join(ARENA_MODES)}")
     graph, plan = program.graph, check_plan(program.plan)  # no C from a plan that fails its proof
     emitter = _Emitter(program, prefix)
     emitter.run()
     offsets = emitter.offsets
-    inp = _single(graph.inputs, "input", graph)
-    out = _single(graph.outputs, "output", graph)
     return EmitContext(
         prefix=prefix,
         macro=prefix.upper(),
@@ -322,12 +373,14 @@ def build_context(program: Program, prefix: str, source: str, board: str) -> Emi
         board=board,
         banner=_comment_text(f"generated by tinyc {__version__} from {source} for board {board}, do not edit"),
         arena_bytes=plan.arena_bytes,
-        input=_boundary(inp, offsets[inp.tensor]),
-        output=_boundary(out, offsets[out.tensor]),
+        inputs=_boundaries(graph.inputs, "input", offsets, graph),
+        outputs=_boundaries(graph.outputs, "output", offsets, graph),
         consts=tuple(emitter.consts),
         params=tuple(emitter.params),
         steps=tuple(emitter.steps),
         param_arrays=tuple(emitter.param_arrays),
         offset_tables=tuple(emitter.offset_tables),
         timeline_steps=len(program.schedule),
+        arena_mode=arena_mode,
+        preserve_input=graph.preserve_inputs,
     )

@@ -23,13 +23,15 @@ def environment(directory: Path | None = None) -> jinja2.Environment:
 
 
 def render_sources(ctx: EmitContext, directory: Path | None = None) -> dict[str, str]:
-    """Relative output path -> file text for the model sources, the host harness and Makefile."""
+    """Relative output path -> file text for the model sources, and (for a model with one input
+    and one output, which the harness feeds) the host harness and Makefile."""
     env = environment(directory)
     files = {
         f"src/{ctx.prefix}.h": "model.h.j2",
         f"src/{ctx.prefix}.c": "model.c.j2",
         f"src/{ctx.prefix}_weights.c": "model_weights.c.j2",
-        "host/main_host.c": "main_host.c.j2",
-        "Makefile": "Makefile.host.j2",
+        "README.md": "README.md.j2",
     }
+    if ctx.single_io:
+        files.update({"host/main_host.c": "main_host.c.j2", "Makefile": "Makefile.host.j2"})
     return {path: env.get_template(name).render(ctx=ctx) for path, name in files.items()}

@@ -47,7 +47,7 @@ class Lowering:
         self.chain: dict[str, tuple[onnx.NodeProto, ...]] = {}
         self.pending: dict[str, onnx.NodeProto] = {}
         self.consumed: set[int] = set()
-        self.input_io: BoundaryIO | None = None
+        self.input_ios: dict[str, BoundaryIO] = {}  # ONNX graph input name -> its boundary
 
     # ---- lookups used by the handlers -------------------------------------------------
 
@@ -118,7 +118,7 @@ class Lowering:
                 q = self.act_params(inp.name)
                 self.b.activation(inp.name, shape, q)
                 self.int8[inp.name] = inp.name
-                self.input_io = BoundaryIO(inp.name, "int8", shape, inp.name, q)
+                self.input_ios[inp.name] = BoundaryIO(inp.name, "int8", shape, inp.name, q)
             elif elem == FLOAT:
                 self.chain[inp.name] = ()
         for node in self.view.nodes:
@@ -129,8 +129,8 @@ class Lowering:
             name=name,
             tensors=dict(self.b.tensors),
             nodes=tuple(self.b.nodes),
-            inputs=(self._input_boundary(),),
-            outputs=(self._output_boundary(),),
+            inputs=self._input_boundaries(),
+            outputs=tuple(self._output_boundary(out) for out in self.view.graph.output),
         )
 
     def _check_all_quantized(self) -> None:
@@ -156,17 +156,21 @@ class Lowering:
                     f"information says {list(known)}"
                 )
 
-    def _input_boundary(self) -> BoundaryIO:
-        if self.input_io is None:
-            name = next(i.name for i in self.view.graph.input if not self.view.is_constant(i.name))
-            raise ModelError(
-                f"graph input {name!r} is never quantized to int8 (no QuantizeLinear reads it); tinyc needs a "
-                "statically quantized model (onnxruntime.quantization.quantize_static)"
-            )
-        return self.input_io
+    def _input_boundaries(self) -> tuple[BoundaryIO, ...]:
+        """The graph inputs in the ONNX graph's order, each quantized to int8 exactly once."""
+        boundaries = []
+        for inp in self.view.graph.input:
+            if self.view.is_constant(inp.name):
+                continue
+            if inp.name not in self.input_ios:
+                raise ModelError(
+                    f"graph input {inp.name!r} is never quantized to int8 (no QuantizeLinear reads it); tinyc needs a "
+                    "statically quantized model (onnxruntime.quantization.quantize_static)"
+                )
+            boundaries.append(self.input_ios[inp.name])
+        return tuple(boundaries)
 
-    def _output_boundary(self) -> BoundaryIO:
-        out = self.view.graph.output[0]
+    def _output_boundary(self, out: onnx.ValueInfoProto) -> BoundaryIO:
         declared = self.view.shapes.get(out.name)
         if out.name in self.int8:
             tensor, dtype = self.int8[out.name], "int8"

@@ -104,8 +104,9 @@ def _require_single_consumer(ctx: Lowering, node: onnx.NodeProto, consumer: onnx
 def _quantize_graph_input(ctx: Lowering, node: onnx.NodeProto, x: str, y: str, out_q: QuantParams) -> None:
     """Float input [-> Transpose/Reshape ...] -> QuantizeLinear: quantize first, then move the bytes."""
     chain = ctx.chain[x]
-    inp = next(i for i in ctx.view.graph.input if not ctx.view.is_constant(i.name))
-    if ctx.input_io is not None:
+    origin = chain[0].input[0] if chain else x  # the graph input the chain starts from
+    inp = next(i for i in ctx.view.graph.input if i.name == origin)
+    if inp.name in ctx.input_ios:
         raise ModelError(f"{node_label(node)}: graph input {inp.name!r} is quantized more than once; tinyc needs one QuantizeLinear")
     for link in chain:
         if not ctx.single_consumer(link.output[0]):
@@ -116,7 +117,7 @@ def _quantize_graph_input(ctx: Lowering, node: onnx.NodeProto, x: str, y: str, o
     current = first
     for i, link in enumerate(chain):
         current = emit_shape_op(ctx, link, current, y if i == len(chain) - 1 else link.output[0])
-    ctx.input_io = BoundaryIO(inp.name, "float32", shape, first, out_q)
+    ctx.input_ios[inp.name] = BoundaryIO(inp.name, "float32", shape, first, out_q)
     ctx.int8[y] = y
 
 

@@ -126,6 +126,9 @@ class Graph:
     # Physical order of logical axes per activation tensor (e.g. (0, 2, 3, 1) = NHWC for an
     # NCHW-shaped tensor). Filled in by the layout pass; empty before it.
     dim_orders: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # The caller needs the inputs intact after invoke (tinyc compile --preserve-input): the
+    # plan then treats them like outputs, live to the last step and never written over.
+    preserve_inputs: bool = False
 
     def tensor(self, name: str) -> Tensor:
         return self.tensors[name]
@@ -152,6 +155,10 @@ class Graph:
 
     def output_tensors(self) -> tuple[str, ...]:
         return tuple(io.tensor for io in self.outputs)
+
+    def read_after_invoke(self) -> tuple[str, ...]:
+        """Tensors the caller reads after invoke: the outputs, and the inputs when preserved."""
+        return self.output_tensors() + (self.input_tensors() if self.preserve_inputs else ())
 
     def with_nodes(self, nodes: tuple[Node, ...], tensors: Mapping[str, Tensor] | None = None) -> "Graph":
         return replace(self, nodes=nodes, tensors=dict(tensors if tensors is not None else self.tensors))

@@ -6,7 +6,8 @@ the last step that reads it, both included, so an op's output never shares bytes
 its own inputs (in-place is a later, explicit decision, not an accident of the plan).
 Tensors joined by alias nodes (Reshape/Transpose that move no byte) form one buffer.
 The graph input is live from step 0 (the caller writes it before invoke) and the graph
-output to the last step (the caller reads it after invoke). Kernel scratch is a
+output to the last step (the caller reads it after invoke; so is the input with
+--preserve-input). Kernel scratch is a
 buffer live for its one step.
 """
 
@@ -106,7 +107,7 @@ def step_requests(graph: Graph, steps: Sequence[Step], alignment: int = DEFAULT_
                         if nbytes > 0:
                             scratch.append((scratch_name(body.node.name, ci, ai), nbytes, t + j))
         t += step.body_length
-    for name in graph.output_tensors():
+    for name in graph.read_after_invoke():
         touch(name, end)
 
     members: dict[str, list[str]] = {}

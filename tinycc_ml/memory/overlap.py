@@ -40,14 +40,14 @@ def _reason(calls: Sequence[KernelCall], d: int) -> str:
 
 def last_reads(graph: Graph, schedule: Sequence[Node]) -> tuple[dict[str, str], dict[str, int]]:
     """(tensor -> alias group root, root -> last step reading the group); a group holding
-    a graph output is read after the last step (len(schedule))."""
+    a graph output (or a preserved input) is read after the last step (len(schedule))."""
     groups = alias_groups(graph, schedule)
     last: dict[str, int] = {}
     for step, node in enumerate(schedule):
         for name in node.inputs:
             if name and name in groups:
                 last[groups[name]] = step
-    for name in graph.output_tensors():
+    for name in graph.read_after_invoke():
         last[groups[name]] = len(schedule)
     return groups, last
 

@@ -27,7 +27,7 @@ def in_place_candidates(graph: Graph) -> list[str]:
         x, y = node.inputs[0], node.outputs[0]
         if not all(same_bytes(graph.tensor(t).shape, graph.dim_order(t), NHWC) for t in (x, y)):
             continue
-        if len(readers[x]) == 1 and x not in graph.output_tensors():
+        if len(readers[x]) == 1 and x not in graph.read_after_invoke():
             found.append(node.name)
     return found
 

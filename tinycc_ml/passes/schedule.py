@@ -108,7 +108,7 @@ class _Model:
             for g in self.ins[k]:
                 if g in producer:
                     self.preds[k] |= 1 << producer[g]
-        self.pinned = {index[group[t]] for t in graph.output_tensors()}  # live to the end
+        self.pinned = {index[group[t]] for t in graph.read_after_invoke()}  # live to the end
         self.initial = tuple(sorted({index[group[t]] for t in graph.input_tensors()}))
         self.scratch = [int(scratch.get(node.name, 0)) for node in self.ops]
         self.out_bytes = [sum(size[g] for g in self.outs[k]) for k in range(len(self.ops))]

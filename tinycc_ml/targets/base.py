@@ -81,6 +81,13 @@ def read_build_info(out_dir: Path) -> BuildInfo:
         raise TinycError(f"{path} ({by}) cannot be read by tinyc {__version__}: {problem}; recompile the model "
                          f"with `tinyc compile MODEL -o {out_dir}`")
 
+    for key in ("inputs", "outputs"):
+        if isinstance(data.get(key), list) and len(data[key]) != 1:
+            names = ", ".join(repr(io.get("name")) for io in data[key] if isinstance(io, dict))
+            raise TinycError(f"{out_dir}: the model has {len(data[key])} {key} ({names}); `tinyc run` feeds one "
+                             f"input and reads one output: call the generated accessors in src/{data['prefix']}.h "
+                             f"from your own program")
+
     def spec(d: dict) -> IOSpec:
         return IOSpec(d["name"], d["dtype"], tuple(d["shape"]))
 

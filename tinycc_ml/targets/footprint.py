@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..boards import Board
 from ..errors import BuildError
+from ..outdir import owned_sources
 from .arm_build import GCC, OPT_LEVEL, WARNINGS, CoreFlags, FirmwareSize, elf_size
 
 BOARD_MAIN = "main.c"
@@ -45,7 +46,7 @@ class Footprint:
 
 
 def _command(sources: list[Path], include_dirs: list[Path], core: CoreFlags, prefix: str, elf: Path) -> list[str]:
-    roots = [f"-Wl,--undefined={prefix}_{fn}" for fn in ("input", "output", "invoke", "run")]
+    roots = [f"-Wl,--undefined={prefix}_{fn}" for fn in ("init", "input", "output", "invoke", "run")]
     return [
         GCC, *core.flags, "-std=c99", OPT_LEVEL, *WARNINGS,
         "-ffunction-sections", "-fdata-sections",
@@ -60,7 +61,7 @@ def measure(out_dir: Path, board: Board, prefix: str) -> Footprint:
     """Cross-build OUT's model + runtime for `board` (cached by a hash of the command and sources)."""
     if shutil.which(GCC) is None:
         return Footprint(board.core, None, f"{GCC} not found (`make setup-system` installs it)")
-    sources = sorted(p for p in (out_dir / "src").glob("*.c") if p.name != BOARD_MAIN)
+    sources = owned_sources(out_dir, "src", exclude=(BOARD_MAIN,))  # not the user's own files
     sources += sorted((out_dir / "lib" / "tinyc" / "src").glob("*.c"))
     include_dirs = [out_dir / "src", out_dir / "lib" / "tinyc" / "include"]
     elf = out_dir / "build" / f"footprint-{board.name}" / f"{prefix}.elf"

@@ -6,7 +6,7 @@ build engine). tinyc installs a stand-in into the core directory: a package.json
 the version PlatformIO pins (platformio.dependencies), the `.piopm` metadata PlatformIO's
 package manager reads (owner platformio), and a scons.py that runs the SCons installed from
 PyPI (`pip install scons`). tinyc's own platform (boards/platformio, `platform =
-symlink://...` in platformio.ini) declares no packages and uses the system
+symlink://platformio_qemu` in platformio.ini: a copy inside the project) declares no packages and uses the system
 arm-none-eabi-gcc and qemu-system-arm.
 
 For users without internet:

@@ -20,6 +20,7 @@ The board glue lives in src/board/ so the host Makefile's `src/*.c` leaves it ou
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,6 +200,11 @@ def ldscript_path(board: Board) -> str:
     return f"ld/{stm32_part(board).ldscript}"
 
 
+# The project-relative directory of the QEMU platform copy; platformio.ini names it relatively
+# (PlatformIO resolves a relative symlink:// against the project directory it runs in).
+PROJECT_PLATFORM = "platformio_qemu"
+
+
 def default_test_input(ctx: EmitContext) -> np.ndarray:
     """The int8 input the board main runs: deterministic, spread over the whole int8 range."""
     rng = np.random.default_rng(TEST_INPUT_SEED)
@@ -235,7 +241,7 @@ def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dic
     texts = {
         "platformio.ini": env.get_template("platformio/platformio.ini.j2").render(
             ctx=ctx, board_env=benv, default_env=default, qemu_envs=[{"name": n} for n in QEMU_ENVS],
-            platform_path=platform_dir().resolve().as_posix()),
+            platform_path=PROJECT_PLATFORM),
         "src/main.c": env.get_template("platformio/main.c.j2").render(ctx=ctx),
         "src/board/board.h": env.get_template("platformio/board.h.j2").render(ctx=ctx),
         "src/board/board_qemu.c": env.get_template("platformio/board_qemu.c.j2").render(ctx=ctx),
@@ -284,6 +290,26 @@ def write_platformio_project(out_dir: Path, board: Board, ctx: EmitContext,
         _write_if_changed(out_dir / rel, text.encode())
     np.save(out_dir / "test_input.npy", test_input_for_run(ctx, x))
     return sorted([*texts, "test_input.npy"])
+
+
+def platform_files() -> dict[str, bytes]:
+    """tinyc's QEMU PlatformIO platform, copied into the project (PROJECT_PLATFORM/...) so the
+    project refers to nothing outside itself and builds wherever it is moved."""
+    root = platform_dir()
+    return {f"{PROJECT_PLATFORM}/{p.relative_to(root).as_posix()}": p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def project_files(board: Board, ctx: EmitContext, test_input: np.ndarray | None = None) -> dict[str, bytes]:
+    """OUT-relative path -> bytes of the PlatformIO project, its QEMU platform, the QEMU harness
+    and test_input.npy (for the compiler's manifest, which writes them)."""
+    x = default_test_input(ctx) if test_input is None else np.asarray(test_input)
+    files = {rel: text.encode() for rel, text in project_texts(board, ctx, x).items()}
+    files.update(platform_files())
+    npy = io.BytesIO()
+    np.save(npy, test_input_for_run(ctx, x))  # what `tinyc run` takes: the model's own input dtype
+    files["test_input.npy"] = npy.getvalue()
+    return files
 
 
 def flash_commands(out_dir: Path, env_name: str | None, monitor: bool) -> list[list[str]]:

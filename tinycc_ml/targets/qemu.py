@@ -30,6 +30,7 @@ import numpy as np
 from ..boards import Board, load_board
 from ..errors import BuildError, TinycError
 from ..resources import boards_dir
+from ..outdir import owned_sources
 from .arm_build import OPT_LEVEL, CoreFlags, ElfBuild, FirmwareSize, build_elf, elf_size, is_up_to_date, require_tool
 from .base import BuildInfo, Progress, RunResult, check_input
 
@@ -94,7 +95,7 @@ def firmware_build(info: BuildInfo, target: QemuTarget) -> ElfBuild:
     harness = out / HARNESS
     if not harness.is_file():
         raise TinycError(f"{harness} is missing; recompile with `tinyc compile` to generate the QEMU harness")
-    model_sources = sorted(p for p in (out / "src").glob("*.c") if p.name != BOARD_MAIN)
+    model_sources = owned_sources(out, "src", exclude=(BOARD_MAIN,))  # not the user's own files
     runtime_sources = sorted((out / "lib" / "tinyc" / "src").glob("*.c"))
     firmware = platform_dir() / "firmware"
     return ElfBuild(
