@@ -20,6 +20,7 @@ import frontend_support as fs
 from tinycc_ml.compiler import CompileOptions, compile_model
 from tinycc_ml.interp import run_graph
 from tinycc_ml.interp.run import run_core
+from tinycc_ml.quant.qdq import quantize_f32
 from tinycc_ml.resources import templates_dir
 from tinycc_ml.targets import TARGETS, read_build_info
 from tinycc_ml.targets import pio_offline
@@ -83,8 +84,10 @@ def test_project_builds_and_runs_after_being_moved(tmp_path):
         assert printed is not None, run.output
         outputs.append([int(v) for v in printed.group(1).split()])
     g = result.imported  # the board main feeds the int8 test input to the int8 core and prints its int8 output
-    x = np.load(moved / "test_input.npy")
-    expected = run_core(g, {g.inputs[0].tensor: x})[g.outputs[0].tensor]
+    x = np.load(moved / "test_input.npy")  # in the model's input dtype (float32 here): back to the int8 core's
+    io = g.inputs[0]
+    x = quantize_f32(x, io.quant) if x.dtype == np.float32 else x
+    expected = run_core(g, {io.tensor: x})[g.outputs[0].tensor]
     assert outputs[0] == outputs[1] == expected.reshape(-1).tolist()
 
 
