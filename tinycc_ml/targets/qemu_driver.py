@@ -22,6 +22,7 @@ from typing import Sequence
 
 from ..errors import BuildError
 from ..kernels.harness import CallPlan, DriverError, decode_replies, encode_plan
+from ..resources import runtime_dir
 from .arm_build import ElfBuild, build_key, require_tool
 from .kernel_test_sources import kernel_test_sources
 from .qemu import QEMU, QemuTarget, platform_dir, qemu_target
@@ -37,7 +38,7 @@ def kernel_driver_build(target: QemuTarget, defines: Sequence[str] = (), cache_d
     support = kernel_test_sources(cache_dir or default_cache_dir(), driver=True)  # + the records' dispatch
     return ElfBuild(
         sources=(*runtime_sources(), *support, firmware / "startup_mps2.c"),
-        include_dirs=(runtime_include_dir(), firmware),
+        include_dirs=(runtime_include_dir(), runtime_dir() / "test", firmware),
         core=target.core,
         ldscript=target.ldscript,
         lib_dirs=(platform_dir() / "ldscripts",),

@@ -82,7 +82,7 @@ def _build_key(cc: str, kind: str, sources: Sequence[Path], flags: Sequence[str]
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
     for part in (cc, version, kind, *flags):
         digest.update(part.encode() + b"\0")
-    for path in (*sources, *runtime_headers()):
+    for path in (*sources, *runtime_headers(), *sorted((runtime_dir() / "test").glob("*.h"))):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
 
