@@ -20,7 +20,7 @@ TOP = (
     Field("name", str, True, "board identifier (the file name without .toml, for boards/*.toml)"),
     Field("description", str, True, "one line: board, MCU, core and clock, memories"),
     Field("mcu", str, True, "part number, e.g. STM32F746NGH6"),
-    Field("core", str, True, "cortex-m0plus, cortex-m4, cortex-m7 or cortex-m33"),
+    Field("core", str, True, "cortex-m0plus, cortex-m3, cortex-m4, cortex-m7 or cortex-m33"),
     Field("fpu", str, True, "none, fpv4-sp-d16, fpv5-sp-d16 or fpv5-d16"),
     Field("dsp", bool, True, "the core has the DSP extension (SMLAD, SSAT16...)"),
     Field("sram_bytes", int, True, "all on-chip SRAM, in bytes"),

@@ -15,7 +15,7 @@ from .board_schema import schema_problems
 from .errors import BoardError
 from .resources import boards_dir
 
-CORES = ("cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33")
+CORES = ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33")
 FPUS = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
 DEFAULT_BOARD = "stm32f746"
 

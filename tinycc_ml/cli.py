@@ -190,7 +190,7 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Kill a run that takes longer than this many seconds (default: 120 on QEMU, none on the host).")
 @click.option("--profile", is_flag=True,
-              help="qemu-m7 / qemu-m4: also run a firmware built with -DTINYC_PROFILE (own build directory, same "
+              help="qemu-* targets: also run a firmware built with -DTINYC_PROFILE (own build directory, same "
                    "arena) and print the instructions of every op in schedule order (--json: under \"profile\").")
 @_errors_to_exit
 def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json: bool,
@@ -320,7 +320,7 @@ def _verify_reference(model: Path, board: str, count: int, seed: int, targets: t
 @click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--env", "env_name", default=None,
               help="PlatformIO environment of OUT_DIR/platformio.ini (default: its default_envs, the board's). "
-                   "qemu_m7 / qemu_m4 run on the emulator instead of a board.")
+                   "qemu_m7 / qemu_m4 / qemu_m33 / qemu_m3 run on the emulator instead of a board.")
 @click.option("--monitor", is_flag=True, help="Then open the serial monitor (`pio device monitor`) to read the output.")
 @click.option("--dry-run", is_flag=True, help="Print the commands it would run, and run nothing.")
 @_errors_to_exit

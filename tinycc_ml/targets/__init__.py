@@ -14,6 +14,10 @@ TARGETS: dict[str, Target] = {
                       partial(qemu.run, target="qemu-m7")),
     "qemu-m4": Target("qemu-m4", "firmware on QEMU's emulated Cortex-M4 (mps2-an386), counting instructions",
                       partial(qemu.run, target="qemu-m4")),
+    "qemu-m33": Target("qemu-m33", "firmware on QEMU's emulated Cortex-M33 (mps2-an505), counting instructions",
+                       partial(qemu.run, target="qemu-m33")),
+    "qemu-m3": Target("qemu-m3", "firmware on QEMU's emulated Cortex-M3 without DSP or FPU (mps2-an385), "
+                      "counting instructions", partial(qemu.run, target="qemu-m3")),
 }
 
 __all__ = ["BuildInfo", "IOSpec", "RunResult", "TARGETS", "Target", "check_input", "read_build_info"]

@@ -3,7 +3,7 @@
 `tinyc compile ... --board B -o OUT` makes OUT a PlatformIO project:
 
     OUT/platformio.ini          [env:B] (ststm32 + stm32cube) for a real board,
-                                [env:qemu_m7] / [env:qemu_m4] on tinyc's own platform
+                                [env:qemu_m7] / qemu_m4 / qemu_m33 / qemu_m3 on tinyc's own platform
     OUT/src/main.c              runs the model once on the embedded test input, prints the
                                 int8 output and the model_invoke() cycle count
     OUT/src/board/board.h       the board glue's API (clock, console, counter)
@@ -33,7 +33,7 @@ from ..errors import BoardError
 from .qemu import platform_dir
 from .stm32_parts import FLASH_ORIGIN, arena_sections, has_part, stm32_part
 
-QEMU_ENVS = ("qemu_m7", "qemu_m4")
+QEMU_ENVS = ("qemu_m7", "qemu_m4", "qemu_m33", "qemu_m3")
 MONITOR_SPEED = 115200
 TEST_INPUT_SEED = 0
 

@@ -7,7 +7,7 @@ prints the instructions between consecutive marks (templates/qemu/main_qemu.c.j2
 span holds its kernel calls plus one whole hook call (the tail of one mark, the head of the
 next); the main times 64 back-to-back calls of the hook, and that cost per call is subtracted
 here. So the rows add up to the normal build's whole-invoke count within the timer's
-resolution: 40 instructions per tick, for each step. The arena is the same array in both
+resolution: one tick per step, 40 instructions (50 on qemu-m33, whose timer runs at 20 MHz). The arena is the same array in both
 builds: the hook writes only the harness's own table of timer readings.
 
 What each row names (node, kind, kernel symbols, MACs) comes from report.json's "ops", which
@@ -27,7 +27,7 @@ from ..errors import BuildError, TinycError
 from .base import BuildInfo, Progress, RunResult, check_input
 from .qemu import DEFAULT_TIMEOUT_S, TARGET_BOARDS, build, qemu_target, run, run_elf
 
-RESOLUTION = 40  # instructions per CMSDK timer tick under -icount shift=0 (tinyc_mps2.h)
+RESOLUTION = 40  # instructions per CMSDK timer tick under -icount shift=0 at 25 MHz (qemu-m7/m4/m3; tinyc_mps2.h)
 NAME_WIDTH = 40  # node names in the text table (the JSON has them whole)
 _CALIBRATION = re.compile(r"^tinyc-qemu: profile calibration marks=(\d+) instructions=(\d+)\s*$", re.MULTILINE)
 _STEP = re.compile(r"^tinyc-qemu: profile step=(\d+) instructions=(\d+)\s*$", re.MULTILINE)
@@ -68,6 +68,7 @@ class Profile:
     rows: tuple[ProfileRow, ...]
     mark_instructions: float  # one hook call, as calibrated by the firmware
     unprofiled_instructions: int  # the normal build's whole model_invoke()
+    resolution: int = RESOLUTION  # instructions per timer tick on this target (QemuTarget.instructions_per_tick)
 
     @property
     def total_instructions(self) -> int:
@@ -80,7 +81,7 @@ class Profile:
     @property
     def tolerance(self) -> int:
         """How far the rows' sum may be from the unprofiled count: one tick per step."""
-        return RESOLUTION * max(1, len(self.rows))
+        return self.resolution * max(1, len(self.rows))
 
     def share(self, row: ProfileRow) -> float:
         total = self.total_instructions
@@ -90,7 +91,7 @@ class Profile:
         total = self.total_instructions
         return {
             "target": self.target,
-            "resolution_instructions": RESOLUTION,
+            "resolution_instructions": self.resolution,
             "mark_instructions": self.mark_instructions,
             "instructions": total,
             "unprofiled_instructions": self.unprofiled_instructions,
@@ -151,7 +152,7 @@ def run_profile(info: BuildInfo, x: np.ndarray, progress: Progress | None = None
                          "build (the profiling hook must not touch the model's memory)")
     mark, raw = parse_profile(profiled.console, len(ops), f"{target}: {firmware.elf.name}")
     assert normal.instructions is not None  # a QEMU run always counts
-    return normal, Profile(target, profile_rows(ops, raw, mark), mark, normal.instructions)
+    return normal, Profile(target, profile_rows(ops, raw, mark), mark, normal.instructions, tgt.instructions_per_tick)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -180,7 +181,7 @@ def profile_lines(profile: Profile) -> list[str]:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
     return [
-        f"{profile.target} profile, per step in schedule order (CMSDK timer, {RESOLUTION} instructions per tick; "
+        f"{profile.target} profile, per step in schedule order (CMSDK timer, {profile.resolution} instructions per tick; "
         f"{profile.mark_instructions:g} instructions of the profiling hook subtracted per step):",
         line(head), "  ".join("-" * w for w in widths), *map(line, body), "  ".join("-" * w for w in widths), line(foot),
         f"whole model_invoke() in the normal build: {profile.unprofiled_instructions:,} instructions "

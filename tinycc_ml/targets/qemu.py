@@ -2,6 +2,8 @@
 
     qemu-m7   mps2-an500, Cortex-M7, -mfpu=fpv5-d16 (double-precision FPU, as QEMU models it)
     qemu-m4   mps2-an386, Cortex-M4, -mfpu=fpv4-sp-d16
+    qemu-m33  mps2-an505, Cortex-M33 (DSP, -mfpu=fpv5-sp-d16), booting and staying Secure
+    qemu-m3   mps2-an385, Cortex-M3, no DSP and no FPU (-mfloat-abi=soft): the portable kernels
 
 The firmware is OUT/src (minus the board's main.c) + OUT/lib/tinyc + OUT/qemu/main_qemu.c
 + the startup and linker scripts of tinyc's PlatformIO platform (boards/platformio), built
@@ -10,8 +12,9 @@ output as files through semihosting: QEMU runs in a fresh temporary directory ho
 input.bin, and the firmware writes output.bin there and exits with its status.
 
 Instruction counts: QEMU runs with `-icount shift=0`, where every instruction advances
-virtual time by 1 ns; the firmware reads the 25 MHz CMSDK timer around model_invoke()
-only, so one tick is 40 instructions (see tinyc_mps2.h; the count has that granularity).
+virtual time by 1 ns; the firmware reads the CMSDK timer around model_invoke() only, which
+runs at the FPGA clock (the virtual board's clock_hz: 25 MHz, 20 MHz on the an505), so one
+tick is 40 (50) instructions (see tinyc_mps2.h; the count has that granularity).
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ class QemuTarget:
         return CoreFlags(self.board.core, self.board.fpu)
 
     @property
+    def instructions_per_tick(self) -> int:
+        """The count's resolution: 1 ns per instruction under -icount shift=0, one timer tick
+        per cycle of the FPGA clock (tinyc_mps2.h's TINYC_MPS2_INSTRUCTIONS_PER_TICK)."""
+        return 1_000_000_000 // self.board.clock_hz
+
+    @property
     def ldscript(self) -> str:
         return f"{self.board.qemu.machine.replace('-', '_')}.ld"  # mps2_an500.ld
 
@@ -66,7 +75,7 @@ class QemuTarget:
         ]
 
 
-TARGET_BOARDS = {"qemu-m7": "qemu_m7", "qemu-m4": "qemu_m4"}
+TARGET_BOARDS = {"qemu-m7": "qemu_m7", "qemu-m4": "qemu_m4", "qemu-m33": "qemu_m33", "qemu-m3": "qemu_m3"}
 
 
 def qemu_target(name: str) -> QemuTarget:
@@ -130,7 +139,7 @@ def record_firmware(out_dir: Path, target: str, size: FirmwareSize) -> None:
     lock_path = Path(out_dir) / "build" / ".report.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # qemu-m7 and qemu-m4 runs may update it at once
+        fcntl.flock(lock, fcntl.LOCK_EX)  # runs on several qemu targets may update it at once
         report = json.loads(path.read_text())
         if report.get("firmware", {}).get(target) == entry:
             return

@@ -45,12 +45,12 @@ env.Replace(
     SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
 )
 
-CPU_FLAGS = [
-    "-mcpu=%s" % board.get("build.cpu"),
-    "-mthumb",
-    "-mfloat-abi=hard",
-    "-mfpu=%s" % board.get("build.fpu"),
-]
+# A core without FPU (build.fpu "none": the Cortex-M3) builds with soft floats, the others
+# with their FPU's hard-float ABI; newlib has a multilib for each.
+FPU = board.get("build.fpu", "none")
+CPU_FLAGS = ["-mcpu=%s" % board.get("build.cpu"), "-mthumb"] + (
+    ["-mfloat-abi=soft"] if FPU == "none" else ["-mfloat-abi=hard", "-mfpu=%s" % FPU]
+)
 env.Append(
     ASFLAGS=CPU_FLAGS,
     CCFLAGS=CPU_FLAGS + ["-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"],

@@ -1,9 +1,10 @@
 /*
  * tinyc: reset and vector table for bare-metal firmware on QEMU's MPS2 machines
- * (mps2-an386 Cortex-M4, mps2-an500 Cortex-M7). Part of tinyc's PlatformIO platform;
- * `tinyc run --target qemu-*` links the same file.
+ * (mps2-an385 Cortex-M3, mps2-an386 Cortex-M4, mps2-an500 Cortex-M7, mps2-an505 Cortex-M33).
+ * Part of tinyc's PlatformIO platform; `tinyc run --target qemu-*` links the same file.
  *
- * Reset: enable the FPU (CPACR) before any C code may touch it, copy .data from its load
+ * Reset: enable the FPU (CPACR; on the Cortex-M33, which boots Secure, NSACR too, so that
+ * Non-secure code could use it as well) before any C code may touch it, copy .data from its load
  * address in code SSRAM, zero .bss, open the semihosting console, run the C++/C
  * constructors (__libc_init_array), then exit(main()). newlib's rdimon (semihosting) turns
  * exit(status) into SYS_EXIT_EXTENDED, so qemu-system-arm exits with main's status.
@@ -32,8 +33,9 @@ void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
 
 typedef void (*tinyc_vector)(void);
 
-/* 16 system exceptions + the 32 external interrupts both machines wire up; every
- * external interrupt goes to Default_Handler (tinyc's firmware enables none). */
+/* 16 system exceptions + 32 external interrupts (the an505 wires up more; tinyc's firmware
+ * enables none, and every external interrupt goes to Default_Handler). On the Cortex-M33 the
+ * Secure fault (exception 7) lands in Default_Handler too. */
 __attribute__((section(".isr_vector"), used)) const tinyc_vector tinyc_vectors[16 + 32] = {
     (tinyc_vector)(uintptr_t)&__StackTop,
     Reset_Handler,
@@ -42,7 +44,8 @@ __attribute__((section(".isr_vector"), used)) const tinyc_vector tinyc_vectors[1
     MemManage_Handler,
     BusFault_Handler,
     UsageFault_Handler,
-    0, 0, 0, 0,
+    Default_Handler, /* SecureFault on Armv8-M mainline, reserved before */
+    0, 0, 0,
     SVC_Handler,
     DebugMon_Handler,
     0,
@@ -90,9 +93,15 @@ void Default_Handler(void)
 
 void Reset_Handler(void)
 {
+#if defined(__ARM_FP)
     volatile uint32_t *const cpacr = (volatile uint32_t *)0xE000ED88u;
+#if defined(__ARM_ARCH_8M_MAIN__)
+    volatile uint32_t *const nsacr = (volatile uint32_t *)0xE000ED8Cu;
+    *nsacr |= 3u << 10; /* CP10 and CP11 usable from the Non-secure state too */
+#endif
     *cpacr |= 0xFu << 20; /* CP10 and CP11 full access: the FPU */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif /* no FPU (Cortex-M3): floats are soft, CPACR stays as it is */
 
     const uint32_t *src = &__data_load__;
     uint32_t *dst = &__data_start__;
