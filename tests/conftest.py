@@ -79,15 +79,27 @@ def kernel_runners(
 # --- the same kernels as Cortex-M firmware under QEMU (their DSP paths) --------------
 
 
-@pytest.fixture(scope="session", params=("qemu-m4", "qemu-m7"))
-def qemu_kernel_runner(request: pytest.FixtureRequest) -> QemuDriverRunner:
-    """The kernel driver on an emulated Cortex-M4 / M7, built once per session (cached by
-    the hash of its sources); tests hand it batches (kernel_support.check_kernels_batch).
-    Without the toolchain the tests skip, except under CI, where they fail."""
+def _qemu_driver(target: str) -> QemuDriverRunner:
     missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
     if missing:
         message = f"{' and '.join(missing)} not found (make setup-system)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return QemuDriverRunner.for_target(request.param)
+    return QemuDriverRunner.for_target(target)
+
+
+@pytest.fixture(scope="session", params=("qemu-m4", "qemu-m7"))
+def qemu_kernel_runner(request: pytest.FixtureRequest) -> QemuDriverRunner:
+    """The kernel driver on an emulated Cortex-M4 / M7, built once per session (cached by
+    the hash of its sources); tests hand it batches (kernel_support.check_kernels_batch).
+    Without the toolchain the tests skip, except under CI, where they fail."""
+    return _qemu_driver(request.param)
+
+
+@pytest.fixture(scope="session", params=("qemu-m33", "qemu-m3"))
+def qemu_other_core_runner(request: pytest.FixtureRequest) -> QemuDriverRunner:
+    """The same driver on the emulated Cortex-M33 (Armv8-M with DSP: the SIMD paths) and
+    Cortex-M3 (no DSP, no FPU: the portable paths as firmware); tests/test_kernels_cores.py
+    gives it small batches of every kernel family."""
+    return _qemu_driver(request.param)

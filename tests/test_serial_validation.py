@@ -38,10 +38,10 @@ def tools() -> None:
     pytest.importorskip("serial", reason="needs pyserial (pip install '.[test]')")
 
 
-def _serve(tmp_path_factory, model: Path, board: str = "stm32f746"):
+def _serve(tmp_path_factory, model: Path, board: str = "stm32f746", target: str = "qemu-m7"):
     out = tmp_path_factory.mktemp("serve") / "out"
     compile_model(model, board, out, CompileOptions(measure_firmware=False))
-    return start_serving(build_serving_firmware(out))
+    return start_serving(build_serving_firmware(out, target), target)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,25 @@ def test_verify_port_on_qemu_uart(digits_board):
     assert lines[3].startswith(f"OK: 3/3 inputs bit-exact (interpreter == board on {digits_board.url}) for "
                                "digits_int8.onnx; ")
     assert "instructions per inference" in lines[3] and "resent" not in lines[3]
+
+
+@pytest.mark.parametrize("target, board", [("qemu-m33", "qemu_m33"), ("qemu-m3", "qemu_m3")])
+def test_verify_port_on_the_other_machines_uarts(tools, tmp_path_factory, target, board):
+    """The an505's UART0 is elsewhere (its Secure alias 0x50200000) and its timer runs at 20 MHz
+    (50 instructions per tick); the an385's Cortex-M3 runs the protocol without DSP or FPU."""
+    qemu = _serve(tmp_path_factory, DIGITS, board, target)
+    try:
+        result = CliRunner().invoke(cli, ["verify", str(DIGITS), "--port", qemu.url, "--inputs", "2", "--timeout", "30"])
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert [line.split(", ")[0] for line in lines[:2]] == ["input 0: interpreter vs board equal",
+                                                            "input 1: interpreter vs board equal"]
+        counts = [int(line.rsplit(", ", 1)[1].split()[0].replace(",", "")) for line in lines[:2]]
+        tick = 50 if target == "qemu-m33" else 40
+        assert all(n > 0 and n % tick == 0 for n in counts), lines
+        assert lines[2].startswith(f"OK: 2/2 inputs bit-exact (interpreter == board on {qemu.url})")
+    finally:
+        qemu.stop()
 
 
 def test_corrupted_frame_is_rejected_and_resent(digits_board):

@@ -9,6 +9,7 @@ build_runtime's key changes exactly when a record does.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from ..codegen.render import environment
@@ -29,7 +30,9 @@ def generated_variants_source(cache_dir: Path) -> Path:
     path = Path(cache_dir) / f"tinyc_test_variants_{digest}.c"
     if not path.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{digest}.tmp")
+        # one temporary per process: pytest-xdist workers that start together each write their
+        # own and rename it into place (the same content, so whichever lands last is right)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
     return path
