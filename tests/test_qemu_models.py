@@ -1,6 +1,8 @@
 """Generated C on the emulated Cortex-M7 and Cortex-M4, bit for bit against the NumPy
 interpreter and the host build: the MLPerf Tiny models (tf2onnx int8 and onnxruntime QDQ)
-and small odd-shaped single-op models, each compiled once, a couple of inputs each."""
+and small odd-shaped single-op models, each compiled once, a couple of inputs each. The
+Cortex-M33 (qemu-m33, DSP) and the Cortex-M3 without DSP or FPU (qemu-m3, portable kernels)
+run the digits example, the MLPerf Tiny models and a representative share of the small ones."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 CORES = ("qemu-m7", "qemu-m4")
+OTHER_CORES = ("qemu-m33", "qemu-m3")
+TICK = {"qemu-m7": 40, "qemu-m4": 40, "qemu-m33": 50, "qemu-m3": 40}  # instructions per timer tick
 MLPERF = ("ad01", "kws", "resnet8", "vww")
 KINDS = ("tf2onnx_int8", "ort_qdq")
 requires_models = pytest.mark.skipif(not fs.MLPERF_ONNX.is_dir(), reason=f"{fs.MLPERF_ONNX} is absent")
@@ -61,16 +65,17 @@ def compiled(tmp_path_factory) -> CompileCache:
     return CompileCache(tmp_path_factory.mktemp("qemu_models"))
 
 
-def _check_cores(c: Compiled, inputs: int, seed: int, with_host: bool = True) -> dict[str, list[int]]:
+def _check_cores(c: Compiled, inputs: int, seed: int, with_host: bool = True,
+                 cores: tuple[str, ...] = CORES) -> dict[str, list[int]]:
     """Every core's output equals the interpreter's byte for byte; instructions per core."""
     g = c.graph
     inp, out = g.inputs[0], g.outputs[0]
     rng = np.random.default_rng(seed)
-    counts: dict[str, list[int]] = {t: [] for t in CORES}
+    counts: dict[str, list[int]] = {t: [] for t in cores}
     for i in range(inputs):
         x = random_input(inp, rng)
         expected = run_graph(g, {inp.onnx_name: x})[out.onnx_name]
-        targets = (*CORES, "host") if with_host and i == 0 else CORES
+        targets = (*cores, "host") if with_host and i == 0 else cores
         for t in targets:
             got = TARGETS[t].run(c.info, x, None)
             assert got.output.dtype == expected.dtype and got.output.shape == expected.shape, t
@@ -79,8 +84,8 @@ def _check_cores(c: Compiled, inputs: int, seed: int, with_host: bool = True) ->
                 pytest.fail(f"{t}, input {i}: {wrong.size} elements differ, first at {wrong[:8].tolist()}: "
                             f"got {got.output.reshape(-1)[wrong[:8]].tolist()}, "
                             f"interpreter {expected.reshape(-1)[wrong[:8]].tolist()}")
-            if t in CORES:
-                assert got.instructions is not None and got.instructions > 0 and got.instructions % 40 == 0
+            if t in cores:
+                assert got.instructions is not None and got.instructions > 0 and got.instructions % TICK[t] == 0
                 counts[t].append(got.instructions)
     return counts
 
@@ -103,6 +108,23 @@ def test_mlperf_bit_exact_on_both_cores(compiled, name, kind):
         # a few instructions per MAC at least, and data-dependent by no more than 0.1 %
         assert min(counts[t]) > report["macs"]
         assert max(counts[t]) - min(counts[t]) < max(counts[t]) // 1000
+
+
+@requires_models
+@pytest.mark.models
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MLPERF)
+def test_mlperf_bit_exact_on_m33_and_m3(compiled, name):
+    """The four MLPerf Tiny models (tf2onnx int8) on the Cortex-M33 and on the Cortex-M3, whose
+    portable kernels take several times the M4's instructions (no SMLAD)."""
+    c = compiled.get(f"{name}.tf2onnx_int8", fs.MLPERF_ONNX / f"{name}.tf2onnx_int8.onnx")
+    counts = _check_cores(c, inputs=1, seed=7, with_host=False, cores=OTHER_CORES)
+    report = json.loads((c.info.out_dir / "report.json").read_text())
+    for t in OTHER_CORES:
+        fw = report["firmware"][t]
+        assert fw["ram_bytes"] > report["arena_bytes"] and fw["flash_bytes"] > report["weights_bytes"]
+        assert counts[t][0] > report["macs"]
+    assert counts["qemu-m3"][0] > 2 * counts["qemu-m33"][0]
 
 
 # --- small models with odd shapes (always available: made here) ------------------------
@@ -144,6 +166,29 @@ def small_models(tmp_path_factory) -> SmallModels:
 @pytest.mark.parametrize("name", sorted(SMALL_MODELS))
 def test_small_models_bit_exact_on_both_cores(compiled, small_models, name):
     _check_cores(compiled.get(name, small_models[name]), inputs=2, seed=3, with_host=False)
+
+
+# one of each kernel family (conv, depthwise, pointwise + relu, pooling, add, FC, softmax, concat)
+SMALL_ON_OTHER_CORES = ("add", "avgpool", "concat", "conv_1x1_relu", "conv_odd", "depthwise", "int8_fc", "softmax")
+
+
+@pytest.mark.parametrize("name", SMALL_ON_OTHER_CORES)
+def test_small_models_bit_exact_on_m33_and_m3(compiled, small_models, name):
+    _check_cores(compiled.get(name, small_models[name]), inputs=1, seed=3, with_host=False, cores=OTHER_CORES)
+
+
+DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits" / "digits_int8.onnx"
+
+
+def test_digits_verify_on_m33_and_m3():
+    """The example, compiled for the board without DSP (KernelTarget dsp=False): the
+    interpreter, the host C and both emulated cores agree byte for byte."""
+    board = "qemu_m3"
+    result = CliRunner().invoke(cli, ["verify", str(DIGITS), "--board", board, "--inputs", "2", "--target", "host",
+                                      "--target", "qemu-m33", "--target", "qemu-m3"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith(
+        f"OK: 2/2 inputs bit-exact (interpreter == host == qemu-m33 == qemu-m3) for digits_int8.onnx on {board}")
 
 
 # --- the command line -----------------------------------------------------------------
