@@ -36,7 +36,7 @@ from .targets.footprint import Footprint, measure as measure_footprint
 from .targets.stm32_parts import has_part
 from .targets.arm_build import GCC
 from .targets.stm32cube import (BoardFirmware, VendorTree, board_firmware_summary, build_board_firmware,
-                                default_cache_dir)
+                                default_cache_dir, missing_family)
 from .outdir import WriteResult, write_owned
 from .targets.platformio import project_files
 
@@ -280,6 +280,9 @@ def _measure_board_firmware(out_dir: Path, board: Board, options: CompileOptions
         return None, tree.note if tree is not None else ""
     if shutil.which(GCC) is None:
         return None, f"{GCC} not found (`make setup-system` installs it)"
+    lacking = missing_family(tree.path, board)
+    if lacking is not None:
+        return None, lacking
     cache = options.stm32cube_cache or default_cache_dir(os.environ)
     try:
         return build_board_firmware(out_dir, board, options.name, tree.path, cache), ""

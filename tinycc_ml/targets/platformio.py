@@ -12,6 +12,7 @@
     OUT/src/board/test_input.c  the test input as const data (OUT/test_input.npy holds the same)
     OUT/src/board/serial_protocol.c  validation over the serial port (`tinyc verify --port`)
     OUT/link_hardfloat.py       links with the FPU's float ABI (boards with an FPU)
+    OUT/stm32cube_tree.py       builds ST's HAL from a local tree (series PlatformIO has no STM32Cube for: U5)
     OUT/ld/<part>.ld            the part's linker script (board_build.ldscript): places the arena
     OUT/qemu/main_qemu.c        the harness `tinyc run --target qemu-*` builds
 
@@ -61,14 +62,22 @@ class ClockRecipe:
 # (STM32 family, SYSCLK) -> recipe, from the reference manuals' clock trees:
 # F7 216 MHz: 16/8*216/2 (RM0385, over-drive, 7 wait states, APB1 54 / APB2 108 MHz);
 # F446 180 MHz: 16/8*180/2 (RM0390, over-drive, 5 WS); F412 100 MHz: 16/8*100/2 (RM0402, 3 WS);
-# H7 480 MHz: 64/4*60/2 (RM0433, VOS0, 4 WS); L4+ 120 MHz: 16/2*30/2 (RM0432, boost, 5 WS).
+# H7 480 MHz: 64/4*60/2 (RM0433, VOS0, 4 WS); L4+ 120 MHz: 16/2*30/2 (RM0432, boost, 5 WS);
+# U5 160 MHz: 16/1*20/2 from PLL1's R output (RM0456, range 1 with the EPOD booster, 4 WS).
 CLOCKS: dict[tuple[str, int], ClockRecipe] = {
     ("f7", 216_000_000): ClockRecipe(Pll(8, 216, 2, 9, 2), 7, overdrive=True, apb1_div=4, apb2_div=2),
     ("f4", 180_000_000): ClockRecipe(Pll(8, 180, 2, 8, 2), 5, overdrive=True, apb1_div=4, apb2_div=2),
     ("f4", 100_000_000): ClockRecipe(Pll(8, 100, 2, 4, 2), 3, apb1_div=2, apb2_div=1),
     ("h7", 480_000_000): ClockRecipe(Pll(4, 60, 2, 4, 2), 4),
     ("l4", 120_000_000): ClockRecipe(Pll(2, 30, 2, 2, 2), 5),
+    ("u5", 160_000_000): ClockRecipe(Pll(1, 20, 2, 2, 2), 4),
 }
+
+# Series whose STM32Cube HAL PlatformIO's ststm32 platform does not package (it has no
+# framework-stm32cubeu5, and the board file of the NUCLEO-U575ZI-Q lists arduino and mbed only):
+# their environment has no `framework` and builds ST's HAL from a local tree instead
+# (templates/platformio/stm32cube_tree.py.j2), the tree `tinyc compile --stm32cube` takes.
+HAL_FROM_TREE = ("u5",)
 
 
 # (family, SYSCLK) -> (SYSCLK, recipe) the glue falls back to, at run time, on silicon
@@ -115,7 +124,7 @@ class StmGlue:
     """What board_stm32.c.j2 prints for one board."""
 
     board_description: str
-    family: str  # "f4", "f7", "h7", "l4"
+    family: str  # "f4", "f7", "h7", "l4", "u5"
     hal_header: str
     clock_mhz: int
     fallback_mhz: int | None  # the clock on a silicon revision that cannot run clock_mhz
@@ -142,6 +151,13 @@ class BoardEnv:
     uart: str
     hardfloat: bool
     ldscript: str | None  # OUT-relative, e.g. "ld/stm32h743zi.ld"; None: PlatformIO's default
+    hal_from_tree: bool = False  # no PlatformIO framework: stm32cube_tree.py builds the HAL
+
+    @property
+    def extra_scripts(self) -> str:
+        scripts = [*(["pre:link_hardfloat.py"] if self.hardfloat else []),
+                   *(["pre:stm32cube_tree.py"] if self.hal_from_tree else [])]
+        return ", ".join(scripts)
 
 
 def stm32_family(board: Board) -> str:
@@ -190,9 +206,11 @@ def board_env(board: Board) -> BoardEnv | None:
     if board.virtual or board.platformio is None:
         return None
     pio = board.platformio
+    from_tree = has_part(board) and stm32_part(board).family in HAL_FROM_TREE
     return BoardEnv(board.name, board.description, pio.platform, pio.board, pio.framework, pio.upload_protocol,
                     MONITOR_SPEED, f"{board.uart.instance} {board.uart.tx_pin}/{board.uart.rx_pin}",
-                    hardfloat=board.fpu != "none", ldscript=ldscript_path(board) if has_part(board) else None)
+                    hardfloat=board.fpu != "none", ldscript=ldscript_path(board) if has_part(board) else None,
+                    hal_from_tree=from_tree)
 
 
 def ldscript_path(board: Board) -> str:
@@ -258,6 +276,9 @@ def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dic
         if benv.hardfloat:
             texts["link_hardfloat.py"] = env.get_template("platformio/link_hardfloat.py.j2").render(
                 ctx=ctx, fpu=board.fpu)
+        if benv.hal_from_tree:
+            texts["stm32cube_tree.py"] = env.get_template("platformio/stm32cube_tree.py.j2").render(
+                ctx=ctx, part=stm32_part(board))
     return texts
 
 

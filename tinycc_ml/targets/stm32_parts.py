@@ -11,7 +11,7 @@ Memory placement: the arena is its own section, `.bss.<prefix>_arena`, the name
 and the script names it first in `.bss`, in the region named `bss_region` (it also takes
 a `.bss.tinyc_arena` section, should model.c ever name the arena's section itself). Built
 without -fdata-sections the arena falls in the generic `.bss`, which is the same region. Where RAM is one
-contiguous block (F4, F7, L4+) that is all of it; on the H743 it is the 512 KB AXI SRAM,
+contiguous block (F4, F7, L4+) that is all of it (on the U575 SRAM1-3, SRAM4 stays unused); on the H743 it is the 512 KB AXI SRAM,
 while `.data`, heap and stack stay in the 128 KB DTCM (ST's own H7 scripts put all of
 `.bss` in the DTCM, where an arena over 128 KB cannot link).
 """
@@ -91,6 +91,10 @@ PARTS: dict[str, Stm32Part] = {p.name: p for p in (
               _one_ram(128, "SRAM1 112 KB + SRAM2 16 KB, contiguous (RM0390)"), "RAM", "RAM"),
     Stm32Part("STM32F412ZG", "f4", "STM32F412Zx", "startup_stm32f412zx.s", 1024,
               _one_ram(256, "SRAM1 256 KB (RM0402)"), "RAM", "RAM"),
+    Stm32Part("STM32U575ZI", "u5", "STM32U575xx", "startup_stm32u575xx.s", 2048, (
+        RamRegion("RAM", 0x20000000, 768, "SRAM1 192 KB + SRAM2 64 KB + SRAM3 512 KB, contiguous (RM0456)"),
+        RamRegion("SRAM4", 0x28000000, 16, "SRAM4 (SRD domain, low-power background), unused by tinyc"),
+    ), "RAM", "RAM"),
 )}
 
 

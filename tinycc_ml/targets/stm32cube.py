@@ -153,6 +153,19 @@ class PartBuild:
         return sources
 
 
+def missing_family(vendor: Path, board: Board) -> str | None:
+    """Why `vendor` cannot build `board`'s firmware (it lacks the part's HAL or CMSIS device
+    files), or None. ../shared/vendor/stm32cube has no STM32U5 files, for one: the NUCLEO-U575ZI-Q
+    firmware is generated but not linked there."""
+    part = stm32_part(board)
+    build = PartBuild(Path(vendor), part, CoreFlags(board.core, board.fpu))
+    absent = [d for d in build.family_dirs if not d.is_dir()]
+    if not absent:
+        return None
+    return (f"the STM32Cube tree {vendor} has no {', '.join(d.name + '/' for d in absent)} (ST's "
+            f"STM32{part.family.upper()} HAL), so the {part.name} firmware is not link-tested here")
+
+
 def _hash_files(h: "hashlib._Hash", paths: list[Path]) -> None:
     for path in paths:
         h.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
