@@ -182,7 +182,7 @@ def test_verify_zero_inputs():
 def test_verify_an_unknown_board_before_any_work():
     result = tinyc("verify", DIGITS, "--board", "stm32f999")
     fails_with(result, "unknown board 'stm32f999'; known boards: disco_f412zg, nucleo_f446re, nucleo_h743zi, "
-                       "nucleo_l4r5zi, qemu_m4, qemu_m7, stm32f746")
+                       "nucleo_l4r5zi, nucleo_u575zi_q, qemu_m3, qemu_m33, qemu_m4, qemu_m7, stm32f746")
 
 
 def test_flash_without_platformio(digits_out, monkeypatch):

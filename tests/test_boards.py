@@ -7,7 +7,8 @@ import pytest
 from tinycc_ml.boards import CORES, DEFAULT_BOARD, all_boards, format_bytes_si, known_boards, load_board, parse_board
 from tinycc_ml.errors import BoardError
 
-KNOWN = ("disco_f412zg", "nucleo_f446re", "nucleo_h743zi", "nucleo_l4r5zi", "qemu_m4", "qemu_m7", "stm32f746")
+KNOWN = ("disco_f412zg", "nucleo_f446re", "nucleo_h743zi", "nucleo_l4r5zi", "nucleo_u575zi_q", "qemu_m3", "qemu_m33",
+         "qemu_m4", "qemu_m7", "stm32f746")
 
 
 def test_known_boards():
@@ -41,11 +42,31 @@ def test_h743_arena_is_limited_to_the_largest_region():
     assert load_board("nucleo_h743zi").arena_limit_bytes == 512 << 10
 
 
-@pytest.mark.parametrize("name, machine, cpu", [("qemu_m7", "mps2-an500", "cortex-m7"), ("qemu_m4", "mps2-an386", "cortex-m4")])
-def test_virtual_boards(name, machine, cpu):
+@pytest.mark.parametrize("name, machine, cpu, clock", [("qemu_m7", "mps2-an500", "cortex-m7", 25_000_000),
+                                                      ("qemu_m4", "mps2-an386", "cortex-m4", 25_000_000),
+                                                      ("qemu_m33", "mps2-an505", "cortex-m33", 20_000_000),
+                                                      ("qemu_m3", "mps2-an385", "cortex-m3", 25_000_000)])
+def test_virtual_boards(name, machine, cpu, clock):
     b = load_board(name)
     assert b.virtual and (b.qemu.machine, b.qemu.cpu, b.core) == (machine, cpu, cpu)
-    assert b.platformio is None and b.clock_hz == 25_000_000
+    assert b.platformio is None and b.clock_hz == clock
+
+
+def test_the_m3_has_neither_dsp_nor_fpu_and_selects_the_portable_kernels():
+    from tinycc_ml.kernels.target import KernelTarget
+    from tinycc_ml.targets.arm_build import CoreFlags
+
+    m3 = load_board("qemu_m3")
+    assert KernelTarget.of_board(m3) == KernelTarget("cortex-m3", dsp=False, fpu="none")
+    assert CoreFlags(m3.core, m3.fpu).flags == ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")
+    assert KernelTarget.of_board(load_board("qemu_m33")) == KernelTarget("cortex-m33", dsp=True, fpu="fpv5-sp-d16")
+
+
+def test_u575_board_matches_its_datasheet():
+    b = load_board("nucleo_u575zi_q")
+    assert (b.core, b.fpu, b.dsp, b.clock_hz) == ("cortex-m33", "fpv5-sp-d16", True, 160_000_000)
+    assert (b.flash_bytes, b.sram_bytes, b.arena_limit_bytes) == (2 << 20, 784 << 10, 768 << 10)
+    assert (b.platformio.board, b.uart.instance, b.uart.tx_pin, b.uart.rx_pin) == ("nucleo_u575zi_q", "USART1", "PA9", "PA10")
 
 
 def test_every_board_is_consistent():

@@ -19,7 +19,7 @@ from tinycc_ml.cli import main
 
 KWS = MODELS / "kws.tf2onnx_int8.onnx"
 needs_models = pytest.mark.skipif(not KWS.is_file(), reason=f"MLPerf Tiny models not found at {MODELS}")
-KNOWN = "disco_f412zg, nucleo_f446re, nucleo_h743zi, nucleo_l4r5zi, qemu_m4, qemu_m7, stm32f746"
+KNOWN = "disco_f412zg, nucleo_f446re, nucleo_h743zi, nucleo_l4r5zi, nucleo_u575zi_q, qemu_m3, qemu_m33, qemu_m4, qemu_m7, stm32f746"
 
 
 def tinyc(*args: str):
@@ -76,8 +76,8 @@ def test_model_too_big_says_by_how_much(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: model does not fit board nucleo_f446re: arena 200,000 B exceeds the 128 KB SRAM by 68,928 B; "
-        "use a board with more SRAM (it fits on disco_f412zg, nucleo_h743zi, nucleo_l4r5zi, qemu_m4, qemu_m7, "
-        "stm32f746), or --allow-overflow to emit the code anyway\n")
+        "use a board with more SRAM (it fits on disco_f412zg, nucleo_h743zi, nucleo_l4r5zi, nucleo_u575zi_q, "
+        "qemu_m3, qemu_m33, qemu_m4, qemu_m7, stm32f746), or --allow-overflow to emit the code anyway\n")
     assert not (tmp_path / "out").exists()
     result = tinyc("compile", tmp_path / "big.onnx", "--board", "nucleo_f446re", "-o", tmp_path / "out", "--allow-overflow")
     assert result.exit_code == 0
@@ -312,13 +312,13 @@ def test_fit_messages_for_flash_and_both():
     assert not fit.fits and (fit.arena_over, fit.weights_over) == (0, 75_712)
     assert str(fit.error()) == (
         "model does not fit board nucleo_f446re: weights 600,000 B exceed the 512 KB flash by 75,712 B; "
-        "use a board with more flash (it fits on disco_f412zg, nucleo_h743zi, nucleo_l4r5zi, qemu_m4, qemu_m7, "
-        "stm32f746), or --allow-overflow to emit the code anyway")
+        "use a board with more flash (it fits on disco_f412zg, nucleo_h743zi, nucleo_l4r5zi, nucleo_u575zi_q, "
+        "qemu_m3, qemu_m33, qemu_m4, qemu_m7, stm32f746), or --allow-overflow to emit the code anyway")
     both = Fit(load_board("stm32f746"), 600_000, 3_000_000)
     assert str(both.error()) == (
         "model does not fit board stm32f746: arena 600,000 B exceeds the 320 KB SRAM by 272,320 B; "
         "weights 3,000,000 B exceed the 1 MB flash by 1,951,424 B; use a board with more SRAM and flash "
-        "(it fits on qemu_m4, qemu_m7), or --allow-overflow to emit the code anyway")
+        "(it fits on qemu_m3, qemu_m33, qemu_m4, qemu_m7), or --allow-overflow to emit the code anyway")
     assert Fit(f446, 12_345, 52_001).summary() == "fits: arena 12,345 B of 128 KB SRAM (9.4 %), weights 52,001 B of 512 KB flash"
     h7 = Fit(load_board("nucleo_h743zi"), 600_000, 0)
     assert h7.arena_over == 600_000 - 524_288  # one array: only the 512 KB AXI SRAM region counts

@@ -156,7 +156,7 @@ def test_unknown_env_lists_the_projects_envs(project):
     result, _ = _flash(str(project), "--env", "nucleo_f446re")
     assert result.exit_code == 2
     assert result.output == (f"error: {project / 'platformio.ini'} has no environment 'nucleo_f446re'; it has: "
-                             "stm32f746, qemu_m7, qemu_m4\n")
+                             "stm32f746, qemu_m7, qemu_m4, qemu_m33, qemu_m3\n")
 
 
 def test_registry_probe_gives_up_quickly(monkeypatch):

@@ -24,7 +24,8 @@ from tinycc_ml.errors import BoardError, BuildError
 from tinycc_ml.interp import run_graph
 from tinycc_ml.targets import pio_offline
 from tinycc_ml.targets.arm_build import CoreFlags
-from tinycc_ml.targets.platformio import board_glue_text, flash_commands, stm32_glue, write_platformio_project
+from tinycc_ml.targets.platformio import (QEMU_ENVS, board_glue_text, flash_commands, stm32_glue,
+                                         write_platformio_project)
 from tinycc_ml.targets.qemu import platform_dir
 
 has_arm_gcc = shutil.which("arm-none-eabi-gcc") is not None
@@ -37,6 +38,7 @@ except ImportError:
     has_platformio = False
 needs_platformio = pytest.mark.skipif(not has_platformio, reason="PlatformIO is not installed (pip install '.[test]')")
 REAL_BOARDS = tuple(b.name for b in all_boards() if not b.virtual)
+HAL_TREE_BOARDS = ("nucleo_u575zi_q",)  # no STM32Cube package in PlatformIO for their series
 ALL_BOARDS = tuple(b.name for b in all_boards())
 
 
@@ -85,20 +87,25 @@ def test_platformio_ini_lints_clean(projects, board, monkeypatch):
 def test_board_env_follows_the_board_file(projects, board):
     b = load_board(board)
     sections = _ini_sections((projects[board] / "platformio.ini").read_text())
-    assert list(sections) == ["platformio", "env", f"env:{board}", "env:qemu_m7", "env:qemu_m4"]
+    assert list(sections) == ["platformio", "env", f"env:{board}", *(f"env:{e}" for e in QEMU_ENVS)]
     assert sections["platformio"] == {"default_envs": board, "src_dir": "src", "lib_dir": "lib"}
     assert sections["env"]["build_flags"] == "-O2 -I lib/tinyc/include"
+    # the U5 has no STM32Cube package in PlatformIO: its env builds the HAL from a tree instead
+    from_tree = board in HAL_TREE_BOARDS
+    framework = {"custom_stm32cube": "~/stm32cube"} if from_tree else {"framework": "stm32cube"}
     assert sections[f"env:{board}"] == {
-        "platform": "ststm32", "board": b.platformio.board, "framework": "stm32cube", "upload_protocol": "stlink",
+        "platform": "ststm32", "board": b.platformio.board, **framework, "upload_protocol": "stlink",
         "monitor_speed": "115200", "build_src_filter": "+<*> -<board/board_qemu.c>",
-        "build_src_flags": "-std=c99 -Wall -Wextra", "build_unflags": "-Os", "extra_scripts": "pre:link_hardfloat.py",
+        "build_src_flags": "-std=c99 -Wall -Wextra", "build_unflags": "-Os",
+        "extra_scripts": "pre:link_hardfloat.py" + (", pre:stm32cube_tree.py" if from_tree else ""),
         "board_build.ldscript": f"ld/{b.mcu[:11].lower()}.ld",
     }
+    assert (projects[board] / "stm32cube_tree.py").is_file() == from_tree
     assert (projects[board] / sections[f"env:{board}"]["board_build.ldscript"]).is_file()
     hardfloat = (projects[board] / "link_hardfloat.py").read_text()
     assert f'FLAGS = ["-mfloat-abi=hard", "-mfpu={b.fpu}"]' in hardfloat
     assert "env.Append(ASFLAGS=FLAGS, CCFLAGS=FLAGS, LINKFLAGS=FLAGS)" in hardfloat
-    for qemu_env in ("env:qemu_m7", "env:qemu_m4"):
+    for qemu_env in (f"env:{e}" for e in QEMU_ENVS):
         assert sections[qemu_env] == {
             "platform": "symlink://platformio_qemu", "board": qemu_env[4:],  # the copy inside the project
             "upload_protocol": "qemu", "build_src_filter": "+<*> -<board/board_stm32.c>",
@@ -122,17 +129,42 @@ def test_every_real_board_has_a_clock_and_console():
     assert {b: (g.family, g.clock_mhz, g.uart.af) for b, g in glue.items()} == {
         "disco_f412zg": ("f4", 100, "GPIO_AF7_USART2"), "nucleo_f446re": ("f4", 180, "GPIO_AF7_USART2"),
         "nucleo_h743zi": ("h7", 480, "GPIO_AF7_USART3"), "nucleo_l4r5zi": ("l4", 120, "GPIO_AF8_LPUART1"),
-        "stm32f746": ("f7", 216, "GPIO_AF7_USART1")}
+        "nucleo_u575zi_q": ("u5", 160, "GPIO_AF7_USART1"), "stm32f746": ("f7", 216, "GPIO_AF7_USART1")}
     for g in glue.values():
         hsi = 64 if g.family == "h7" else 16
         assert hsi * g.pll.n // (g.pll.m * g.pll.p) == g.clock_mhz
     assert glue["nucleo_l4r5zi"].needs_vddio2  # LPUART1 on port G
+    u5 = glue["nucleo_u575zi_q"]  # SYSCLK from PLL1's R output on the U5
+    assert 16 * u5.pll.n // (u5.pll.m * u5.pll.r) == 160 and u5.flash_latency == 4
 
 
-@pytest.mark.parametrize("board", ("qemu_m7", "qemu_m4"))
+def test_u575_glue_and_hal_script(projects):
+    """What can be checked without ST's U5 HAL (absent here): the glue's clock tree, console and
+    counter, and the pre-script that builds the HAL from a local tree, which must compile as Python."""
+    out = projects["nucleo_u575zi_q"]
+    c = [s.strip() for s in (out / "src/board/board_stm32.c").read_text().splitlines()]
+    for line in ('#include "stm32u5xx_hal.h"', "if (HAL_PWREx_ControlVoltageScaling(PWR_REGULATOR_VOLTAGE_SCALE1) != HAL_OK) {",
+                 "osc.PLL.PLLMBOOST = RCC_PLLMBOOST_DIV1;", "osc.PLL.PLLM = 1;", "osc.PLL.PLLN = 20;",
+                 "osc.PLL.PLLR = 2; /* SYSCLK */", "osc.PLL.PLLRGE = RCC_PLLVCIRANGE_1; /* PLL1 input 8-16 MHz */",
+                 "if (HAL_RCC_ClockConfig(&clk, FLASH_LATENCY_4) != HAL_OK) {", "clk.APB3CLKDivider = RCC_HCLK_DIV1;",
+                 "__HAL_RCC_USART1_CLK_ENABLE();", "pin.Alternate = GPIO_AF7_USART1;", "pin.Pin = GPIO_PIN_9;",
+                 "pin.Pin = GPIO_PIN_10;", "HAL_GPIO_Init(GPIOA, &pin);", "DCB->DEMCR |= DCB_DEMCR_TRCENA_Msk; /* Armv8-M "
+                 "CMSIS names the debug control block DCB */", "DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;"):
+        assert line in c, line
+    assert "SCB_EnableDCache();" not in c  # an M7 cache; the U5 has only its ICACHE
+    script = (out / "stm32cube_tree.py").read_text()
+    compile(script, "stm32cube_tree.py", "exec")
+    for text in ('FAMILY = "u5"', 'DEFINE = "STM32U575xx"', 'STARTUP = "startup_stm32u575xx.s"',
+                 "https://github.com/STMicroelectronics/stm32u5xx_hal_driver", "src_filter=\"+<*.c> -<*_template.c>\""):
+        assert text in script, text
+    ld = (out / "ld/stm32u575zi.ld").read_text()
+    assert "FLASH (rx) : ORIGIN = 0x08000000, LENGTH = 2048K" in ld and "RAM (xrw) : ORIGIN = 0x20000000, LENGTH = 768K" in ld
+
+
+@pytest.mark.parametrize("board", ("qemu_m7", "qemu_m4", "qemu_m33", "qemu_m3"))
 def test_virtual_board_project_has_only_qemu_envs(projects, board):
     sections = _ini_sections((projects[board] / "platformio.ini").read_text())
-    assert list(sections) == ["platformio", "env", "env:qemu_m7", "env:qemu_m4"]
+    assert list(sections) == ["platformio", "env", *(f"env:{e}" for e in QEMU_ENVS)]
     assert sections["platformio"]["default_envs"] == board
     assert not (projects[board] / "src/board/board_stm32.c").exists()
 
@@ -187,7 +219,7 @@ def test_real_board_sources_compile_for_the_core(projects, board, tmp_path):
 
 
 def test_platform_boards_agree_with_the_board_files():
-    for name in ("qemu_m7", "qemu_m4"):
+    for name in QEMU_ENVS:
         b = load_board(name)
         j = json.loads((platform_dir() / "boards" / f"{name}.json").read_text())
         assert (j["build"]["cpu"], j["build"]["fpu"], j["build"]["qemu_machine"]) == (b.core, b.fpu, b.qemu.machine)
@@ -238,6 +270,28 @@ def test_pio_qemu_env_builds_and_runs_offline(projects, fc_model, tmp_path):
     assert sorted(p.name for p in (core / "packages").iterdir()) == ["tool-scons"]
 
 
+@needs_platformio
+@pytest.mark.slow
+@pytest.mark.skipif(not (has_arm_gcc and has_qemu), reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_pio_qemu_envs_of_the_m33_and_the_m3_run_offline(projects, fc_model, tmp_path):
+    """The Cortex-M33 env (Secure an505 map, 50 instructions per tick) and the Cortex-M3 one (soft
+    float, no DSP) in one offline PlatformIO run: both print the interpreter's output."""
+    core = pio_offline.prepare_core_dir(tmp_path / "core")
+    project = tmp_path / "project"
+    shutil.copytree(projects["stm32f746"], project)
+    run = pio_offline.run_pio(project, ["run", "-e", "qemu_m33", "-e", "qemu_m3", "-t", "upload"], core, timeout=600)
+    assert run.returncode == 0, run.output
+    from tinycc_ml.compiler import import_model
+
+    g = import_model(fc_model)
+    expected = run_graph(g, {g.inputs[0].onnx_name: np.load(project / "test_input.npy")})[g.outputs[0].onnx_name]
+    printed = re.findall(r"^tinyc: output((?: -?\d+)+)\s*$", run.output, re.MULTILINE)
+    assert [[int(v) for v in p.split()] for p in printed] == [expected.reshape(-1).tolist()] * 2, run.output
+    counts = [int(c) for c in re.findall(r"^tinyc: instructions (\d+)\s*$", run.output, re.MULTILINE)]
+    assert len(counts) == 2 and counts[0] % 50 == 0 and counts[1] % 40 == 0 and min(counts) > 0, run.output
+    assert "Running" in run.output and "mps2-an505" in run.output and "mps2-an385" in run.output
+
+
 # --- tinyc flash -----------------------------------------------------------------------
 
 
@@ -272,7 +326,7 @@ def test_unknown_clock_stops_only_the_board_build(compiled_boards):
     with pytest.raises(BoardError) as err:
         stm32_glue(b)
     message = ("board stm32f746: no clock setup for STM32F7 at 200 MHz (tinyc has: F7 at 216 MHz, F4 at 180 MHz, "
-               "F4 at 100 MHz, H7 at 480 MHz, L4 at 120 MHz)")
+               "F4 at 100 MHz, H7 at 480 MHz, L4 at 120 MHz, U5 at 160 MHz)")
     assert str(err.value) == message
     ctx = compiled_boards["stm32f746"].context
     assert board_glue_text(b, ctx) == f'/* {ctx.banner} */\n#error "{message}"\n'

@@ -178,7 +178,8 @@ def test_profile_on_the_host_is_an_error(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(out), "--input", str(tmp_path / "x.npy"), "--output",
                                       str(tmp_path / "y.npy"), "--profile"])
     assert result.exit_code == 2
-    assert "error: --profile counts instructions on the emulated Cortex-M: use --target qemu-m7 or qemu-m4, not host" \
+    assert ("error: --profile counts instructions on the emulated Cortex-M: use --target qemu-m7, qemu-m4, qemu-m33 or "
+            "qemu-m3, not host") \
         in result.output
     assert "Traceback" not in result.output
 

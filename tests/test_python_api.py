@@ -54,7 +54,7 @@ def test_unknown_option_and_target_are_named(conv_model):
     m = tinycc_ml.compile(conv_model, measure_firmware=False, schedule_time_limit=0.5)
     with pytest.raises(TinycError) as err:
         m.run(np.zeros(1), target="qemu-m9")
-    assert str(err.value) == "target 'qemu-m9' is not one of host, qemu-m4, qemu-m7"
+    assert str(err.value) == "target 'qemu-m9' is not one of host, qemu-m3, qemu-m33, qemu-m4, qemu-m7"
     with pytest.raises(TinycError) as err:
         tinycc_ml.compile(42)
     assert str(err.value) == "model must be a path to an .onnx file or an onnx.ModelProto, not int"

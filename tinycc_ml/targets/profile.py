@@ -138,8 +138,9 @@ def run_profile(info: BuildInfo, x: np.ndarray, progress: Progress | None = None
                 timeout: float | None = None) -> tuple[RunResult, Profile]:
     """Run the normal firmware (output, whole-invoke count) and the profiled one (per-step counts)."""
     if target not in TARGET_BOARDS:
+        *rest, last = TARGET_BOARDS
         raise TinycError(f"--profile counts instructions on the emulated Cortex-M: use --target "
-                         f"{' or '.join(TARGET_BOARDS)}, not {target}")
+                         f"{', '.join(rest)} or {last}, not {target}")
     x = check_input(x, info.input)
     ops = read_ops(info.out_dir)
     normal = run(info, x, progress, target=target, timeout=timeout)
