@@ -3,9 +3,15 @@
 the same inputs, for the four MLPerf Tiny models in both forms (tf2onnx int8, onnxruntime QDQ).
 
     python benchmarks/cortex_m.py [--models kws,vww] [--forms tf2onnx_int8,ort_qdq] [--inputs 2] [--profile]
+                                  [--cores m7,m4,m33,m3]
+
+--cores adds tinyc's instructions on the emulated Cortex-M33 (qemu-m33, mps2-an505) and the
+Cortex-M3 without DSP (qemu-m3, mps2-an385, the portable kernels) as extra columns; the
+TFLite Micro baseline exists for the M7 and M4 only ('-' in its columns for the others).
 
 Both are counted the same way: QEMU with -icount shift=0, the CMSDK timer read around one
-inference (tinyc: model_invoke(); the baseline: its timed Invoke()), 40 instructions per tick.
+inference (tinyc: model_invoke(); the baseline: its timed Invoke()), 40 instructions per tick
+(50 on qemu-m33, whose timer runs at 20 MHz).
 The baseline is the firmware in ../shared/baselines/tflm_cmsis_nn (TFLite Micro + CMSIS-NN,
 arm-none-eabi-gcc 12.2 -O2, one ELF per model and core), run through its run_baseline.py.
 
@@ -43,6 +49,7 @@ MODELS = ("ad01", "kws", "resnet8", "vww")
 FORMS = ("tf2onnx_int8", "ort_qdq")
 CORES = ("qemu-m7", "qemu-m4")
 BASELINE_CORE = {"qemu-m7": "m7", "qemu-m4": "m4"}
+CORE_TARGETS = {"m7": "qemu-m7", "m4": "qemu-m4", "m33": "qemu-m33", "m3": "qemu-m3"}  # --cores
 CLASSIFIERS = ("kws", "resnet8", "vww")  # ad01 is an autoencoder: no argmax to compare
 
 
@@ -114,7 +121,8 @@ def run_baseline(model: str, core: str, x_q: np.ndarray, work: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(model: str, form: str, inputs: int, work: Path, profile: bool, host: bool) -> Row:
+def measure(model: str, form: str, inputs: int, work: Path, profile: bool, host: bool,
+            cores: tuple[str, ...] = CORES) -> Row:
     from tinycc_ml.compiler import CompileOptions, compile_model, import_model
     from tinycc_ml.interp import run_graph
     from tinycc_ml.targets import TARGETS, read_build_info
@@ -135,14 +143,14 @@ def measure(model: str, form: str, inputs: int, work: Path, profile: bool, host:
             x = ((x_q.astype(np.float32) - tflite_in.quant.zp) * np.float32(tflite_in.quant.s)).astype(np.float32)
         expected = run_graph(graph, {io_in.onnx_name: x})[io_out.onnx_name]
         outputs = []
-        for target in (("host",) if host and i == 0 else ()) + CORES:
+        for target in (("host",) if host and i == 0 else ()) + cores:
             if target in CORES and profile and i == 0:
                 run, row.profiles[target] = run_profile(info, x, None, target=target)
             else:
                 run = TARGETS[target].run(info, x, None)
             row.exact &= run.output.tobytes() == expected.tobytes()
             outputs.append(run.output)
-            if target in CORES:
+            if target in cores:
                 row.tinyc[target] = max(row.tinyc.get(target, 0), run.instructions)
         baseline_outputs = []
         for target in CORES:
@@ -155,7 +163,7 @@ def measure(model: str, form: str, inputs: int, work: Path, profile: bool, host:
             row.tflm_equal += all(ours.tobytes() == theirs.tobytes() for ours, theirs in pairs)
         elif model in CLASSIFIERS:
             row.argmax_equal += all(int(np.argmax(ours)) == int(np.argmax(theirs)) for ours, theirs in pairs)
-    for target in CORES:
+    for target in cores:
         row.code[target] = runtime_code_bytes(work / "out" / "build" / target / f"{info.prefix}.elf", info.prefix)
     return row
 
@@ -178,6 +186,11 @@ def print_table(rows: dict[tuple[str, str], Row]) -> None:
                      f"{m7:,}", f"{m7 / r.macs:.2f}", f"{b7:,}", f"{b7 / r.macs:.2f}", f"{m7 / b7:.2f}x",
                      f"{m4:,}", f"{b4:,}", f"{m4 / b4:.2f}x",
                      f"{sum(r.code['qemu-m7']):,}", f"{sum(r.code['qemu-m4']):,}", f"{r.arena:,}", f"{r.tflm_arena:,}"))
+    extra = [t for t in next(iter(rows.values())).tinyc if t not in CORES] if rows else []
+    for t in extra:  # --cores: tinyc only, no TFLite Micro baseline on these cores
+        c = t.removeprefix("qemu-")
+        head += (f"{c} instr", f"{c} i/MAC", f"TFLM {c}")
+        body = [cells + (f"{r.tinyc[t]:,}", f"{r.tinyc[t] / r.macs:.2f}", "-") for cells, r in zip(body, rows.values())]
     _print_aligned(head, body, left={0, 2, 3})
 
 
@@ -224,7 +237,15 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=2, help="random inputs per model (instructions: the max)")
     parser.add_argument("--profile", action="store_true", help="also print the per-op profile of every model")
     parser.add_argument("--no-host", dest="host", action="store_false", help="skip the host C build and run")
+    parser.add_argument("--cores", default="m7,m4",
+                        help="emulated cores to count on, of m7, m4, m33, m3 (m7 and m4, the baseline's, always)")
     args = parser.parse_args()
+    names = args.cores.split(",")
+    unknown = [c for c in names if c not in CORE_TARGETS]
+    if unknown:
+        print(f"--cores: unknown core {unknown[0]}; choose from {', '.join(CORE_TARGETS)}", file=sys.stderr)
+        return 2
+    cores = CORES + tuple(CORE_TARGETS[c] for c in dict.fromkeys(names) if CORE_TARGETS[c] not in CORES)
     for path, what in ((MLPERF, "MLPerf Tiny models"), (BASELINE / "run_baseline.py", "TFLite Micro + CMSIS-NN baseline")):
         if not path.exists():
             print(f"{what} not found: {path}", file=sys.stderr)
@@ -234,12 +255,12 @@ def main() -> int:
         for model in args.models.split(","):
             print(f"measuring {model}.{form} ...", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory(prefix="tinyc_bench_") as tmp:
-                rows[(model, form)] = measure(model, form, args.inputs, Path(tmp), args.profile, args.host)
+                rows[(model, form)] = measure(model, form, args.inputs, Path(tmp), args.profile, args.host, cores)
     print_table(rows)
     print(f"\ninstructions: QEMU -icount shift=0, one inference, the max over {args.inputs} random input(s); "
           "TFLM = TFLite Micro + CMSIS-NN (../shared/baselines/tflm_cmsis_nn) on the same input and core; "
           "ratio = tinyc / TFLM (lower is better); i/MAC = instructions per multiply-accumulate.")
-    print("exact: host C, qemu-m7 and qemu-m4 equal tinyc's interpreter byte for byte on every input. "
+    print(f"exact: host C and {', '.join(cores)} equal tinyc's interpreter byte for byte on every input. "
           "=TFLM: tf2onnx form, output bytes equal TFLite Micro's on both cores; onnxruntime form (own quantization): "
           "argmax agreement with TFLite Micro.")
     print("code B: runtime code in the firmware after --gc-sections (FUNC sizes of arm-none-eabi-readelf -s): the "
