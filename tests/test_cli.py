@@ -56,6 +56,9 @@ def test_boards_table():
     assert lines[-1].startswith("default: stm32f746 (STM32F746G-DISCO")
     assert [line.split()[0] for line in lines[1:-1]] == KNOWN.split(", ")
     assert lines[-2].split()[:5] == ["stm32f746", "cortex-m7", "216", "MHz", "320"]
+    # the core without DSP or FPU, where the portable kernels run
+    m3 = next(line for line in lines if line.startswith("qemu_m3 ")).split()
+    assert m3[:10] == ["qemu_m3", "cortex-m3", "25", "MHz", "4", "MB", "4", "MB", "no", "none"]
 
 
 def test_unknown_board_lists_known_ones(tmp_path):

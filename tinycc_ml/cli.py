@@ -391,12 +391,12 @@ def boards(schema: bool) -> None:
 
         click.echo(schema_text())
         return
-    rows = [("board", "core", "clock", "SRAM", "flash", "description")]
+    rows = [("board", "core", "clock", "SRAM", "flash", "DSP", "FPU", "description")]
     for b in all_boards():
         sram = format_bytes_si(b.sram_bytes) + ("" if b.arena_limit_bytes == b.sram_bytes
                                                 else f" (arena <= {format_bytes_si(b.arena_limit_bytes)})")
         rows.append((b.name, b.core, f"{b.clock_hz // 1_000_000} MHz", sram,
-                     format_bytes_si(b.flash_bytes), b.description))
+                     format_bytes_si(b.flash_bytes), "yes" if b.dsp else "no", b.fpu, b.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[-1])
