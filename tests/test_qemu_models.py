@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,8 @@ from tinycc_ml.compiler import CompileOptions, compile_model
 from tinycc_ml.interp import run_graph
 from tinycc_ml.ir.graph import Graph
 from tinycc_ml.targets import TARGETS, BuildInfo, read_build_info
+from tinycc_ml.targets.arm_build import CoreFlags, build_elf
+from tinycc_ml.targets.qemu import firmware_build, qemu_target, run_elf
 from tinycc_ml.verification import random_input
 
 pytestmark = pytest.mark.skipif(
@@ -189,6 +191,26 @@ def test_digits_verify_on_m33_and_m3():
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].startswith(
         f"OK: 2/2 inputs bit-exact (interpreter == host == qemu-m33 == qemu-m3) for digits_int8.onnx on {board}")
+
+
+def test_cortex_m0plus_code_runs_bit_exact_on_the_m3(compiled, small_models):
+    """No QEMU machine has a Cortex-M0+ (QEMU's only Armv6-M core, cortex-m0, sits on the micro:bit
+    with 16 KB of RAM). Armv6-M code is a subset of Armv7-M, so the firmware built with
+    -mcpu=cortex-m0plus (no DSP, no FPU, no hardware divide) runs on the an385's Cortex-M3: the
+    runtime builds -Werror clean for the M0+ and its code gives the interpreter's bytes. (The
+    count is that of the Armv6-M instruction stream, not of M0+ cycles: not reported.)"""
+    c = compiled.get("depthwise", small_models["depthwise"])
+    target = qemu_target("qemu-m3")
+    spec = replace(firmware_build(c.info, target), core=CoreFlags("cortex-m0plus", "none"))
+    elf = c.info.out_dir / "build" / "cortex-m0plus-on-m3" / f"{c.info.prefix}.elf"
+    build_elf(spec, elf)
+    attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    assert "Tag_CPU_arch: v6S-M" in attrs and "Tag_FP_arch" not in attrs
+    g = c.graph
+    x = random_input(g.inputs[0], np.random.default_rng(4))
+    expected = run_graph(g, {g.inputs[0].onnx_name: x})[g.outputs[0].onnx_name]
+    got = run_elf(elf, target, x.tobytes(), c.info.output.nbytes)
+    assert got.output == expected.tobytes()
 
 
 # --- the command line -----------------------------------------------------------------
