@@ -24,7 +24,7 @@ from tinycc_ml.interp import run_graph
 from tinycc_ml.ir.graph import Graph
 from tinycc_ml.targets import read_build_info
 from tinycc_ml.targets.arm_build import ElfBuild, build_elf
-from tinycc_ml.targets.profile import RESOLUTION, OpInfo, parse_profile, read_ops, run_profile
+from tinycc_ml.targets.profile import RESOLUTION, OpInfo, parse_profile, profile_lines, read_ops, run_profile
 from tinycc_ml.targets.qemu import PROFILE_DEFINE, platform_dir, qemu_target
 from tinycc_ml.verification import random_input
 
@@ -109,6 +109,24 @@ def test_profile_has_every_step_and_sums_to_the_unprofiled_count(compiled, name,
     graph = _graph(out)
     expected = run_graph(graph, {graph.inputs[0].onnx_name: x})[graph.outputs[0].onnx_name]
     assert result.output.tobytes() == expected.tobytes()
+
+
+@needs_qemu
+@pytest.mark.parametrize("core, tick", [("qemu-m33", 50), ("qemu-m3", 40)])
+def test_profile_on_the_m33_and_the_m3(compiled, core, tick):
+    """The profile on the other cores: 50 instructions per tick on the an505 (20 MHz timer), 40 on
+    the an385; the rows still add up to the whole invoke within one tick per step."""
+    out = compiled["digits"]
+    info = read_build_info(out)
+    result, profile = run_profile(info, _input(out), None, target=core)
+    assert profile.resolution == tick and profile.as_json()["resolution_instructions"] == tick
+    assert result.instructions == profile.unprofiled_instructions and result.instructions % tick == 0
+    assert abs(profile.total_instructions - profile.unprofiled_instructions) <= tick * len(profile.rows)
+    assert all(r.instructions > 0 for r in profile.rows if r.op.symbols)
+    graph = _graph(out)
+    expected = run_graph(graph, {graph.inputs[0].onnx_name: _input(out)})[graph.outputs[0].onnx_name]
+    assert result.output.tobytes() == expected.tobytes()
+    assert f"(CMSDK timer, {tick} instructions per tick;" in profile_lines(profile)[0]
 
 
 @needs_qemu
