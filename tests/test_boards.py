@@ -66,7 +66,8 @@ def test_u575_board_matches_its_datasheet():
     b = load_board("nucleo_u575zi_q")
     assert (b.core, b.fpu, b.dsp, b.clock_hz) == ("cortex-m33", "fpv5-sp-d16", True, 160_000_000)
     assert (b.flash_bytes, b.sram_bytes, b.arena_limit_bytes) == (2 << 20, 784 << 10, 768 << 10)
-    assert (b.platformio.board, b.uart.instance, b.uart.tx_pin, b.uart.rx_pin) == ("nucleo_u575zi_q", "USART1", "PA9", "PA10")
+    assert (b.platformio.board, b.uart.instance, b.uart.tx_pin, b.uart.rx_pin) == (
+        "nucleo_u575zi_q", "USART1", "PA9", "PA10")
 
 
 def test_every_board_is_consistent():

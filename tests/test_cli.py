@@ -19,7 +19,8 @@ from tinycc_ml.cli import main
 
 KWS = MODELS / "kws.tf2onnx_int8.onnx"
 needs_models = pytest.mark.skipif(not KWS.is_file(), reason=f"MLPerf Tiny models not found at {MODELS}")
-KNOWN = "disco_f412zg, nucleo_f446re, nucleo_h743zi, nucleo_l4r5zi, nucleo_u575zi_q, qemu_m3, qemu_m33, qemu_m4, qemu_m7, stm32f746"
+KNOWN = ("disco_f412zg, nucleo_f446re, nucleo_h743zi, nucleo_l4r5zi, nucleo_u575zi_q, qemu_m3, qemu_m33, qemu_m4, "
+         "qemu_m7, stm32f746")
 
 
 def tinyc(*args: str):

@@ -7,8 +7,9 @@ prints the instructions between consecutive marks (templates/qemu/main_qemu.c.j2
 span holds its kernel calls plus one whole hook call (the tail of one mark, the head of the
 next); the main times 64 back-to-back calls of the hook, and that cost per call is subtracted
 here. So the rows add up to the normal build's whole-invoke count within the timer's
-resolution: one tick per step, 40 instructions (50 on qemu-m33, whose timer runs at 20 MHz). The arena is the same array in both
-builds: the hook writes only the harness's own table of timer readings.
+resolution: one tick per step, 40 instructions (50 on qemu-m33, whose timer runs at 20 MHz).
+The arena is the same array in both builds: the hook writes only the harness's own table of
+timer readings.
 
 What each row names (node, kind, kernel symbols, MACs) comes from report.json's "ops", which
 `tinyc compile` writes in schedule order; "step" there is the index the hook receives.

@@ -11,8 +11,8 @@ Memory placement: the arena is its own section, `.bss.<prefix>_arena`, the name
 and the script names it first in `.bss`, in the region named `bss_region` (it also takes
 a `.bss.tinyc_arena` section, should model.c ever name the arena's section itself). Built
 without -fdata-sections the arena falls in the generic `.bss`, which is the same region. Where RAM is one
-contiguous block (F4, F7, L4+) that is all of it (on the U575 SRAM1-3, SRAM4 stays unused); on the H743 it is the 512 KB AXI SRAM,
-while `.data`, heap and stack stay in the 128 KB DTCM (ST's own H7 scripts put all of
+contiguous block (F4, F7, L4+; SRAM1-3 on the U575, whose SRAM4 stays unused) that is all
+of it; on the H743 it is the 512 KB AXI SRAM, while `.data`, heap and stack stay in the 128 KB DTCM (ST's own H7 scripts put all of
 `.bss` in the DTCM, where an arena over 128 KB cannot link).
 """
 
