@@ -52,7 +52,9 @@ def test_header_comment_is_well_formed(glue, board):
     text = " ".join(line[3:] for line in lines)
     b = load_board(board)
     assert f"{b.clock_hz // 1_000_000} MHz from the internal HSI oscillator" in text
-    assert text.rstrip().endswith("but does not run it on hardware.")
+    # the U575's HAL is not on the test machines: its glue says it is not even compiled there
+    untested = "but neither compiles this file against the HAL nor runs it on hardware."
+    assert text.rstrip().endswith(untested if b.mcu.startswith("STM32U5") else "but does not run it on hardware.")
     caches = "instruction and data caches on." in text
     assert caches == (b.core == "cortex-m7")
     assert "the cycle counter." in text if b.core == "cortex-m4" else "cycle counter, instruction" in text
