@@ -16,7 +16,7 @@ import onnx
 
 from ..errors import ModelError
 from ..ir.graph import QuantParams
-from .onnx_view import INT8, ModelView, node_label
+from .onnx_view import INT8, UINT8, ModelView, node_label
 from .qparams import activation_params, quantized_type_of
 
 # Ops that move int8 bytes without changing their meaning: output params = input params.
@@ -70,7 +70,8 @@ def _declarations(node: onnx.NodeProto) -> list[tuple[str, str, str]]:
 
 def int8_activations(view: ModelView) -> set[str]:
     """Names of the non-constant int8 tensors, by forward propagation from the graph inputs."""
-    found = {inp.name for inp in view.graph.input if not view.is_constant(inp.name) and inp.type.tensor_type.elem_type == INT8}
+    found = {inp.name for inp in view.graph.input
+             if not view.is_constant(inp.name) and inp.type.tensor_type.elem_type in (INT8, UINT8)}
     for node in view.nodes:
         op = node.op_type
         if op == "QuantizeLinear":

@@ -71,7 +71,7 @@ def check_io_count(view: ModelView) -> None:
 
 
 def check_quantized(view: ModelView) -> None:
-    int8_io = any(io.type.tensor_type.elem_type == INT8 for io in list(view.graph.input) + list(view.graph.output))
+    int8_io = any(io.type.tensor_type.elem_type in (INT8, UINT8) for io in list(view.graph.input) + list(view.graph.output))
     if not int8_io and not any(node.op_type in _QUANTIZED_OPS or node.op_type.startswith("QLinear") for node in view.nodes):
         raise ModelError(f"the model is a float model that is not quantized; tinyc compiles int8 models: quantize it with {QUANTIZE_HINT}")
     dynamic = [node for node in view.nodes if node.op_type == "DynamicQuantizeLinear"]
@@ -96,10 +96,10 @@ def check_supported_ops(view: ModelView, handlers: Mapping[tuple[str, str], obje
 def check_io_types_and_shapes(view: ModelView) -> None:
     for io, kind in [(i, "input") for i in _real_inputs(view)] + [(o, "output") for o in view.graph.output]:
         elem = io.type.tensor_type.elem_type
-        if elem not in (INT8, FLOAT):
+        if elem not in (INT8, UINT8, FLOAT):
             raise ModelError(
-                f"graph {kind} {io.name!r} is {DTYPE_NAMES.get(elem, elem)}; tinyc supports int8 {kind}s, or float32 "
-                f"ones with a QuantizeLinear/DequantizeLinear to int8 (uint8 models: re-quantize with {QUANTIZE_HINT})"
+                f"graph {kind} {io.name!r} is {DTYPE_NAMES.get(elem, elem)}; tinyc supports int8 or uint8 {kind}s, or "
+                f"float32 ones with a QuantizeLinear/DequantizeLinear to int8 or uint8 (quantize with {QUANTIZE_HINT})"
             )
     for io in _real_inputs(view):
         if io.name not in view.shapes:
