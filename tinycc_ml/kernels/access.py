@@ -299,10 +299,11 @@ SIGN_FLIP_WORD = 4  # tinyc_sign_flip_s8 flips four bytes per 32-bit word
 
 
 def sign_flip(p: ParamStruct) -> CallTraffic:
-    """tinyc_sign_flip_s8: word by word in order, each 4-byte word (the last one may be
-    shorter) read whole, then written whole."""
+    """tinyc_sign_flip_s8: in order, each whole 4-byte word read, then written; then the last
+    size % 4 bytes one at a time."""
     t = np.arange(p["size"], dtype=np.int64)
-    block = t // SIGN_FLIP_WORD
+    words = p["size"] // SIGN_FLIP_WORD
+    block = np.where(t < words * SIGN_FLIP_WORD, t // SIGN_FLIP_WORD, t - words * (SIGN_FLIP_WORD - 1))
     blocks = int(block[-1]) + 1 if t.size else 0
     return CallTraffic(blocks, t, block, (Reads(t, block, block),))
 
