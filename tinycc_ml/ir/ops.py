@@ -49,6 +49,10 @@ class Conv2d(OpAttrs):
     # multiplier 1, tinyc_pointwise_conv_inplace_s8 for a 1x1 one). A memory decision of
     # passes/inplace.py; the arithmetic is the same either way.
     in_place: bool = False
+    # (multiplier, shift) for every output channel instead of the pair derived from the scales:
+    # TFLite's MEAN as a conv of ones, whose multiplier TFLite Micro divides by the element count
+    # without normalising it again (quant/params.py mean_requant).
+    fixed_requant: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
