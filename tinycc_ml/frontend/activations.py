@@ -45,7 +45,7 @@ _QLINEAR_DECLARATIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
 QLINEAR_OPS = frozenset(_QLINEAR_DECLARATIONS) | {"QLinearConcat"}
 
 
-def _declarations(node: onnx.NodeProto) -> list[tuple[str, str, str]]:
+def declarations(node: onnx.NodeProto) -> list[tuple[str, str, str]]:
     """(tensor, scale, zero point) triples that `node` states about int8 activations."""
     op = node.op_type
     if op == "QuantizeLinear":
@@ -123,7 +123,7 @@ def activation_info(view: ModelView) -> ActivationInfo:
 
     declared: dict[str, tuple[QuantParams, str, onnx.NodeProto]] = {}
     for node in view.nodes:
-        for tensor, scale, zp in _declarations(node):
+        for tensor, scale, zp in declarations(node):
             if view.is_constant(tensor) or tensor not in int8:
                 continue
             params = activation_params(view, node, scale, zp, tensor)

@@ -14,6 +14,7 @@ import onnx
 
 from ..errors import ModelError
 from .onnx_view import FLOAT, INT8, UINT8, DTYPE_NAMES, ModelView, describe_dims, node_label, op_key
+from .activations import declarations
 from .qparams import quantized_type_of
 
 QUANTIZE_HINT = (
@@ -109,6 +110,22 @@ def check_io_types_and_shapes(view: ModelView) -> None:
             )
 
 
+def check_edge_types(view: ModelView) -> None:
+    """An int8 or uint8 graph input/output must be quantized as its declared type: the zero point
+    of every node that states its parameters has that type (uint8 edges stay uint8 in the C API)."""
+    edges = {io.name: io.type.tensor_type.elem_type for io in list(_real_inputs(view)) + list(view.graph.output)
+             if io.type.tensor_type.elem_type in (INT8, UINT8)}
+    for node in view.nodes:
+        for tensor, _, zero_point in declarations(node):
+            if tensor not in edges or not zero_point or not view.is_constant(zero_point):
+                continue
+            kind = view.constant(zero_point).dtype.name
+            declared = DTYPE_NAMES.get(edges[tensor], edges[tensor])
+            if kind != declared:
+                raise ModelError(f"{node_label(node)}: graph edge {tensor!r} is declared {declared} but its zero point "
+                                 f"{zero_point!r} is {kind}; make the two agree (both int8 or both uint8)")
+
+
 def check_integer_types(view: ModelView) -> None:
     for node in view.nodes:
         if op_key(node) == ("", "QuantizeLinear"):
@@ -134,3 +151,4 @@ def check_model(view: ModelView, handlers: Mapping[tuple[str, str], object]) -> 
     check_supported_ops(view, handlers)
     check_io_types_and_shapes(view)
     check_integer_types(view)
+    check_edge_types(view)
