@@ -286,3 +286,48 @@ def test_tflite_uint8_input_read_by_another_operator_is_a_model_error() -> None:
     b.op("RELU", ["x"], ["y"])
     with pytest.raises(ModelError, match=r"graph input tensor 0 \('x'\) is uint8 and not only read by one QUANTIZE"):
         import_tflite(b.build(["x"], ["y"]), "bad")
+
+
+# ---- the tools the user runs: verify --reference, the board's serial protocol ------------------
+
+
+@pytest.mark.parametrize("reference", ["tflite-micro", "tflite-micro-int8-input"])
+def test_verify_reference_takes_uint8_models(reference: str, tmp_path: Path) -> None:
+    """`tinyc verify --reference tflite-micro`: the uint8 .tflite against itself is exact; an
+    int8-input reference (the same network with int8 edges) is fed and read through the flip."""
+    from tinycc_ml.validation import verify_against_reference
+
+    model = tmp_path / "u8.tflite"
+    model.write_bytes(tflite_uint8_model(same_scale=True))
+    ref = model
+    if reference.endswith("int8-input"):
+        b = TfliteBuilder()  # the int8 twin: int8 x (zero point 3) straight into the conv
+        b.tensor("x", (1, 6, 5, 3), scale=0.05, zero_point=3)
+        b.tensor("w", (4, 3, 3, 3), scale=[0.01, 0.02, 0.015, 0.008], data=_w((4, 3, 3, 3), 1))
+        b.tensor("c", (1, 3, 3, 4), scale=0.04, zero_point=-20)
+        b.op("CONV_2D", ["x", "w", None], ["c"], "Conv2DOptions", Padding=0, StrideW=2, StrideH=2,
+             FusedActivationFunction=1)
+        b.tensor("fw", (5, 36), scale=0.01, data=_w((5, 36), 2))
+        b.tensor("y", (1, 5), scale=0.1, zero_point=-7)
+        b.op("FULLY_CONNECTED", ["c", "fw", None], ["y"], "FullyConnectedOptions")
+        ref = tmp_path / "i8.tflite"
+        ref.write_bytes(b.build(["x"], ["y"]))
+    result = verify_against_reference(model, "tflite-micro", ref, "stm32f746", 4, 0)
+    assert result.ok and result.stats.max_lsb == 0 and result.stats.equal_share == 1.0
+
+
+@needs_qemu
+def test_uint8_model_over_the_board_serial_protocol(compiled_uint8: Path) -> None:
+    """The board firmware (main.c, serial_protocol.c, test_input.c in uint8) on the QEMU UART:
+    `tinyc verify --port` sends uint8 inputs and gets the interpreter's uint8 outputs back."""
+    pytest.importorskip("serial", reason="needs pyserial (pip install '.[test]')")
+    from tinycc_ml.port_verification import verify_on_port
+    from tinycc_ml.targets.qemu_serial import build_serving_firmware, start_serving
+
+    qemu = start_serving(build_serving_firmware(compiled_uint8 / "out"))
+    try:
+        result = verify_on_port(compiled_uint8 / "u8.onnx", qemu.url, 115200, 3, 0, None, lambda _m: None,
+                                timeout_s=30)
+    finally:
+        qemu.stop()
+    assert result.ok, "\n".join(result.lines())
