@@ -233,6 +233,11 @@ MOVEMENT = {
                                (1, 3, 4, 5), (1, 12, 5), {"shape": np.array([1, 12, 5], np.int64)}),
         lambda: _tflite_op("RESHAPE", (1, 3, 4, 5), (1, 12, 5), [np.array([1, 12, 5])]),
         1),
+    "squeeze": (
+        lambda: _movement_onnx([helper.make_node("Squeeze", ["a", "axes"], ["y"], name="squeeze")],
+                               (1, 3, 1, 5), (3, 5), {"axes": np.array([0, 2], np.int64)}),
+        lambda: _tflite_op("SQUEEZE", (1, 3, 1, 5), (3, 5), opts=options("SqueezeOptions", squeezeDims=[0, 2])),
+        1),
 }
 
 
