@@ -13,8 +13,7 @@ from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import DType, Node, QuantParams, Tensor
 from ..ir.ops import OpAttrs
-
-UINT8_ZERO_POINT_SHIFT = 128  # uint8 q == int8 q - 128 with the zero point moved alike (ops.SignFlip)
+from .qparams import UINT8_ZERO_POINT_SHIFT  # uint8 q == int8 q - 128, the zero point alike (ops.SignFlip)
 
 
 def _uint8_quant(int8_quant: QuantParams) -> QuantParams:

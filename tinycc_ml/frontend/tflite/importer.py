@@ -20,7 +20,7 @@ from ...errors import ModelError
 from ...ir.graph import BoundaryIO, Graph, QuantParams
 from ...ir.verify import verify_graph
 from .. import emit
-from ..builder import UINT8_ZERO_POINT_SHIFT
+from ..qparams import UINT8_ZERO_POINT_SHIFT
 from . import arith, conv, movement
 from .context import NHWC, Context
 from .reader import TFLITE_IDENTIFIER, TfModel, TfOperator, read_model
