@@ -74,7 +74,7 @@ class _Checker:
                 self._constant(where, tensor)
             else:
                 if tensor.dtype not in (DType.INT8, DType.UINT8):
-                    self.fail(where, f"activation of type {tensor.dtype.value}; activations are int8 (uint8 at an edge)")
+                    self.fail(where, f"activation of type {tensor.dtype.value}; activations are int8")
                 low = 0 if tensor.dtype == DType.UINT8 else -128
                 if tensor.quant is None or not tensor.quant.is_per_tensor:
                     self.fail(where, "activation without per-tensor quantization")
