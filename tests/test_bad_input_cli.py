@@ -133,7 +133,7 @@ def test_run_with_a_report_json_from_another_version(digits_out, tmp_path, x_npy
     (old / "report.json").write_text(json.dumps(report))
     fails_with(run(old, x_npy, tmp_path / "y.npy"),
                f"{old / 'report.json'} (written by tinyc 0.0.1) cannot be read by tinyc {__version__}: input must have "
-               f"a name and a dtype (int8 or float32); recompile the model with `tinyc compile MODEL -o {old}`")
+               f"a name and a dtype (int8 or uint8 or float32); recompile the model with `tinyc compile MODEL -o {old}`")
     report["input"] = {"name": "input", "dtype": "float32", "shape": [1, 0, 8, 8]}
     (old / "report.json").write_text(json.dumps(report))
     fails_with(run(old, x_npy, tmp_path / "y.npy"),

@@ -3,12 +3,12 @@
 1. The quantized-op cases (QLinearConv, QLinearMatMul, QuantizeLinear, DequantizeLinear,
    ConvInteger, MatMulInteger, DynamicQuantizeLinear). Their extra graph inputs (scales,
    zero points, weights) are frozen into initializers from the case's own data so the
-   model has one input. Every one of them uses something tinyc does not compile (uint8,
-   16/4/2-bit ints, float8/float4, float16 scales, per-axis or blocked activations,
-   asymmetric weights, 3-D weights, dynamic quantization): the frontend must say so with
-   a ModelError naming that thing. The int8 twins of the uint8 QuantizeLinear and
-   DequantizeLinear cases (zero point and values shifted by -128: the same reals) run and
-   must match the expected bytes/floats exactly.
+   model has one input. The plain uint8 QuantizeLinear and DequantizeLinear cases compile
+   (a uint8 graph output/input, one SignFlip) and must match the expected bytes/floats
+   exactly, as must their int8 twins (zero point and values shifted by -128: the same reals).
+   Every other one uses something tinyc does not compile (uint8 weights, 16/4/2-bit ints,
+   float8/float4, float16 scales, per-axis or blocked activations, asymmetric weights, 3-D
+   weights, dynamic quantization): the frontend must say so with a ModelError naming that thing.
 
 2. The float node cases of the ops tinyc supports, wrapped in QDQ (input quantized per
    tensor, weights int8 symmetric, bias int32, output quantized from its real range) and
@@ -80,6 +80,8 @@ QUANTIZED_CASES = sorted(
 
 # What each rejected case uses that tinyc does not compile, as the ModelError must name it.
 _REASON_WORDS = [
+    ("uint8_float16", "float16"), ("linear_axis", "per channel"), ("quantizelinear_blocked_asymmetric", "per channel"),
+    ("dequantizelinear_blocked", "per channel"),
     ("e4m3fn", "float8e4m3fn"), ("e5m2", "float8e5m2"), ("float4e2m1", "float4e2m1"), ("uint16", "uint16"),
     ("int16", "int16"), ("uint4", "uint4"), ("int4", "int4"), ("uint2", "uint2"), ("int2", "int2"),
     ("dynamicquantizelinear", "output"), ("uint8", "uint8"), ("int8_float16", "float16"), ("3D_int8", "2-D"),
@@ -103,9 +105,21 @@ def test_quantized_case_list_is_what_onnx_ships() -> None:
 
 # int8 QLinearMatMul with a per-tensor weight zero point: a FullyConnected with filter_offset.
 RUNNABLE_QUANTIZED_CASES = ("test_qlinearmatmul_2D_int8_float32",)
+# A uint8 graph output / input (the model's own type at the edge, one SignFlip inside).
+UINT8_EDGE_CASES = ("test_quantizelinear", "test_dequantizelinear")
 
 
-@pytest.mark.parametrize("name", [n for n in QUANTIZED_CASES if n not in RUNNABLE_QUANTIZED_CASES])
+@pytest.mark.parametrize("name", UINT8_EDGE_CASES)
+def test_uint8_edge_case_is_exact(name: str) -> None:
+    graph = _import(_freeze_inputs(CASES[name]), name)
+    assert [node.kind for node in graph.nodes] == ["SignFlip"]
+    inputs, (expected,) = CASES[name].data_sets[0]
+    (io,), (out_io,) = graph.inputs, graph.outputs
+    got = run_graph(graph, {io.onnx_name: inputs[0]})[out_io.onnx_name]
+    assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("name", [n for n in QUANTIZED_CASES if n not in RUNNABLE_QUANTIZED_CASES + UINT8_EDGE_CASES])
 def test_quantized_case_is_rejected_with_a_clear_model_error(name: str) -> None:
     with pytest.raises(ModelError) as excinfo:
         _import(_freeze_inputs(CASES[name]), name)

@@ -146,15 +146,18 @@ def test_int16_activation():
     m = wrap([helper.make_node("Relu", ["xf"], ["yf"], name="r")], inits=qparams("o", 0.1, 0, np.int16))
     m.graph.output[0].type.tensor_type.elem_type = TensorProto.INT16
     err = error_of(m)
-    assert "graph output 'y' is int16; tinyc supports int8 outputs" in str(err)
+    assert "graph output 'y' is int16; tinyc supports int8 or uint8 outputs" in str(err)
     m.graph.output[0].type.tensor_type.elem_type = TensorProto.INT8
     assert str(error_of(m)).startswith("node 'q_y' (QuantizeLinear): it quantizes 'yf' to int16; tinyc supports int8")
 
 
-def test_uint8_graph_input():
+def test_uint8_graph_input_with_an_int8_zero_point():
+    """uint8 graph inputs compile (tests/test_uint8_edges.py); one whose DequantizeLinear has an int8
+    zero point contradicts itself."""
     m = wrap([helper.make_node("Relu", ["xf"], ["yf"], name="r")])
     m.graph.input[0].type.tensor_type.elem_type = TensorProto.UINT8
-    assert str(error_of(m)).startswith("graph input 'x' is uint8; tinyc supports int8 inputs, or float32 ones")
+    assert str(error_of(m)).startswith("node 'dq_x' (DequantizeLinear): graph edge 'x' is declared uint8 but its "
+                                       "zero point 'i_z' is int8")
 
 
 def test_per_channel_activation_quantization():

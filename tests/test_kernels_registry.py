@@ -13,7 +13,7 @@ from kernel_support import NHWC, act, const, single_node
 
 from tinycc_ml.errors import ModelError
 from tinycc_ml.ir import ops
-from tinycc_ml.ir.graph import Graph, Node, QuantParams
+from tinycc_ml.ir.graph import DType, Graph, Node, QuantParams, Tensor
 from tinycc_ml.kernels.call import KernelCall, ParamStruct
 from tinycc_ml.kernels.ctypes_bridge import ctypes_type
 from tinycc_ml.kernels.registry import KernelLayoutError, kernel_calls, scratch_bytes
@@ -52,6 +52,8 @@ def sample_graphs() -> dict[str, Graph]:
         "Transpose": single_node(ops.Transpose((1, 0)), [act("x", (2, 3), Q)], act("y", (3, 2), Q)),
         "Concat": single_node(ops.Concat(0), [act("a", (2, 3), Q), act("b", (1, 3), Q)], act("y", (3, 3), Q)),
         "Pad": single_node(ops.Pad((1, 0, 0, 2), 3), [act("x", (2, 3), Q)], act("y", (3, 5), Q)),
+        "SignFlip": single_node(ops.SignFlip(), [Tensor("x", (7,), DType.UINT8, QuantParams.per_tensor(Q.s, Q.zp + 128))],
+                                act("y", (7,), Q)),
     }  # fmt: skip
 
 

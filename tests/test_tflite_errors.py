@@ -71,15 +71,25 @@ def test_dequantize_inside_the_graph_is_refused() -> None:
         import_tflite(b.build(["x"], ["y"]), "dq")
 
 
-def test_mean_whose_tflite_rounding_no_kernel_reproduces_is_refused() -> None:
+def test_mean_whose_tflite_multiplier_is_unnormalised_compiles() -> None:
+    """Once refused: TFLite Micro's multiplier for these 15 elements is 572662306, below 2^30. The
+    conv of ones now carries it as it is (tests/test_tf2onnx_tflm.py checks such MEANs bit for bit)."""
+    from tflite_support import run_tflm
+
     b = TfliteBuilder()
     b.tensor("x", (1, 3, 5, 4), scale=0.1, zero_point=0)
     b.tensor("axes", (2,), "int32", data=np.array([1, 2]))
     b.tensor("y", (1, 1, 1, 4), scale=0.1, zero_point=0)
     b.op("MEAN", ["x", "axes"], ["y"], "ReducerOptions", KeepDims=True)
-    with pytest.raises(ModelError, match=r"operator 0 \(MEAN\): TFLite Micro averages these 15 elements with the "
-                                         r"multiplier 572662306 \(below 2\^30"):
-        import_tflite(b.build(["x"], ["y"]), "mean")
+    model = b.build(["x"], ["y"])
+    graph = import_tflite(model, "mean").graph
+    (conv,) = [n for n in graph.nodes if n.kind == "Conv2d"]
+    assert conv.attrs.fixed_requant == (572662306, -2)  # (2^30 << 3) // 15, shift 1 - 3
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, 3, 5, 4)).astype(np.int8)
+    from tinycc_ml.interp import run_core
+
+    out = run_core(graph, {graph.inputs[0].tensor: x})[graph.outputs[0].tensor]
+    assert out.tobytes() == run_tflm(model, [x]).outputs[0].tobytes()
 
 
 def test_asymmetric_conv_weights_are_refused() -> None:

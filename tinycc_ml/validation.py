@@ -167,12 +167,27 @@ def _tflite_micro_reference(path: Path) -> tuple[Reference, str]:
 
 def _as_reference_input(x: np.ndarray, io: BoundaryIO, dtype: str) -> np.ndarray:
     """The model's input `x` (its own dtype) as the reference's dtype, through the input quantization."""
+    if x.dtype == np.uint8:  # a uint8 model: its int8 twin's codes are x - 128, the same real values
+        if dtype == "uint8":
+            return x
+        codes, zp = x.astype(np.int64) - 128, io.quant.zp - 128
+        return codes.astype(np.int8) if dtype == "int8" else ((codes - zp) * io.quant.s).astype(np.float32)
     codes = x.astype(np.int64) if x.dtype == np.int8 else np.clip(np.rint(x / io.quant.s) + io.quant.zp, -128, 127)
     if dtype == "int8":
         return codes.astype(np.int8)
     if dtype == "uint8":
         return (codes + 128).astype(np.uint8)
     return x.astype(np.float32) if x.dtype == np.float32 else ((codes - io.quant.zp) * io.quant.s).astype(np.float32)
+
+
+def _as_model_output(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A reference's int8/uint8 output in the model's own integer type (uint8 q == int8 q - 128)."""
+    pair = (y.dtype, np.dtype(dtype))
+    if pair == (np.dtype(np.uint8), np.dtype(np.int8)):
+        return (y.astype(np.int16) - 128).astype(np.int8)
+    if pair == (np.dtype(np.int8), np.dtype(np.uint8)):
+        return (y.astype(np.int16) + 128).astype(np.uint8)
+    return y
 
 
 def load_inputs(path: Path, io: BoundaryIO) -> list[np.ndarray]:
@@ -193,6 +208,8 @@ def load_inputs(path: Path, io: BoundaryIO) -> list[np.ndarray]:
     if data.dtype != want:
         if want == np.int8 and np.issubdtype(data.dtype, np.integer) and data.min() >= -128 and data.max() <= 127:
             data = data.astype(np.int8)
+        elif want == np.uint8 and np.issubdtype(data.dtype, np.integer) and data.min() >= 0 and data.max() <= 255:
+            data = data.astype(np.uint8)
         elif want == np.float32 and np.issubdtype(data.dtype, np.floating):
             data = data.astype(np.float32)
         else:
@@ -235,7 +252,7 @@ def verify_against_reference(model: Path, reference: str, reference_file: Path, 
             if y.size != ours[-1].size:
                 raise TinycError(f"the reference's output has {y.size} elements, the model's {out.onnx_name!r} "
                                  f"{ours[-1].size}: not the same model")
-            theirs.append((y.astype(np.int16) - 128).astype(np.int8) if y.dtype == np.uint8 else y.reshape(ours[-1].shape))
+            theirs.append(_as_model_output(y, ours[-1].dtype).reshape(ours[-1].shape))
     stats = output_stats(out.onnx_name, ours, [t.reshape(ours[0].shape) for t in theirs], out, reference == "float")
     if reference == "float":
         limit_lsb, limit_cos = tolerance_lsb, DEFAULT_MIN_COSINE if min_cosine is None else min_cosine

@@ -76,6 +76,8 @@ def random_input(io: BoundaryIO, rng: np.random.Generator) -> np.ndarray:
     q = rng.integers(-128, 128, size=io.shape, dtype=np.int16)
     if io.onnx_dtype == "int8":
         return q.astype(np.int8)
+    if io.onnx_dtype == "uint8":
+        return (q + 128).astype(np.uint8)
     jitter = rng.uniform(-0.45, 0.45, size=io.shape)  # stays inside q's rounding interval
     return ((q - io.quant.zp + jitter) * io.quant.s).astype(np.float32)
 
@@ -104,7 +106,7 @@ def _ort_session(model: Path):
 
 
 def _lsb_diff(a: np.ndarray, b: np.ndarray, io: BoundaryIO) -> int:
-    if io.onnx_dtype == "int8":
+    if io.onnx_dtype in ("int8", "uint8"):
         return int(np.max(np.abs(a.astype(np.int32) - b.astype(np.int32)), initial=0))
     diff = np.abs(a.astype(np.float64) - b.astype(np.float64)) / io.quant.s
     return int(np.round(np.max(diff, initial=0.0)))

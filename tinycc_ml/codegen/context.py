@@ -21,7 +21,9 @@ from ..memory.plan import check_plan
 from ..program import LoopStep, NodeStep, Program
 
 CTYPE_BYTES = {"int8_t": 1, "int32_t": 4}
-BOUNDARY_CTYPES = {"int8": "int8_t", "float32": "float"}
+BOUNDARY_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "float32": "float"}
+# The element type of the accessor's bytes in the arena: a float edge's are the quantized int8.
+ARENA_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "float32": "int8_t"}
 VALUES_PER_ROW = {"int8_t": 20, "int32_t": 8}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -110,13 +112,14 @@ class Boundary:
     onnx_name: str
     accessor: str  # model_<accessor>(), model_quantize_<accessor>() / model_dequantize_<accessor>()
     macro: str  # MODEL_<macro>_SIZE, _SCALE, _ZERO_POINT, _SHAPE
-    ctype: str  # the caller's element type: int8_t or float
+    ctype: str  # the caller's element type: int8_t, uint8_t or float
     is_float: bool
     size: int
     shape: tuple[int, ...]
     offset: int
     scale: str  # float32 literal
-    zero_point: int
+    zero_point: int  # in the terms of arena_ctype (a uint8 edge's is the uint8 zero point)
+    arena_ctype: str  # the element type of the accessor's bytes: int8_t, or uint8_t at a uint8 edge
 
 
 @dataclass(frozen=True)
@@ -214,10 +217,11 @@ def _const_array(c_name: str, arg: ConstArg, comment: str) -> ConstArray:
 
 def _boundary(io: BoundaryIO, offset: int, accessor: str) -> Boundary:
     if io.onnx_dtype not in BOUNDARY_CTYPES:
-        raise ModelError(f"graph {io.onnx_name!r}: dtype {io.onnx_dtype} is not supported at the boundary (int8 or float32)")
+        raise ModelError(f"graph {io.onnx_name!r}: dtype {io.onnx_dtype} is not supported at the boundary "
+                         "(int8, uint8 or float32)")
     size = int(np.prod(io.shape, dtype=np.int64)) if io.shape else 1
     return Boundary(io.onnx_name, accessor, accessor.upper(), BOUNDARY_CTYPES[io.onnx_dtype], io.onnx_dtype == "float32",
-                    size, tuple(io.shape), offset, c_float(io.quant.s), io.quant.zp)
+                    size, tuple(io.shape), offset, c_float(io.quant.s), io.quant.zp, ARENA_CTYPES[io.onnx_dtype])
 
 
 def c_identifier(name: str) -> str:

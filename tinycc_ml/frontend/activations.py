@@ -16,7 +16,7 @@ import onnx
 
 from ..errors import ModelError
 from ..ir.graph import QuantParams
-from .onnx_view import INT8, ModelView, node_label
+from .onnx_view import INT8, UINT8, ModelView, node_label
 from .qparams import activation_params, quantized_type_of
 
 # Ops that move int8 bytes without changing their meaning: output params = input params.
@@ -45,7 +45,7 @@ _QLINEAR_DECLARATIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
 QLINEAR_OPS = frozenset(_QLINEAR_DECLARATIONS) | {"QLinearConcat"}
 
 
-def _declarations(node: onnx.NodeProto) -> list[tuple[str, str, str]]:
+def declarations(node: onnx.NodeProto) -> list[tuple[str, str, str]]:
     """(tensor, scale, zero point) triples that `node` states about int8 activations."""
     op = node.op_type
     if op == "QuantizeLinear":
@@ -70,7 +70,8 @@ def _declarations(node: onnx.NodeProto) -> list[tuple[str, str, str]]:
 
 def int8_activations(view: ModelView) -> set[str]:
     """Names of the non-constant int8 tensors, by forward propagation from the graph inputs."""
-    found = {inp.name for inp in view.graph.input if not view.is_constant(inp.name) and inp.type.tensor_type.elem_type == INT8}
+    found = {inp.name for inp in view.graph.input
+             if not view.is_constant(inp.name) and inp.type.tensor_type.elem_type in (INT8, UINT8)}
     for node in view.nodes:
         op = node.op_type
         if op == "QuantizeLinear":
@@ -122,7 +123,7 @@ def activation_info(view: ModelView) -> ActivationInfo:
 
     declared: dict[str, tuple[QuantParams, str, onnx.NodeProto]] = {}
     for node in view.nodes:
-        for tensor, scale, zp in _declarations(node):
+        for tensor, scale, zp in declarations(node):
             if view.is_constant(tensor) or tensor not in int8:
                 continue
             params = activation_params(view, node, scale, zp, tensor)

@@ -10,8 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
+from ..ir import ops
 from ..ir.graph import DType, Node, QuantParams, Tensor
 from ..ir.ops import OpAttrs
+from .qparams import UINT8_ZERO_POINT_SHIFT  # uint8 q == int8 q - 128, the zero point alike (ops.SignFlip)
+
+
+def _uint8_quant(int8_quant: QuantParams) -> QuantParams:
+    return QuantParams(int8_quant.scale, (int8_quant.zp + UINT8_ZERO_POINT_SHIFT,))
 
 
 class GraphBuilder:
@@ -39,6 +45,23 @@ class GraphBuilder:
         if name in self.tensors:
             raise ModelError(f"tensor {name!r} is produced twice")
         self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), DType.INT8, quant)
+        return name
+
+    def uint8_input(self, name: str, shape: tuple[int, ...], int8_quant: QuantParams) -> str:
+        """A uint8 graph input `name` (zero point + 128) and its SignFlip into the int8 core;
+        returns the int8 tensor the ops read."""
+        if name in self.tensors:
+            raise ModelError(f"tensor {name!r} is produced twice")
+        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), DType.UINT8, _uint8_quant(int8_quant))
+        core = self.activation(self.fresh_name(f"{name}/int8"), shape, int8_quant)
+        self.node(self.fresh_name(f"{name}/uint8_to_int8"), ops.SignFlip(), (name,), (core,))
+        return core
+
+    def uint8_output(self, core: str, base: str) -> str:
+        """The SignFlip of int8 tensor `core` into a uint8 graph output; returns its name."""
+        name = self.fresh_name(f"{base}/uint8")
+        self.tensors[name] = Tensor(name, self.shape(core), DType.UINT8, _uint8_quant(self.quant(core)))
+        self.node(self.fresh_name(f"{base}/int8_to_uint8"), ops.SignFlip(), (core,), (name,))
         return name
 
     def constant(self, base: str, data: np.ndarray, dtype: DType, quant: QuantParams | None) -> str:

@@ -14,6 +14,7 @@ import onnx
 
 from ..errors import ModelError
 from .onnx_view import FLOAT, INT8, UINT8, DTYPE_NAMES, ModelView, describe_dims, node_label, op_key
+from .activations import declarations
 from .qparams import quantized_type_of
 
 QUANTIZE_HINT = (
@@ -71,7 +72,7 @@ def check_io_count(view: ModelView) -> None:
 
 
 def check_quantized(view: ModelView) -> None:
-    int8_io = any(io.type.tensor_type.elem_type == INT8 for io in list(view.graph.input) + list(view.graph.output))
+    int8_io = any(io.type.tensor_type.elem_type in (INT8, UINT8) for io in list(view.graph.input) + list(view.graph.output))
     if not int8_io and not any(node.op_type in _QUANTIZED_OPS or node.op_type.startswith("QLinear") for node in view.nodes):
         raise ModelError(f"the model is a float model that is not quantized; tinyc compiles int8 models: quantize it with {QUANTIZE_HINT}")
     dynamic = [node for node in view.nodes if node.op_type == "DynamicQuantizeLinear"]
@@ -96,10 +97,10 @@ def check_supported_ops(view: ModelView, handlers: Mapping[tuple[str, str], obje
 def check_io_types_and_shapes(view: ModelView) -> None:
     for io, kind in [(i, "input") for i in _real_inputs(view)] + [(o, "output") for o in view.graph.output]:
         elem = io.type.tensor_type.elem_type
-        if elem not in (INT8, FLOAT):
+        if elem not in (INT8, UINT8, FLOAT):
             raise ModelError(
-                f"graph {kind} {io.name!r} is {DTYPE_NAMES.get(elem, elem)}; tinyc supports int8 {kind}s, or float32 "
-                f"ones with a QuantizeLinear/DequantizeLinear to int8 (uint8 models: re-quantize with {QUANTIZE_HINT})"
+                f"graph {kind} {io.name!r} is {DTYPE_NAMES.get(elem, elem)}; tinyc supports int8 or uint8 {kind}s, or "
+                f"float32 ones with a QuantizeLinear/DequantizeLinear to int8 or uint8 (quantize with {QUANTIZE_HINT})"
             )
     for io in _real_inputs(view):
         if io.name not in view.shapes:
@@ -107,6 +108,22 @@ def check_io_types_and_shapes(view: ModelView) -> None:
                 f"graph input {io.name!r} has a dynamic or unknown shape {describe_dims(io.type)}; tinyc needs static "
                 f"shapes: {PIN_HINT}"
             )
+
+
+def check_edge_types(view: ModelView) -> None:
+    """An int8 or uint8 graph input/output must be quantized as its declared type: the zero point
+    of every node that states its parameters has that type (uint8 edges stay uint8 in the C API)."""
+    edges = {io.name: io.type.tensor_type.elem_type for io in list(_real_inputs(view)) + list(view.graph.output)
+             if io.type.tensor_type.elem_type in (INT8, UINT8)}
+    for node in view.nodes:
+        for tensor, _, zero_point in declarations(node):
+            if tensor not in edges or not zero_point or not view.is_constant(zero_point):
+                continue
+            kind = view.constant(zero_point).dtype.name
+            declared = DTYPE_NAMES.get(edges[tensor], edges[tensor])
+            if kind != declared:
+                raise ModelError(f"{node_label(node)}: graph edge {tensor!r} is declared {declared} but its zero point "
+                                 f"{zero_point!r} is {kind}; make the two agree (both int8 or both uint8)")
 
 
 def check_integer_types(view: ModelView) -> None:
@@ -134,3 +151,4 @@ def check_model(view: ModelView, handlers: Mapping[tuple[str, str], object]) -> 
     check_supported_ops(view, handlers)
     check_io_types_and_shapes(view)
     check_integer_types(view)
+    check_edge_types(view)

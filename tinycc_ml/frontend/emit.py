@@ -18,7 +18,7 @@ from ..ir import ops
 from ..ir.graph import DType, QuantParams
 from ..quant.fixedpoint import ScaleRangeError
 from ..quant.lut import elementwise_table, requantize_table
-from ..quant.params import activation_range, quantize_real
+from ..quant.params import activation_range, mean_requant, quantize_real
 from . import shapes
 from .builder import GraphBuilder
 from .qparams import check_symmetric_weight
@@ -277,6 +277,24 @@ def softmax(b: GraphBuilder, name: str, label: str, x: str, axis: int, opset: in
         target = transpose(b, f"{name}/from_last", target, inverse, back)
     if target != out:
         requantize(b, name, target, out, out_q)
+    return out
+
+
+def spatial_mean(b: GraphBuilder, name: str, label: str, x: str, out: str, out_q: QuantParams) -> str:
+    """The mean over H and W of NCHW `x` into [N, C, 1, 1] `out`, as TFLite Micro computes MEAN
+    (and tf2onnx's ReduceMean of it): a depthwise Conv2d of ones, whose accumulator is the sum of
+    the centred inputs, with TFLite's multiplier fixed on the node (quant/params.py mean_requant:
+    divided by the element count and, below 2^30, left unnormalised as TFLite Micro leaves it)."""
+    n, c, h, w = b.shape(x)
+    try:
+        fixed = mean_requant(b.quant(x), out_q, h * w)
+    except ScaleRangeError as exc:
+        raise ModelError(f"{label}: {exc}; {exc.advice}") from None
+    # Weight scale 1/(H*W): the conv's real arithmetic is the mean (the multiplier is fixed anyway).
+    ones = b.constant(b.fresh_name(f"{name}/ones"), np.ones((c, 1, h, w), np.int8), DType.INT8,
+                      QuantParams.per_tensor(1.0 / (h * w), 0))
+    b.activation(out, (n, c, 1, 1), out_q)
+    b.node(name, ops.Conv2d(groups=c, fixed_requant=fixed), (x, ones, ""), (out,))
     return out
 
 

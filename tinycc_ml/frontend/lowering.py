@@ -27,7 +27,7 @@ from .activations import ActivationInfo
 from .builder import GraphBuilder
 from .emit import QConst
 from .integer_patterns import INTEGER_OPS, integer_leftover_message
-from .onnx_view import FLOAT, INT8, ModelView, node_label, op_key
+from .onnx_view import DTYPE_NAMES, FLOAT, INT8, UINT8, ModelView, node_label, op_key
 
 Handler = Callable[["Lowering", onnx.NodeProto], None]
 
@@ -119,19 +119,18 @@ class Lowering:
                 self.b.activation(inp.name, shape, q)
                 self.int8[inp.name] = inp.name
                 self.input_ios[inp.name] = BoundaryIO(inp.name, "int8", shape, inp.name, q)
+            elif elem == UINT8:  # onnxruntime's QUInt8: the core reads the flipped int8 bytes
+                self.int8[inp.name] = self.b.uint8_input(inp.name, shape, self.act_params(inp.name))
+                self.input_ios[inp.name] = BoundaryIO(inp.name, "uint8", shape, inp.name, self.b.quant(inp.name))
             elif elem == FLOAT:
                 self.chain[inp.name] = ()
         for node in self.view.nodes:
             handlers[op_key(node)](self, node)
         self._check_all_quantized()
         self._check_shapes()
-        return Graph(
-            name=name,
-            tensors=dict(self.b.tensors),
-            nodes=tuple(self.b.nodes),
-            inputs=self._input_boundaries(),
-            outputs=tuple(self._output_boundary(out) for out in self.view.graph.output),
-        )
+        inputs = self._input_boundaries()
+        outputs = tuple(self._output_boundary(out) for out in self.view.graph.output)  # may add uint8 edges
+        return Graph(name=name, tensors=dict(self.b.tensors), nodes=tuple(self.b.nodes), inputs=inputs, outputs=outputs)
 
     def _check_all_quantized(self) -> None:
         left = [n for n in self.pending.values() if id(n) not in self.consumed]
@@ -182,9 +181,11 @@ class Lowering:
                 "output computed by int8 ops (quantize the model with onnxruntime.quantization.quantize_static)"
             )
         declared_type = out.type.tensor_type.elem_type
-        if declared_type != (INT8 if dtype == "int8" else FLOAT):
+        if dtype == "int8" and declared_type == UINT8:
+            dtype = "uint8"  # a QUInt8 QuantizeLinear: flipped back to the caller's uint8 bytes below
+        if declared_type != {"int8": INT8, "uint8": UINT8, "float32": FLOAT}[dtype]:
             raise ModelError(
-                f"graph output {out.name!r} is declared {'float32' if declared_type == FLOAT else 'int8'} but the "
+                f"graph output {out.name!r} is declared {DTYPE_NAMES.get(declared_type, declared_type)} but the "
                 f"graph computes it as {dtype}{' (a DequantizeLinear)' if dtype == 'float32' else ''}"
             )
         shape = self.b.shape(tensor)
@@ -192,4 +193,6 @@ class Lowering:
             raise ModelError(
                 f"graph output {out.name!r} is declared with shape {list(declared)} but computes to {list(shape)}"
             )
+        if dtype == "uint8":
+            tensor = self.b.uint8_output(tensor, out.name)
         return BoundaryIO(out.name, dtype, tuple(shape), tensor, self.b.quant(tensor))

@@ -252,6 +252,54 @@ def _softmax(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, 
     emit.softmax(ctx.b, node.name, node_label(node), x, axis, ctx.view.opset, out, out_q)
 
 
+def _reduce_axes(ctx: Lowering, node: onnx.NodeProto, rank: int) -> list[int] | None:
+    """ReduceMean's axes, normalised and sorted (None: every axis), from the attribute (opset < 18)
+    or the input (opset 18)."""
+    label = node_label(node)
+    if ctx.view.opset >= 18:
+        if len(node.input) < 2 or not node.input[1]:
+            if int(attributes(node).get("noop_with_empty_axes", 0)):
+                raise ModelError(f"{label}: ReduceMean with noop_with_empty_axes=1 and no axes is an identity; "
+                                 "remove it from the model")
+            return None
+        if not ctx.view.is_constant(node.input[1]):
+            raise ModelError(f"{label}: its axes are computed at run time; tinyc needs constant axes")
+        axes = [int(a) for a in ctx.view.constant(node.input[1]).reshape(-1)]
+    else:
+        raw = attributes(node).get("axes")
+        if raw is None:
+            return None
+        axes = [int(a) for a in raw]
+    if any(not -rank <= a < rank for a in axes):
+        raise ModelError(f"{label}: axes {axes} are out of range for a rank-{rank} tensor")
+    return sorted({a % rank for a in axes})
+
+
+def _reduce_mean(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clamp: Clamp) -> None:
+    """tf2onnx's form of TFLite's MEAN: the spatial mean of a 4-D tensor, over axes [2, 3] of an NCHW
+    tensor or [1, 2] of an NHWC one (moved to NCHW by a Transpose the layout pass cancels), with
+    TFLite Micro's arithmetic (emit.spatial_mean); keepdims 0 or 1."""
+    label = node_label(node)
+    x = ctx.float_input(node, node.input[0])
+    shape = ctx.b.shape(x)
+    axes = _reduce_axes(ctx, node, len(shape))
+    if len(shape) != 4 or axes not in ([2, 3], [1, 2]):
+        raise ModelError(f"{label}: ReduceMean over axes {axes if axes is not None else 'all'} of a rank-{len(shape)} "
+                         "tensor; tinyc supports the spatial mean of a 4-D tensor (axes [2, 3] of NCHW or [1, 2] of "
+                         "NHWC, as tf2onnx writes TFLite's MEAN)")
+    nhwc = axes == [1, 2]
+    if nhwc:
+        x = emit.transpose(ctx.b, ctx.b.fresh_name(f"{node.name or out}/to_nchw"), x, (0, 3, 1, 2),
+                           ctx.b.fresh_name(f"{out}/nchw"))
+    n, c = ctx.b.shape(x)[:2]
+    keep = bool(int(attributes(node).get("keepdims", 1)))
+    final = (n, 1, 1, c) if keep and nhwc else (n, c, 1, 1) if keep else (n, c)
+    pooled = out if final == (n, c, 1, 1) else ctx.b.fresh_name(f"{out}/mean")
+    emit.spatial_mean(ctx.b, node.name or ctx.b.fresh_name("ReduceMean"), label, x, pooled, out_q)
+    if pooled != out:  # only unit axes move: the same bytes
+        emit.reshape(ctx.b, ctx.b.fresh_name(f"{node.name or out}/reshape"), pooled, final, out)
+
+
 def _concat(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clamp: Clamp) -> None:
     inputs = [ctx.float_input(node, name) for name in node.input]
     emit.concat(ctx.b, node.name, node_label(node), inputs, int(attributes(node)["axis"]), out, out_q)
@@ -336,5 +384,6 @@ FLOAT_LOWERINGS: dict[str, FloatLowering] = {
     "Softmax": _softmax,
     "Concat": _concat,
     "Pad": _pad,
+    "ReduceMean": _reduce_mean,
     **{op: _elementwise for op in LUT_FUNCTIONS},
 }

@@ -76,15 +76,15 @@ class _Arena:
 
 
 def decode(graph: Graph, name: str, data: np.ndarray) -> np.ndarray:
-    """Physical bytes (in the tensor's dim order) -> the logical int8 array."""
+    """Physical bytes (in the tensor's dim order) -> the logical array (int8; uint8 at a uint8 edge)."""
     tensor, order = graph.tensor(name), graph.dim_order(name)
-    physical = np.asarray(data, dtype=np.uint8).view(np.int8).reshape([tensor.shape[a] for a in order])
+    physical = np.asarray(data, dtype=np.uint8).view(tensor.dtype.numpy).reshape([tensor.shape[a] for a in order])
     return np.transpose(physical, np.argsort(order))
 
 
 def encode(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:
     """The logical array -> its physical bytes, as uint8."""
-    physical = np.ascontiguousarray(np.transpose(value, graph.dim_order(name)), dtype=np.int8)
+    physical = np.ascontiguousarray(np.transpose(value, graph.dim_order(name)), dtype=graph.tensor(name).dtype.numpy)
     return physical.reshape(-1).view(np.uint8)
 
 

@@ -14,7 +14,7 @@ from .registry import Operand, implementation
 
 def run_core(graph: Graph, int8_inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run the int8 core on inputs keyed by tensor name; returns every activation by name
-    (graph inputs included), each with its IR shape and dtype int8."""
+    (graph inputs included), each with its IR shape and dtype (int8; uint8 at a uint8 edge)."""
     values: dict[str, np.ndarray] = {}
     for name in graph.input_tensors():
         if name not in int8_inputs:
@@ -37,10 +37,10 @@ def run_core(graph: Graph, int8_inputs: Mapping[str, np.ndarray]) -> dict[str, n
         (out_name,) = node.outputs
         out_tensor = graph.tensor(out_name)
         result = implementation(node.kind)(node.attrs, operands, out_tensor)
-        if result.shape != tuple(out_tensor.shape) or result.dtype != np.int8:
+        if result.shape != tuple(out_tensor.shape) or result.dtype != out_tensor.dtype.numpy:
             raise AssertionError(
                 f"interpreter bug: node {node.name} ({node.kind}) produced {result.dtype}{list(result.shape)}, "
-                f"IR says int8{list(out_tensor.shape)}"
+                f"IR says {out_tensor.dtype.value}{list(out_tensor.shape)}"
             )
         values[out_name] = result
     return values
@@ -66,6 +66,8 @@ def _to_core(graph: Graph, io: BoundaryIO, value: np.ndarray) -> np.ndarray:
         if value.dtype != np.float32:
             raise TinycError(f"model input {io.onnx_name!r} must be float32, got {value.dtype}")
         value = quantize_f32(value, io.quant)
+    elif value.dtype != np.dtype(io.onnx_dtype):
+        raise TinycError(f"model input {io.onnx_name!r} must be {io.onnx_dtype}, got {value.dtype}")
     return value.reshape(graph.tensor(io.tensor).shape)
 
 
@@ -79,8 +81,8 @@ def _from_core(io: BoundaryIO, value: np.ndarray) -> np.ndarray:
 def _checked_input(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:
     tensor = graph.tensor(name)
     value = np.asarray(value)
-    if value.dtype != np.int8:
-        raise TinycError(f"input tensor {name!r} must be int8, got {value.dtype}")
+    if value.dtype != tensor.dtype.numpy:
+        raise TinycError(f"input tensor {name!r} must be {tensor.dtype.value}, got {value.dtype}")
     if tuple(value.shape) != tuple(tensor.shape):
         raise TinycError(f"input tensor {name!r} has shape {list(value.shape)}, expected {list(tensor.shape)}")
     return value

@@ -19,14 +19,17 @@ from .ops import OpAttrs
 class DType(str, Enum):
     INT8 = "int8"
     INT32 = "int32"
+    # Only at a graph edge of a uint8 model: the caller's uint8 bytes, turned into the int8
+    # core's (zero point - 128, same real values) by one SignFlip node and back.
+    UINT8 = "uint8"
 
     @property
     def itemsize(self) -> int:
-        return {"int8": 1, "int32": 4}[self.value]
+        return {"int8": 1, "int32": 4, "uint8": 1}[self.value]
 
     @property
     def numpy(self) -> type:
-        return {"int8": np.int8, "int32": np.int32}[self.value]
+        return {"int8": np.int8, "int32": np.int32, "uint8": np.uint8}[self.value]
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,12 @@ class BoundaryIO:
     The int8 core always works on `tensor` (an int8 activation). When the ONNX model's
     input/output is float (onnxruntime's QDQ models), the caller-facing wrapper
     quantizes/dequantizes with `quant`; `onnx_dtype` records which of the two it is.
+    A uint8 edge is a uint8 `tensor` (the caller's bytes, `quant` in uint8 terms) that one
+    SignFlip node converts to or from the int8 core inside invoke.
     """
 
     onnx_name: str
-    onnx_dtype: str  # "int8" or "float32"
+    onnx_dtype: str  # "int8", "uint8" or "float32"
     shape: tuple[int, ...]
     tensor: str
     quant: QuantParams

@@ -18,6 +18,7 @@ Tensor roles per op (Node.inputs order):
     Pad             x                                                         -> y
     Softmax         x [..., D] (softmax over the last axis)                  -> y
     Lut             x                                                         -> y = table[x + 128]
+    SignFlip        x uint8 (int8)                                           -> y int8 (uint8), the bytes XOR 0x80
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class Conv2d(OpAttrs):
     # multiplier 1, tinyc_pointwise_conv_inplace_s8 for a 1x1 one). A memory decision of
     # passes/inplace.py; the arithmetic is the same either way.
     in_place: bool = False
+    # (multiplier, shift) for every output channel instead of the pair derived from the scales:
+    # TFLite's MEAN as a conv of ones, whose multiplier TFLite Micro divides by the element count
+    # without normalising it again (quant/params.py mean_requant).
+    fixed_requant: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,9 +157,18 @@ class Lut(OpAttrs):
             raise ValueError("a Lut table has exactly 256 entries")
 
 
+@dataclass(frozen=True)
+class SignFlip(OpAttrs):
+    """The edge of a uint8 model: uint8 q <-> int8 q - 128 (XOR 0x80 on every byte), with the
+    zero point moved by 128 the same way, so the real values are unchanged. The only op that
+    reads or writes a uint8 tensor (a graph input or output)."""
+
+    kind: ClassVar[str] = "SignFlip"
+
+
 ALL_OPS: tuple[type[OpAttrs], ...] = (
     Conv2d, FullyConnected, Add, Mul, AveragePool2d, MaxPool2d,
-    Reshape, Transpose, Concat, Pad, Softmax, Lut,
+    Reshape, Transpose, Concat, Pad, Softmax, Lut, SignFlip,
 )
 
 OPS_BY_KIND: dict[str, type[OpAttrs]] = {op.kind: op for op in ALL_OPS}

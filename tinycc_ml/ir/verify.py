@@ -6,7 +6,8 @@ error, so it raises IRInvariantError (a PlanError) listing every violation found
 * structure: tensor names match their keys; node names unique; every node input exists;
   every activation produced once, before use, and never a constant; graph inputs are not
   produced by a node; outputs are produced; boundary I/O matches its tensor.
-* types: activations are int8 with per-tensor quantization and no data; constants carry
+* types: activations are int8 with per-tensor quantization and no data (uint8 only as a
+  graph input or output, touched only by the SignFlip that converts it); constants carry
   data of their dtype and shape; int8 constants (weights) are symmetric with per-tensor or
   per-channel quantization on a valid axis; biases are int32.
 * per op kind: operand ranks and shapes, output shape (conv/pool windows, broadcasting,
@@ -72,12 +73,27 @@ class _Checker:
             if tensor.is_constant:
                 self._constant(where, tensor)
             else:
-                if tensor.dtype != DType.INT8:
+                if tensor.dtype not in (DType.INT8, DType.UINT8):
                     self.fail(where, f"activation of type {tensor.dtype.value}; activations are int8")
+                low = 0 if tensor.dtype == DType.UINT8 else -128
                 if tensor.quant is None or not tensor.quant.is_per_tensor:
                     self.fail(where, "activation without per-tensor quantization")
-                elif not (math.isfinite(tensor.quant.s) and tensor.quant.s > 0 and -128 <= tensor.quant.zp <= 127):
+                elif not (math.isfinite(tensor.quant.s) and tensor.quant.s > 0 and low <= tensor.quant.zp <= low + 255):
                     self.fail(where, f"has invalid quantization {tensor.quant}")
+        self._uint8_only_at_edges()
+
+    def _uint8_only_at_edges(self) -> None:
+        """A uint8 activation is a graph input or output, read or written only by a SignFlip."""
+        edges = set(self.g.input_tensors()) | set(self.g.output_tensors())
+        uint8 = {n for n, t in self.g.tensors.items() if not t.is_constant and t.dtype == DType.UINT8}
+        for name in sorted(uint8 - edges):
+            self.fail(f"tensor {name!r}", "uint8 activation that is not a graph input or output")
+        for node in self.g.nodes:
+            if node.kind == "SignFlip":
+                continue
+            for name in (*node.inputs, *node.outputs):
+                if name in uint8:
+                    self.fail(f"node {node.name!r} ({node.kind})", f"touches uint8 tensor {name!r}; only SignFlip does")
 
     def _constant(self, where: str, tensor: Tensor) -> None:
         data = tensor.data
@@ -137,8 +153,10 @@ class _Checker:
             if io.tensor not in self.g.tensors:
                 continue
             tensor = self.t(io.tensor)
-            if io.onnx_dtype not in ("int8", "float32"):
+            if io.onnx_dtype not in ("int8", "uint8", "float32"):
                 self.fail(where, f"has ONNX type {io.onnx_dtype!r}")
+            elif (io.onnx_dtype == "uint8") != (tensor.dtype == DType.UINT8):
+                self.fail(where, f"is {io.onnx_dtype} at the boundary but tensor {io.tensor!r} is {tensor.dtype.value}")
             if math.prod(io.shape) != tensor.size:
                 self.fail(where, f"shape {list(io.shape)} does not hold the {tensor.size} elements of {io.tensor!r}")
             if tensor.quant != io.quant:
@@ -337,6 +355,19 @@ class _Checker:
         if len(table) != 256 or any(not -128 <= int(v) <= 127 for v in table):
             self.fail(where, "table must hold 256 int8 values")
 
+    def sign_flip(self, where: str, node: Node) -> None:
+        if not self._expect(where, node, 1):
+            return
+        x, y = self.t(node.inputs[0]), self._out(node)
+        self._shape_is(where, node, x.shape)
+        if {x.dtype, y.dtype} != {DType.INT8, DType.UINT8}:
+            self.fail(where, f"converts {x.dtype.value} to {y.dtype.value}; it converts uint8 <-> int8")
+        elif x.quant is not None and y.quant is not None and x.quant.is_per_tensor and y.quant.is_per_tensor:
+            shift = 128 if x.dtype == DType.UINT8 else -128
+            if x.quant.s != y.quant.s or x.quant.zp - shift != y.quant.zp:
+                self.fail(where, f"output quantization {y.quant} is not the input's {x.quant} with the zero point "
+                                 "moved by 128")
+
 
 _OP_CHECKS: dict[str, Callable[[_Checker, str, Node], None]] = {
     "Conv2d": _Checker.conv2d,
@@ -351,6 +382,7 @@ _OP_CHECKS: dict[str, Callable[[_Checker, str, Node], None]] = {
     "Pad": _Checker.pad,
     "Softmax": _Checker.softmax,
     "Lut": _Checker.lut,
+    "SignFlip": _Checker.sign_flip,
 }
 
 

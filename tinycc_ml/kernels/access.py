@@ -295,6 +295,19 @@ def lut(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(wpos, wblock, wblock),))
 
 
+SIGN_FLIP_WORD = 4  # tinyc_sign_flip_s8 flips four bytes per 32-bit word
+
+
+def sign_flip(p: ParamStruct) -> CallTraffic:
+    """tinyc_sign_flip_s8: in order, each whole 4-byte word read, then written; then the last
+    size % 4 bytes one at a time."""
+    t = np.arange(p["size"], dtype=np.int64)
+    words = p["size"] // SIGN_FLIP_WORD
+    block = np.where(t < words * SIGN_FLIP_WORD, t // SIGN_FLIP_WORD, t - words * (SIGN_FLIP_WORD - 1))
+    blocks = int(block[-1]) + 1 if t.size else 0
+    return CallTraffic(blocks, t, block, (Reads(t, block, block),))
+
+
 def softmax(p: ParamStruct) -> CallTraffic:
     """tinyc_softmax_s8: per row, two passes read the whole row (max, sum of exps) before
     the first write; the third pass reads x[c] and writes y[c] for c in order."""

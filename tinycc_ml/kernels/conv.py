@@ -195,7 +195,8 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
         groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
+    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant),
+                                         out_c)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),

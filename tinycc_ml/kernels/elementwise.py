@@ -1,4 +1,4 @@
-"""Elementwise kernels (Add, Mul with broadcasting; table lookups) and softmax."""
+"""Elementwise kernels (Add, Mul with broadcasting; table lookups; the uint8 edge's sign flip) and softmax."""
 
 from __future__ import annotations
 
@@ -83,6 +83,14 @@ def build_lut(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
+def build_sign_flip(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    """A uint8 model's edge: the same bytes in the same order, each XOR 0x80."""
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    require_same_layout(node, graph, x_name, graph.dim_order(y_name))
+    p = struct(size=graph.tensor(y_name).size)
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, (TensorArg(x_name), TensorArg(y_name)))]
+
+
 def build_softmax(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
     attrs: ops.Softmax = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
@@ -116,6 +124,8 @@ ELEMENTWISE_VARIANTS: tuple[KernelVariant, ...] = (
                   access=access.broadcast, reason="elementwise mul", nested_types=("tinyc_broadcast",)),
     KernelVariant("tinyc_lut_s8", "tinyc_lut_params", (ops.Lut.kind,), 3, "tinyc_lut_s8.c", build_lut,
                   access=access.lut, reason="elementwise table lookup"),
+    KernelVariant("tinyc_sign_flip_s8", "tinyc_sign_flip_params", (ops.SignFlip.kind,), 2, "tinyc_sign_flip_s8.c",
+                  build_sign_flip, access=access.sign_flip, reason="uint8 edge, XOR 0x80 word by word"),
     KernelVariant("tinyc_softmax_s8", "tinyc_softmax_params", (ops.Softmax.kind,), 2, "tinyc_softmax_s8.c",
                   build_softmax, access=access.softmax, reason="softmax, row by row"),
 )

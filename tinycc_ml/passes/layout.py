@@ -30,7 +30,7 @@ from ..ir.layout import (CHW, NHWC, Order, is_alias, is_row_major_bytes, non_uni
 from .context import PassContext
 
 SPATIAL_KINDS = ("Conv2d", "AveragePool2d", "MaxPool2d")
-ELEMENTWISE_KINDS = ("Add", "Mul", "Lut", "Concat")
+ELEMENTWISE_KINDS = ("Add", "Mul", "Lut", "Concat", "SignFlip")
 
 __all__ = ["CHW", "NHWC", "chw_islands", "is_alias", "is_spatial", "layout", "transpose_alias_order"]
 
@@ -196,6 +196,10 @@ class _Layout:
             if demanded is not None and is_row_major_bytes(out.shape, demanded):
                 natural = demanded
             return [row_major(len(source.shape))] + [None] * (len(node.inputs) - 1), natural
+        if node.kind == "SignFlip":
+            # A uint8 edge touches the caller's row-major bytes: any layout copy happens on
+            # the int8 side, never on the uint8 tensor.
+            return [row_major(rank)], row_major(rank)
         if node.kind in ELEMENTWISE_KINDS and acts:
             first = self.orders[acts[0]]
             if all(len(self.tensors[a].shape) == rank for a in acts):

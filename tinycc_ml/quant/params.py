@@ -38,6 +38,24 @@ def conv_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantPar
     return ChannelRequant(tuple(m for m, _ in pairs), tuple(s for _, s in pairs))
 
 
+def conv_node_requant(fixed: tuple[int, int] | None, input_q: QuantParams, weight_q: QuantParams,
+                      output_q: QuantParams) -> ChannelRequant:
+    """A Conv2d's requantization: its fixed (multiplier, shift) if it carries one, else conv_requant."""
+    if fixed is not None:
+        return ChannelRequant((fixed[0],), (fixed[1],))
+    return conv_requant(input_q, weight_q, output_q)
+
+
+def mean_requant(input_q: QuantParams, output_q: QuantParams, count: int) -> tuple[int, int]:
+    """TFLite Micro's int8 MEAN (reference_ops::QuantizedMeanOrSum): with (m, s) =
+    QuantizeMultiplier(double(s_in) / double(s_out)) and k = min(floor(log2 count), 32, 31 + s),
+    the mean of `count` centred values is MultiplyByQuantizedMultiplier(sum, (m << k) / count, s - k)
+    (integer division; the multiplier may fall below 2^30, unnormalised, as TFLite Micro keeps it)."""
+    multiplier, shift = quantize_multiplier(float(input_q.s) / float(output_q.s))
+    k = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << k) // count, shift - k
+
+
 def fully_connected_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams) -> ChannelRequant:
     """FullyConnected (TFLite GetQuantizedConvolutionMultipler): the product s_in * s_w is
     taken in float32 and only then widened to double, for per-tensor weights."""

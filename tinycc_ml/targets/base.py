@@ -12,13 +12,13 @@ import numpy as np
 from .. import __version__
 from ..errors import TinycError
 
-NUMPY_DTYPES = {"int8": np.dtype("<i1"), "float32": np.dtype("<f4")}
+NUMPY_DTYPES = {"int8": np.dtype("<i1"), "uint8": np.dtype("<u1"), "float32": np.dtype("<f4")}
 
 
 @dataclass(frozen=True)
 class IOSpec:
     name: str
-    dtype: str  # ONNX dtype of the graph input/output: "int8" or "float32"
+    dtype: str  # ONNX dtype of the graph input/output: "int8", "uint8" or "float32"
     shape: tuple[int, ...]
 
     @property

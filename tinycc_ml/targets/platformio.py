@@ -224,9 +224,11 @@ PROJECT_PLATFORM = "platformio_qemu"
 
 
 def default_test_input(ctx: EmitContext) -> np.ndarray:
-    """The int8 input the board main runs: deterministic, spread over the whole int8 range."""
+    """The input the board main runs, as the arena holds it (int8; uint8 at a uint8 edge):
+    deterministic, spread over the whole byte range."""
     rng = np.random.default_rng(TEST_INPUT_SEED)
-    return rng.integers(-128, 128, size=ctx.input.size, dtype=np.int64).astype(np.int8)
+    values = rng.integers(-128, 128, size=ctx.input.size, dtype=np.int64).astype(np.int8)
+    return values.view(np.uint8) if ctx.input.arena_ctype == "uint8_t" else values
 
 
 def test_input_for_run(ctx: EmitContext, quantized: np.ndarray) -> np.ndarray:
@@ -249,9 +251,10 @@ def _rows(values: np.ndarray, per_row: int = 20) -> list[list[str]]:
 
 def project_texts(board: Board, ctx: EmitContext, test_input: np.ndarray) -> dict[str, str]:
     """OUT-relative path -> text of every PlatformIO and QEMU harness file."""
-    if test_input.dtype != np.int8 or test_input.size != ctx.input.size:
-        raise BoardError(f"the board test input must be {ctx.input.size} int8 values, got {test_input.size} "
-                         f"{test_input.dtype}")
+    want = np.uint8 if ctx.input.arena_ctype == "uint8_t" else np.int8
+    if test_input.dtype != want or test_input.size != ctx.input.size:
+        raise BoardError(f"the board test input must be {ctx.input.size} {np.dtype(want).name} values, got "
+                         f"{test_input.size} {test_input.dtype}")
     env = environment()
     benv = board_env(board)
     # The board's own environment; a virtual board's QEMU one (qemu_m7 for any other board).

@@ -178,6 +178,15 @@ typedef struct {
 
 void tinyc_lut_s8(const tinyc_lut_params *params, const int8_t *table, const int8_t *input, int8_t *output);
 
+/* The edge of a uint8 model: output[i] = input[i] XOR 0x80 (uint8 q <-> int8 q - 128, the same
+ * real value with the zero point moved by 128). A 32-bit word at a time; the output may alias
+ * the input exactly, or start before it. */
+typedef struct {
+    int32_t size;
+} tinyc_sign_flip_params;
+
+void tinyc_sign_flip_s8(const tinyc_sign_flip_params *params, const int8_t *input, int8_t *output);
+
 /* Generic strided copy: output is dense over out_dims (row-major); element at output index
  * (i0..i5) is read from input[sum(i_k * in_strides[k])]. Transposes, layout changes. */
 typedef struct {

@@ -17,8 +17,10 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from ...errors import ModelError
-from ...ir.graph import BoundaryIO, Graph
+from ...ir.graph import BoundaryIO, Graph, QuantParams
 from ...ir.verify import verify_graph
+from .. import emit
+from ..qparams import UINT8_ZERO_POINT_SHIFT
 from . import arith, conv, movement
 from .context import NHWC, Context
 from .reader import TFLITE_IDENTIFIER, TfModel, TfOperator, read_model
@@ -92,9 +94,10 @@ def import_tflite(data: bytes, name: str, source: str | None = None) -> TfliteIm
     _check_operators(model)
     check_dequantize_placement(model)
     ctx = Context(model, source or name)
-    inputs, float_quantize = _input_edge(ctx)
+    inputs, edge_quantize = _input_edge(ctx)
+    output_quantize = _uint8_output_quantize(ctx)
     for op in model.operators:
-        if op.index == float_quantize:
+        if op.index in (edge_quantize, output_quantize):
             continue
         HANDLERS[op.opcode](ctx, op)
     outputs = _output_edge(ctx)  # may add the conversion of an NCHW result to the caller's NHWC
@@ -135,9 +138,11 @@ def _input_edge(ctx: Context) -> tuple[BoundaryIO, int | None]:
         ctx.b.activation(out, ctx.tensor(out_index).shape, out_q)
         ctx.define(op, out_index, out, NHWC)
         return BoundaryIO(t.name, "float32", t.shape, out, out_q), op.index
+    if t.dtype == "uint8":
+        return _uint8_input_edge(ctx, index, readers)
     if t.dtype != "int8":
         raise ModelError(f"graph input {ctx.tensor_label(index)} is {t.dtype}; tinyc supports int8 (or float32 "
-                         "quantized by a QUANTIZE) inputs")
+                         "or uint8 quantized by a QUANTIZE) inputs")
     if t.data is not None:
         raise ModelError(f"graph input {ctx.tensor_label(index)} is a constant")
     q = ctx.quant(readers[0] if readers else ctx.model.operators[0], index)
@@ -148,12 +153,76 @@ def _input_edge(ctx: Context) -> tuple[BoundaryIO, int | None]:
     return BoundaryIO(t.name, "int8", t.shape, name, q), None
 
 
+def _uint8_params(ctx: Context, op: TfOperator, index: int) -> QuantParams:
+    """A uint8 tensor's per-tensor parameters, as the uint8 model states them."""
+    t = ctx.tensor(index)
+    if t.quant is None or len(t.quant.scale) != 1:
+        raise ctx.error(op, f"{ctx.tensor_label(index)} is uint8 without one (per-tensor) scale and zero point")
+    zp = t.quant.zero_point[0] if t.quant.zero_point else 0
+    if not 0 <= zp <= 255:
+        raise ctx.error(op, f"{ctx.tensor_label(index)} has zero point {zp}, outside uint8")
+    return QuantParams.per_tensor(t.quant.scale[0], zp)
+
+
+def _int8_twin(q: QuantParams) -> QuantParams:
+    return QuantParams.per_tensor(q.s, q.zp - UINT8_ZERO_POINT_SHIFT)
+
+
+def _uint8_input_edge(ctx: Context, index: int, readers: list[TfOperator]) -> tuple[BoundaryIO, int]:
+    """A uint8 graph input read by one QUANTIZE to int8 (the converter's inference_input_type=uint8):
+    a SignFlip into the int8 core, then TFLite Micro's requantize where the scales differ (with equal
+    ones it is exactly the XOR TFLite Micro's Requantize fast path does)."""
+    t = ctx.tensor(index)
+    if len(readers) != 1 or readers[0].opcode != "QUANTIZE":
+        raise ModelError(f"graph input {ctx.tensor_label(index)} is uint8 and not only read by one QUANTIZE to int8; "
+                         "tinyc runs uint8 models whose uint8 input is quantized to int8 (TFLite's converter with "
+                         "inference_input_type=tf.uint8)")
+    op = readers[0]
+    if t.data is not None:
+        raise ModelError(f"graph input {ctx.tensor_label(index)} is a constant")
+    q_u8 = _uint8_params(ctx, op, index)
+    out_index, out, out_q = ctx.output(op)
+    if ctx.tensor(out_index).shape != t.shape:
+        raise ctx.error(op, f"it quantizes {ctx.tensor_label(index)} of shape {list(t.shape)} into "
+                            f"{ctx.tensor_label(out_index)} of shape {list(ctx.tensor(out_index).shape)}")
+    name = ctx.names[index]
+    core = ctx.b.uint8_input(name, t.shape, _int8_twin(q_u8))
+    if ctx.b.quant(core) != out_q:
+        core = emit.requantize(ctx.b, ctx.node_name(op), core, out, out_q)
+    ctx.define(op, out_index, core, NHWC)
+    return BoundaryIO(t.name, "uint8", t.shape, name, ctx.b.quant(name)), op.index
+
+
+def _uint8_output_quantize(ctx: Context) -> int | None:
+    """The QUANTIZE int8 -> uint8 that writes a uint8 graph output (lowered by _output_edge), if any."""
+    index = ctx.model.outputs[0]
+    producer = next((op for op in ctx.model.operators if index in op.outputs), None)
+    if producer is None or ctx.tensor(index).dtype != "uint8":
+        return None
+    if producer.opcode != "QUANTIZE":
+        raise ctx.error(producer, f"it writes the uint8 graph output {ctx.tensor_label(index)}; tinyc runs uint8 models "
+                                  "whose uint8 output comes from one QUANTIZE of an int8 tensor (TFLite's converter "
+                                  "with inference_output_type=tf.uint8)")
+    return producer.index
+
+
 def _output_edge(ctx: Context) -> BoundaryIO:
     index = ctx.model.outputs[0]
     t = ctx.tensor(index)
     producer = next((op for op in ctx.model.operators if index in op.outputs), None)
     if producer is None:
         raise ModelError(f"graph output {ctx.tensor_label(index)} is not produced by any operator")
+    if t.dtype == "uint8":
+        q_u8 = _uint8_params(ctx, producer, index)
+        src = ctx.activation(producer, ctx.input_index(producer, 0), NHWC)
+        if ctx.b.shape(src) != t.shape:
+            raise ctx.error(producer, f"it quantizes a tensor of shape {list(ctx.b.shape(src))} into "
+                                      f"{ctx.tensor_label(index)} of shape {list(t.shape)}")
+        twin = _int8_twin(q_u8)
+        core = src if ctx.b.quant(src) == twin else emit.requantize(
+            ctx.b, ctx.node_name(producer), src, ctx.b.fresh_name(f"{ctx.names[index]}/int8"), twin)
+        tensor = ctx.b.uint8_output(core, ctx.names[index])
+        return BoundaryIO(t.name, "uint8", t.shape, tensor, ctx.b.quant(tensor))
     if producer.opcode == "DEQUANTIZE":
         source = ctx.input_index(producer, 0)
         if t.dtype != "float32":

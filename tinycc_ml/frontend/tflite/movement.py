@@ -9,14 +9,11 @@ identity Lut (Context.reinterpret): the same bytes as TFLite Micro's.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from ...ir import ops
-from ...ir.graph import DType, QuantParams
-from ...quant.fixedpoint import ScaleRangeError, quantize_multiplier
-from ...quant.params import conv_requant, softmax_params
+from ...ir.graph import QuantParams
+from ...quant.fixedpoint import ScaleRangeError
+from ...quant.params import softmax_params
+from .. import emit
 from .context import NCHW, NHWC, NHWC_AXIS_IN_NCHW, TO_NCHW, Context
 from .conv import fused_clamp, same_or_valid_pads
 from .reader import TfOperator
@@ -59,17 +56,8 @@ def pool_2d(ctx: Context, op: TfOperator) -> None:
 
 
 def mean(ctx: Context, op: TfOperator) -> None:
-    """MEAN over H and W of a 4-D tensor, as a depthwise Conv2d of ones (+ a Reshape without keep_dims).
-
-    TFLite Micro (reference_ops::QuantizedMeanOrSum) computes
-        out = MultiplyByQuantizedMultiplier(sum(q - zp_in), m', s') + zp_out
-    with (m, s) = QuantizeMultiplier(s_in / s_out), k = floor(log2 n) (n elements averaged),
-    m' = (m << k) / n and s' = s - k. A depthwise conv of ones with zero point 0 computes the same
-    sum, and its requantization is MultiplyByQuantizedMultiplier with the (normalised) multiplier of
-    s_in * s_w / s_out: choosing s_w makes it (m', s') exactly whenever m' >= 2^30 (always when n is
-    a power of two). Below 2^30 TFLite's multiplier is not normalised and rounds differently from
-    every tinyc kernel: that case is refused rather than computed a bit off.
-    """
+    """MEAN over H and W of a 4-D tensor: emit.spatial_mean (a depthwise Conv2d of ones carrying
+    TFLite Micro's multiplier, QuantizedMeanOrSum's arithmetic), + a Reshape without keep_dims."""
     ctx.expect_arity(op, 2)
     x_index = ctx.input_index(op, 0)
     if len(ctx.tensor(x_index).shape) != 4:
@@ -78,47 +66,17 @@ def mean(ctx: Context, op: TfOperator) -> None:
     if axes != [1, 2]:
         raise ctx.error(op, f"MEAN over axes {axes}; tinyc supports the spatial mean (axes [1, 2]) of a 4-D tensor")
     x = ctx.activation(op, x_index, NCHW)
-    n, c, h, w = ctx.b.shape(x)
-    in_q = ctx.quant(op, x_index)
+    n, c, _, _ = ctx.b.shape(x)
     out_index, out, out_q = ctx.output(op)
-    count = h * w
-    try:
-        multiplier, shift = quantize_multiplier(float(in_q.s) / float(out_q.s))
-    except ScaleRangeError as exc:
-        raise ctx.error(op, f"{exc}; {exc.advice}") from None
-    k = min(count.bit_length() - 1, 32, 31 + shift)
-    mean_multiplier, mean_shift = (multiplier << k) // count, shift - k
-    if mean_multiplier < (1 << 30):
-        raise ctx.error(op, f"TFLite Micro averages these {count} elements with the multiplier {mean_multiplier} "
-                            f"(below 2^30, not normalised) whose rounding no tinyc kernel reproduces bit for bit; "
-                            "an AVERAGE_POOL_2D over the whole image, or H x W a power of two, compiles")
-    weight_q = _mean_weight_quant(in_q, out_q, mean_multiplier, mean_shift)
-    weight = ctx.b.constant(ctx.b.fresh_name(f"{ctx.node_name(op)}/ones"), np.ones((c, 1, h, w), np.int8),
-                            DType.INT8, weight_q)
     keep = bool(op.options.get("KeepDims", False))
     pooled = out if keep else ctx.b.fresh_name(f"{out}/pooled")
-    ctx.b.activation(pooled, (n, c, 1, 1), out_q)
-    ctx.b.node(ctx.node_name(op), ops.Conv2d(groups=c), (x, weight, ""), (pooled,))
+    emit.spatial_mean(ctx.b, ctx.node_name(op), op.label, x, pooled, out_q)
     if keep:
         ctx.define(op, out_index, out, NCHW)
         return
     ctx.b.activation(out, (n, c), out_q)
     ctx.b.node(ctx.b.fresh_name(f"{ctx.node_name(op)}/squeeze"), ops.Reshape(), (pooled,), (out,))
     ctx.define(op, out_index, out, NHWC)
-
-
-def _mean_weight_quant(in_q: QuantParams, out_q: QuantParams, multiplier: int, shift: int) -> QuantParams:
-    """The weight scale s_w for which conv_requant(in_q, s_w, out_q) is exactly (multiplier, shift)."""
-    target = math.ldexp(multiplier, shift - 31)
-    scale = target * out_q.s / in_q.s
-    for _ in range(8):  # a few ulps of double rounding at most
-        weight_q = QuantParams((scale,), (0,))
-        got = conv_requant(in_q, weight_q, out_q)
-        if (got.multipliers[0], got.shifts[0]) == (multiplier, shift):
-            return weight_q
-        low = math.ldexp(got.multipliers[0], got.shifts[0] - 31) < target
-        scale = math.nextafter(scale, math.inf if low else 0.0)
-    raise AssertionError("no weight scale reproduces the MEAN multiplier")
 
 
 def softmax(ctx: Context, op: TfOperator) -> None:

@@ -74,5 +74,5 @@ def run(attrs: ops.Conv2d, inputs: Sequence[Operand | None], output: Tensor) -> 
     if bias is not None:
         acc = acc + bias.value.astype(np.int64).reshape(1, o, 1, 1)
 
-    requant = params.conv_requant(in_q, w_q, out_q)
+    requant = params.conv_node_requant(attrs.fixed_requant, in_q, w_q, out_q)
     return channel_requantize(acc, requant, 1, out_q.zp, attrs.act_min, attrs.act_max)
