@@ -29,6 +29,7 @@ from .common import (
     require_same_layout,
     struct,
 )
+from .pointwise import POINTWISE_NHWC
 from .target import KernelTarget
 from .variant import KernelVariant
 
@@ -260,6 +261,7 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
+    POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
                   access=access.conv, describe=_conv_reason),
     _conv_variant("tinyc_depthwise_conv_chw_inplace_s8", applies=_depthwise_chw, weight_layout="C,KH,KW",

@@ -1,0 +1,251 @@
+/*
+ * Pointwise convolution (1x1, stride 1, no padding, groups 1), NHWC in and out, int8: per
+ * image row, the matrix product of the row's pixels [w][in_c] with the filters [in_c][out_c].
+ * The arithmetic is tinyc_conv_s8's, bit for bit (TFLite's ConvPerChannel on a 1x1 window).
+ *
+ * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). weights are interleaved at
+ * compile time (kernels/pointwise.py) as [out_c / 2][in_c / 4][2][4]: per pair of output
+ * channels, per block of four input channels, the first channel's four weights, then the
+ * second's, which is the order the inner loop loads them in (one pointer, post-increment).
+ *
+ * Order (kernels/access.py pointwise_pairs models it): per row, the pixels in pairs (x, x + 1)
+ * (an odd row's last pixel alone); per pair, per pair of output channels (c, c + 1): read both
+ * pixels' in_c input bytes, then write the pair's four output bytes. So a block is a pair of
+ * pixels and a pair of channels, and a pixel's input is read by every block of its pair.
+ *
+ * SIMD path (TINYC_USE_SIMD): register blocking 2 pixels x 2 channels. Per four input
+ * channels, one word of each pixel widened by SXTB16 / SXTB16 ROR 8 into int16 pairs {x0, x2}
+ * and {x1, x3} (SXTAB16 adds the input offset when the registry could not fold it into the
+ * bias), one word of each channel widened the same way (even lanes meet even lanes, so the
+ * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
+ * two pixels' four outputs share their two channels' requantize constants (requant.h's fast
+ * tail). The portable path runs the same order with plain loops.
+ */
+#include "tinyc/arm_dsp.h"
+#include "tinyc/requant.h"
+#include "tinyc/tinyc_nn.h"
+
+#if !TINYC_USE_SIMD
+/* Where weight (oc, ic) lives in the interleaved layout above. */
+static int32_t tinyc_pw_weight_index(int32_t oc, int32_t ic, int32_t in_c)
+{
+    return (oc >> 1) * 2 * in_c + (ic >> 2) * 8 + (oc & 1) * 4 + (ic & 3);
+}
+#endif
+
+#if TINYC_USE_SIMD
+#if defined(__GNUC__)
+/* Without gcc's first scheduling pass (as tinyc/dot_s8.h): with it, hoisted loads push the
+ * 2x2 loop past the 14 registers and it spills. */
+#if !defined(__clang__)
+#define TINYC_PW_NOINLINE static __attribute__((noinline, unused, optimize("no-schedule-insns")))
+#else
+#define TINYC_PW_NOINLINE static __attribute__((noinline, unused))
+#endif
+#define TINYC_PW_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYC_PW_NOINLINE static
+#define TINYC_PW_INLINE static inline
+#endif
+
+/* The accumulators of one block: pixels a, b times channels 0, 1 of the pair. */
+typedef struct {
+    int32_t a0, a1, b0, b1;
+} tinyc_pw_acc;
+
+/* What every block of a call reads (copied once: an int8 store may alias the params). */
+typedef struct {
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t in_c, out_c;
+    int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
+    tinyc_requant_output out;
+} tinyc_pw_call;
+
+/* Widen one input word into {x0, x2}, {x1, x3}, adding the offset pair when asked for
+ * (with_offset is a constant at every call, so the choice is made at compile time). */
+TINYC_PW_INLINE int32_t tinyc_pw_even(int32_t v, int32_t offset_pair, int with_offset)
+{
+    return with_offset ? tinyc_sxtab16(offset_pair, v) : tinyc_sxtb16(v);
+}
+
+TINYC_PW_INLINE int32_t tinyc_pw_odd(int32_t v, int32_t offset_pair, int with_offset)
+{
+    return with_offset ? tinyc_sxtab16_ror8(offset_pair, v) : tinyc_sxtb16_ror8(v);
+}
+
+/* 2 pixels x 2 channels over the input channels: xb is xa + in_c, the loop ends with the
+ * pair's weights (w_end), so 14 values stay live: 4 accumulators, 4 widened inputs, 2
+ * widened weights, xa, in_c, w, w_end. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot2x2(const int8_t *xa, int32_t in_c, const int8_t *w, const int8_t *w_end,
+                                             int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
+{
+    do {
+        const int32_t va = tinyc_read_s8x4(xa);
+        const int32_t vb = tinyc_read_s8x4(xa + in_c);
+        const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
+        const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
+        const int32_t b02 = tinyc_pw_even(vb, offset_pair, with_offset);
+        const int32_t b13 = tinyc_pw_odd(vb, offset_pair, with_offset);
+        int32_t wv = tinyc_read_s8x4(w);
+        int32_t w02 = tinyc_sxtb16(wv);
+        int32_t w13 = tinyc_sxtb16_ror8(wv);
+        xa += 4;
+        acc.a0 = tinyc_smlad(w02, a02, acc.a0);
+        acc.b0 = tinyc_smlad(w02, b02, acc.b0);
+        acc.a0 = tinyc_smlad(w13, a13, acc.a0);
+        acc.b0 = tinyc_smlad(w13, b13, acc.b0);
+        wv = tinyc_read_s8x4(w + 4);
+        w += 8;
+        w02 = tinyc_sxtb16(wv);
+        w13 = tinyc_sxtb16_ror8(wv);
+        acc.a1 = tinyc_smlad(w02, a02, acc.a1);
+        acc.b1 = tinyc_smlad(w02, b02, acc.b1);
+        acc.a1 = tinyc_smlad(w13, a13, acc.a1);
+        acc.b1 = tinyc_smlad(w13, b13, acc.b1);
+    } while (w != w_end);
+    return acc;
+}
+
+/* 1 pixel x 2 channels (an odd row's last pixel): the result in a0, a1. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, const int8_t *w_end,
+                                             int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
+{
+    do {
+        const int32_t va = tinyc_read_s8x4(xa);
+        const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
+        const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
+        const int32_t w0 = tinyc_read_s8x4(w);
+        const int32_t w1 = tinyc_read_s8x4(w + 4);
+        xa += 4;
+        w += 8;
+        acc.a0 = tinyc_smlad(tinyc_sxtb16(w0), a02, acc.a0);
+        acc.a0 = tinyc_smlad(tinyc_sxtb16_ror8(w0), a13, acc.a0);
+        acc.a1 = tinyc_smlad(tinyc_sxtb16(w1), a02, acc.a1);
+        acc.a1 = tinyc_smlad(tinyc_sxtb16_ror8(w1), a13, acc.a1);
+    } while (w != w_end);
+    return acc;
+}
+
+/* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
+ * block; the two pixels' outputs share their channels' requantize constants. */
+TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
+                                     int with_offset)
+{
+    const int8_t *w = call->weights;
+    const int32_t in_c = call->in_c;
+    const int32_t out_c = call->out_c;
+    const int32_t offset_pair = call->offset_pair;
+    const int32_t *bias = call->bias;
+    const int32_t *multiplier = call->multiplier;
+    const int32_t *shift = call->shift;
+    const tinyc_requant_output o = call->out;
+    int8_t *yb = ya + out_c;
+    int32_t oc;
+    for (oc = 0; oc < out_c; oc += 2) {
+        const int8_t *w_end = w + 2 * in_c;
+        tinyc_pw_acc acc;
+        tinyc_requant_channel q0, q1;
+        acc.a0 = acc.b0 = bias != 0 ? bias[oc] : 0;
+        acc.a1 = acc.b1 = bias != 0 ? bias[oc + 1] : 0;
+        if (pair) {
+            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, offset_pair, with_offset, acc);
+        } else {
+            acc = tinyc_pw_dot1x2(xa, w, w_end, offset_pair, with_offset, acc);
+        }
+        w = w_end;
+        q0 = tinyc_requant_channel_of(multiplier[oc], shift[oc]);
+        q1 = tinyc_requant_channel_of(multiplier[oc + 1], shift[oc + 1]);
+        ya[oc] = tinyc_requantize_channel_s8(acc.a0, q0, o);
+        ya[oc + 1] = tinyc_requantize_channel_s8(acc.a1, q1, o);
+        if (pair) {
+            yb[oc] = tinyc_requantize_channel_s8(acc.b0, q0, o);
+            yb[oc + 1] = tinyc_requantize_channel_s8(acc.b1, q1, o);
+        }
+    }
+}
+
+/* Out of line, so the loops over channels and blocks get the registers. */
+TINYC_PW_NOINLINE void tinyc_pw_pixels_folded(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
+{
+    tinyc_pw_pixels(call, xa, ya, pair, 0);
+}
+
+TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
+{
+    tinyc_pw_pixels(call, xa, ya, pair, 1);
+}
+#endif /* TINYC_USE_SIMD */
+
+void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output)
+{
+    const int32_t in_c = params->in_c;
+    const int32_t out_c = params->out_c;
+    const int32_t width = params->in_w;
+    const int32_t rows = params->batch * params->in_h;
+    const int32_t in_row_pitch = params->in_w * params->in_c;
+    const int32_t out_row_pitch = params->out_w * params->out_c;
+    int32_t row, x;
+#if TINYC_USE_SIMD
+    tinyc_pw_call call;
+    call.weights = weights;
+    call.bias = bias;
+    call.multiplier = multiplier;
+    call.shift = shift;
+    call.in_c = in_c;
+    call.out_c = out_c;
+    call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
+    call.out = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
+    for (row = 0; row < rows; ++row) {
+        const int8_t *in_row = input + row * in_row_pitch;
+        int8_t *out_row = output + row * out_row_pitch;
+        for (x = 0; x < width; x += 2) {
+            const int8_t *xa = in_row + x * in_c;
+            int8_t *ya = out_row + x * out_c;
+            const int pair = x + 1 < width;
+            if (call.offset_pair == 0) {
+                tinyc_pw_pixels_folded(&call, xa, ya, pair);
+            } else {
+                tinyc_pw_pixels_offset(&call, xa, ya, pair);
+            }
+        }
+    }
+#else
+    const int32_t input_offset = params->input_offset;
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->act_min;
+    const int32_t act_max = params->act_max;
+    int32_t oc, ic, p, j;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *in_row = input + row * in_row_pitch;
+        int8_t *out_row = output + row * out_row_pitch;
+        for (x = 0; x < width; x += 2) {
+            const int32_t count = x + 1 < width ? 2 : 1;
+            for (oc = 0; oc < out_c; oc += 2) {
+                /* The block's four values first, then its writes (the modelled order). */
+                int32_t acc[2][2];
+                for (p = 0; p < count; ++p) {
+                    const int8_t *px = in_row + (x + p) * in_c;
+                    for (j = 0; j < 2; ++j) {
+                        int32_t sum = bias != 0 ? bias[oc + j] : 0;
+                        for (ic = 0; ic < in_c; ++ic) {
+                            sum += ((int32_t)px[ic] + input_offset) *
+                                   (int32_t)weights[tinyc_pw_weight_index(oc + j, ic, in_c)];
+                        }
+                        acc[p][j] = sum;
+                    }
+                }
+                for (p = 0; p < count; ++p) {
+                    for (j = 0; j < 2; ++j) {
+                        out_row[(x + p) * out_c + oc + j] = tinyc_requantize_s8(
+                            acc[p][j], multiplier[oc + j], shift[oc + j], output_offset, act_min, act_max);
+                    }
+                }
+            }
+        }
+    }
+#endif
+}
