@@ -22,6 +22,7 @@
  * tail). The portable path runs the same order with plain loops.
  */
 #include "tinyc/arm_dsp.h"
+#include "tinyc/pointwise.h"
 #include "tinyc/requant.h"
 #include "tinyc/tinyc_nn.h"
 
@@ -61,7 +62,7 @@ typedef struct {
     const int32_t *shift;
     int32_t in_c, out_c;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
-    tinyc_requant_output out;
+    int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
 
 /* Widen one input word into {x0, x2}, {x1, x3}, adding the offset pair when asked for
@@ -76,36 +77,48 @@ TINYC_PW_INLINE int32_t tinyc_pw_odd(int32_t v, int32_t offset_pair, int with_of
     return with_offset ? tinyc_sxtab16_ror8(offset_pair, v) : tinyc_sxtb16_ror8(v);
 }
 
-/* 2 pixels x 2 channels over the input channels: xb is xa + in_c, the loop ends with the
- * pair's weights (w_end), so 14 values stay live: 4 accumulators, 4 widened inputs, 2
- * widened weights, xa, in_c, w, w_end. */
+/* One block of four input channels, 2 pixels x 2 channels: xb is xa + in_c, so 14 values
+ * stay live in the loops below: 4 accumulators, 4 widened inputs, 2 widened weights, xa,
+ * in_c, w, w_end. */
+#define TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc)                                              \
+    do {                                                                                                          \
+        const int32_t va_ = tinyc_read_s8x4(xa);                                                                  \
+        const int32_t vb_ = tinyc_read_s8x4((xa) + (in_c));                                                       \
+        const int32_t a02_ = tinyc_pw_even(va_, offset_pair, with_offset);                                        \
+        const int32_t a13_ = tinyc_pw_odd(va_, offset_pair, with_offset);                                         \
+        const int32_t b02_ = tinyc_pw_even(vb_, offset_pair, with_offset);                                        \
+        const int32_t b13_ = tinyc_pw_odd(vb_, offset_pair, with_offset);                                         \
+        int32_t wv_ = tinyc_read_s8x4(w);                                                                         \
+        int32_t w02_ = tinyc_sxtb16(wv_);                                                                         \
+        int32_t w13_ = tinyc_sxtb16_ror8(wv_);                                                                    \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w02_, b02_, (acc).b0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w13_, b13_, (acc).b0);                                                             \
+        wv_ = tinyc_read_s8x4((w) + 4);                                                                           \
+        w02_ = tinyc_sxtb16(wv_);                                                                                 \
+        w13_ = tinyc_sxtb16_ror8(wv_);                                                                            \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w02_, b02_, (acc).b1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w13_, b13_, (acc).b1);                                                             \
+    } while (0)
+
+/* 2 pixels x 2 channels over the input channels, two blocks per iteration (half the loop
+ * overhead), then the odd block when in_c / 4 is odd. */
 TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot2x2(const int8_t *xa, int32_t in_c, const int8_t *w, const int8_t *w_end,
                                              int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
 {
-    do {
-        const int32_t va = tinyc_read_s8x4(xa);
-        const int32_t vb = tinyc_read_s8x4(xa + in_c);
-        const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
-        const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
-        const int32_t b02 = tinyc_pw_even(vb, offset_pair, with_offset);
-        const int32_t b13 = tinyc_pw_odd(vb, offset_pair, with_offset);
-        int32_t wv = tinyc_read_s8x4(w);
-        int32_t w02 = tinyc_sxtb16(wv);
-        int32_t w13 = tinyc_sxtb16_ror8(wv);
-        xa += 4;
-        acc.a0 = tinyc_smlad(w02, a02, acc.a0);
-        acc.b0 = tinyc_smlad(w02, b02, acc.b0);
-        acc.a0 = tinyc_smlad(w13, a13, acc.a0);
-        acc.b0 = tinyc_smlad(w13, b13, acc.b0);
-        wv = tinyc_read_s8x4(w + 4);
-        w += 8;
-        w02 = tinyc_sxtb16(wv);
-        w13 = tinyc_sxtb16_ror8(wv);
-        acc.a1 = tinyc_smlad(w02, a02, acc.a1);
-        acc.b1 = tinyc_smlad(w02, b02, acc.b1);
-        acc.a1 = tinyc_smlad(w13, a13, acc.a1);
-        acc.b1 = tinyc_smlad(w13, b13, acc.b1);
-    } while (w != w_end);
+    const int8_t *w_pairs_end = w + ((in_c >> 3) << 4);
+    while (w != w_pairs_end) {
+        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc);
+        TINYC_PW_BLOCK_2X2(xa + 4, in_c, w + 8, offset_pair, with_offset, acc);
+        xa += 8;
+        w += 16;
+    }
+    if (w != w_end) {
+        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc);
+    }
     return acc;
 }
 
@@ -137,32 +150,34 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
     const int8_t *w = call->weights;
     const int32_t in_c = call->in_c;
     const int32_t out_c = call->out_c;
-    const int32_t offset_pair = call->offset_pair;
     const int32_t *bias = call->bias;
-    const int32_t *multiplier = call->multiplier;
-    const int32_t *shift = call->shift;
-    const tinyc_requant_output o = call->out;
     int8_t *yb = ya + out_c;
     int32_t oc;
     for (oc = 0; oc < out_c; oc += 2) {
         const int8_t *w_end = w + 2 * in_c;
+        int32_t output_offset, act_min, act_max;
         tinyc_pw_acc acc;
-        tinyc_requant_channel q0, q1;
+        tinyc_pw_requant_channel q;
         acc.a0 = acc.b0 = bias != 0 ? bias[oc] : 0;
         acc.a1 = acc.b1 = bias != 0 ? bias[oc + 1] : 0;
         if (pair) {
-            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, offset_pair, with_offset, acc);
+            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, call->offset_pair, with_offset, acc);
         } else {
-            acc = tinyc_pw_dot1x2(xa, w, w_end, offset_pair, with_offset, acc);
+            acc = tinyc_pw_dot1x2(xa, w, w_end, call->offset_pair, with_offset, acc);
         }
         w = w_end;
-        q0 = tinyc_requant_channel_of(multiplier[oc], shift[oc]);
-        q1 = tinyc_requant_channel_of(multiplier[oc + 1], shift[oc + 1]);
-        ya[oc] = tinyc_requantize_channel_s8(acc.a0, q0, o);
-        ya[oc + 1] = tinyc_requantize_channel_s8(acc.a1, q1, o);
+        output_offset = call->output_offset;
+        act_min = call->act_min;
+        act_max = call->act_max;
+        q = tinyc_pw_requant_channel_of(call->multiplier[oc], call->shift[oc]);
+        ya[oc] = tinyc_pw_requant_s8(acc.a0, q, output_offset, act_min, act_max);
         if (pair) {
-            yb[oc] = tinyc_requantize_channel_s8(acc.b0, q0, o);
-            yb[oc + 1] = tinyc_requantize_channel_s8(acc.b1, q1, o);
+            yb[oc] = tinyc_pw_requant_s8(acc.b0, q, output_offset, act_min, act_max);
+        }
+        q = tinyc_pw_requant_channel_of(call->multiplier[oc + 1], call->shift[oc + 1]);
+        ya[oc + 1] = tinyc_pw_requant_s8(acc.a1, q, output_offset, act_min, act_max);
+        if (pair) {
+            yb[oc + 1] = tinyc_pw_requant_s8(acc.b1, q, output_offset, act_min, act_max);
         }
     }
 }
@@ -198,7 +213,9 @@ void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
     call.in_c = in_c;
     call.out_c = out_c;
     call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
-    call.out = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
+    call.output_offset = params->output_offset;
+    call.act_min = params->act_min;
+    call.act_max = params->act_max;
     for (row = 0; row < rows; ++row) {
         const int8_t *in_row = input + row * in_row_pitch;
         int8_t *out_row = output + row * out_row_pitch;
