@@ -38,12 +38,13 @@ from tinycc_ml.kernels.access import Traffic, min_distance, pointwise_pairs
 from tinycc_ml.kernels.call import ConstArg, NullArg
 from tinycc_ml.kernels.harness import run_calls
 from tinycc_ml.kernels.pointwise import interleave
-from tinycc_ml.kernels.registry import kernel_calls
+from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.quant import params as qparams
 
 M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
 SYMBOL = "tinyc_pointwise_conv_s8"
+IN_PLACE = "tinyc_pointwise_conv_inplace_pairs_s8"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize="CI" in os.environ,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -66,7 +67,7 @@ def _weight_quant(draw: st.DrawFn, channels: int) -> QuantParams:
 
 
 @st.composite
-def pointwise_graphs(draw: st.DrawFn, most_in: int = 64, most_out: int = 40) -> Graph:
+def pointwise_graphs(draw: st.DrawFn, most_in: int = 64, most_out: int = 40, in_place: bool = False) -> Graph:
     rng = np.random.default_rng(draw(seeds))
     in_c = 4 * draw(st.integers(1, most_in // 4))
     out_c = 2 * draw(st.integers(1, most_out // 2))
@@ -82,7 +83,7 @@ def pointwise_graphs(draw: st.DrawFn, most_in: int = 64, most_out: int = 40) -> 
     max_acc = 255 * 128 * in_c + (0 if bias is None else int(np.abs(bias).max()))
     assume(all(max_acc << max(s, 0) < (1 << 31) for s in requant.shifts))
     act_min, act_max = draw(act_range())
-    attrs = ops.Conv2d((1, 1), (1, 1), (0, 0, 0, 0), 1, act_min, act_max)
+    attrs = ops.Conv2d((1, 1), (1, 1), (0, 0, 0, 0), 1, act_min, act_max, in_place)
     inputs = [act("x", (n, in_c, h, w), in_q), const("w", weights, w_q), const("b", bias) if bias is not None else None]
     return single_node(attrs, inputs, act("y", (n, out_c, h, w), out_q), {"x": NHWC, "y": NHWC})
 
@@ -93,6 +94,14 @@ def test_pointwise_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7)
     assert call.symbol == SYMBOL
     assert call.params["input_offset"] == 0  # folded into the bias
+    check_kernels(graph, kernel_runners, seed, target=M7)
+
+
+@SETTINGS
+@given(graph=pointwise_graphs(in_place=True), seed=seeds)
+def test_in_place_pointwise_pairs_match_interpreter(kernel_runners, graph, seed):
+    (call,) = kernel_calls(graph.nodes[0], graph, M7)
+    assert call.symbol == IN_PLACE
     check_kernels(graph, kernel_runners, seed, target=M7)
 
 
@@ -133,6 +142,15 @@ def test_pointwise_needs_a_dsp_core_and_its_channel_counts():
     assert symbol(graph(8, 15), M7) == "tinyc_conv_s8"  # odd out_c
 
 
+def test_in_place_pairs_scratch_twin_equals_c(kernel_lib):
+    for width, in_c, want in ((5, 8, 16), (1, 12, 12), (2, 4, 8)):
+        g = _overlap_graph(1, 3, width, in_c, 6, 0, in_place=True)
+        (call,) = kernel_calls(g.nodes[0], g, M7)
+        assert call.symbol == IN_PLACE
+        assert scratch_bytes(call) == call.scratch_bytes == want
+        assert kernel_lib.call_int(f"{IN_PLACE}_get_buffer_size", call.params, call.params_type) == want
+
+
 def test_interleave_puts_each_block_where_the_loop_loads_it():
     oi = np.arange(4 * 8).reshape(4, 8)  # weight (oc, ic) = oc * 8 + ic
     flat = interleave(oi).reshape(-1)
@@ -144,20 +162,20 @@ def test_interleave_puts_each_block_where_the_loop_loads_it():
 # --- the access model: two pixels and two channels a block ---------------------------
 
 
-def _overlap_graph(n: int, h: int, w: int, in_c: int, out_c: int, seed: int) -> Graph:
+def _overlap_graph(n: int, h: int, w: int, in_c: int, out_c: int, seed: int, in_place: bool = False) -> Graph:
     rng = np.random.default_rng(seed)
     wt = rng.integers(-128, 128, size=(out_c, in_c, 1, 1)).astype(np.int8)
     b = rng.integers(-500, 500, size=out_c).astype(np.int32)
     q_in, q_out = QuantParams.per_tensor(0.05, 3), QuantParams.per_tensor(0.02, -5)
-    return single_node(ops.Conv2d((1, 1), (1, 1), (0,) * 4, 1, -128, 127),
+    return single_node(ops.Conv2d((1, 1), (1, 1), (0,) * 4, 1, -128, 127, in_place),
                        [act("x", (n, in_c, h, w), q_in), const("w", wt, QuantParams.per_tensor(0.01, 0)),
                         const("b", b)],
                        act("y", (n, out_c, h, w), q_out), {"x": NHWC, "y": NHWC})
 
 
-def _grid():
+def _grid(in_place: bool = False):
     shapes = itertools.product((1, 2), (1, 2, 3), (1, 2, 3, 5), (4, 8, 12), (2, 4, 6, 16))
-    return [_overlap_graph(*shape, seed) for seed, shape in enumerate(shapes)]
+    return [_overlap_graph(*shape, seed, in_place) for seed, shape in enumerate(shapes)]
 
 
 def test_pointwise_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
@@ -168,6 +186,16 @@ def test_pointwise_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
     assert tally.symbols == {SYMBOL} and tally.cases > 100 and tally.tight > 0, tally
     tally = check_grid(kernel_lib_simd, _grid(), replayable=True, tight=False, target=M7)
     assert tally.symbols == {SYMBOL} and tally.cases > 100, tally
+
+
+def test_in_place_pairs_keep_their_overlap_distances(kernel_lib, kernel_lib_simd):
+    """The two-pixel scratch variant: exactly in place whenever out_c <= in_c, and at the
+    model's distance otherwise (both builds, one shared buffer)."""
+    for lib in (kernel_lib, kernel_lib_simd):
+        tally = check_grid(lib, _grid(in_place=True), replayable=False, tight=False, target=M7)
+        assert tally.symbols == {IN_PLACE} and tally.cases > 100, tally
+    for in_c, out_c in ((8, 8), (12, 4), (64, 64)):
+        assert single_node_distance(_overlap_graph(1, 3, 5, in_c, out_c, 0, True), "x", M7) <= 0
 
 
 def test_pair_blocks_need_more_distance_than_pixel_blocks_only_by_the_pair():
@@ -185,8 +213,9 @@ def test_pair_blocks_need_more_distance_than_pixel_blocks_only_by_the_pair():
 # --- the same strategies on qemu-m4 / qemu-m7 (the DSP builds), one emulator run per test ----
 
 
-def test_pointwise_on_cortex_m(qemu_kernel_runner):
-    cases = draw_examples(st.tuples(pointwise_graphs(), seeds), 150)
+@pytest.mark.parametrize("in_place", [False, True], ids=["plain", "in_place"])
+def test_pointwise_on_cortex_m(qemu_kernel_runner, in_place):
+    cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 150)
     checked = check_kernels_batch([kernel_case(graph, seed, target=M7) for graph, seed in cases], qemu_kernel_runner)
     assert checked > 100
 

@@ -20,7 +20,14 @@
  * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
  * two pixels' four outputs share their two channels' requantize constants (requant.h's fast
  * tail). The portable path runs the same order with plain loops.
+ *
+ * tinyc_pointwise_conv_inplace_pairs_s8 is the same loop with each pixel pair first copied
+ * into a two-pixel scratch and computed from the copy: all of a pair's input is read before
+ * any of its output is written, so with out_c <= in_c the output may start on the input
+ * (kernels/access.py pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
  */
+#include <string.h>
+
 #include "tinyc/arm_dsp.h"
 #include "tinyc/pointwise.h"
 #include "tinyc/requant.h"
@@ -194,8 +201,12 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const i
 }
 #endif /* TINYC_USE_SIMD */
 
-void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output)
+/* Both public kernels: scratch == 0 reads the input where it is; otherwise each pixel pair is
+ * first copied into scratch (2 * in_c bytes) and computed from the copy, so the pair's
+ * outputs may overwrite its input (the in-place variant). */
+static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                         int8_t *scratch)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
@@ -223,6 +234,10 @@ void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
             const int8_t *xa = in_row + x * in_c;
             int8_t *ya = out_row + x * out_c;
             const int pair = x + 1 < width;
+            if (scratch != 0) {
+                memcpy(scratch, xa, (size_t)((pair ? 2 : 1) * in_c));
+                xa = scratch;
+            }
             if (call.offset_pair == 0) {
                 tinyc_pw_pixels_folded(&call, xa, ya, pair);
             } else {
@@ -241,11 +256,18 @@ void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
         int8_t *out_row = output + row * out_row_pitch;
         for (x = 0; x < width; x += 2) {
             const int32_t count = x + 1 < width ? 2 : 1;
+            const int8_t *pixels = in_row + x * in_c;
+            if (scratch != 0) {
+                for (ic = 0; ic < count * in_c; ++ic) {
+                    scratch[ic] = pixels[ic];
+                }
+                pixels = scratch;
+            }
             for (oc = 0; oc < out_c; oc += 2) {
                 /* The block's four values first, then its writes (the modelled order). */
                 int32_t acc[2][2];
                 for (p = 0; p < count; ++p) {
-                    const int8_t *px = in_row + (x + p) * in_c;
+                    const int8_t *px = pixels + p * in_c;
                     for (j = 0; j < 2; ++j) {
                         int32_t sum = bias != 0 ? bias[oc + j] : 0;
                         for (ic = 0; ic < in_c; ++ic) {
@@ -265,4 +287,22 @@ void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
         }
     }
 #endif
+}
+
+void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, shift, output, 0);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+}
+
+void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
+                                           const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                           const int32_t *shift, int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, shift, output, scratch);
 }

@@ -267,6 +267,16 @@ def pointwise_pairs(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos[order], wblock[order], (Reads(pos, first, first + channel_pairs - 1),))
 
 
+def pointwise_inplace_pairs(p: ParamStruct) -> CallTraffic:
+    """tinyc_pointwise_conv_inplace_pairs_s8: pointwise_pairs' order, each pixel pair copied
+    into the scratch at its first block, every block computing from the copy. NHWC."""
+    pairs = pointwise_pairs(p)
+    (reads,) = pairs.reads
+    # Not replayable: later blocks use the copy, not the input as it is by then.
+    return CallTraffic(pairs.blocks, pairs.write_pos, pairs.write_block, (Reads(reads.pos, reads.first, reads.first),),
+                       replayable=False)
+
+
 def fully_connected(p: ParamStruct) -> CallTraffic:
     """tinyc_fully_connected_s8: for each batch row, for each output: read the whole input
     row, write one byte."""

@@ -29,7 +29,7 @@ from .common import (
     require_same_layout,
     struct,
 )
-from .pointwise import POINTWISE_NHWC
+from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE
 from .target import KernelTarget
 from .variant import KernelVariant
 
@@ -253,6 +253,7 @@ def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVar
 # NHWC first: a tensor with unit spatial or channel extent is NHWC and CHW at once, and
 # then runs the NHWC kernels.
 CONV_VARIANTS: tuple[KernelVariant, ...] = (
+    POINTWISE_NHWC_IN_PLACE,  # DSP cores, in_c % 4 == 0 and even out_c: two pixels a block
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
                   reason="pointwise conv, pixel by pixel through a one-pixel scratch"),

@@ -7,6 +7,8 @@ times two output channels per inner iteration (runtime_c/src/tinyc_pointwise_con
 the weights interleaved at compile time into the order that loop loads them, the input
 offset folded into the bias (every tap reads the input). conv.py lists the record ahead of
 tinyc_conv_s8, so the channel counts it needs (in_c % 4 == 0, out_c % 2 == 0) decide.
+Its in-place twin (tinyc_pointwise_conv_inplace_pairs_s8, where the in-place pass marked the
+node) copies each pixel pair into a scratch first.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..ir.graph import Graph, Node
 from ..ir.layout import NHWC, is_layout
 from ..quant import params as qparams
 from . import access
-from .call import ConstArg, KernelCall, TensorArg
+from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import bias_arg, fold_input_offset, per_channel_args, struct
 from .target import KernelTarget
 from .variant import KernelVariant
@@ -28,15 +30,28 @@ from .variant import KernelVariant
 SYMBOL = "tinyc_pointwise_conv_s8"
 
 
-def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """DSP cores, NHWC in and out, not in place, pointwise, in_c % 4 == 0, out_c even."""
-    if not target.dsp or node.kind != "Conv2d" or node.attrs.in_place:  # type: ignore[attr-defined]
+def _shape_applies(node: Node, graph: Graph, target: KernelTarget, in_place: bool) -> bool:
+    """DSP cores, NHWC in and out, pointwise, in_c % 4 == 0, out_c even, in place or not."""
+    if not target.dsp or node.kind != "Conv2d" or bool(node.attrs.in_place) != in_place:  # type: ignore[attr-defined]
         return False
     x, y = node.inputs[0], node.outputs[0]
     if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC) and is_pointwise(node, graph)):
         return False
     in_c, out_c = graph.tensor(x).shape[1], graph.tensor(y).shape[1]
     return in_c % 4 == 0 and out_c % 2 == 0
+
+
+def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _shape_applies(node, graph, target, in_place=False)
+
+
+def applies_in_place(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _shape_applies(node, graph, target, in_place=True)
+
+
+def pair_scratch(params: ParamStruct) -> int:
+    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: one pixel pair."""
+    return (2 if params["in_w"] > 1 else 1) * params["in_c"]
 
 
 def interleave(oi: np.ndarray) -> np.ndarray:
@@ -74,6 +89,8 @@ def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
     multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
     weights = np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1)
     args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, shift, TensorArg(y_name))
+    if variant.has_scratch:
+        args += (ScratchArg(variant.scratch(p)),)
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
@@ -81,4 +98,13 @@ POINTWISE_NHWC = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
     access=access.pointwise_pairs, reason="pointwise conv, two pixels at a time",
+)
+
+# Listed ahead of tinyc_pointwise_conv_inplace_s8 (conv.py): the same in-place guarantee (a
+# pixel's whole input read before any of its output is written) for pairs of pixels.
+POINTWISE_NHWC_IN_PLACE = KernelVariant(
+    symbol="tinyc_pointwise_conv_inplace_pairs_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL}.c", build=build, applies=applies_in_place, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
+    scratch=pair_scratch, access=access.pointwise_inplace_pairs,
+    reason="pointwise conv, two pixels at a time through a two-pixel scratch",
 )

@@ -86,6 +86,12 @@ int32_t tinyc_depthwise_conv_chw_inplace_s8_get_buffer_size(const tinyc_conv_par
  * blocking). weights [out_c / 2][in_c / 4][2][4] (interleaved by the compiler). */
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+/* The same that may write its output over its input: each pixel pair is copied into a scratch
+ * of (in_w > 1 ? 2 : 1) * in_c bytes first (DSP cores' in-place pointwise). */
+void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
+                                           const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                           const int32_t *shift, int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
  * channel-major depthwise above needs no transpose copies: CHW -> CHW, CHW -> NHWC,
