@@ -37,7 +37,7 @@ from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.access import Traffic, min_distance, pointwise_pairs
 from tinycc_ml.kernels.call import ConstArg, NullArg
 from tinycc_ml.kernels.harness import run_calls
-from tinycc_ml.kernels.pointwise import interleave
+from tinycc_ml.kernels.pointwise import interleave, requant_table
 from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.quant import params as qparams
@@ -149,6 +149,19 @@ def test_in_place_pairs_scratch_twin_equals_c(kernel_lib):
         assert call.symbol == IN_PLACE
         assert scratch_bytes(call) == call.scratch_bytes == want
         assert kernel_lib.call_int(f"{IN_PLACE}_get_buffer_size", call.params, call.params_type) == want
+
+
+def test_requant_table_holds_what_requant_h_derives_from_each_shift():
+    """The twin of tinyc_requant_channel_of (requant.h), per shift TFLite can produce."""
+    shifts = np.arange(-31, 31)
+    table = requant_table(shifts).reshape(-1, 2)
+    for shift, (packed, round_term) in zip(shifts.tolist(), table.tolist()):
+        left = max(shift, 0)
+        right = left - shift
+        assert packed & 0xFF == left + 1 and (packed >> 8) & 0xFF == right
+        assert (packed >> 16) & 1 == (right != 0)
+        assert round_term == ((1 << right) >> 1)
+        assert (packed & 0xFF) - 1 - ((packed >> 8) & 0xFF) == shift  # tinyc_pw_shift's inverse
 
 
 def test_interleave_puts_each_block_where_the_loop_loads_it():

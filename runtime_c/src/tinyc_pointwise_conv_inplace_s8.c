@@ -12,11 +12,11 @@
  * The SIMD path keeps that order: the copy, then four output channels at a time from it
  * (tinyc/dot_s8.h), their bytes written after the four dot products. The registry folds
  * the input offset into the bias (no tap is padding), so the inner loop has no offset; the
- * four outputs take tinyc/pointwise.h's inline requantize tail.
+ * four outputs take tinyc/requant_tail.h's inline requantize tail.
  */
 #include "tinyc/dot_s8.h"
-#include "tinyc/pointwise.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 int32_t tinyc_pointwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -56,8 +56,8 @@ void tinyc_pointwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
             }
             for (j = 0; j < count; ++j) {
                 const int32_t a = bias != 0 ? acc[j] + bias[oc + j] : acc[j];
-                out[oc + j] = tinyc_pw_requant_s8(a, tinyc_pw_requant_channel_of(multiplier[oc + j], shift[oc + j]),
-                                                  output_offset, act_min, act_max);
+                out[oc + j] = tinyc_tail_s8(a, tinyc_tail_channel_of(multiplier[oc + j], shift[oc + j]), output_offset,
+                                            act_min, act_max, 0);
             }
         }
     }

@@ -3,7 +3,8 @@
  * image row, the matrix product of the row's pixels [w][in_c] with the filters [in_c][out_c].
  * The arithmetic is tinyc_conv_s8's, bit for bit (TFLite's ConvPerChannel on a 1x1 window).
  *
- * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). weights are interleaved at
+ * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). Instead of a shift per
+ * channel it takes `requant`, two words per channel precomputed from it (tinyc_pw_shift). weights are interleaved at
  * compile time (kernels/pointwise.py) as [out_c / 2][in_c / 4][2][4]: per pair of output
  * channels, per block of four input channels, the first channel's four weights, then the
  * second's, which is the order the inner loop loads them in (one pointer, post-increment).
@@ -18,8 +19,8 @@
  * and {x1, x3} (SXTAB16 adds the input offset when the registry could not fold it into the
  * bias), one word of each channel widened the same way (even lanes meet even lanes, so the
  * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
- * two pixels' four outputs share their two channels' requantize constants (requant.h's fast
- * tail). The portable path runs the same order with plain loops.
+ * two pixels' four outputs share their two channels' requantize constants (tinyc/requant_tail.h,
+ * requant.h's fast tail; one SSAT clamps when the activation range is all of int8). The portable path runs the same order with plain loops.
  *
  * tinyc_pointwise_conv_inplace_pairs_s8 is the same loop with each pixel pair first copied
  * into a two-pixel scratch and computed from the copy: all of a pair's input is read before
@@ -29,9 +30,18 @@
 #include <string.h>
 
 #include "tinyc/arm_dsp.h"
-#include "tinyc/pointwise.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
+
+/* requant[2 * oc], requant[2 * oc + 1]: output channel oc's requantize constants, derived from
+ * its shift at compile time (kernels/pointwise.py requant_table): double_shift | right_shift
+ * << 8 | (right_shift != 0) << 16, then round. The shift itself, for the reference tail: */
+static inline int32_t tinyc_pw_shift(const int32_t *requant, int32_t oc)
+{
+    const uint32_t packed = (uint32_t)requant[2 * oc];
+    return (int32_t)(packed & 0xFFu) - 1 - (int32_t)((packed >> 8) & 0xFFu);
+}
 
 #if !TINYC_USE_SIMD
 /* Where weight (oc, ic) lives in the interleaved layout above. */
@@ -66,11 +76,26 @@ typedef struct {
     const int8_t *weights;
     const int32_t *bias;
     const int32_t *multiplier;
-    const int32_t *shift;
+    const int32_t *requant;
     int32_t in_c, out_c;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
     int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
+
+/* Channel oc's constants for requant_tail.h: three loads and three bit-field extractions
+ * instead of deriving them from the shift for every block. */
+TINYC_PW_INLINE tinyc_tail_channel tinyc_pw_channel(const int32_t *multiplier, const int32_t *requant, int32_t oc)
+{
+    tinyc_tail_channel q;
+    const uint32_t packed = (uint32_t)requant[2 * oc];
+    q.multiplier = multiplier[oc];
+    q.double_shift = (int32_t)(packed & 0xFFu);
+    q.right_shift = (int32_t)((packed >> 8) & 0xFFu);
+    q.sign_mask = -(int32_t)((packed >> 16) & 1u);
+    q.round = requant[2 * oc + 1];
+    q.shift = q.double_shift - 1 - q.right_shift;
+    return q;
+}
 
 /* Widen one input word into {x0, x2}, {x1, x3}, adding the offset pair when asked for
  * (with_offset is a constant at every call, so the choice is made at compile time). */
@@ -152,7 +177,7 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, 
 /* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
  * block; the two pixels' outputs share their channels' requantize constants. */
 TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
-                                     int with_offset)
+                                     int with_offset, int full_range)
 {
     const int8_t *w = call->weights;
     const int32_t in_c = call->in_c;
@@ -164,7 +189,7 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
         const int8_t *w_end = w + 2 * in_c;
         int32_t output_offset, act_min, act_max;
         tinyc_pw_acc acc;
-        tinyc_pw_requant_channel q;
+        tinyc_tail_channel q;
         acc.a0 = acc.b0 = bias != 0 ? bias[oc] : 0;
         acc.a1 = acc.b1 = bias != 0 ? bias[oc + 1] : 0;
         if (pair) {
@@ -176,28 +201,35 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
         output_offset = call->output_offset;
         act_min = call->act_min;
         act_max = call->act_max;
-        q = tinyc_pw_requant_channel_of(call->multiplier[oc], call->shift[oc]);
-        ya[oc] = tinyc_pw_requant_s8(acc.a0, q, output_offset, act_min, act_max);
+        q = tinyc_pw_channel(call->multiplier, call->requant, oc);
+        ya[oc] = tinyc_tail_s8(acc.a0, q, output_offset, act_min, act_max, full_range);
         if (pair) {
-            yb[oc] = tinyc_pw_requant_s8(acc.b0, q, output_offset, act_min, act_max);
+            yb[oc] = tinyc_tail_s8(acc.b0, q, output_offset, act_min, act_max, full_range);
         }
-        q = tinyc_pw_requant_channel_of(call->multiplier[oc + 1], call->shift[oc + 1]);
-        ya[oc + 1] = tinyc_pw_requant_s8(acc.a1, q, output_offset, act_min, act_max);
+        q = tinyc_pw_channel(call->multiplier, call->requant, oc + 1);
+        ya[oc + 1] = tinyc_tail_s8(acc.a1, q, output_offset, act_min, act_max, full_range);
         if (pair) {
-            yb[oc + 1] = tinyc_pw_requant_s8(acc.b1, q, output_offset, act_min, act_max);
+            yb[oc + 1] = tinyc_tail_s8(acc.b1, q, output_offset, act_min, act_max, full_range);
         }
     }
 }
 
-/* Out of line, so the loops over channels and blocks get the registers. */
+/* Out of line, so the loops over channels and blocks get the registers: the folded offset
+ * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
+ * general case (an input offset the registry could not fold, any range). */
+TINYC_PW_NOINLINE void tinyc_pw_pixels_folded_full(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
+{
+    tinyc_pw_pixels(call, xa, ya, pair, 0, 1);
+}
+
 TINYC_PW_NOINLINE void tinyc_pw_pixels_folded(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
 {
-    tinyc_pw_pixels(call, xa, ya, pair, 0);
+    tinyc_pw_pixels(call, xa, ya, pair, 0, 0);
 }
 
 TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
 {
-    tinyc_pw_pixels(call, xa, ya, pair, 1);
+    tinyc_pw_pixels(call, xa, ya, pair, 1, 0);
 }
 #endif /* TINYC_USE_SIMD */
 
@@ -205,7 +237,7 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const i
  * first copied into scratch (2 * in_c bytes) and computed from the copy, so the pair's
  * outputs may overwrite its input (the in-place variant). */
 static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                         const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output,
                          int8_t *scratch)
 {
     const int32_t in_c = params->in_c;
@@ -216,17 +248,19 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
     const int32_t out_row_pitch = params->out_w * params->out_c;
     int32_t row, x;
 #if TINYC_USE_SIMD
+    int full_range;
     tinyc_pw_call call;
     call.weights = weights;
     call.bias = bias;
     call.multiplier = multiplier;
-    call.shift = shift;
+    call.requant = requant;
     call.in_c = in_c;
     call.out_c = out_c;
     call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
     call.output_offset = params->output_offset;
     call.act_min = params->act_min;
     call.act_max = params->act_max;
+    full_range = call.act_min == -128 && call.act_max == 127;
     for (row = 0; row < rows; ++row) {
         const int8_t *in_row = input + row * in_row_pitch;
         int8_t *out_row = output + row * out_row_pitch;
@@ -238,7 +272,9 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
                 memcpy(scratch, xa, (size_t)((pair ? 2 : 1) * in_c));
                 xa = scratch;
             }
-            if (call.offset_pair == 0) {
+            if (call.offset_pair == 0 && full_range) {
+                tinyc_pw_pixels_folded_full(&call, xa, ya, pair);
+            } else if (call.offset_pair == 0) {
                 tinyc_pw_pixels_folded(&call, xa, ya, pair);
             } else {
                 tinyc_pw_pixels_offset(&call, xa, ya, pair);
@@ -280,7 +316,8 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
                 for (p = 0; p < count; ++p) {
                     for (j = 0; j < 2; ++j) {
                         out_row[(x + p) * out_c + oc + j] = tinyc_requantize_s8(
-                            acc[p][j], multiplier[oc + j], shift[oc + j], output_offset, act_min, act_max);
+                            acc[p][j], multiplier[oc + j], tinyc_pw_shift(requant, oc + j), output_offset, act_min,
+                            act_max);
                     }
                 }
             }
@@ -290,9 +327,9 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
 }
 
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output)
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, shift, output, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -302,7 +339,7 @@ int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_p
 
 void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                           const int32_t *shift, int8_t *output, int8_t *scratch)
+                                           const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, shift, output, scratch);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch);
 }

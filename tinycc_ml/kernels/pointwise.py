@@ -65,6 +65,19 @@ def _reorder(w: np.ndarray) -> np.ndarray:
     return interleave(w[:, :, 0, 0])  # OIHW, 1x1
 
 
+def requant_table(shifts: np.ndarray) -> np.ndarray:
+    """Per channel the two words the kernel's requantize tail reads instead of the shift
+    (tinyc_pw_channel in the C): double_shift | right_shift << 8 | (right_shift != 0) << 16,
+    and round = 2^(right_shift - 1) (0 when right_shift is 0); the constants
+    tinyc_requant_channel_of (requant.h) would derive at run time."""
+    shift = np.asarray(shifts, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    double_shift, right_shift = left + 1, left - shift
+    round_term = np.where(right_shift > 0, np.left_shift(1, np.maximum(right_shift - 1, 0)), 0)
+    packed = double_shift | (right_shift << 8) | ((right_shift != 0).astype(np.int64) << 16)
+    return np.stack([packed, round_term], axis=1).astype(np.int32).reshape(-1)
+
+
 def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
@@ -88,7 +101,8 @@ def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
     weights = np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1)
-    args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, shift, TensorArg(y_name))
+    requant = ConstArg("requant", "int32_t", requant_table(shift.values))
+    args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]

@@ -15,46 +15,8 @@
 
 #include "tinyc/dot_s8.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
-
-/* The pointwise kernels' requantize tail on their SIMD paths: one channel's constants,
- * derived once per block and used for every pixel of it. It is requant.h's fast tail
- * (tinyc_requant_channel_of, tinyc_requant_fast_mbqm) with the constants in scalars and
- * inline, so that they stay in registers (the struct-passing versions left them on the
- * stack and copied them per output). */
-typedef struct {
-    int32_t multiplier, shift, double_shift, right_shift, round, sign_mask;
-} tinyc_pw_requant_channel;
-
-static inline tinyc_pw_requant_channel tinyc_pw_requant_channel_of(int32_t multiplier, int32_t shift)
-{
-    tinyc_pw_requant_channel q;
-    const int32_t left = shift > 0 ? shift : 0;
-    q.multiplier = multiplier;
-    q.shift = shift;
-    q.double_shift = left + 1;
-    q.right_shift = left - shift;
-    q.round = (int32_t)((1u << q.right_shift) >> 1);
-    q.sign_mask = -(int32_t)(q.right_shift != 0);
-    return q;
-}
-
-/* acc -> the output byte: SMMULR and the rounding shift where 2 * (acc << left) fits int32
- * (every real layer), the reference tail otherwise: exact for every acc (requant.h). */
-static inline int8_t tinyc_pw_requant_s8(int32_t acc, tinyc_pw_requant_channel q, int32_t output_offset,
-                                         int32_t act_min, int32_t act_max)
-{
-    const int32_t doubled = (int32_t)((uint32_t)acc << q.double_shift);
-    int32_t v;
-    if ((doubled >> q.double_shift) != acc) {
-        return tinyc_requant_slow_s8(acc, q.multiplier, q.shift, output_offset, act_min, act_max);
-    }
-    v = tinyc_smmulr(doubled, q.multiplier);
-    v = ((v + q.round + ((v >> 31) & q.sign_mask)) >> q.right_shift) + output_offset;
-    v = v < act_min ? act_min : v;
-    v = v > act_max ? act_max : v;
-    return (int8_t)v;
-}
 
 static inline void tinyc_pointwise_strided_s8(const tinyc_conv_params *params, const int8_t *input,
                                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,

@@ -83,14 +83,16 @@ int32_t tinyc_depthwise_conv_chw_inplace_s8_get_buffer_size(const tinyc_conv_par
 
 /* Pointwise (1x1, stride 1, no padding, groups 1), NHWC -> NHWC, in_c % 4 == 0 and
  * out_c % 2 == 0: pixels in pairs along each row, two output channels per block (register
- * blocking). weights [out_c / 2][in_c / 4][2][4] (interleaved by the compiler). */
+ * blocking). weights [out_c / 2][in_c / 4][2][4] (interleaved by the compiler); requant:
+ * per channel two words derived from its shift by the compiler: double_shift | right_shift
+ * << 8 | (right_shift != 0) << 16, and the rounding term 2^(right_shift - 1) (or 0). */
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output);
 /* The same that may write its output over its input: each pixel pair is copied into a scratch
  * of (in_w > 1 ? 2 : 1) * in_c bytes first (DSP cores' in-place pointwise). */
 void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                           const int32_t *shift, int8_t *output, int8_t *scratch);
+                                           const int32_t *requant, int8_t *output, int8_t *scratch);
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
