@@ -4,7 +4,7 @@
  * The arithmetic is tinyc_conv_s8's, bit for bit (TFLite's ConvPerChannel on a 1x1 window).
  *
  * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). Instead of a shift per
- * channel it takes `requant`, two words per channel precomputed from it (tinyc_pw_shift). weights are interleaved at
+ * channel it takes `requant`, two words per channel precomputed from it (requant_tail.h). weights are interleaved at
  * compile time (kernels/pointwise.py) as [out_c / 2][in_c / 4][2][4]: per pair of output
  * channels, per block of four input channels, the first channel's four weights, then the
  * second's, which is the order the inner loop loads them in (one pointer, post-increment).
@@ -33,15 +33,6 @@
 #include "tinyc/requant.h"
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
-
-/* requant[2 * oc], requant[2 * oc + 1]: output channel oc's requantize constants, derived from
- * its shift at compile time (kernels/pointwise.py requant_table): double_shift | right_shift
- * << 8 | (right_shift != 0) << 16, then round. The shift itself, for the reference tail: */
-static inline int32_t tinyc_pw_shift(const int32_t *requant, int32_t oc)
-{
-    const uint32_t packed = (uint32_t)requant[2 * oc];
-    return (int32_t)(packed & 0xFFu) - 1 - (int32_t)((packed >> 8) & 0xFFu);
-}
 
 #if !TINYC_USE_SIMD
 /* Where weight (oc, ic) lives in the interleaved layout above. */
@@ -81,21 +72,6 @@ typedef struct {
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
     int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
-
-/* Channel oc's constants for requant_tail.h: three loads and three bit-field extractions
- * instead of deriving them from the shift for every block. */
-TINYC_PW_INLINE tinyc_tail_channel tinyc_pw_channel(const int32_t *multiplier, const int32_t *requant, int32_t oc)
-{
-    tinyc_tail_channel q;
-    const uint32_t packed = (uint32_t)requant[2 * oc];
-    q.multiplier = multiplier[oc];
-    q.double_shift = (int32_t)(packed & 0xFFu);
-    q.right_shift = (int32_t)((packed >> 8) & 0xFFu);
-    q.sign_mask = -(int32_t)((packed >> 16) & 1u);
-    q.round = requant[2 * oc + 1];
-    q.shift = q.double_shift - 1 - q.right_shift;
-    return q;
-}
 
 /* Widen one input word into {x0, x2}, {x1, x3}, adding the offset pair when asked for
  * (with_offset is a constant at every call, so the choice is made at compile time). */
@@ -201,12 +177,12 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
         output_offset = call->output_offset;
         act_min = call->act_min;
         act_max = call->act_max;
-        q = tinyc_pw_channel(call->multiplier, call->requant, oc);
+        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc);
         ya[oc] = tinyc_tail_s8(acc.a0, q, output_offset, act_min, act_max, full_range);
         if (pair) {
             yb[oc] = tinyc_tail_s8(acc.b0, q, output_offset, act_min, act_max, full_range);
         }
-        q = tinyc_pw_channel(call->multiplier, call->requant, oc + 1);
+        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc + 1);
         ya[oc + 1] = tinyc_tail_s8(acc.a1, q, output_offset, act_min, act_max, full_range);
         if (pair) {
             yb[oc + 1] = tinyc_tail_s8(acc.b1, q, output_offset, act_min, act_max, full_range);
@@ -316,7 +292,7 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
                 for (p = 0; p < count; ++p) {
                     for (j = 0; j < 2; ++j) {
                         out_row[(x + p) * out_c + oc + j] = tinyc_requantize_s8(
-                            acc[p][j], multiplier[oc + j], tinyc_pw_shift(requant, oc + j), output_offset, act_min,
+                            acc[p][j], multiplier[oc + j], tinyc_tail_packed_shift(requant, oc + j), output_offset, act_min,
                             act_max);
                     }
                 }

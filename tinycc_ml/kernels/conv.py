@@ -29,6 +29,7 @@ from .common import (
     require_same_layout,
     struct,
 )
+from .depthwise3x3 import DEPTHWISE_3X3
 from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE
 from .target import KernelTarget
 from .variant import KernelVariant
@@ -260,6 +261,7 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
                   reorder_weights=_hwo, scratch=_ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
+    DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8

@@ -32,6 +32,31 @@ static inline tinyc_tail_channel tinyc_tail_channel_of(int32_t multiplier, int32
     return q;
 }
 
+/* The same constants precomputed by the compiler (kernels/pointwise.py requant_table), for
+ * kernels that take them instead of a shift per channel: requant[2 * c] = double_shift |
+ * right_shift << 8 | (right_shift != 0) << 16, requant[2 * c + 1] = round. Three loads and
+ * three bit-field extractions instead of the derivation above. */
+static inline tinyc_tail_channel tinyc_tail_channel_packed(const int32_t *multiplier, const int32_t *requant,
+                                                           int32_t c)
+{
+    tinyc_tail_channel q;
+    const uint32_t packed = (uint32_t)requant[2 * c];
+    q.multiplier = multiplier[c];
+    q.double_shift = (int32_t)(packed & 0xFFu);
+    q.right_shift = (int32_t)((packed >> 8) & 0xFFu);
+    q.sign_mask = -(int32_t)((packed >> 16) & 1u);
+    q.round = requant[2 * c + 1];
+    q.shift = q.double_shift - 1 - q.right_shift;
+    return q;
+}
+
+/* The shift a packed entry was made from (for the reference tail). */
+static inline int32_t tinyc_tail_packed_shift(const int32_t *requant, int32_t c)
+{
+    const uint32_t packed = (uint32_t)requant[2 * c];
+    return (int32_t)(packed & 0xFFu) - 1 - (int32_t)((packed >> 8) & 0xFFu);
+}
+
 /* x clamped to [-128, 127]: SSAT #8 on a DSP core. */
 static inline int32_t tinyc_tail_sat8(int32_t x)
 {
