@@ -17,6 +17,7 @@ from tinycc_ml.kernels.call import KernelCall
 from tinycc_ml.kernels.harness import BatchRunner, Runner, plan, run_calls
 from tinycc_ml.kernels.physical import physical_shape
 from tinycc_ml.kernels.registry import kernel_calls
+from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 
 NHWC = (0, 2, 3, 1)
 T = TypeVar("T")
@@ -86,12 +87,15 @@ def kernel_case(
     seed: int,
     aliases: Mapping[str, str] | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    target: KernelTarget = HOST_TARGET,
 ) -> KernelCase:
+    """target: the machine the kernels are selected for (a DSP target picks the DSP-only
+    variants, whose portable and SIMD builds the host runners then both run)."""
     if inputs is None:
         rng = np.random.default_rng(seed)
         inputs = {name: random_int8(rng, graph.tensor(name).shape) for name in graph.input_tensors()}
     expected = run_core(graph, inputs)
-    calls = tuple(call for node in graph.nodes for call in kernel_calls(node, graph))
+    calls = tuple(call for node in graph.nodes for call in kernel_calls(node, graph, target))
     contents = {name: to_physical(graph, name, value) for name, value in inputs.items()}
     sizes = {t.name: t.nbytes for t in graph.activations()}
     (out_name,) = graph.output_tensors()
@@ -104,10 +108,11 @@ def check_kernels(
     seed: int,
     aliases: Mapping[str, str] | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    target: KernelTarget = HOST_TARGET,
 ) -> np.ndarray:
     """Interpreter vs every runner on random int8 inputs (or the given ones): byte equality
     of the output, which is returned."""
-    case = kernel_case(graph, seed, aliases, inputs)
+    case = kernel_case(graph, seed, aliases, inputs, target)
     for runner in runners:
         if not case.calls:  # a pure reinterpretation: the output *is* the input's bytes
             (in_name,) = graph.input_tensors()

@@ -21,6 +21,7 @@ from tinycc_ml.kernels.call import ConstArg, KernelCall, NullArg, ScratchArg, Te
 from tinycc_ml.kernels.ctypes_bridge import to_ctypes
 from tinycc_ml.kernels.harness import CtypesRunner
 from tinycc_ml.kernels.registry import kernel_calls
+from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.memory.liveness import buffer_requests
 from tinycc_ml.memory.plan import Placement
 from tinycc_ml.passes import is_alias
@@ -60,12 +61,12 @@ def run_shared(lib: CtypesRunner, calls: Sequence[KernelCall], offsets: Mapping[
     return arena.copy()
 
 
-def program_at(graph: Graph, offsets: Mapping[str, int]) -> Program:
+def program_at(graph: Graph, offsets: Mapping[str, int], target: KernelTarget = HOST_TARGET) -> Program:
     """The graph in its own order, with every activation buffer at the offset given for
     it (by any tensor of its alias group) and scratch after everything. A bare Placement,
     not a MemoryPlan: the point is to run placements a checked plan would refuse."""
     schedule = tuple(graph.nodes)
-    calls = {n.name: tuple(kernel_calls(n, graph)) for n in schedule}
+    calls = {n.name: tuple(kernel_calls(n, graph, target)) for n in schedule}
     requests = buffer_requests(graph, schedule, calls)
     placed = []
     end = max((offsets[t] + graph.tensor(t).nbytes for t in offsets), default=0)
@@ -80,13 +81,13 @@ def program_at(graph: Graph, offsets: Mapping[str, int]) -> Program:
     return straight_program(graph, schedule, calls, Placement(requests, tuple(placed), arena, "by hand"))
 
 
-def single_node_distance(graph: Graph, x: str) -> int:
-    calls = kernel_calls(graph.nodes[0], graph)
+def single_node_distance(graph: Graph, x: str, target: KernelTarget = HOST_TARGET) -> int:
+    calls = kernel_calls(graph.nodes[0], graph, target)
     return min_distance(node_traffic(calls), x, graph.tensor(x).nbytes)
 
 
-def overlapped_runs(lib: CtypesRunner, graph: Graph, x: str, distance: int, seed: int
-                    ) -> tuple[np.ndarray, np.ndarray | PlanError, np.ndarray]:
+def overlapped_runs(lib: CtypesRunner, graph: Graph, x: str, distance: int, seed: int,
+                    target: KernelTarget = HOST_TARGET) -> tuple[np.ndarray, np.ndarray | PlanError, np.ndarray]:
     """Output of the single node with its output placed `distance` bytes before input x:
     (C on one shared buffer, plan-aware interpreter or the PlanError it raised, plain
     interpreter), as physical bytes."""
@@ -103,23 +104,24 @@ def overlapped_runs(lib: CtypesRunner, graph: Graph, x: str, distance: int, seed
             offsets[name] = end
             end += graph.tensor(name).nbytes
     contents = {name: encode(graph, name, value) for name, value in inputs.items()}
-    arena = run_shared(lib, kernel_calls(node, graph), offsets, end, contents)
+    arena = run_shared(lib, kernel_calls(node, graph, target), offsets, end, contents)
     c_out = arena[offsets[y]:offsets[y] + y_size]
     try:
-        planned: np.ndarray | PlanError = encode(graph, y, run_planned_core(program_at(graph, offsets), inputs).outputs[y])
+        planned: np.ndarray | PlanError = encode(graph, y, run_planned_core(program_at(graph, offsets, target),
+                                                                            inputs).outputs[y])
     except PlanError as error:
         planned = error
     return c_out, planned, want
 
 
-def hazard_free(graph: Graph, x: str, distance: int) -> bool:
+def hazard_free(graph: Graph, x: str, distance: int, target: KernelTarget = HOST_TARGET) -> bool:
     """True when, by the access model, no block reads a byte of x overwritten before."""
-    traffic = node_traffic(kernel_calls(graph.nodes[0], graph))
+    traffic = node_traffic(kernel_calls(graph.nodes[0], graph, target))
     reads = traffic.reads[x]
     writer = traffic.write_block_of(graph.tensor(graph.nodes[0].outputs[0]).nbytes)
-    target = reads.pos + distance
-    inside = (target >= 0) & (target < writer.size)
-    return not bool(np.any(writer[target[inside]] < reads.last[inside]))
+    landed = reads.pos + distance
+    inside = (landed >= 0) & (landed < writer.size)
+    return not bool(np.any(writer[landed[inside]] < reads.last[inside]))
 
 
 @dataclass
@@ -129,7 +131,8 @@ class Tally:
     symbols: set = field(default_factory=set)
 
 
-def check_grid(lib, graphs, x: str = "x", replayable: bool = True, tight: bool = True) -> Tally:
+def check_grid(lib, graphs, x: str = "x", replayable: bool = True, tight: bool = True,
+               target: KernelTarget = HOST_TARGET) -> Tally:
     """For each single-node graph: at D = min_distance the C kernel on one shared buffer and
     the plan-aware interpreter give the plain result; at D - 1 the access model sees a
     hazard and the interpreter replays exactly the C kernel's (possibly wrong) bytes, or,
@@ -140,19 +143,19 @@ def check_grid(lib, graphs, x: str = "x", replayable: bool = True, tight: bool =
     for seed, graph in enumerate(graphs):
         if graph is None or is_alias(graph.nodes[0], graph):
             continue  # an alias moves no byte: no kernel runs
-        d = single_node_distance(graph, x)
+        d = single_node_distance(graph, x, target)
         out_size = graph.tensor(graph.nodes[0].outputs[0]).nbytes
         if d >= out_size:
             continue  # no overlap is safe: nothing to place
         tally.cases += 1
-        tally.symbols.add(kernel_calls(graph.nodes[0], graph)[0].symbol)
-        c_out, planned, want = overlapped_runs(lib, graph, x, d, seed)
+        tally.symbols.add(kernel_calls(graph.nodes[0], graph, target)[0].symbol)
+        c_out, planned, want = overlapped_runs(lib, graph, x, d, seed, target)
         assert c_out.tobytes() == want.tobytes(), f"C at d={d}: {graph.nodes[0]}"
         assert isinstance(planned, np.ndarray) and planned.tobytes() == want.tobytes(), f"interpreter at d={d}"
         if not tight or d - 1 <= -graph.tensor(x).nbytes:
             continue  # d - 1 does not overlap at all, or is not checked
-        assert not hazard_free(graph, x, d - 1)
-        c_out, planned, want = overlapped_runs(lib, graph, x, d - 1, seed)
+        assert not hazard_free(graph, x, d - 1, target)
+        c_out, planned, want = overlapped_runs(lib, graph, x, d - 1, seed, target)
         tally.tight += c_out.tobytes() != want.tobytes()
         if isinstance(planned, PlanError):
             assert not replayable and "already overwrote" in str(planned), planned

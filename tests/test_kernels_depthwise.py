@@ -14,12 +14,24 @@ import os
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from kernel_support import NHWC, act, act_range, check_kernels, const, seeds, single_node
+from kernel_support import (
+    NHWC,
+    act,
+    act_range,
+    check_kernels,
+    check_kernels_batch,
+    const,
+    draw_examples,
+    kernel_case,
+    seeds,
+    single_node,
+)
 from overlap_support import check_grid
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.registry import kernel_calls
+from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.quant import params as qparams
 
 CHW = (0, 1, 2, 3)
@@ -163,3 +175,93 @@ def test_simd_depthwise_keeps_overlap_distances(kernel_lib_simd):
         tally = check_grid(kernel_lib_simd, graphs, replayable=layout != "ring", tight=False)
         assert tally.symbols == {symbol}
         assert tally.cases > 20, (layout, tally.cases)
+
+
+# --- tinyc_depthwise_conv_3x3_s8: the DSP cores' 3x3 depthwise (multiplier 1, channels % 4 == 0) ---
+
+M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
+DW3 = "tinyc_depthwise_conv_3x3_s8"
+
+
+@st.composite
+def depthwise3x3_graphs(draw: st.DrawFn):
+    """Channels 4..32 in fours, images from one window up, strides 1 and 2, every padding
+    0..2 on each side (windows clipped on any side, interior ones unrolled)."""
+    rng = np.random.default_rng(draw(seeds))
+    c = 4 * draw(st.integers(1, 8))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    h = draw(st.integers(max(1, 3 - pads[0] - pads[2]), 9))
+    w = draw(st.integers(max(1, 3 - pads[1] - pads[3]), 9))
+    n = draw(st.integers(1, 2))
+    oh, ow = (h + pads[0] + pads[2] - 3) // sh + 1, (w + pads[1] + pads[3] - 3) // sw + 1
+    in_q = QuantParams.per_tensor(float(np.float32(10.0 ** draw(st.floats(-3.0, 0.0)))), draw(EXTREME_ZERO_POINTS))
+    w_q = _weight_quant(draw, c)
+    out_q = QuantParams.per_tensor(in_q.s * max(w_q.scale) * 10 ** draw(st.floats(-1.0, 3.0)), draw(EXTREME_ZERO_POINTS))
+    weights = _weights(draw, rng, (c, 1, 3, 3))
+    bias = None if draw(st.booleans()) else rng.integers(-(1 << 16), 1 << 16, size=c).astype(np.int32)
+    requant = qparams.conv_requant(in_q, w_q, out_q)
+    assume(_no_shift_overflow(requant, 255 * 128 * 9 + (0 if bias is None else int(np.abs(bias).max()))))
+    act_min, act_max = draw(act_range())
+    attrs = ops.Conv2d((sh, sw), (1, 1), pads, c, act_min, act_max)
+    inputs = [act("x", (n, c, h, w), in_q), const("w", weights, w_q), const("b", bias) if bias is not None else None]
+    return single_node(attrs, inputs, act("y", (n, c, oh, ow), out_q), {"x": NHWC, "y": NHWC})
+
+
+@SETTINGS
+@given(graph=depthwise3x3_graphs(), seed=seeds)
+def test_depthwise_3x3_matches_interpreter(kernel_runners, graph, seed):
+    (call,) = kernel_calls(graph.nodes[0], graph, M7)
+    assert call.symbol == DW3
+    check_kernels(graph, kernel_runners, seed, target=M7)
+
+
+def test_depthwise_3x3_needs_a_dsp_core_and_its_shape():
+    def graph(c: int, k: int = 3, dil: int = 1, mult: int = 1):
+        wt = np.ones((c * mult, 1, k, k), dtype=np.int8)
+        attrs = ops.Conv2d((1, 1), (dil, dil), (dil,) * 4 if k == 3 else (0,) * 4, c, -128, 127)
+        size = 5 + 2 * (dil - 1) if k == 3 else 5
+        out = size if k == 3 else size - k + 1
+        return single_node(attrs, [act("x", (1, c, size, size), QI), const("w", wt, QW)],
+                           act("y", (1, c * mult, out, out), QO), {"x": NHWC, "y": NHWC})
+
+    def symbol(g: Graph, target: KernelTarget) -> str:
+        return kernel_calls(g.nodes[0], g, target)[0].symbol
+
+    assert symbol(graph(8), M7) == DW3
+    assert symbol(graph(8), HOST_TARGET) == "tinyc_depthwise_conv_s8"
+    for other in (graph(6), graph(8, k=5), graph(8, dil=2), graph(4, mult=2)):
+        assert symbol(other, M7) == "tinyc_depthwise_conv_s8"
+
+
+def test_depthwise_3x3_bias_rows_and_weight_groups():
+    """The bias argument's second row is the model's bias plus input_offset * sum(weights); the
+    weights of four channels' nine taps lie in a row."""
+    from tinycc_ml.kernels.depthwise3x3 import group_taps
+
+    wt = np.arange(8 * 9, dtype=np.int64).reshape(8, 1, 3, 3) % 7 - 3
+    flat = group_taps(wt).reshape(-1)
+    assert flat[:4].tolist() == wt[0:4, 0, 0, 0].tolist() and flat[4:8].tolist() == wt[0:4, 0, 0, 1].tolist()
+    assert flat[36:40].tolist() == wt[4:8, 0, 0, 0].tolist()
+    b = np.arange(8, dtype=np.int32) * 100
+    g = single_node(ops.Conv2d((1, 1), (1, 1), (1,) * 4, 8, -128, 127),
+                    [act("x", (1, 8, 4, 4), QI), const("w", wt.astype(np.int8), QW), const("b", b)],
+                    act("y", (1, 8, 4, 4), QO), {"x": NHWC, "y": NHWC})
+    (call,) = kernel_calls(g.nodes[0], g, M7)
+    bias = np.asarray(call.args[2].values).reshape(2, 8)
+    assert bias[0].tolist() == b.tolist()
+    assert bias[1].tolist() == (b - QI.zp * wt.reshape(8, -1).sum(axis=1)).tolist()
+
+
+def test_depthwise_3x3_keeps_overlap_distances(kernel_lib, kernel_lib_simd):
+    graphs = [g for g in _grid("plain") if g is not None and g.tensor("w").shape[2:] == (3, 3)
+              and g.nodes[0].attrs.dilations == (1, 1) and g.tensor("y").shape[1] == g.tensor("x").shape[1]
+              and g.tensor("x").shape[1] % 4 == 0]
+    for lib in (kernel_lib, kernel_lib_simd):
+        tally = check_grid(lib, graphs, tight=False, target=M7)
+        assert tally.symbols == {DW3} and tally.cases > 10, tally
+
+
+def test_depthwise_3x3_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(depthwise3x3_graphs(), seeds), 150)
+    assert check_kernels_batch([kernel_case(g, seed, target=M7) for g, seed in cases], qemu_kernel_runner) > 100

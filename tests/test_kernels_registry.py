@@ -18,6 +18,7 @@ from tinycc_ml.kernels.call import KernelCall, ParamStruct
 from tinycc_ml.kernels.ctypes_bridge import ctypes_type
 from tinycc_ml.kernels.registry import KernelLayoutError, kernel_calls, scratch_bytes
 from tinycc_ml.resources import runtime_dir
+from tinycc_ml.kernels.depthwise3x3 import DEPTHWISE_3X3
 from tinycc_ml.targets.runtime_build import runtime_sources, runtime_sources_for
 
 Q = QuantParams.per_tensor(0.05, 3)
@@ -179,6 +180,7 @@ def test_every_op_kind_has_a_kernel_and_sources():
     # The in-place / channel-major conv variants need layouts or flags these samples lack;
     # tests/test_inplace_kernels.py covers their sources.
     variants = {p.name for p in runtime_sources() if "inplace" in p.name or "pointwise" in p.name}
+    variants.add(DEPTHWISE_3X3.source)  # DSP cores only: tests/test_kernels_depthwise.py covers it
     assert names == {p.name for p in runtime_sources()} - {"tinyc_quantize_f32.c"} - variants
     assert [p.name for p in runtime_sources_for(calls["Conv2d"] + calls["Softmax"])] == [
         "tinyc_conv_s8.c",

@@ -11,10 +11,12 @@
  *
  * The SIMD path keeps that order: the copy, then four output channels at a time from it
  * (tinyc/dot_s8.h), their bytes written after the four dot products. The registry folds
- * the input offset into the bias (no tap is padding), so the inner loop has no offset.
+ * the input offset into the bias (no tap is padding), so the inner loop has no offset; the
+ * four outputs take tinyc/requant_tail.h's inline requantize tail.
  */
 #include "tinyc/dot_s8.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 int32_t tinyc_pointwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -52,8 +54,11 @@ void tinyc_pointwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
                     acc[j] = tinyc_dot1_s8(scratch, weights + (oc + j) * in_c, in_c, input_offset, 0, 0);
                 }
             }
-            tinyc_requantize_channels_s8(acc, count, bias != 0 ? bias + oc : 0, multiplier + oc, shift + oc,
-                                         output_offset, act_min, act_max, out + oc);
+            for (j = 0; j < count; ++j) {
+                const int32_t a = bias != 0 ? acc[j] + bias[oc + j] : acc[j];
+                out[oc + j] = tinyc_tail_s8(a, tinyc_tail_channel_of(multiplier[oc + j], shift[oc + j]), output_offset,
+                                            act_min, act_max, 0);
+            }
         }
     }
 #else

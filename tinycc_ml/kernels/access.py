@@ -244,6 +244,39 @@ def pointwise(in_chw: bool, out_chw: bool) -> Model:
     return model
 
 
+def pointwise_pairs(p: ParamStruct) -> CallTraffic:
+    """tinyc_pointwise_conv_s8 (NHWC, out_c even): per row, the pixels in pairs (x, x + 1),
+    an odd row's last pixel alone; per pair, per pair of output channels (c, c + 1): read
+    both pixels' input, then write the pair's 2 x 2 output bytes. A block is (pixel pair,
+    channel pair); every block of a pair reads both its pixels."""
+    rows, width, in_c, out_c = p["batch"] * p["in_h"], p["in_w"], p["in_c"], p["out_c"]
+    pairs_per_row, channel_pairs = (width + 1) // 2, out_c // 2
+    pixels = rows * width
+    pixel = np.arange(pixels, dtype=np.int64)
+    pair = pixel // width * pairs_per_row + pixel % width // 2  # the pixel's pair, in run order
+    first_block = pair * channel_pairs
+    ch = np.arange(in_c, dtype=np.int64)
+    pos = (pixel[:, None] * in_c + ch[None, :]).reshape(-1)
+    first = np.repeat(first_block, in_c)
+    # Writes in block order: block (pair, g) writes channels 2g, 2g + 1 of each pixel of the pair.
+    out_ch = np.arange(out_c, dtype=np.int64)
+    wpos = (pixel[:, None] * out_c + out_ch[None, :]).reshape(-1)
+    wblock = (first_block[:, None] + out_ch[None, :] // 2).reshape(-1)
+    order = np.argsort(wblock, kind="stable")
+    blocks = rows * pairs_per_row * channel_pairs
+    return CallTraffic(blocks, wpos[order], wblock[order], (Reads(pos, first, first + channel_pairs - 1),))
+
+
+def pointwise_inplace_pairs(p: ParamStruct) -> CallTraffic:
+    """tinyc_pointwise_conv_inplace_pairs_s8: pointwise_pairs' order, each pixel pair copied
+    into the scratch at its first block, every block computing from the copy. NHWC."""
+    pairs = pointwise_pairs(p)
+    (reads,) = pairs.reads
+    # Not replayable: later blocks use the copy, not the input as it is by then.
+    return CallTraffic(pairs.blocks, pairs.write_pos, pairs.write_block, (Reads(reads.pos, reads.first, reads.first),),
+                       replayable=False)
+
+
 def fully_connected(p: ParamStruct) -> CallTraffic:
     """tinyc_fully_connected_s8: for each batch row, for each output: read the whole input
     row, write one byte."""

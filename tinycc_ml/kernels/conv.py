@@ -29,6 +29,8 @@ from .common import (
     require_same_layout,
     struct,
 )
+from .depthwise3x3 import DEPTHWISE_3X3
+from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE
 from .target import KernelTarget
 from .variant import KernelVariant
 
@@ -253,14 +255,17 @@ def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVar
 # NHWC first: a tensor with unit spatial or channel extent is NHWC and CHW at once, and
 # then runs the NHWC kernels.
 CONV_VARIANTS: tuple[KernelVariant, ...] = (
+    POINTWISE_NHWC_IN_PLACE,  # DSP cores, in_c % 4 == 0 and even out_c: two pixels a block
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
                   reason="pointwise conv, pixel by pixel through a one-pixel scratch"),
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
                   reorder_weights=_hwo, scratch=_ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
+    DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
+    POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
                   access=access.conv, describe=_conv_reason),
     _conv_variant("tinyc_depthwise_conv_chw_inplace_s8", applies=_depthwise_chw, weight_layout="C,KH,KW",

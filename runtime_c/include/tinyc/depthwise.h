@@ -8,6 +8,7 @@
 
 #include "tinyc/arm_dsp.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 /* Keeps a pixel's loop out of the kernel's outer loops, so the compiler gives its
@@ -102,7 +103,8 @@ static inline tinyc_acc4 tinyc_dw_init4(const int32_t *bias, int32_t channel)
     return acc;
 }
 
-/* The shared requantize tail of four consecutive channels, stored as four bytes. */
+/* The shared requantize tail of four consecutive channels, stored as four bytes (SIMD paths:
+ * tinyc/requant_tail.h, its SSAT clamp where the activation range is all of int8). */
 static inline void tinyc_dw_store4(const tinyc_conv_params *params, const int32_t *multiplier, const int32_t *shift,
                                    int32_t channel, tinyc_acc4 acc, int8_t *out)
 {
@@ -112,10 +114,17 @@ static inline void tinyc_dw_store4(const tinyc_conv_params *params, const int32_
     const int32_t *m = multiplier + channel;
     const int32_t *s = shift + channel;
     int8_t bytes[4];
-    bytes[0] = tinyc_requantize_s8(acc.a0, m[0], s[0], output_offset, act_min, act_max);
-    bytes[1] = tinyc_requantize_s8(acc.a1, m[1], s[1], output_offset, act_min, act_max);
-    bytes[2] = tinyc_requantize_s8(acc.a2, m[2], s[2], output_offset, act_min, act_max);
-    bytes[3] = tinyc_requantize_s8(acc.a3, m[3], s[3], output_offset, act_min, act_max);
+    if (act_min == -128 && act_max == 127) {
+        bytes[0] = tinyc_tail_s8(acc.a0, tinyc_tail_channel_of(m[0], s[0]), output_offset, act_min, act_max, 1);
+        bytes[1] = tinyc_tail_s8(acc.a1, tinyc_tail_channel_of(m[1], s[1]), output_offset, act_min, act_max, 1);
+        bytes[2] = tinyc_tail_s8(acc.a2, tinyc_tail_channel_of(m[2], s[2]), output_offset, act_min, act_max, 1);
+        bytes[3] = tinyc_tail_s8(acc.a3, tinyc_tail_channel_of(m[3], s[3]), output_offset, act_min, act_max, 1);
+    } else {
+        bytes[0] = tinyc_tail_s8(acc.a0, tinyc_tail_channel_of(m[0], s[0]), output_offset, act_min, act_max, 0);
+        bytes[1] = tinyc_tail_s8(acc.a1, tinyc_tail_channel_of(m[1], s[1]), output_offset, act_min, act_max, 0);
+        bytes[2] = tinyc_tail_s8(acc.a2, tinyc_tail_channel_of(m[2], s[2]), output_offset, act_min, act_max, 0);
+        bytes[3] = tinyc_tail_s8(acc.a3, tinyc_tail_channel_of(m[3], s[3]), output_offset, act_min, act_max, 0);
+    }
     memcpy(out, bytes, sizeof bytes);
 }
 

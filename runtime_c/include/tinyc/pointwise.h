@@ -15,6 +15,7 @@
 
 #include "tinyc/dot_s8.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 static inline void tinyc_pointwise_strided_s8(const tinyc_conv_params *params, const int8_t *input,

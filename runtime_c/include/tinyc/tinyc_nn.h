@@ -54,6 +54,14 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                              int8_t *output);
 int32_t tinyc_depthwise_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* Depthwise 3x3, multiplier 1, dilation 1, channels % 4 == 0, NHWC (DSP cores). weights
+ * [channels / 4][3][3][4]; bias [2][channels]: the model's (or 0), then the interior bias with
+ * input_offset * sum(weights) folded in; requant: two packed words per channel as for
+ * tinyc_pointwise_conv_s8. */
+void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                 int8_t *output);
+
 /* In-place variants (the compiler chooses them where the memory plan gets smaller; the
  * overlap each allows is derived in tinycc_ml/kernels/access.py):
  *
@@ -80,6 +88,20 @@ void tinyc_depthwise_conv_chw_inplace_s8(const tinyc_conv_params *params, const 
                                          const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                          const int32_t *shift, int8_t *output, int8_t *scratch);
 int32_t tinyc_depthwise_conv_chw_inplace_s8_get_buffer_size(const tinyc_conv_params *params);
+
+/* Pointwise (1x1, stride 1, no padding, groups 1), NHWC -> NHWC, in_c % 4 == 0 and
+ * out_c % 2 == 0: pixels in pairs along each row, two output channels per block (register
+ * blocking). weights [out_c / 2][in_c / 4][2][4] (interleaved by the compiler); requant:
+ * per channel two words derived from its shift by the compiler: double_shift | right_shift
+ * << 8 | (right_shift != 0) << 16, and the rounding term 2^(right_shift - 1) (or 0). */
+void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output);
+/* The same that may write its output over its input: each pixel pair is copied into a scratch
+ * of (in_w > 1 ? 2 : 1) * in_c bytes first (DSP cores' in-place pointwise). */
+void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
+                                           const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                           const int32_t *requant, int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
  * channel-major depthwise above needs no transpose copies: CHW -> CHW, CHW -> NHWC,

@@ -1,0 +1,321 @@
+/*
+ * Pointwise convolution (1x1, stride 1, no padding, groups 1), NHWC in and out, int8: per
+ * image row, the matrix product of the row's pixels [w][in_c] with the filters [in_c][out_c].
+ * The arithmetic is tinyc_conv_s8's, bit for bit (TFLite's ConvPerChannel on a 1x1 window).
+ *
+ * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). Instead of a shift per
+ * channel it takes `requant`, two words per channel precomputed from it (requant_tail.h). weights are interleaved at
+ * compile time (kernels/pointwise.py) as [out_c / 2][in_c / 4][2][4]: per pair of output
+ * channels, per block of four input channels, the first channel's four weights, then the
+ * second's, which is the order the inner loop loads them in (one pointer, post-increment).
+ *
+ * Order (kernels/access.py pointwise_pairs models it): per row, the pixels in pairs (x, x + 1)
+ * (an odd row's last pixel alone); per pair, per pair of output channels (c, c + 1): read both
+ * pixels' in_c input bytes, then write the pair's four output bytes. So a block is a pair of
+ * pixels and a pair of channels, and a pixel's input is read by every block of its pair.
+ *
+ * SIMD path (TINYC_USE_SIMD): register blocking 2 pixels x 2 channels. Per four input
+ * channels, one word of each pixel widened by SXTB16 / SXTB16 ROR 8 into int16 pairs {x0, x2}
+ * and {x1, x3} (SXTAB16 adds the input offset when the registry could not fold it into the
+ * bias), one word of each channel widened the same way (even lanes meet even lanes, so the
+ * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
+ * two pixels' four outputs share their two channels' requantize constants (tinyc/requant_tail.h,
+ * requant.h's fast tail; one SSAT clamps when the activation range is all of int8). The portable path runs the same order with plain loops.
+ *
+ * tinyc_pointwise_conv_inplace_pairs_s8 is the same loop with each pixel pair first copied
+ * into a two-pixel scratch and computed from the copy: all of a pair's input is read before
+ * any of its output is written, so with out_c <= in_c the output may start on the input
+ * (kernels/access.py pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
+ */
+#include <string.h>
+
+#include "tinyc/arm_dsp.h"
+#include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
+#include "tinyc/tinyc_nn.h"
+
+#if !TINYC_USE_SIMD
+/* Where weight (oc, ic) lives in the interleaved layout above. */
+static int32_t tinyc_pw_weight_index(int32_t oc, int32_t ic, int32_t in_c)
+{
+    return (oc >> 1) * 2 * in_c + (ic >> 2) * 8 + (oc & 1) * 4 + (ic & 3);
+}
+#endif
+
+#if TINYC_USE_SIMD
+#if defined(__GNUC__)
+/* Without gcc's first scheduling pass (as tinyc/dot_s8.h): with it, hoisted loads push the
+ * 2x2 loop past the 14 registers and it spills. */
+#if !defined(__clang__)
+#define TINYC_PW_NOINLINE static __attribute__((noinline, unused, optimize("no-schedule-insns")))
+#else
+#define TINYC_PW_NOINLINE static __attribute__((noinline, unused))
+#endif
+#define TINYC_PW_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYC_PW_NOINLINE static
+#define TINYC_PW_INLINE static inline
+#endif
+
+/* The accumulators of one block: pixels a, b times channels 0, 1 of the pair. */
+typedef struct {
+    int32_t a0, a1, b0, b1;
+} tinyc_pw_acc;
+
+/* What every block of a call reads (copied once: an int8 store may alias the params). */
+typedef struct {
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *requant;
+    int32_t in_c, out_c;
+    int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
+    int32_t output_offset, act_min, act_max;
+} tinyc_pw_call;
+
+/* Widen one input word into {x0, x2}, {x1, x3}, adding the offset pair when asked for
+ * (with_offset is a constant at every call, so the choice is made at compile time). */
+TINYC_PW_INLINE int32_t tinyc_pw_even(int32_t v, int32_t offset_pair, int with_offset)
+{
+    return with_offset ? tinyc_sxtab16(offset_pair, v) : tinyc_sxtb16(v);
+}
+
+TINYC_PW_INLINE int32_t tinyc_pw_odd(int32_t v, int32_t offset_pair, int with_offset)
+{
+    return with_offset ? tinyc_sxtab16_ror8(offset_pair, v) : tinyc_sxtb16_ror8(v);
+}
+
+/* One block of four input channels, 2 pixels x 2 channels: xb is xa + in_c, so 14 values
+ * stay live in the loops below: 4 accumulators, 4 widened inputs, 2 widened weights, xa,
+ * in_c, w, w_end. */
+#define TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc)                                              \
+    do {                                                                                                          \
+        const int32_t va_ = tinyc_read_s8x4(xa);                                                                  \
+        const int32_t vb_ = tinyc_read_s8x4((xa) + (in_c));                                                       \
+        const int32_t a02_ = tinyc_pw_even(va_, offset_pair, with_offset);                                        \
+        const int32_t a13_ = tinyc_pw_odd(va_, offset_pair, with_offset);                                         \
+        const int32_t b02_ = tinyc_pw_even(vb_, offset_pair, with_offset);                                        \
+        const int32_t b13_ = tinyc_pw_odd(vb_, offset_pair, with_offset);                                         \
+        int32_t wv_ = tinyc_read_s8x4(w);                                                                         \
+        int32_t w02_ = tinyc_sxtb16(wv_);                                                                         \
+        int32_t w13_ = tinyc_sxtb16_ror8(wv_);                                                                    \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w02_, b02_, (acc).b0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w13_, b13_, (acc).b0);                                                             \
+        wv_ = tinyc_read_s8x4((w) + 4);                                                                           \
+        w02_ = tinyc_sxtb16(wv_);                                                                                 \
+        w13_ = tinyc_sxtb16_ror8(wv_);                                                                            \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w02_, b02_, (acc).b1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w13_, b13_, (acc).b1);                                                             \
+    } while (0)
+
+/* 2 pixels x 2 channels over the input channels, two blocks per iteration (half the loop
+ * overhead), then the odd block when in_c / 4 is odd. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot2x2(const int8_t *xa, int32_t in_c, const int8_t *w, const int8_t *w_end,
+                                             int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
+{
+    const int8_t *w_pairs_end = w + ((in_c >> 3) << 4);
+    while (w != w_pairs_end) {
+        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc);
+        TINYC_PW_BLOCK_2X2(xa + 4, in_c, w + 8, offset_pair, with_offset, acc);
+        xa += 8;
+        w += 16;
+    }
+    if (w != w_end) {
+        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc);
+    }
+    return acc;
+}
+
+/* 1 pixel x 2 channels (an odd row's last pixel): the result in a0, a1. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, const int8_t *w_end,
+                                             int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
+{
+    do {
+        const int32_t va = tinyc_read_s8x4(xa);
+        const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
+        const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
+        const int32_t w0 = tinyc_read_s8x4(w);
+        const int32_t w1 = tinyc_read_s8x4(w + 4);
+        xa += 4;
+        w += 8;
+        acc.a0 = tinyc_smlad(tinyc_sxtb16(w0), a02, acc.a0);
+        acc.a0 = tinyc_smlad(tinyc_sxtb16_ror8(w0), a13, acc.a0);
+        acc.a1 = tinyc_smlad(tinyc_sxtb16(w1), a02, acc.a1);
+        acc.a1 = tinyc_smlad(tinyc_sxtb16_ror8(w1), a13, acc.a1);
+    } while (w != w_end);
+    return acc;
+}
+
+/* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
+ * block; the two pixels' outputs share their channels' requantize constants. */
+TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
+                                     int with_offset, int full_range)
+{
+    const int8_t *w = call->weights;
+    const int32_t in_c = call->in_c;
+    const int32_t out_c = call->out_c;
+    const int32_t *bias = call->bias;
+    int8_t *yb = ya + out_c;
+    int32_t oc;
+    for (oc = 0; oc < out_c; oc += 2) {
+        const int8_t *w_end = w + 2 * in_c;
+        int32_t output_offset, act_min, act_max;
+        tinyc_pw_acc acc;
+        tinyc_tail_channel q;
+        acc.a0 = acc.b0 = bias != 0 ? bias[oc] : 0;
+        acc.a1 = acc.b1 = bias != 0 ? bias[oc + 1] : 0;
+        if (pair) {
+            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, call->offset_pair, with_offset, acc);
+        } else {
+            acc = tinyc_pw_dot1x2(xa, w, w_end, call->offset_pair, with_offset, acc);
+        }
+        w = w_end;
+        output_offset = call->output_offset;
+        act_min = call->act_min;
+        act_max = call->act_max;
+        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc);
+        ya[oc] = tinyc_tail_s8(acc.a0, q, output_offset, act_min, act_max, full_range);
+        if (pair) {
+            yb[oc] = tinyc_tail_s8(acc.b0, q, output_offset, act_min, act_max, full_range);
+        }
+        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc + 1);
+        ya[oc + 1] = tinyc_tail_s8(acc.a1, q, output_offset, act_min, act_max, full_range);
+        if (pair) {
+            yb[oc + 1] = tinyc_tail_s8(acc.b1, q, output_offset, act_min, act_max, full_range);
+        }
+    }
+}
+
+/* Out of line, so the loops over channels and blocks get the registers: the folded offset
+ * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
+ * general case (an input offset the registry could not fold, any range). */
+TINYC_PW_NOINLINE void tinyc_pw_pixels_folded_full(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
+{
+    tinyc_pw_pixels(call, xa, ya, pair, 0, 1);
+}
+
+TINYC_PW_NOINLINE void tinyc_pw_pixels_folded(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
+{
+    tinyc_pw_pixels(call, xa, ya, pair, 0, 0);
+}
+
+TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
+{
+    tinyc_pw_pixels(call, xa, ya, pair, 1, 0);
+}
+#endif /* TINYC_USE_SIMD */
+
+/* Both public kernels: scratch == 0 reads the input where it is; otherwise each pixel pair is
+ * first copied into scratch (2 * in_c bytes) and computed from the copy, so the pair's
+ * outputs may overwrite its input (the in-place variant). */
+static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                         const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                         int8_t *scratch)
+{
+    const int32_t in_c = params->in_c;
+    const int32_t out_c = params->out_c;
+    const int32_t width = params->in_w;
+    const int32_t rows = params->batch * params->in_h;
+    const int32_t in_row_pitch = params->in_w * params->in_c;
+    const int32_t out_row_pitch = params->out_w * params->out_c;
+    int32_t row, x;
+#if TINYC_USE_SIMD
+    int full_range;
+    tinyc_pw_call call;
+    call.weights = weights;
+    call.bias = bias;
+    call.multiplier = multiplier;
+    call.requant = requant;
+    call.in_c = in_c;
+    call.out_c = out_c;
+    call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
+    call.output_offset = params->output_offset;
+    call.act_min = params->act_min;
+    call.act_max = params->act_max;
+    full_range = call.act_min == -128 && call.act_max == 127;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *in_row = input + row * in_row_pitch;
+        int8_t *out_row = output + row * out_row_pitch;
+        for (x = 0; x < width; x += 2) {
+            const int8_t *xa = in_row + x * in_c;
+            int8_t *ya = out_row + x * out_c;
+            const int pair = x + 1 < width;
+            if (scratch != 0) {
+                memcpy(scratch, xa, (size_t)((pair ? 2 : 1) * in_c));
+                xa = scratch;
+            }
+            if (call.offset_pair == 0 && full_range) {
+                tinyc_pw_pixels_folded_full(&call, xa, ya, pair);
+            } else if (call.offset_pair == 0) {
+                tinyc_pw_pixels_folded(&call, xa, ya, pair);
+            } else {
+                tinyc_pw_pixels_offset(&call, xa, ya, pair);
+            }
+        }
+    }
+#else
+    const int32_t input_offset = params->input_offset;
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->act_min;
+    const int32_t act_max = params->act_max;
+    int32_t oc, ic, p, j;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *in_row = input + row * in_row_pitch;
+        int8_t *out_row = output + row * out_row_pitch;
+        for (x = 0; x < width; x += 2) {
+            const int32_t count = x + 1 < width ? 2 : 1;
+            const int8_t *pixels = in_row + x * in_c;
+            if (scratch != 0) {
+                for (ic = 0; ic < count * in_c; ++ic) {
+                    scratch[ic] = pixels[ic];
+                }
+                pixels = scratch;
+            }
+            for (oc = 0; oc < out_c; oc += 2) {
+                /* The block's four values first, then its writes (the modelled order). */
+                int32_t acc[2][2];
+                for (p = 0; p < count; ++p) {
+                    const int8_t *px = pixels + p * in_c;
+                    for (j = 0; j < 2; ++j) {
+                        int32_t sum = bias != 0 ? bias[oc + j] : 0;
+                        for (ic = 0; ic < in_c; ++ic) {
+                            sum += ((int32_t)px[ic] + input_offset) *
+                                   (int32_t)weights[tinyc_pw_weight_index(oc + j, ic, in_c)];
+                        }
+                        acc[p][j] = sum;
+                    }
+                }
+                for (p = 0; p < count; ++p) {
+                    for (j = 0; j < 2; ++j) {
+                        out_row[(x + p) * out_c + oc + j] = tinyc_requantize_s8(
+                            acc[p][j], multiplier[oc + j], tinyc_tail_packed_shift(requant, oc + j), output_offset, act_min,
+                            act_max);
+                    }
+                }
+            }
+        }
+    }
+#endif
+}
+
+void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+}
+
+void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
+                                           const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                           const int32_t *requant, int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch);
+}

@@ -1,0 +1,124 @@
+"""The register-blocked NHWC pointwise conv (tinyc_pointwise_conv_s8): its record, its
+weight interleaving and its builder.
+
+A 1x1, stride-1, unpadded, ungrouped conv on NHWC tensors is a matrix product per image
+row. On a core with the DSP extension it runs here instead of tinyc_conv_s8: two pixels
+times two output channels per inner iteration (runtime_c/src/tinyc_pointwise_conv_s8.c),
+the weights interleaved at compile time into the order that loop loads them, the input
+offset folded into the bias (every tap reads the input). conv.py lists the record ahead of
+tinyc_conv_s8, so the channel counts it needs (in_c % 4 == 0, out_c % 2 == 0) decide.
+Its in-place twin (tinyc_pointwise_conv_inplace_pairs_s8, where the in-place pass marked the
+node) copies each pixel pair into a scratch first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import ops
+from ..ir.conv_shapes import is_pointwise
+from ..ir.graph import Graph, Node
+from ..ir.layout import NHWC, is_layout
+from ..quant import params as qparams
+from . import access
+from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
+from .common import bias_arg, fold_input_offset, per_channel_args, struct
+from .target import KernelTarget
+from .variant import KernelVariant
+
+SYMBOL = "tinyc_pointwise_conv_s8"
+
+
+def _shape_applies(node: Node, graph: Graph, target: KernelTarget, in_place: bool) -> bool:
+    """DSP cores, NHWC in and out, pointwise, in_c % 4 == 0, out_c even, in place or not."""
+    if not target.dsp or node.kind != "Conv2d" or bool(node.attrs.in_place) != in_place:  # type: ignore[attr-defined]
+        return False
+    x, y = node.inputs[0], node.outputs[0]
+    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC) and is_pointwise(node, graph)):
+        return False
+    in_c, out_c = graph.tensor(x).shape[1], graph.tensor(y).shape[1]
+    return in_c % 4 == 0 and out_c % 2 == 0
+
+
+def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _shape_applies(node, graph, target, in_place=False)
+
+
+def applies_in_place(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _shape_applies(node, graph, target, in_place=True)
+
+
+def pair_scratch(params: ParamStruct) -> int:
+    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: one pixel pair."""
+    return (2 if params["in_w"] > 1 else 1) * params["in_c"]
+
+
+def interleave(oi: np.ndarray) -> np.ndarray:
+    """[out_c][in_c] -> [out_c / 2][in_c / 4][2][4]: per pair of output channels, per block of
+    four input channels, the first channel's four weights, then the second's."""
+    out_c, in_c = oi.shape
+    return oi.reshape(out_c // 2, 2, in_c // 4, 4).transpose(0, 2, 1, 3)
+
+
+def _reorder(w: np.ndarray) -> np.ndarray:
+    return interleave(w[:, :, 0, 0])  # OIHW, 1x1
+
+
+def requant_table(shifts: np.ndarray) -> np.ndarray:
+    """Per channel the two words the kernel's requantize tail reads instead of the shift
+    (tinyc_pw_channel in the C): double_shift | right_shift << 8 | (right_shift != 0) << 16,
+    and round = 2^(right_shift - 1) (0 when right_shift is 0); the constants
+    tinyc_requant_channel_of (requant.h) would derive at run time."""
+    shift = np.asarray(shifts, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    double_shift, right_shift = left + 1, left - shift
+    round_term = np.where(right_shift > 0, np.left_shift(1, np.maximum(right_shift - 1, 0)), 0)
+    packed = double_shift | (right_shift << 8) | ((right_shift != 0).astype(np.int64) << 16)
+    return np.stack([packed, round_term], axis=1).astype(np.int32).reshape(-1)
+
+
+def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x_name, w_name = node.inputs[0], node.inputs[1]
+    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    (y_name,) = node.outputs
+    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
+    if any(zp != 0 for zp in w.quant.zero_point):
+        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
+    n, in_c, in_h, in_w = x.shape
+    out_c = w.shape[0]
+    input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
+    folded = fold_input_offset(w.data[:, :, 0, 0], bias, input_offset)  # [out][in]: every tap is real
+    if folded is not None:
+        bias, input_offset = folded
+    p = struct(
+        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=in_h, out_w=in_w, out_c=out_c,
+        kernel_h=1, kernel_w=1, stride_h=1, stride_w=1, dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
+        pad_top=0, pad_left=0, pad_bottom=0, pad_right=0,
+        groups=1, input_offset=input_offset, output_offset=y.quant.zp,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+    )  # fmt: skip
+    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
+    weights = np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1)
+    requant = ConstArg("requant", "int32_t", requant_table(shift.values))
+    args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, requant, TensorArg(y_name))
+    if variant.has_scratch:
+        args += (ScratchArg(variant.scratch(p)),)
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+POINTWISE_NHWC = KernelVariant(
+    symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
+    build=build, applies=applies, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
+    access=access.pointwise_pairs, reason="pointwise conv, two pixels at a time",
+)
+
+# Listed ahead of tinyc_pointwise_conv_inplace_s8 (conv.py): the same in-place guarantee (a
+# pixel's whole input read before any of its output is written) for pairs of pixels.
+POINTWISE_NHWC_IN_PLACE = KernelVariant(
+    symbol="tinyc_pointwise_conv_inplace_pairs_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL}.c", build=build, applies=applies_in_place, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
+    scratch=pair_scratch, access=access.pointwise_inplace_pairs,
+    reason="pointwise conv, two pixels at a time through a two-pixel scratch",
+)
