@@ -37,6 +37,7 @@ class PatchRequest:
     n_h: int = 0
     overhead_pct: float = DEFAULT_OVERHEAD_PCT
     n_w: int = 1
+    max_columns: int = MAX_COLUMNS  # auto: the widest grid tried (1: full-width bands only)
 
     @staticmethod
     def parse(text: str, overhead_pct: float = DEFAULT_OVERHEAD_PCT) -> "PatchRequest":
@@ -129,7 +130,7 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
     tried = 0
     for split in candidate_splits(straight):
         height, width = straight.graph.tensor(split).shape[2:]
-        for n_w in range(1, min(width, MAX_COLUMNS) + 1):
+        for n_w in range(1, min(width, request.max_columns) + 1):
             split_best, worse = None, 0
             for n_h in range(max(2, n_w), min(height, MAX_BANDS) + 1):
                 try:
