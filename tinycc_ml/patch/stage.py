@@ -112,16 +112,16 @@ def patch_grid(height: int, width: int, n_h: int, n_w: int) -> tuple[tuple[Rows,
 
 
 Window = tuple[Rows, Rows]  # (rows, columns) of an image
-Reads = tuple[tuple[InputRows, "InputRows | None"], ...]  # per activation input: (rows, columns) read
+WindowReads = tuple[tuple[InputRows, "InputRows | None"], ...]  # per activation input: (rows, columns) read
 
 
 def tile_windows(graph: Graph, stage: Stage, band: Rows,
-                 cols: Rows | None = None) -> tuple[dict[str, Window], dict[str, Reads]]:
+                 cols: Rows | None = None) -> tuple[dict[str, Window], dict[str, WindowReads]]:
     """(the rows and columns every stage tensor holds for this patch, the (rows, columns)
     windows each node reads). cols None: a full-width band, every tensor whole in width
     (read with the op's own left and right pads)."""
     held: dict[str, Window] = {stage.split: (band, cols or (0, graph.tensor(stage.split).shape[3]))}
-    reads: dict[str, Reads] = {}
+    reads: dict[str, WindowReads] = {}
     where = f"band {band}" if cols is None else f"patch {band}x{cols}"
     for node in reversed(stage.nodes):
         out = held.get(node.outputs[0])
