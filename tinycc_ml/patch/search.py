@@ -8,9 +8,10 @@ and nothing is patched unless it lowers the arena.
     --patch K:NHxNW    this split tensor and grid (NW = 1: row bands; NW > 1: tiles)
 
 Grids: for every split, full-width bands (n_w = 1) and n_h x n_w tiles with n_w up to
-MAX_COLUMNS and n_h >= n_w (patches at least as wide as they are tall cost less halo per
-byte of patch buffer on images as wide as they are tall); each (split, n_w) series over
-n_h stops at the MAC budget or after PATIENCE grids that do not lower its arena.
+MAX_COLUMNS whose tiles are near square (aspect within 2: a square tile has the least
+halo per byte of patch buffer, and every candidate costs a full plan); each (split, n_w)
+series over n_h stops at the MAC budget or after PATIENCE grids that do not lower its arena,
+and a split gets one column more only while its best arena keeps dropping.
 """
 
 from __future__ import annotations
@@ -104,6 +105,15 @@ def _choice(straight: Program, patched: Program, split: str, n_h: int, candidate
                        program_macs(patched), halo_rows(patched, n_w), candidates, halo_rows(patched, n_w, axis=3))
 
 
+def band_counts(height: int, width: int, n_w: int) -> range:
+    """The n_h the search tries with n_w columns: every count from 2 for bands; for tiles
+    those whose patches are at most twice as tall as wide or as wide as tall."""
+    if n_w == 1:
+        return range(2, min(height, MAX_BANDS) + 1)
+    lo = max(2, -(-n_w * height // (2 * width)))
+    return range(lo, min(height, MAX_BANDS, 2 * n_w * height // width) + 1)
+
+
 def candidate_splits(program: Program) -> list[str]:
     """Outputs of the stage-capable ops of the straight program, in order."""
     return [step.node.outputs[0] for step in program.steps
@@ -130,9 +140,10 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
     tried = 0
     for split in candidate_splits(straight):
         height, width = straight.graph.tensor(split).shape[2:]
+        narrower: int | None = None  # the split's best arena with one column fewer
         for n_w in range(1, min(width, request.max_columns) + 1):
             split_best, worse = None, 0
-            for n_h in range(max(2, n_w), min(height, MAX_BANDS) + 1):
+            for n_h in band_counts(height, width, n_w):
                 try:
                     patched = patched_program(straight, split, n_h, target, planner, n_w)
                 except StageError:
@@ -149,8 +160,9 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
                 key = (arena, overhead, n_w)  # ties: fewer columns (fewer, longer kernel calls)
                 if best is None or key < best[:3]:
                     best = (*key, patched, split, n_h)
-            if split_best is None:
-                break  # no grid with n_w columns fits the budget: narrower tiles only add halo
+            if split_best is None or (narrower is not None and split_best >= narrower):
+                break  # no grid with n_w columns fits the budget or gains: narrower tiles only add halo
+            narrower = split_best
     if best is None or best[0] >= straight.plan.arena_bytes:
         return straight, None
     _, _, n_w, patched, split, n_h = best

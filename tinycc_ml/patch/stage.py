@@ -20,6 +20,7 @@ from typing import Sequence
 from ..errors import TinycError
 from ..ir.graph import Graph, Node, Tensor
 from ..ir.layout import NHWC, same_bytes
+from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
 from ..memory.liveness import step_requests
@@ -148,8 +149,26 @@ def stage_windows(graph: Graph, stage: Stage, band: Rows) -> tuple[dict[str, Row
     return {name: w[0] for name, w in held.items()}, {name: tuple(r for r, _ in w) for name, w in reads.items()}
 
 
+CallMemo = dict[tuple, tuple[list[str], list[KernelCall]]]
+
+
+def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo) -> list[KernelCall]:
+    """The node's kernel calls; patches of one loop with the same geometry (shapes, pads,
+    strides) share them, renamed to their own region tensors (interior tiles are alike,
+    and building a conv's calls reorders its weights)."""
+    acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
+    key = (node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts), tuple(strides.get(n, 0) for n in acts))
+    if key not in memo:
+        memo[key] = (acts, kernel_calls(node, graph, target, strides))
+        return memo[key][1]
+    names, calls = memo[key]
+    rename = dict(zip(names, acts))
+    return [replace(c, args=tuple(TensorArg(rename[a.tensor], a.row_stride) if isinstance(a, TensorArg) else a
+                                  for a in c.args)) for c in calls]
+
+
 def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
-                   cols: Rows | None = None) -> Iteration:
+                   cols: Rows | None = None, memo: CallMemo | None = None) -> Iteration:
     """One patch: a full-width band (cols None) or the tile band x cols. A region is a
     window of its buffer: a resident tensor (stage input, K) is whole, a scoped one holds
     the patch's hull of what its consumers read; a window narrower than its buffer's image
@@ -196,7 +215,8 @@ def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: K
     it_graph = replace(graph, nodes=tuple(nodes), tensors=tensors, dim_orders=dim_orders, inputs=(), outputs=())
     strides = {name: r.row_stride // tensors[name].dtype.itemsize
                for name, r in regions.items() if r.is_strided(tensors[name])}
-    steps = tuple(NodeStep(n, tuple(kernel_calls(n, it_graph, target, strides))) for n in nodes)
+    memo = {} if memo is None else memo
+    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo))) for n in nodes)
     return Iteration(it_graph, steps, tuple(regions.values()))
 
 
@@ -204,11 +224,12 @@ def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HO
                columns: int = 1) -> LoopStep:
     """The stage's loop over an n_h x n_w grid of K (row-major); columns 1: full-width bands."""
     height, width = graph.tensor(stage.split).shape[2:]
+    memo: CallMemo = {}
     if columns == 1:
-        iterations = tuple(band_iteration(graph, stage, i, band, target)
+        iterations = tuple(band_iteration(graph, stage, i, band, target, memo=memo)
                            for i, band in enumerate(band_rows(height, bands)))
     else:
-        iterations = tuple(band_iteration(graph, stage, i, band, target, cols)
+        iterations = tuple(band_iteration(graph, stage, i, band, target, cols, memo)
                            for i, (band, cols) in enumerate(patch_grid(height, width, bands, columns)))
     name = "patch_" + "".join(ch if ch.isalnum() else "_" for ch in stage.split)
     try:
