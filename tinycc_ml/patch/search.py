@@ -11,7 +11,7 @@ Grids: for every split, full-width bands (n_w = 1) and n_h x n_w tiles with n_w 
 MAX_COLUMNS whose tiles are near square (aspect within 2: a square tile has the least
 halo per byte of patch buffer, and every candidate costs a full plan); each (split, n_w)
 series over n_h stops at the MAC budget or after PATIENCE grids that do not lower its arena,
-and a split gets one column more only while its best arena keeps dropping.
+and a split stops widening after COLUMN_PATIENCE column counts that do not lower its arena.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ DEFAULT_OVERHEAD_PCT = 20.0
 MAX_BANDS = 16  # more bands only add halo: the per-band buffers stop shrinking long before
 MAX_COLUMNS = 4  # column counts tried (tiles); beyond, the halo of narrow tiles eats the MAC budget
 PATIENCE = 4  # band counts in a row that do not lower a split's arena end its search
+COLUMN_PATIENCE = 2  # column counts in a row that do not lower a split's arena end its widening
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
     tried = 0
     for split in candidate_splits(straight):
         height, width = straight.graph.tensor(split).shape[2:]
-        narrower: int | None = None  # the split's best arena with one column fewer
+        narrower: int | None = None  # the split's best arena with fewer columns
+        widen = 0  # column counts in a row that did not lower it
         for n_w in range(1, min(width, request.max_columns) + 1):
             split_best, worse = None, 0
             for n_h in band_counts(height, width, n_w):
@@ -160,9 +162,12 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
                 key = (arena, overhead, n_w)  # ties: fewer columns (fewer, longer kernel calls)
                 if best is None or key < best[:3]:
                     best = (*key, patched, split, n_h)
-            if split_best is None or (narrower is not None and split_best >= narrower):
-                break  # no grid with n_w columns fits the budget or gains: narrower tiles only add halo
-            narrower = split_best
+            if split_best is None:
+                break  # no grid with n_w columns fits the budget: narrower tiles only add halo
+            widen = 0 if narrower is None or split_best < narrower else widen + 1
+            if widen >= COLUMN_PATIENCE:
+                break  # wider grids stopped paying for this split
+            narrower = split_best if narrower is None else min(narrower, split_best)
     if best is None or best[0] >= straight.plan.arena_bytes:
         return straight, None
     _, _, n_w, patched, split, n_h = best
