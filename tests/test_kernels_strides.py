@@ -185,9 +185,17 @@ def pad_graphs(draw: st.DrawFn):
 @st.composite
 def binary_image_graphs(draw: st.DrawFn):
     shape = draw(image_shapes())
-    a, b, y = (act(name, shape, draw(per_tensor())) for name in ("a", "b", "y"))
+    a_q, b_q = draw(per_tensor()), draw(per_tensor())
     act_min, act_max = draw(act_range())
-    attrs = ops.Add(act_min, act_max) if draw(st.booleans()) else ops.Mul(act_min, act_max)
+    # Output scales where TFLite's int32 left shift is defined (as test_kernels_elementwise).
+    if draw(st.booleans()):
+        attrs: ops.OpAttrs = ops.Add(act_min, act_max)
+        y_scale = max(a_q.s, b_q.s) * 10 ** draw(st.floats(-3.0, 4.0))
+    else:
+        attrs = ops.Mul(act_min, act_max)
+        y_scale = a_q.s * b_q.s * 10 ** draw(st.floats(-4.0, 5.0))
+    y_q = QuantParams.per_tensor(y_scale, draw(per_tensor()).zp)
+    a, b, y = act("a", shape, a_q), act("b", shape, b_q), act("y", shape, y_q)
     return single_node(attrs, [a, b], y, {"a": NHWC, "b": NHWC, "y": NHWC})
 
 
