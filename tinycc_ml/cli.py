@@ -145,8 +145,9 @@ BOARD_HELP = ("Target board, one of `tinyc boards`, or a board file of your own 
                    "firmware against and report its text/data/bss in report.json (default: $TINYC_STM32CUBE; "
                    "neither: not measured).")
 @click.option("--patch", "patch", default="off", show_default=True, metavar="off|auto|K:NHxNW",
-              help="Patch-based inference: run the ops up to tensor K band by band (NH row bands, NW = 1); "
-                   "'auto' searches K and NH for the smallest arena within --patch-overhead.")
+              help="Patch-based inference: run the ops up to tensor K patch by patch on an NH x NW grid of "
+                   "K (NW = 1: full-width row bands); 'auto' searches K and the grid for the smallest arena "
+                   "within --patch-overhead.")
 @click.option("--patch-overhead", "patch_overhead", default=20.0, show_default=True, type=click.FloatRange(min=0),
               help="MACs the patch search may add by recomputing halos, in % of the model's MACs.")
 @click.option("--preserve-input", is_flag=True,

@@ -4,7 +4,8 @@ A LoopStep runs a body of nodes once per region, e.g. a patch stage run band by 
 each iteration has its own small graph (the region tensors, with the shapes and pads of
 that iteration's part of the image) and its own kernel calls, and every region tensor
 sits at a byte offset inside a buffer of the Program (a resident tensor of the graph, or
-a buffer scoped to the loop body, which lives only inside one iteration). Liveness
+a buffer scoped to the loop body, which lives only inside one iteration), with a row
+stride when it is a window narrower than that buffer's image (a patch of a 2-D grid). Liveness
 (memory/liveness.py) turns steps into buffer requests, codegen prints a loop over
 constant tables computed from the iterations, and the plan-aware interpreter runs the
 same iterations on one arena.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from .ir.graph import Graph, Node
+from .ir.graph import Graph, Node, Tensor
 from .kernels.call import KernelCall
 
 
@@ -27,11 +28,35 @@ class NodeStep:
 
 @dataclass(frozen=True)
 class Region:
-    """A region tensor of an iteration, stored `offset` bytes into a Program buffer."""
+    """A region tensor of an iteration, stored `offset` bytes into a Program buffer.
+
+    A region is a 2-D window of its buffer: its rows (an NHWC image's y, batch outermost)
+    of w * c bytes each, `row_stride` bytes apart. A window narrower than the image it
+    lies in (a patch of a column band or a tile) has a row stride longer than its rows, so
+    its bytes are NOT contiguous: only the kernels whose record takes row strides run on
+    it, and no overlap fact (they assume dense tensors) is derived for its calls."""
 
     tensor: str  # its name in the iteration's graph (and in the calls' TensorArgs)
     buffer: str  # the Program tensor (resident, or scoped to the loop) holding it
-    offset: int  # bytes from the start of that buffer
+    offset: int  # bytes from the start of that buffer to its first byte
+    row_stride: int = 0  # bytes from one of its rows to the next in the buffer; 0: packed (dense)
+
+    def rows(self, tensor: Tensor) -> tuple[int, int, int]:
+        """(rows, bytes per row, bytes from one row to the next) of the region `tensor` holds."""
+        if self.row_stride == 0:
+            return 1, tensor.nbytes, tensor.nbytes
+        n, c, h, w = tensor.shape
+        row = w * c * tensor.dtype.itemsize
+        return n * h, row, self.row_stride
+
+    def end(self, tensor: Tensor) -> int:
+        """One past its last byte, from the start of the buffer."""
+        count, row, pitch = self.rows(tensor)
+        return self.offset + (count - 1) * pitch + row if count else self.offset
+
+    def is_strided(self, tensor: Tensor) -> bool:
+        count, row, pitch = self.rows(tensor)
+        return count > 1 and pitch != row
 
 
 @dataclass(frozen=True)
@@ -40,11 +65,29 @@ class Iteration:
     steps: tuple[NodeStep, ...]  # the body in order: the same nodes and kernels every iteration
     regions: tuple[Region, ...]  # every activation of `graph`
 
+    def __post_init__(self) -> None:
+        for r in self.regions:
+            if r.row_stride:
+                t = self.graph.tensor(r.tensor)
+                if len(t.shape) != 4 or r.row_stride < t.shape[1] * t.shape[3] * t.dtype.itemsize:
+                    raise ValueError(f"region {r.tensor}: row stride {r.row_stride} B needs an NHWC image whose "
+                                     f"rows are at most that long (shape {list(t.shape)})")
+
     def region(self, tensor: str) -> Region:
         for r in self.regions:
             if r.tensor == tensor:
                 return r
         raise KeyError(tensor)
+
+    def row_strides(self) -> dict[str, int]:
+        """Region tensor -> elements between its rows, for the strided regions (the kernel
+        registry's `strides`: only variants that take row strides run on them)."""
+        strides = {}
+        for r in self.regions:
+            t = self.graph.tensor(r.tensor)
+            if r.is_strided(t):
+                strides[r.tensor] = r.row_stride // t.dtype.itemsize
+        return strides
 
 
 @dataclass(frozen=True)

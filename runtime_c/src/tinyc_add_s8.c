@@ -3,8 +3,9 @@
  *
  * Both inputs are offset, shifted left by left_shift (20) and rescaled to a common scale,
  * summed, then rescaled to the output: the constants come from tinycc_ml/quant/params.py
- * (add_params). The output is dense over params->shape.dims; the inputs are read through
- * their strides (0 = broadcast). The output may alias an input exactly (in-place): every
+ * (add_params). The output is written through its strides over params->shape.dims (dense
+ * for a whole tensor; a region of a larger image has a row stride); the inputs are read
+ * through theirs (0 = broadcast). The output may alias an input exactly (in-place): every
  * element is read before it is written and never read again.
  *
  * Fast path (TINYC_USE_SIMD, 9 <= left_shift <= 22 and both input shifts in [-31, 0], which
@@ -47,16 +48,18 @@ void tinyc_add_s8(const tinyc_add_params *params, const int8_t *a, const int8_t 
         const int32_t act_max = params->act_max;
         const int32_t a_step = s->a_strides[3];
         const int32_t b_step = s->b_strides[3];
+        const int32_t y_step = s->y_strides[3];
         const int32_t inner = s->dims[3];
         for (i0 = 0; i0 < s->dims[0]; ++i0) {
             for (i1 = 0; i1 < s->dims[1]; ++i1) {
                 for (i2 = 0; i2 < s->dims[2]; ++i2) {
                     const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
                     const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
+                    int8_t *y_row = output + i0 * s->y_strides[0] + i1 * s->y_strides[1] + i2 * s->y_strides[2];
                     for (i3 = 0; i3 < inner; ++i3) {
                         const int32_t sum = tinyc_add_rescale_one(&ra, a_row[i3 * a_step]) +
                                             tinyc_add_rescale_one(&rb, b_row[i3 * b_step]);
-                        *output++ =
+                        y_row[i3 * y_step] =
                             tinyc_requantize_s8(sum, output_multiplier, output_shift, output_offset, act_min, act_max);
                     }
                 }
@@ -70,8 +73,10 @@ void tinyc_add_s8(const tinyc_add_params *params, const int8_t *a, const int8_t 
             for (i2 = 0; i2 < s->dims[2]; ++i2) {
                 const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
                 const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
+                int8_t *y_row = output + i0 * s->y_strides[0] + i1 * s->y_strides[1] + i2 * s->y_strides[2];
                 for (i3 = 0; i3 < s->dims[3]; ++i3) {
-                    *output++ = tinyc_add_one_s8(params, a_row[i3 * s->a_strides[3]], b_row[i3 * s->b_strides[3]]);
+                    y_row[i3 * s->y_strides[3]] =
+                        tinyc_add_one_s8(params, a_row[i3 * s->a_strides[3]], b_row[i3 * s->b_strides[3]]);
                 }
             }
         }

@@ -117,6 +117,8 @@ void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
     const int32_t in_w = params->in_w;
     const int32_t channels = params->channels;
     const int32_t cell_offset = params->requantize ? params->input_offset : 0;
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
     int32_t b, oy, ox, c, y, x;
 #if TINYC_USE_SIMD
     const tinyc_pool_divisor empty = {0, 0, 0};
@@ -125,9 +127,10 @@ void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
 #endif
 
     for (b = 0; b < params->batch; ++b) {
-        const int8_t *image = input + b * in_h * in_w * channels;
+        const int8_t *image = input + b * in_h * in_row_pitch;
         for (oy = 0; oy < params->out_h; ++oy) {
             const int32_t y0 = oy * params->stride_h - params->pad_top;
+            int8_t *out_px = output + (b * params->out_h + oy) * out_row_pitch;
             const int32_t y_begin = tinyc_max_i32(y0, 0);
             const int32_t y_end = tinyc_min_i32(y0 + params->kernel_h, in_h);
             const int32_t padded_rows = tinyc_min_i32(y0 + params->kernel_h, in_h + params->pad_bottom) -
@@ -151,7 +154,7 @@ void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
                     int32_t lanes02 = 0, lanes13 = 0, cells = 0;
                     int8_t bytes[4];
                     for (y = y_begin; y < y_end; ++y) {
-                        const int8_t *cell = image + (y * in_w + x_begin) * channels + c;
+                        const int8_t *cell = image + y * in_row_pitch + x_begin * channels + c;
                         for (x = x_begin; x < x_end; ++x) {
                             const int32_t word = tinyc_read_s8x4(cell);
                             lanes02 = tinyc_sxtab16(lanes02, word);
@@ -173,17 +176,17 @@ void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
                     for (k = 0; k < 4; ++k) {
                         bytes[k] = tinyc_pool_average(params, sum[k], inside, &divisor);
                     }
-                    memcpy(output, bytes, sizeof bytes);
-                    output += 4;
+                    memcpy(out_px, bytes, sizeof bytes);
+                    out_px += 4;
                 }
                 for (; c < channels; ++c) {
                     int32_t acc = 0;
                     for (y = y_begin; y < y_end; ++y) {
                         for (x = x_begin; x < x_end; ++x) {
-                            acc += (int32_t)image[(y * in_w + x) * channels + c];
+                            acc += (int32_t)image[y * in_row_pitch + x * channels + c];
                         }
                     }
-                    *output++ = tinyc_pool_average(params, acc, inside, &divisor);
+                    *out_px++ = tinyc_pool_average(params, acc, inside, &divisor);
                 }
                 (void)cell_offset;
 #else
@@ -192,7 +195,7 @@ void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
                     int32_t out;
                     for (y = y_begin; y < y_end; ++y) {
                         for (x = x_begin; x < x_end; ++x) {
-                            acc += (int32_t)image[(y * in_w + x) * channels + c] + cell_offset;
+                            acc += (int32_t)image[y * in_row_pitch + x * channels + c] + cell_offset;
                         }
                     }
                     if (count <= 0) {
@@ -207,7 +210,7 @@ void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
                         acc += (count - inside) * -params->input_offset;
                         out = tinyc_rounded_div(acc, count);
                     }
-                    *output++ = (int8_t)tinyc_clamp_i32(out, params->act_min, params->act_max);
+                    *out_px++ = (int8_t)tinyc_clamp_i32(out, params->act_min, params->act_max);
                 }
 #endif
             }

@@ -68,12 +68,15 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
     const int32_t output_offset = params->output_offset;
     const int32_t act_min = params->act_min;
     const int32_t act_max = params->act_max;
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
     int32_t b, oy, ox, g, oc, ky, kx;
 
     for (b = 0; b < params->batch; ++b) {
-        const int8_t *image = input + b * in_h * in_w * in_c;
+        const int8_t *image = input + b * in_h * in_row_pitch;
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t in_y0 = oy * stride_h - pad_top;
+            int8_t *out = output + (b * out_h + oy) * out_row_pitch;
             for (ox = 0; ox < out_w; ++ox) {
                 const int32_t in_x0 = ox * stride_w - pad_left;
                 /* The in-bounds taps of a kernel row: kx_lo <= kx < kx_hi (dilation 1). */
@@ -96,9 +99,9 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                         int32_t j;
                         if (row_runs && kx_hi > kx_lo && ky_hi > ky_lo) {
                             /* The in-bounds window: rows ky_lo..ky_hi-1, each one run. */
-                            const int8_t *x0 = image + ((in_y0 + ky_lo * dilation_h) * in_w + in_x0 + kx_lo) * in_c;
+                            const int8_t *x0 = image + (in_y0 + ky_lo * dilation_h) * in_row_pitch + (in_x0 + kx_lo) * in_c;
                             const int8_t *w0 = filter + (ky_lo * kernel_w + kx_lo) * in_c;
-                            const int32_t x_stride = dilation_h * in_w * in_c;
+                            const int32_t x_stride = dilation_h * in_row_pitch;
                             const int32_t w_stride = kernel_w * in_c;
                             const int32_t run = (kx_hi - kx_lo) * in_c;
                             if (count == 4) {
@@ -115,7 +118,7 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                         } else if (!row_runs) {
                             for (ky = ky_lo; ky < ky_hi; ++ky) {
                                 const int32_t in_y = in_y0 + ky * dilation_h;
-                                const int8_t *row = image + in_y * in_w * in_c;
+                                const int8_t *row = image + in_y * in_row_pitch;
                                 const int8_t *filter_row = filter + ky * kernel_w * group_in_c;
                                 for (kx = 0; kx < kernel_w; ++kx) {
                                     const int32_t in_x = in_x0 + kx * dilation_w;
@@ -136,8 +139,8 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                             }
                         }
                         tinyc_requantize_channels_s8(acc, count, bias != 0 ? bias + oc : 0, multiplier + oc,
-                                                     shift + oc, output_offset, act_min, act_max, output);
-                        output += count;
+                                                     shift + oc, output_offset, act_min, act_max, out);
+                        out += count;
                     }
                 }
             }
@@ -152,12 +155,15 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
     const int32_t kernel_w = params->kernel_w;
     const int32_t group_in_c = in_c / params->groups;
     const int32_t group_out_c = out_c / params->groups;
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
     int32_t b, oy, ox, oc, ky, kx;
 
     for (b = 0; b < params->batch; ++b) {
-        const int8_t *image = input + b * in_h * in_w * in_c;
+        const int8_t *image = input + b * in_h * in_row_pitch;
         for (oy = 0; oy < params->out_h; ++oy) {
             const int32_t in_y0 = oy * params->stride_h - params->pad_top;
+            int8_t *out = output + (b * params->out_h + oy) * out_row_pitch;
             for (ox = 0; ox < params->out_w; ++ox) {
                 const int32_t in_x0 = ox * params->stride_w - params->pad_left;
                 for (oc = 0; oc < out_c; ++oc) {
@@ -174,7 +180,7 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                             if (in_x < 0 || in_x >= in_w) {
                                 continue;
                             }
-                            acc += tinyc_conv_dot_s8(image + (in_y * in_w + in_x) * in_c + channel0,
+                            acc += tinyc_conv_dot_s8(image + in_y * in_row_pitch + in_x * in_c + channel0,
                                                      filter + (ky * kernel_w + kx) * group_in_c, group_in_c,
                                                      params->input_offset);
                         }
@@ -182,8 +188,8 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                     if (bias != 0) {
                         acc += bias[oc];
                     }
-                    *output++ = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset,
-                                                    params->act_min, params->act_max);
+                    *out++ = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset,
+                                                 params->act_min, params->act_max);
                 }
             }
         }

@@ -166,15 +166,17 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
     const int32_t kernel_w = params->kernel_w;
     const int32_t dilation_h = params->dilation_h;
     const int32_t dilation_w = params->dilation_w;
-    const int32_t row_stride = in_w * in_c;
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
     const int32_t listed = depth_multiplier == 1 && kernel_h * kernel_w <= TINYC_DW_MAX_TAPS;
     tinyc_dw_tap taps[TINYC_DW_MAX_TAPS];
     int32_t b, oy, ox;
 
     for (b = 0; b < params->batch; ++b) {
-        const int8_t *image = input + b * in_h * row_stride;
+        const int8_t *image = input + b * in_h * in_row_pitch;
         for (oy = 0; oy < params->out_h; ++oy) {
             const int32_t in_y0 = oy * params->stride_h - params->pad_top;
+            int8_t *out = output + (b * params->out_h + oy) * out_row_pitch;
             const int32_t ky_lo = tinyc_dw_first_tap(in_y0, dilation_h);
             const int32_t ky_hi = tinyc_dw_end_tap(in_y0, dilation_h, in_h, kernel_h);
             int32_t listed_full_ox = -1; /* the ox whose full window the list holds */
@@ -190,10 +192,10 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                     window.x = image;
                     window.w = weights;
                 } else {
-                    window.x = image + ((in_y0 + ky_lo * dilation_h) * in_w + in_x0 + kx_lo * dilation_w) * in_c;
+                    window.x = image + (in_y0 + ky_lo * dilation_h) * in_row_pitch + (in_x0 + kx_lo * dilation_w) * in_c;
                     window.w = weights + (ky_lo * kernel_w + kx_lo) * out_c;
                 }
-                window.x_row = dilation_h * row_stride;
+                window.x_row = dilation_h * in_row_pitch;
                 window.x_col = dilation_w * in_c;
                 window.w_row = kernel_w * out_c;
                 window.w_col = out_c;
@@ -203,7 +205,7 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                         /* the row's list of a full window, moved on by whole pixels */
                         const int32_t x_shift = (ox - listed_full_ox) * params->stride_w * in_c;
                         tinyc_dw_taps_pixel(params, taps, kernel_h * kernel_w, x_shift, bias, multiplier, shift,
-                                            output);
+                                            out);
                     } else {
                         int32_t ky, kx, count = 0;
                         for (ky = 0; ky < window.rows; ++ky) {
@@ -214,24 +216,27 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                             }
                         }
                         listed_full_ox = full ? ox : -1;
-                        tinyc_dw_taps_pixel(params, taps, count, 0, bias, multiplier, shift, output);
+                        tinyc_dw_taps_pixel(params, taps, count, 0, bias, multiplier, shift, out);
                     }
                 } else if (depth_multiplier == 1) {
-                    tinyc_dw_pixel(params, &window, offset_pair, bias, multiplier, shift, output);
+                    tinyc_dw_pixel(params, &window, offset_pair, bias, multiplier, shift, out);
                 } else {
-                    tinyc_dw_pixel_multiplier(params, &window, depth_multiplier, bias, multiplier, shift, output);
+                    tinyc_dw_pixel_multiplier(params, &window, depth_multiplier, bias, multiplier, shift, out);
                 }
-                output += out_c;
+                out += out_c;
             }
         }
     }
 #else
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
     int32_t b, oy, ox, oc, ky, kx;
 
     for (b = 0; b < params->batch; ++b) {
-        const int8_t *image = input + b * in_h * in_w * in_c;
+        const int8_t *image = input + b * in_h * in_row_pitch;
         for (oy = 0; oy < params->out_h; ++oy) {
             const int32_t in_y0 = oy * params->stride_h - params->pad_top;
+            int8_t *out = output + (b * params->out_h + oy) * out_row_pitch;
             for (ox = 0; ox < params->out_w; ++ox) {
                 const int32_t in_x0 = ox * params->stride_w - params->pad_left;
                 for (oc = 0; oc < out_c; ++oc) {
@@ -247,15 +252,15 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                             if (in_x < 0 || in_x >= in_w) {
                                 continue;
                             }
-                            acc += ((int32_t)image[(in_y * in_w + in_x) * in_c + ic] + params->input_offset) *
+                            acc += ((int32_t)image[in_y * in_row_pitch + in_x * in_c + ic] + params->input_offset) *
                                    (int32_t)weights[(ky * params->kernel_w + kx) * out_c + oc];
                         }
                     }
                     if (bias != 0) {
                         acc += bias[oc];
                     }
-                    *output++ = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset,
-                                                    params->act_min, params->act_max);
+                    *out++ = tinyc_requantize_s8(acc, multiplier[oc], shift[oc], params->output_offset,
+                                                 params->act_min, params->act_max);
                 }
             }
         }

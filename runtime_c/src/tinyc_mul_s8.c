@@ -18,11 +18,13 @@ void tinyc_mul_s8(const tinyc_mul_params *params, const int8_t *a, const int8_t 
             for (i2 = 0; i2 < s->dims[2]; ++i2) {
                 const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
                 const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
+                int8_t *y_row = output + i0 * s->y_strides[0] + i1 * s->y_strides[1] + i2 * s->y_strides[2];
                 for (i3 = 0; i3 < s->dims[3]; ++i3) {
                     const int32_t product = ((int32_t)a_row[i3 * s->a_strides[3]] + params->input1_offset) *
                                             ((int32_t)b_row[i3 * s->b_strides[3]] + params->input2_offset);
-                    *output++ = tinyc_requantize_s8(product, params->output_multiplier, params->output_shift,
-                                                    params->output_offset, params->act_min, params->act_max);
+                    y_row[i3 * s->y_strides[3]] =
+                        tinyc_requantize_s8(product, params->output_multiplier, params->output_shift,
+                                            params->output_offset, params->act_min, params->act_max);
                 }
             }
         }

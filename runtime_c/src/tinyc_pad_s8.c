@@ -2,7 +2,9 @@
  * Constant padding over up to 4 physical dims, int8. The output is dense over
  * pad_before[k] + in_dims[k] + pad_after[k]; output index o of dim k reads input index
  * o - pad_before[k] when that is inside the input, else `value` (already quantized by the
- * compiler). A negative pad crops, as in ONNX Pad.
+ * compiler). A negative pad crops, as in ONNX Pad. The rows (dim 3 runs) of the input and of
+ * the output start input_row_stride / output_row_stride elements apart (in_dims[3] and the
+ * output's dim 3 when dense; more for a region of a larger image).
  */
 #include <string.h>
 
@@ -23,6 +25,8 @@ void tinyc_pad_s8(const tinyc_pad_params *params, const int8_t *input, int8_t *o
 {
     const int32_t *in_dims = params->in_dims;
     const int8_t value = (int8_t)params->value;
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
     int32_t out_dims[4];
     int32_t k, i0, i1, i2;
     int32_t lead, first, copy, trail;
@@ -39,19 +43,19 @@ void tinyc_pad_s8(const tinyc_pad_params *params, const int8_t *input, int8_t *o
     for (i0 = 0; i0 < out_dims[0]; ++i0) {
         for (i1 = 0; i1 < out_dims[1]; ++i1) {
             for (i2 = 0; i2 < out_dims[2]; ++i2) {
+                int8_t *out = output + ((i0 * out_dims[1] + i1) * out_dims[2] + i2) * out_row_pitch;
                 if (tinyc_pad_inside(params, 0, i0) && tinyc_pad_inside(params, 1, i1) &&
                     tinyc_pad_inside(params, 2, i2)) {
                     const int32_t row = (((i0 - params->pad_before[0]) * in_dims[1] + (i1 - params->pad_before[1])) *
                                              in_dims[2] +
                                          (i2 - params->pad_before[2])) *
-                                        in_dims[3];
-                    memset(output, value, (size_t)lead);
-                    memcpy(output + lead, input + row + first, (size_t)copy);
-                    memset(output + lead + copy, value, (size_t)trail);
+                                        in_row_pitch;
+                    memset(out, value, (size_t)lead);
+                    memcpy(out + lead, input + row + first, (size_t)copy);
+                    memset(out + lead + copy, value, (size_t)trail);
                 } else {
-                    memset(output, value, (size_t)out_dims[3]);
+                    memset(out, value, (size_t)out_dims[3]);
                 }
-                output += out_dims[3];
             }
         }
     }

@@ -18,7 +18,7 @@ from ..ir.graph import BoundaryIO, Graph
 from ..kernels.call import ConstArg, KernelCall, NullArg, ParamStruct, ScratchArg, TensorArg
 from ..memory.liveness import scratch_name
 from ..memory.plan import check_plan
-from ..program import LoopStep, NodeStep, Program
+from ..program import Iteration, LoopStep, NodeStep, Program, Region
 
 CTYPE_BYTES = {"int8_t": 1, "int32_t": 4}
 BOUNDARY_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "float32": "float"}
@@ -259,6 +259,7 @@ class _Emitter:
     def __init__(self, program: Program, prefix: str):
         self.program, self.prefix = program, prefix
         self.offsets = program.plan.tensor_offsets()
+        self.sizes = {t: r.size for r in program.plan.requests for t in r.tensors}
         self.consts: list[ConstArray] = []
         self.params: list[ParamsDecl] = []
         self.param_arrays: list[ParamsArrayDecl] = []
@@ -331,6 +332,7 @@ class _Emitter:
                         column = len(rows[0])
                         for r, (it, c) in enumerate(zip(loop.iterations, per_iteration)):
                             region = it.region(_tensor_of(c.args[ai], loop.name))
+                            self.check_region(loop.name, it, region)
                             rows[r].append(self.offsets[region.buffer] + region.offset)
                         args.append(Arg("region", column=column))
                     elif isinstance(arg, ScratchArg) and arg.nbytes > 0:
@@ -342,6 +344,24 @@ class _Emitter:
         table = OffsetTable(f"{stem}_offsets", tuple(tuple(r) for r in rows))
         self.offset_tables.append(table)
         self.steps.append(StepEmit(step, label, tuple(calls), LoopEmit(len(loop.iterations), table.c_name)))
+
+
+    def check_region(self, loop: str, iteration: Iteration, region: Region) -> None:
+        """Codegen re-checks what it prints: the region lies inside its buffer, and a strided
+        region reaches only a kernel that takes its row stride (the call's TensorArg and
+        params carry it)."""
+        tensor = iteration.graph.tensor(region.tensor)
+        if region.offset < 0 or region.end(tensor) > self.sizes[region.buffer]:
+            raise TinycError(f"loop {loop}: region {region.tensor} [{region.offset}, {region.end(tensor)}) lies "
+                             f"outside its buffer {region.buffer} of {self.sizes[region.buffer]} bytes")
+        if region.is_strided(tensor):
+            pitch = region.row_stride // tensor.dtype.itemsize
+            for body in iteration.steps:
+                for call in body.calls:
+                    for arg in call.args:
+                        if isinstance(arg, TensorArg) and arg.tensor == region.tensor and arg.row_stride != pitch:
+                            raise TinycError(f"loop {loop}: {call.symbol} of node {body.node.name} reads region "
+                                             f"{region.tensor} without its row stride {pitch} (kernel registry bug)")
 
 
 def _tensor_of(arg: object, loop: str) -> str:

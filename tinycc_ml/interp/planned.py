@@ -140,25 +140,29 @@ def _run_loop(program: Program, loop: LoopStep, arena: _Arena) -> None:
             node = body.node
             values = {}
             for name in dict.fromkeys(n for n in node.inputs if n and not graph.tensor(n).is_constant):
-                off, size = _region_span(arena, iteration, name)
-                values[name] = decode(graph, name, arena.bytes[off:off + size].copy())
+                values[name] = decode(graph, name, arena.bytes[_region_bytes(arena, iteration, name)])
             out = node.outputs[0]
             data = _evaluate(graph, node, values)
-            off, size = _region_span(arena, iteration, out)
-            arena.bytes[off:off + size] = data
+            arena.bytes[_region_bytes(arena, iteration, out)] = data
             _poison_scratch(program, node.name, body.calls, arena)
 
 
-def _region_span(arena: _Arena, iteration: Iteration, tensor: str) -> tuple[int, int]:
+def _region_bytes(arena: _Arena, iteration: Iteration, tensor: str) -> np.ndarray:
+    """The arena positions of the region's bytes, in its physical order: row after row, each
+    row where its row stride puts it (a window narrower than its buffer's image is not
+    contiguous)."""
     region = iteration.region(tensor)
     base, buffer_size = arena.offsets.get(region.buffer), arena.plan_size(region.buffer)
     if base is None:
         raise PlanError(f"region {tensor}: buffer {region.buffer} has no place in the memory plan")
-    size = iteration.graph.tensor(tensor).nbytes
-    if region.offset < 0 or region.offset + size > buffer_size:
-        raise PlanError(f"region {tensor} [{region.offset}, {region.offset + size}) lies outside its buffer "
+    t = iteration.graph.tensor(tensor)
+    end = region.end(t)
+    if region.offset < 0 or end > buffer_size:
+        raise PlanError(f"region {tensor} [{region.offset}, {end}) lies outside its buffer "
                         f"{region.buffer} of {buffer_size} bytes")
-    return base + region.offset, size
+    count, row, pitch = region.rows(t)
+    starts = base + region.offset + pitch * np.arange(count, dtype=np.int64)
+    return (starts[:, None] + np.arange(row, dtype=np.int64)[None, :]).reshape(-1)
 
 
 def run_planned(program: Program, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -43,6 +43,7 @@ class TensorArg:
     """An activation buffer in the arena, read or written by the kernel."""
 
     tensor: str
+    row_stride: int = 0  # a region of a larger image: elements between its rows (in the params too); 0: dense
 
 
 @dataclass(frozen=True)

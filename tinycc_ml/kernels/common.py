@@ -13,6 +13,7 @@ from ..ir.graph import Graph, Node, Tensor
 from ..ir.layout import NHWC, Order, same_bytes
 from ..quant import params as qparams
 from .call import ConstArg, KernelArg, NullArg, ParamStruct, TensorArg
+from .variant import RowStrides
 
 
 class KernelLayoutError(RuntimeError):
@@ -42,6 +43,16 @@ def require_nhwc(node: Node, graph: Graph, name: str) -> None:
             f"node {node.name} ({node.kind}): tensor {name} has shape {list(shape)} and dim order "
             f"{list(order)}; the kernel reads NHWC, dim order [0, 2, 3, 1] (layout pass bug)"
         )
+
+
+def image_row_stride(graph: Graph, strides: RowStrides, name: str) -> int:
+    """Elements from one row (y) of an NHWC image to the next: its own row (w * c), or the
+    row of the larger image it is a region of."""
+    _, c, _, w = graph.tensor(name).shape
+    pitch = strides.get(name, w * c)
+    if pitch < w * c:
+        raise KernelLayoutError(f"tensor {name}: row stride {pitch} is shorter than its rows ({w * c} elements)")
+    return pitch
 
 
 def require_same_layout(node: Node, graph: Graph, name: str, order: Order) -> None:

@@ -24,6 +24,7 @@ from .common import (
     KernelLayoutError,
     bias_arg,
     fold_input_offset,
+    image_row_stride,
     per_channel_args,
     require_nhwc,
     require_same_layout,
@@ -32,7 +33,7 @@ from .common import (
 from .depthwise3x3 import DEPTHWISE_3X3
 from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE
 from .target import KernelTarget
-from .variant import KernelVariant
+from .variant import KernelVariant, RowStrides
 
 CONV = ("Conv2d",)
 
@@ -164,14 +165,14 @@ def _conv_reason(params: ParamStruct) -> str:
 _FOLDS_INPUT_OFFSET = frozenset({"tinyc_conv_s8", "tinyc_pointwise_conv_inplace_s8", "tinyc_pointwise_conv_hwc_chw_s8"})
 
 
-def _folds_input_offset(variant: KernelVariant, attrs: ops.Conv2d, kernel_h: int) -> bool:
-    """Only kernels one row tall: a patch band of a taller kernel gains or loses its top and
-    bottom pads with its place in the image, and every band of a loop must get the same
-    constant bias."""
-    return variant.symbol in _FOLDS_INPUT_OFFSET and not any(attrs.pads) and kernel_h == 1
+def _folds_input_offset(variant: KernelVariant, attrs: ops.Conv2d, kernel_h: int, kernel_w: int) -> bool:
+    """Only 1x1 kernels: a patch of a larger kernel gains or loses pads with its place in
+    the image (top and bottom for a band, left and right too for a tile), and every patch
+    of a loop must get the same constant bias."""
+    return variant.symbol in _FOLDS_INPUT_OFFSET and not any(attrs.pads) and kernel_h == kernel_w == 1
 
 
-def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     b_name = node.inputs[2] if len(node.inputs) > 2 else ""
@@ -185,7 +186,7 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
     assert variant.reorder_weights is not None, variant.symbol
     weights = variant.reorder_weights(w.data)
     input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
-    folded = fold_input_offset(weights, bias, input_offset) if _folds_input_offset(variant, attrs, kernel_h) else None
+    folded = fold_input_offset(weights, bias, input_offset) if _folds_input_offset(variant, attrs, kernel_h, kernel_w) else None
     if folded is not None:
         bias, input_offset = folded
     p = struct(
@@ -196,6 +197,7 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
         pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
         groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant),
                                          out_c)
@@ -212,7 +214,7 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
-def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.FullyConnected = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     b_name = node.inputs[2] if len(node.inputs) > 2 else ""
@@ -253,7 +255,10 @@ def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVar
 
 
 # NHWC first: a tensor with unit spatial or channel extent is NHWC and CHW at once, and
-# then runs the NHWC kernels.
+# then runs the NHWC kernels. Only tinyc_conv_s8 and tinyc_depthwise_conv_s8 take row
+# strides (regions of a larger image): the in-place variants' overlap contract and the
+# channel-major ones' planes are defined on whole tensors, so a strided region never
+# selects them (the registry skips them; a patch stage runs no conv in place).
 CONV_VARIANTS: tuple[KernelVariant, ...] = (
     POINTWISE_NHWC_IN_PLACE,  # DSP cores, in_c % 4 == 0 and even out_c: two pixels a block
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
@@ -264,10 +269,10 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
-                  access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
+                  access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel", row_strides=True),
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
-                  access=access.conv, describe=_conv_reason),
+                  access=access.conv, describe=_conv_reason, row_strides=True),
     _conv_variant("tinyc_depthwise_conv_chw_inplace_s8", applies=_depthwise_chw, weight_layout="C,KH,KW",
                   reorder_weights=_chw_taps, scratch=_plane_scratch, access=access.depthwise_chw_inplace,
                   reason="depthwise conv (CHW), channel by channel via a one-channel scratch"),

@@ -25,7 +25,7 @@ from .call import ConstArg, KernelCall, TensorArg
 from .common import per_channel_args, struct
 from .pointwise import requant_table
 from .target import KernelTarget
-from .variant import KernelVariant
+from .variant import KernelVariant, RowStrides
 
 SYMBOL = "tinyc_depthwise_conv_3x3_s8"
 INT32 = 1 << 31
@@ -61,7 +61,8 @@ def group_taps(w: np.ndarray) -> np.ndarray:
     return w[:, 0].reshape(channels // 4, 4, 3, 3).transpose(0, 2, 3, 1)
 
 
-def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    del strides  # dense tensors only (the record does not take row strides)
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     (y_name,) = node.outputs
@@ -76,8 +77,9 @@ def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
         pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
         groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), channels)
+    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant), channels)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),

@@ -10,22 +10,33 @@ from ..ir.graph import Graph, Node
 from ..quant import params as qparams
 from . import access, physical
 from .call import ConstArg, KernelArg, KernelCall, ParamStruct, TensorArg
-from .common import KernelLayoutError, data_arg, operand_tensors, require_same_layout, struct
-from .variant import KernelVariant
+from .common import KernelLayoutError, data_arg, image_row_stride, operand_tensors, require_nhwc, require_same_layout, struct
+from .variant import KernelVariant, RowStrides
 
 BROADCAST_DIMS = 4  # tinyc_broadcast
 SOFTMAX_MAX_DEPTH = 4095  # a Q12.19 sum of up to 4095 exps (each <= 2^19) fits int32
 
 
-def _broadcast(node: Node, graph: Graph) -> ParamStruct:
+def _region_stride(node: Node, graph: Graph, strides: RowStrides, name: str) -> int | None:
+    """The row stride of a tensor that is a region of a larger NHWC image, else None."""
+    if name not in strides:
+        return None
+    require_nhwc(node, graph, name)
+    return image_row_stride(graph, strides, name)
+
+
+def _broadcast(node: Node, graph: Graph, strides: RowStrides) -> ParamStruct:
     a_name, b_name = node.inputs
     (y_name,) = node.outputs
     a, b, y = graph.tensor(a_name), graph.tensor(b_name), graph.tensor(y_name)
     y_order = graph.dim_order(y_name)
     dims = physical.physical_shape(y.shape, y_order)
-    a_strides = physical.broadcast_strides(y.shape, y_order, a.shape, graph.dim_order(a_name))
-    b_strides = physical.broadcast_strides(y.shape, y_order, b.shape, graph.dim_order(b_name))
-    dims, (a_strides, b_strides) = physical.simplify(dims, a_strides, b_strides)
+    a_strides = physical.broadcast_strides(y.shape, y_order, a.shape, graph.dim_order(a_name),
+                                           _region_stride(node, graph, strides, a_name))
+    b_strides = physical.broadcast_strides(y.shape, y_order, b.shape, graph.dim_order(b_name),
+                                           _region_stride(node, graph, strides, b_name))
+    y_strides = physical.region_strides(dims, _region_stride(node, graph, strides, y_name))
+    dims, (a_strides, b_strides, y_strides) = physical.simplify(dims, a_strides, b_strides, y_strides)
     if len(dims) > BROADCAST_DIMS:
         raise ModelError(
             f"node {node.name} ({node.kind}): broadcasting {list(a.shape)} with {list(b.shape)} needs "
@@ -35,6 +46,7 @@ def _broadcast(node: Node, graph: Graph) -> ParamStruct:
         dims=physical.pad_leading(dims, BROADCAST_DIMS, 1),
         a_strides=physical.pad_leading(a_strides, BROADCAST_DIMS, 0),
         b_strides=physical.pad_leading(b_strides, BROADCAST_DIMS, 0),
+        y_strides=physical.pad_leading(y_strides, BROADCAST_DIMS, 0),
     )
 
 
@@ -43,13 +55,13 @@ def _binary_args(node: Node, graph: Graph) -> tuple[KernelArg, ...]:
     return (data_arg(graph, a_name, "a"), data_arg(graph, b_name, "b"), TensorArg(node.outputs[0]))
 
 
-def build_add(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_add(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Add = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
     q = qparams.add_params(a.quant, b.quant, y.quant)
     p = struct(
-        shape=_broadcast(node, graph),
+        shape=_broadcast(node, graph, strides),
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
         input1_multiplier=q.input1_multiplier, input1_shift=q.input1_shift,
         input2_multiplier=q.input2_multiplier, input2_shift=q.input2_shift,
@@ -59,13 +71,13 @@ def build_add(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, _binary_args(node, graph))]
 
 
-def build_mul(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_mul(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Mul = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
     q = qparams.mul_params(a.quant, b.quant, y.quant)
     p = struct(
-        shape=_broadcast(node, graph),
+        shape=_broadcast(node, graph, strides),
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
         output_multiplier=q.output_multiplier, output_shift=q.output_shift,
         act_min=attrs.act_min, act_max=attrs.act_max,
@@ -73,17 +85,23 @@ def build_mul(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, _binary_args(node, graph))]
 
 
-def build_lut(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_lut(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Lut = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
     require_same_layout(node, graph, x_name, graph.dim_order(y_name))
     table = ConstArg("table", "int8_t", np.asarray(attrs.table, dtype=np.int8))
-    p = struct(size=graph.tensor(y_name).size)
+    y = graph.tensor(y_name)
+    if x_name in strides or y_name in strides:  # regions of larger images: one run per image row
+        in_pitch, out_pitch = (_region_stride(node, graph, strides, n) for n in (x_name, y_name))
+        n, c, h, w = y.shape
+        p = struct(size=w * c, rows=n * h, input_row_stride=in_pitch or w * c, output_row_stride=out_pitch or w * c)
+    else:
+        p = struct(size=y.size, rows=1, input_row_stride=y.size, output_row_stride=y.size)
     args = (table, data_arg(graph, x_name, "x"), TensorArg(y_name))
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
-def build_sign_flip(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_sign_flip(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     """A uint8 model's edge: the same bytes in the same order, each XOR 0x80."""
     x_name, (y_name,) = node.inputs[0], node.outputs
     require_same_layout(node, graph, x_name, graph.dim_order(y_name))
@@ -91,7 +109,7 @@ def build_sign_flip(node: Node, graph: Graph, variant: KernelVariant) -> list[Ke
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, (TensorArg(x_name), TensorArg(y_name)))]
 
 
-def build_softmax(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_softmax(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Softmax = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
     x, y = graph.tensor(x_name), graph.tensor(y_name)
@@ -119,11 +137,11 @@ def build_softmax(node: Node, graph: Graph, variant: KernelVariant) -> list[Kern
 
 ELEMENTWISE_VARIANTS: tuple[KernelVariant, ...] = (
     KernelVariant("tinyc_add_s8", "tinyc_add_params", (ops.Add.kind,), 3, "tinyc_add_s8.c", build_add,
-                  access=access.broadcast, reason="elementwise add", nested_types=("tinyc_broadcast",)),
+                  access=access.broadcast, reason="elementwise add", nested_types=("tinyc_broadcast",), row_strides=True),
     KernelVariant("tinyc_mul_s8", "tinyc_mul_params", (ops.Mul.kind,), 3, "tinyc_mul_s8.c", build_mul,
-                  access=access.broadcast, reason="elementwise mul", nested_types=("tinyc_broadcast",)),
+                  access=access.broadcast, reason="elementwise mul", nested_types=("tinyc_broadcast",), row_strides=True),
     KernelVariant("tinyc_lut_s8", "tinyc_lut_params", (ops.Lut.kind,), 3, "tinyc_lut_s8.c", build_lut,
-                  access=access.lut, reason="elementwise table lookup"),
+                  access=access.lut, reason="elementwise table lookup", row_strides=True),
     KernelVariant("tinyc_sign_flip_s8", "tinyc_sign_flip_params", (ops.SignFlip.kind,), 2, "tinyc_sign_flip_s8.c",
                   build_sign_flip, access=access.sign_flip, reason="uint8 edge, XOR 0x80 word by word"),
     KernelVariant("tinyc_softmax_s8", "tinyc_softmax_params", (ops.Softmax.kind,), 2, "tinyc_softmax_s8.c",

@@ -11,8 +11,8 @@ from ..ir.graph import Graph, Node
 from ..ir.layout import storage_positions
 from . import access, physical
 from .call import KernelCall, TensorArg
-from .common import data_arg, require_same_layout, struct
-from .variant import KernelVariant
+from .common import KernelLayoutError, data_arg, image_row_stride, require_nhwc, require_same_layout, struct
+from .variant import KernelVariant, RowStrides
 
 TRANSPOSE_DIMS = 6  # TINYC_MAX_DIMS
 PAD_DIMS = 4  # tinyc_pad_params
@@ -57,11 +57,11 @@ def _reshape(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCal
     return _strided_copy(node, graph, variant, *copy)
 
 
-def build_strided_copy(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_strided_copy(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     return _reshape(node, graph, variant) if node.kind == ops.Reshape.kind else _transpose(node, graph, variant)
 
 
-def build_concat(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_concat(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Concat = node.attrs  # type: ignore[assignment]
     (y_name,) = node.outputs
     y = graph.tensor(y_name)
@@ -83,9 +83,35 @@ def build_concat(node: Node, graph: Graph, variant: KernelVariant) -> list[Kerne
     return calls
 
 
-def build_pad(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def _pad_image_region(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    """Pad on a region of a larger NHWC image: rows (dim 2) of w * c elements (dim 3), so
+    the row strides address it; only rows and columns may be padded."""
     attrs: ops.Pad = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
+    for name in (x_name, y_name):
+        require_nhwc(node, graph, name)
+    n, c, h, w = graph.tensor(x_name).shape
+    pads = attrs.pads
+    if pads[0] or pads[1] or pads[4] or pads[5]:
+        raise KernelLayoutError(f"node {node.name} (Pad): pads batch or channels of a region of a larger image; "
+                                "only rows and columns can be padded there (patch stage bug)")
+    p = struct(
+        in_dims=(1, n, h, w * c),
+        pad_before=(0, 0, pads[2], pads[3] * c),
+        pad_after=(0, 0, pads[6], pads[7] * c),
+        value=attrs.value,
+        input_row_stride=image_row_stride(graph, strides, x_name),
+        output_row_stride=image_row_stride(graph, strides, y_name),
+    )
+    args = (data_arg(graph, x_name, "x"), TensorArg(y_name))
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+def build_pad(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    attrs: ops.Pad = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    if x_name in strides or y_name in strides:
+        return _pad_image_region(node, graph, variant, strides)
     x = graph.tensor(x_name)
     order = graph.dim_order(y_name)
     require_same_layout(node, graph, x_name, order)
@@ -110,6 +136,8 @@ def build_pad(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
         pad_before=tuple(m[1] for m in merged),
         pad_after=tuple(m[2] for m in merged),
         value=attrs.value,
+        input_row_stride=merged[-1][0],
+        output_row_stride=merged[-1][1] + merged[-1][0] + merged[-1][2],
     )
     args = (data_arg(graph, x_name, "x"), TensorArg(y_name))
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
@@ -123,5 +151,6 @@ MOVEMENT_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="strided copy, element by element"),
     KernelVariant("tinyc_concat_s8", "tinyc_concat_params", (ops.Concat.kind,), 2, "tinyc_concat_s8.c",
                   build_concat),
-    KernelVariant("tinyc_pad_s8", "tinyc_pad_params", (ops.Pad.kind,), 2, "tinyc_pad_s8.c", build_pad),
+    KernelVariant("tinyc_pad_s8", "tinyc_pad_params", (ops.Pad.kind,), 2, "tinyc_pad_s8.c", build_pad,
+                  row_strides=True),
 )

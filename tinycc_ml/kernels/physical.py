@@ -25,9 +25,21 @@ def row_major_strides(dims: Sequence[int]) -> Shape:
     return tuple(strides)
 
 
-def logical_strides(shape: Shape, order: Sequence[int]) -> Shape:
-    """Element stride of each *logical* axis of a tensor laid out in `order`."""
-    physical = row_major_strides(physical_shape(shape, order))
+def region_strides(dims: Sequence[int], row_stride: int | None = None) -> Shape:
+    """Row-major strides of physical `dims`; with `row_stride`, those of a region of a larger
+    image: physical dim 1 (an NHWC image's rows) is row_stride elements apart, and the dims
+    outside it scale with it."""
+    strides = list(row_major_strides(dims))
+    if row_stride is not None and len(dims) >= 2:
+        strides[1] = row_stride
+        strides[0] = row_stride * dims[1]
+    return tuple(strides)
+
+
+def logical_strides(shape: Shape, order: Sequence[int], row_stride: int | None = None) -> Shape:
+    """Element stride of each *logical* axis of a tensor laid out in `order` (a region of a
+    larger image with `row_stride`: region_strides)."""
+    physical = region_strides(physical_shape(shape, order), row_stride)
     strides = [0] * len(shape)
     for position, axis in enumerate(order):
         strides[axis] = physical[position]
@@ -69,10 +81,11 @@ def pad_leading(values: Sequence[int], count: int, fill: int) -> Shape:
     return (fill,) * (count - len(values)) + tuple(values)
 
 
-def broadcast_strides(out_shape: Shape, out_order: Sequence[int], in_shape: Shape, in_order: Sequence[int]) -> Shape:
+def broadcast_strides(out_shape: Shape, out_order: Sequence[int], in_shape: Shape, in_order: Sequence[int],
+                      in_row_stride: int | None = None) -> Shape:
     """Stride of an input along each *physical* axis of the output, numpy broadcasting
     (right-aligned logical axes; an input extent of 1 or a missing axis reads stride 0)."""
-    in_strides = logical_strides(in_shape, in_order)
+    in_strides = logical_strides(in_shape, in_order, in_row_stride)
     skip = len(out_shape) - len(in_shape)
     result = []
     for axis in out_order:

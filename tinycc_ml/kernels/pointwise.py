@@ -25,7 +25,7 @@ from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import bias_arg, fold_input_offset, per_channel_args, struct
 from .target import KernelTarget
-from .variant import KernelVariant
+from .variant import KernelVariant, RowStrides
 
 SYMBOL = "tinyc_pointwise_conv_s8"
 
@@ -78,7 +78,8 @@ def requant_table(shifts: np.ndarray) -> np.ndarray:
     return np.stack([packed, round_term], axis=1).astype(np.int32).reshape(-1)
 
 
-def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    del strides  # dense tensors only (the record does not take row strides)
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     b_name = node.inputs[2] if len(node.inputs) > 2 else ""
@@ -98,8 +99,9 @@ def build(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
         pad_top=0, pad_left=0, pad_bottom=0, pad_right=0,
         groups=1, input_offset=input_offset, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=in_w * in_c, output_row_stride=in_w * out_c,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
+    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant), out_c)
     weights = np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1)
     requant = ConstArg("requant", "int32_t", requant_table(shift.values))
     args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, requant, TensorArg(y_name))

@@ -1,4 +1,5 @@
-"""Average and max pooling on NHWC images."""
+"""Average and max pooling on NHWC images (whole tensors, or regions of a larger image
+through their row strides)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from ..ir.graph import Graph, Node
 from ..quant import params as qparams
 from . import access
 from .call import KernelCall, TensorArg
-from .common import require_nhwc, struct
-from .variant import KernelVariant
+from .common import image_row_stride, require_nhwc, struct
+from .variant import KernelVariant, RowStrides
 
 
-def build_pool(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def build_pool(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.AveragePool2d | ops.MaxPool2d = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
     x, y = graph.tensor(x_name), graph.tensor(y_name)
@@ -41,13 +42,14 @@ def build_pool(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
         input_offset=offsets["input_offset"], output_offset=offsets["output_offset"],
         multiplier=requant["multiplier"], shift=requant["shift"],
         act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
     )  # fmt: skip
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, (TensorArg(x_name), TensorArg(y_name)))]
 
 
 POOL_VARIANTS: tuple[KernelVariant, ...] = (
     KernelVariant("tinyc_avgpool_s8", "tinyc_pool_params", (ops.AveragePool2d.kind,), 2, "tinyc_avgpool_s8.c",
-                  build_pool, access=access.pool, reason="average pooling, window by window"),
+                  build_pool, access=access.pool, reason="average pooling, window by window", row_strides=True),
     KernelVariant("tinyc_maxpool_s8", "tinyc_pool_params", (ops.MaxPool2d.kind,), 2, "tinyc_maxpool_s8.c",
-                  build_pool, access=access.pool, reason="max pooling, window by window"),
+                  build_pool, access=access.pool, reason="max pooling, window by window", row_strides=True),
 )

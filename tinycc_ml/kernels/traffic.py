@@ -13,7 +13,11 @@ from .registry import variant
 
 
 def call_traffic(call: KernelCall) -> CallTraffic | None:
-    """The call's traffic, or None when its kernel has no model (no overlap allowed)."""
+    """The call's traffic, or None when its kernel has no model (no overlap allowed). The
+    models describe dense tensors: a call on a region of a larger image (a row stride) has
+    none, so no overlap fact is ever derived for it or replayed on it."""
+    if any(isinstance(a, TensorArg) and a.row_stride for a in call.args):
+        return None
     model = variant(call.symbol).access
     return None if model is None else model(call.params)
 

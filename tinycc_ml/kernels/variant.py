@@ -3,7 +3,9 @@
 A variant is one C function (`symbol`) of runtime_c. Its record says when it runs
 (`applies`: a node, its graph and the target), how a node becomes its calls (`build`,
 shared by a family such as the convolutions), how the weights are laid out for it, the
-scratch it needs (the Python twin of its C `_get_buffer_size`), its memory access
+scratch it needs (the Python twin of its C `_get_buffer_size`), whether it addresses
+its tensors through row strides (so it can read and write a region of a larger image,
+e.g. a patch), its memory access
 pattern (the model the overlap facts are derived from; None: no overlap is ever
 allowed), what a fact about it says, and which source file defines it. The registry
 picks among the records; the runtime source table, the C test driver's dispatch and the
@@ -14,7 +16,7 @@ targets/test_support.py). Adding a variant is one record, its C file and its tes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..ir.graph import Graph, Node
 from .access import Model
@@ -25,7 +27,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 Applies = Callable[[Node, Graph, KernelTarget], bool]
-Build = Callable[[Node, Graph, "KernelVariant"], list[KernelCall]]
+# Tensor -> elements between the starts of consecutive rows (an NHWC image's y), for the
+# tensors of a call that are regions of a larger image (a patch); a tensor not listed is
+# dense. Only variants whose record says `row_strides` ever see a listed tensor.
+RowStrides = Mapping[str, int]
+Build = Callable[[Node, Graph, "KernelVariant", RowStrides], list[KernelCall]]
+NO_STRIDES: RowStrides = {}
 
 
 def no_scratch(params: ParamStruct) -> int:
@@ -52,6 +59,7 @@ class KernelVariant:
     reason: str = ""  # what an overlap fact about it says, e.g. "elementwise add"
     describe: Callable[[ParamStruct], str] | None = None  # a reason that depends on the call
     nested_types: tuple[str, ...] = ()  # struct types nested in params_type (for the sizeof list)
+    row_strides: bool = False  # takes regions of a larger image (row strides); False: dense tensors only
 
     def fact_reason(self, params: ParamStruct) -> str:
         return self.describe(params) if self.describe is not None else (self.reason or self.symbol)

@@ -96,7 +96,7 @@ def step_requests(graph: Graph, steps: Sequence[Step], alignment: int = DEFAULT_
         for iteration in step.iterations:
             for region in iteration.regions:
                 if region.buffer in step.scoped:
-                    extent = region.offset + iteration.graph.tensor(region.tensor).nbytes
+                    extent = region.end(iteration.graph.tensor(region.tensor))  # a strided window: to its last row
                     root = groups[region.buffer]
                     scoped_size[root] = max(scoped_size.get(root, 0), extent)
         for j, body in enumerate(step.iterations[0].steps):

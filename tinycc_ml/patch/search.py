@@ -5,7 +5,13 @@ and nothing is patched unless it lowers the arena.
 
     --patch off        layer by layer
     --patch auto       the search
-    --patch K:NHxNW    this split tensor and grid (NW = 1: row bands)
+    --patch K:NHxNW    this split tensor and grid (NW = 1: row bands; NW > 1: tiles)
+
+Grids: for every split, full-width bands (n_w = 1) and n_h x n_w tiles with n_w up to
+MAX_COLUMNS whose tiles are near square (aspect within 2: a square tile has the least
+halo per byte of patch buffer, and every candidate costs a full plan); each (split, n_w)
+series over n_h stops at the MAC budget or after PATIENCE grids that do not lower its arena,
+and a split stops widening after COLUMN_PATIENCE column counts that do not lower its arena.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from .stage import StageError, patched_program, program_macs
 
 DEFAULT_OVERHEAD_PCT = 20.0
 MAX_BANDS = 16  # more bands only add halo: the per-band buffers stop shrinking long before
+MAX_COLUMNS = 4  # column counts tried (tiles); beyond, the halo of narrow tiles eats the MAC budget
 PATIENCE = 4  # band counts in a row that do not lower a split's arena end its search
+COLUMN_PATIENCE = 2  # column counts in a row that do not lower a split's arena end its widening
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class PatchRequest:
     split: str = ""
     n_h: int = 0
     overhead_pct: float = DEFAULT_OVERHEAD_PCT
+    n_w: int = 1
+    max_columns: int = MAX_COLUMNS  # auto: the widest grid tried (1: full-width bands only)
 
     @staticmethod
     def parse(text: str, overhead_pct: float = DEFAULT_OVERHEAD_PCT) -> "PatchRequest":
@@ -39,12 +49,9 @@ class PatchRequest:
         n_h, x, n_w = grid.partition("x")
         if not sep or not split or not x or not n_h.isdigit() or not n_w.isdigit():
             raise TinycError(f"--patch {text!r}: expected off, auto or TENSOR:NHxNW (e.g. conv1_out:4x1)")
-        if int(n_w) != 1:
-            raise TinycError(f"--patch {text!r}: only row bands (NW = 1) are supported; patches narrower than "
-                             "the image need a row stride the kernels do not take yet")
-        if int(n_h) < 1:
-            raise TinycError(f"--patch {text!r}: NH must be at least 1")
-        return PatchRequest("forced", split, int(n_h), overhead_pct)
+        if int(n_h) < 1 or int(n_w) < 1:
+            raise TinycError(f"--patch {text!r}: NH and NW must be at least 1")
+        return PatchRequest("forced", split, int(n_h), overhead_pct, int(n_w))
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class PatchChoice:
     macs_with: int
     halo_rows: tuple[tuple[str, int], ...]  # per stage op: rows computed twice (summed over bands)
     candidates: int  # (K, grid) pairs planned by the search
+    halo_cols: tuple[tuple[str, int], ...] = ()  # per stage op: columns computed twice (summed over column bands)
 
     @property
     def mac_overhead_pct(self) -> float:
@@ -67,28 +75,44 @@ class PatchChoice:
         return {"split": self.split, "grid": [self.n_h, self.n_w], "arena_without_bytes": self.arena_without,
                 "arena_with_bytes": self.arena_with, "macs_without": self.macs_without, "macs_with": self.macs_with,
                 "mac_overhead_pct": round(self.mac_overhead_pct, 2), "candidates": self.candidates,
-                "halo_rows": {name: rows for name, rows in self.halo_rows}}
+                "halo_rows": {name: rows for name, rows in self.halo_rows},
+                "halo_cols": {name: cols for name, cols in self.halo_cols}}
 
     def summary(self) -> str:
-        return (f"  patch: {self.split} in {self.n_h}x{self.n_w} bands: arena {self.arena_with:,} B "
+        return (f"  patch: {self.split} in {self.n_h}x{self.n_w} {'bands' if self.n_w == 1 else 'patches'}: "
+                f"arena {self.arena_with:,} B "
                 f"(layer by layer {self.arena_without:,} B), +{self.mac_overhead_pct:.1f} % MACs")
 
 
-def halo_rows(program: Program) -> tuple[tuple[str, int], ...]:
-    """Per stage op, the output rows its bands compute beyond the image's height."""
+def halo_rows(program: Program, n_w: int = 1, axis: int = 2) -> tuple[tuple[str, int], ...]:
+    """Per stage op, the output rows its bands compute beyond the image's height (axis 3:
+    the columns its column bands compute beyond the image's width). The patches run
+    row-major, n_w to a band: one patch per band (per column band) counts."""
     rows = []
     for step in program.steps:
         if isinstance(step, LoopStep):
+            n_h = len(step.iterations) // n_w
+            firsts = step.iterations[::n_w] if axis == 2 else step.iterations[:n_w]
+            assert len(firsts) == (n_h if axis == 2 else n_w)
             for j, node in enumerate(step.nodes):
-                full = program.graph.tensor(node.outputs[0]).shape[2]
-                done = sum(it.graph.tensor(it.steps[j].node.outputs[0]).shape[2] for it in step.iterations)
+                full = program.graph.tensor(node.outputs[0]).shape[axis]
+                done = sum(it.graph.tensor(it.steps[j].node.outputs[0]).shape[axis] for it in firsts)
                 rows.append((node.name, done - full))
     return tuple(rows)
 
 
-def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int) -> PatchChoice:
-    return PatchChoice(split, n_h, 1, straight.plan.arena_bytes, patched.plan.arena_bytes, program_macs(straight),
-                       program_macs(patched), halo_rows(patched), candidates)
+def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int, n_w: int = 1) -> PatchChoice:
+    return PatchChoice(split, n_h, n_w, straight.plan.arena_bytes, patched.plan.arena_bytes, program_macs(straight),
+                       program_macs(patched), halo_rows(patched, n_w), candidates, halo_rows(patched, n_w, axis=3))
+
+
+def band_counts(height: int, width: int, n_w: int) -> range:
+    """The n_h the search tries with n_w columns: every count from 2 for bands; for tiles
+    those whose patches are at most twice as tall as wide or as wide as tall."""
+    if n_w == 1:
+        return range(2, min(height, MAX_BANDS) + 1)
+    lo = max(2, -(-n_w * height // (2 * width)))
+    return range(lo, min(height, MAX_BANDS, 2 * n_w * height // width) + 1)
 
 
 def candidate_splits(program: Program) -> list[str]:
@@ -108,34 +132,43 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             raise TinycError(f"--patch: the lowered graph has no tensor {request.split!r} "
                              f"(split points: {', '.join(candidate_splits(straight)) or 'none'})")
         try:
-            patched = patched_program(straight, request.split, request.n_h, target, planner)
+            patched = patched_program(straight, request.split, request.n_h, target, planner, request.n_w)
         except StageError as exc:
-            raise TinycError(f"--patch {request.split}:{request.n_h}x1: {exc}") from None
-        return patched, _choice(straight, patched, request.split, request.n_h, 1)
+            raise TinycError(f"--patch {request.split}:{request.n_h}x{request.n_w}: {exc}") from None
+        return patched, _choice(straight, patched, request.split, request.n_h, 1, request.n_w)
     base_macs = program_macs(straight)
-    best: tuple[int, float, Program, str, int] | None = None
+    best: tuple[int, float, int, Program, str, int] | None = None
     tried = 0
     for split in candidate_splits(straight):
-        height = straight.graph.tensor(split).shape[2]
-        split_best, worse = None, 0
-        for n_h in range(2, min(height, MAX_BANDS) + 1):
-            try:
-                patched = patched_program(straight, split, n_h, target, planner)
-            except StageError:
-                break  # the stage cannot end here (or cannot be cut finer): no finer grid either
-            tried += 1
-            overhead = 100.0 * (program_macs(patched) - base_macs) / max(base_macs, 1)
-            if overhead > request.overhead_pct:
-                break  # more bands only add halo
-            arena = patched.plan.arena_bytes
-            worse = 0 if split_best is None or arena < split_best else worse + 1
-            split_best = arena if split_best is None else min(split_best, arena)
-            if worse >= PATIENCE:
-                break  # the band buffers stopped shrinking; the halo only grows from here
-            key = (arena, overhead)
-            if best is None or key < best[:2]:
-                best = (*key, patched, split, n_h)
+        height, width = straight.graph.tensor(split).shape[2:]
+        narrower: int | None = None  # the split's best arena with fewer columns
+        widen = 0  # column counts in a row that did not lower it
+        for n_w in range(1, min(width, request.max_columns) + 1):
+            split_best, worse = None, 0
+            for n_h in band_counts(height, width, n_w):
+                try:
+                    patched = patched_program(straight, split, n_h, target, planner, n_w)
+                except StageError:
+                    break  # the stage cannot end here (or cannot be cut finer): no finer grid either
+                tried += 1
+                overhead = 100.0 * (program_macs(patched) - base_macs) / max(base_macs, 1)
+                if overhead > request.overhead_pct:
+                    break  # more bands only add halo
+                arena = patched.plan.arena_bytes
+                worse = 0 if split_best is None or arena < split_best else worse + 1
+                split_best = arena if split_best is None else min(split_best, arena)
+                if worse >= PATIENCE:
+                    break  # the band buffers stopped shrinking; the halo only grows from here
+                key = (arena, overhead, n_w)  # ties: fewer columns (fewer, longer kernel calls)
+                if best is None or key < best[:3]:
+                    best = (*key, patched, split, n_h)
+            if split_best is None:
+                break  # no grid with n_w columns fits the budget: narrower tiles only add halo
+            widen = 0 if narrower is None or split_best < narrower else widen + 1
+            if widen >= COLUMN_PATIENCE:
+                break  # wider grids stopped paying for this split
+            narrower = split_best if narrower is None else min(narrower, split_best)
     if best is None or best[0] >= straight.plan.arena_bytes:
         return straight, None
-    _, _, patched, split, n_h = best
-    return patched, _choice(straight, patched, split, n_h, tried)
+    _, _, n_w, patched, split, n_h = best
+    return patched, _choice(straight, patched, split, n_h, tried, n_w)

@@ -3,13 +3,13 @@
 The stage is K's producer and every ancestor reachable through ops a stage can hold
 (rows.STAGE_KINDS); the tensors where that walk stops (a graph input, or the output of
 an op a stage cannot hold) are the stage inputs. They and K stay resident, whole, for
-the whole loop; every other tensor of the stage is scoped to one band, in a buffer the
-planner sizes for the largest band. Per band, the rows each tensor must hold are the
-hull of what its consumers in the stage need (a tensor read by a conv and by a residual
-Add holds the conv's halo); each op reads the window of its input it needs, a view at a
-row offset into that input's region. Full-width bands of an NHWC tensor are contiguous
-bytes, so a region is a byte offset; patches narrower than the image (n_w > 1) need a
-row stride the kernels do not take yet.
+the whole loop; every other tensor of the stage is scoped to one patch, in a buffer the
+planner sizes for the largest patch. Per patch, the rows and columns each tensor must
+hold are the hull of what its consumers in the stage need (a tensor read by a conv and by
+a residual Add holds the conv's halo); each op reads the window of its input it needs, a
+view into that input's region. Full-width bands of an NHWC tensor are contiguous bytes (a
+byte offset); a patch narrower than the image (n_w > 1) is a window with a row stride,
+which the kernels that take row strides address directly (kernels/variant.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Sequence
 from ..errors import TinycError
 from ..ir.graph import Graph, Node, Tensor
 from ..ir.layout import NHWC, same_bytes
+from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
 from ..memory.liveness import step_requests
@@ -104,48 +105,97 @@ def band_rows(height: int, bands: int) -> tuple[Rows, ...]:
     return tuple((edges[i], edges[i + 1]) for i in range(bands))
 
 
-def _row_bytes(graph: Graph, name: str) -> int:
-    _, c, _, w = graph.tensor(name).shape
-    return c * w * graph.tensor(name).dtype.itemsize
+def patch_grid(height: int, width: int, n_h: int, n_w: int) -> tuple[tuple[Rows, Rows], ...]:
+    """The n_h x n_w patches (rows, columns) tiling a height x width image, row-major."""
+    if not 1 <= n_w <= width:
+        raise StageError(f"{n_w} columns cannot tile {width} columns")
+    return tuple((r, c) for r in band_rows(height, n_h) for c in band_rows(width, n_w))
 
 
-def stage_windows(graph: Graph, stage: Stage, band: Rows) -> tuple[dict[str, Rows], dict[str, tuple[InputRows, ...]]]:
-    """(rows every stage tensor holds in this band, the windows each node reads)."""
-    held: dict[str, Rows] = {stage.split: band}
-    reads: dict[str, tuple[InputRows, ...]] = {}
+Window = tuple[Rows, Rows]  # (rows, columns) of an image
+WindowReads = tuple[tuple[InputRows, "InputRows | None"], ...]  # per activation input: (rows, columns) read
+
+
+def tile_windows(graph: Graph, stage: Stage, band: Rows,
+                 cols: Rows | None = None) -> tuple[dict[str, Window], dict[str, WindowReads]]:
+    """(the rows and columns every stage tensor holds for this patch, the (rows, columns)
+    windows each node reads). cols None: a full-width band, every tensor whole in width
+    (read with the op's own left and right pads)."""
+    held: dict[str, Window] = {stage.split: (band, cols or (0, graph.tensor(stage.split).shape[3]))}
+    reads: dict[str, WindowReads] = {}
+    where = f"band {band}" if cols is None else f"patch {band}x{cols}"
     for node in reversed(stage.nodes):
         out = held.get(node.outputs[0])
-        if out is None or out[0] >= out[1]:
-            raise StageError(f"node {node.name} has no rows to compute in band {band} of {stage.split}")
-        windows = input_rows(node, graph, out)
-        for w in windows:
-            if w.rows[0] >= w.rows[1]:
-                raise StageError(f"node {node.name} reads no row of {w.tensor} in band {band} of {stage.split}")
-            h = held.get(w.tensor)
-            held[w.tensor] = w.rows if h is None else (min(h[0], w.rows[0]), max(h[1], w.rows[1]))
-        reads[node.name] = windows
+        if out is None or out[0][0] >= out[0][1] or out[1][0] >= out[1][1]:
+            raise StageError(f"node {node.name} has no {'rows' if cols is None else 'pixels'} to compute in {where} "
+                             f"of {stage.split}")
+        rows = input_rows(node, graph, out[0])
+        columns = input_rows(node, graph, out[1], axis=3) if cols is not None else (None,) * len(rows)
+        for r, c in zip(rows, columns):
+            span = c.rows if c is not None else (0, graph.tensor(r.tensor).shape[3])
+            if r.rows[0] >= r.rows[1] or span[0] >= span[1]:
+                raise StageError(f"node {node.name} reads no {'row' if cols is None else 'pixel'} of {r.tensor} in "
+                                 f"{where} of {stage.split}")
+            h = held.get(r.tensor)
+            held[r.tensor] = (r.rows, span) if h is None else (
+                (min(h[0][0], r.rows[0]), max(h[0][1], r.rows[1])), (min(h[1][0], span[0]), max(h[1][1], span[1])))
+        reads[node.name] = tuple(zip(rows, columns))
     return held, reads
 
 
-def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget) -> Iteration:
-    held, reads = stage_windows(graph, stage, band)
+def stage_windows(graph: Graph, stage: Stage, band: Rows) -> tuple[dict[str, Rows], dict[str, tuple[InputRows, ...]]]:
+    """(rows every stage tensor holds in this full-width band, the row windows each node reads)."""
+    held, reads = tile_windows(graph, stage, band)
+    return {name: w[0] for name, w in held.items()}, {name: tuple(r for r, _ in w) for name, w in reads.items()}
+
+
+CallMemo = dict[tuple, tuple[list[str], list[KernelCall]]]
+
+
+def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo) -> list[KernelCall]:
+    """The node's kernel calls; patches of one loop with the same geometry (shapes, pads,
+    strides) share them, renamed to their own region tensors (interior tiles are alike,
+    and building a conv's calls reorders its weights)."""
+    acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
+    key = (node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts), tuple(strides.get(n, 0) for n in acts))
+    if key not in memo:
+        memo[key] = (acts, kernel_calls(node, graph, target, strides))
+        return memo[key][1]
+    names, calls = memo[key]
+    rename = dict(zip(names, acts))
+    return [replace(c, args=tuple(TensorArg(rename[a.tensor], a.row_stride) if isinstance(a, TensorArg) else a
+                                  for a in c.args)) for c in calls]
+
+
+def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
+                   cols: Rows | None = None, memo: CallMemo | None = None) -> Iteration:
+    """One patch: a full-width band (cols None) or the tile band x cols. A region is a
+    window of its buffer: a resident tensor (stage input, K) is whole, a scoped one holds
+    the patch's hull of what its consumers read; a window narrower than its buffer's image
+    has a row stride (the kernels address it through it)."""
+    held, reads = tile_windows(graph, stage, band, cols)
     scoped = set(stage.scoped)
     tensors: dict[str, Tensor] = {}
     regions: dict[str, Region] = {}
 
-    def region(name: str, rows: Rows, suffix: str = "") -> str:
+    def region(name: str, window: Window, suffix: str = "") -> str:
         region_name = f"{name}@{index}{suffix}"
         if region_name not in regions:
             source = graph.tensor(name)
-            n, c, _, w = source.shape
-            tensors[region_name] = Tensor(region_name, (n, c, rows[1] - rows[0], w), source.dtype, source.quant)
-            start = held[name][0] if name in scoped else 0
-            regions[region_name] = Region(region_name, name, (rows[0] - start) * _row_bytes(graph, name))
+            n, c, height, width = source.shape
+            (r0, r1), (c0, c1) = window
+            tensors[region_name] = Tensor(region_name, (n, c, r1 - r0, c1 - c0), source.dtype, source.quant)
+            # The buffer's image: the whole tensor, or (scoped) the patch's hull of it.
+            (top, _), (left, right) = held[name] if name in scoped else ((0, height), (0, width))
+            pitch = (right - left) * c * source.dtype.itemsize
+            offset = (r0 - top) * pitch + (c0 - left) * c * source.dtype.itemsize
+            strided = c1 - c0 != right - left and n * (r1 - r0) > 1
+            regions[region_name] = Region(region_name, name, offset, pitch if strided else 0)
         return region_name
 
     nodes = []
     for node in stage.nodes:
-        windows = {w.tensor: w for w in reads[node.name]}
+        windows = {r.tensor: (r, c) for r, c in reads[node.name]}
         ins = []
         for name in node.inputs:
             if not name or graph.tensor(name).is_constant:
@@ -153,21 +203,34 @@ def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: K
                 if name:
                     tensors[name] = graph.tensor(name)
                 continue
-            w = windows[name]
-            same = w.rows == held[name] and name in scoped
-            ins.append(region(name, w.rows, "" if same else f"/{node.name}"))
+            r, c = windows[name]
+            span = c.rows if c is not None else held[name][1]
+            same = (r.rows, span) == held[name] and name in scoped
+            ins.append(region(name, (r.rows, span), "" if same else f"/{node.name}"))
         y = node.outputs[0]
         out = region(y, held[y])
-        nodes.append(replace(node, attrs=band_attrs(node, windows[node.inputs[0]]), inputs=tuple(ins), outputs=(out,)))
+        rows, columns = windows[node.inputs[0]]
+        nodes.append(replace(node, attrs=band_attrs(node, rows, columns), inputs=tuple(ins), outputs=(out,)))
     dim_orders = {name: graph.dim_order(r.buffer) for name, r in regions.items()}
     it_graph = replace(graph, nodes=tuple(nodes), tensors=tensors, dim_orders=dim_orders, inputs=(), outputs=())
-    steps = tuple(NodeStep(n, tuple(kernel_calls(n, it_graph, target))) for n in nodes)
+    strides = {name: r.row_stride // tensors[name].dtype.itemsize
+               for name, r in regions.items() if r.is_strided(tensors[name])}
+    memo = {} if memo is None else memo
+    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo))) for n in nodes)
     return Iteration(it_graph, steps, tuple(regions.values()))
 
 
-def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HOST_TARGET) -> LoopStep:
-    rows = band_rows(graph.tensor(stage.split).shape[2], bands)
-    iterations = tuple(band_iteration(graph, stage, i, band, target) for i, band in enumerate(rows))
+def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HOST_TARGET,
+               columns: int = 1) -> LoopStep:
+    """The stage's loop over an n_h x n_w grid of K (row-major); columns 1: full-width bands."""
+    height, width = graph.tensor(stage.split).shape[2:]
+    memo: CallMemo = {}
+    if columns == 1:
+        iterations = tuple(band_iteration(graph, stage, i, band, target, memo=memo)
+                           for i, band in enumerate(band_rows(height, bands)))
+    else:
+        iterations = tuple(band_iteration(graph, stage, i, band, target, cols, memo)
+                           for i, (band, cols) in enumerate(patch_grid(height, width, bands, columns)))
     name = "patch_" + "".join(ch if ch.isalnum() else "_" for ch in stage.split)
     try:
         return LoopStep(name, stage.nodes, iterations, stage.scoped)
@@ -176,15 +239,16 @@ def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HO
 
 
 def patched_program(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
-                    planner: str = DEFAULT_PLANNER) -> Program:
-    """`straight` with the patch stage ending at `split` run in `bands` row bands.
+                    planner: str = DEFAULT_PLANNER, columns: int = 1) -> Program:
+    """`straight` with the patch stage ending at `split` run in `bands` row bands (times
+    `columns` column bands: a grid of patches, row-major).
 
     The loop takes the place of K's producer; the rest keeps its order and kernels. The
     overlap facts of the ops outside the stage still hold (their buffers are whole and
     their last reads unchanged, unless they read a stage input); the stage's ops get none."""
     graph = straight.graph
     stage = find_stage(graph, straight.schedule, split)
-    loop = stage_loop(graph, stage, bands, target)
+    loop = stage_loop(graph, stage, bands, target, columns)
     members = {n.name for n in stage.nodes}
     steps: list = []
     for step in straight.steps:

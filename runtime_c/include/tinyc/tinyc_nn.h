@@ -39,6 +39,9 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* +output zero point */
     int32_t act_min, act_max;
+    int32_t input_row_stride;  /* elements from one input row (y) to the next: in_w * in_c for a */
+    int32_t output_row_stride; /* whole tensor, more for a region of a larger image (a patch); the
+                                * in-place and channel-major variants take whole tensors only */
 } tinyc_conv_params;
 
 /* Regular and grouped convolution. weights: [out_c][kernel_h][kernel_w][in_c / groups] (OHWI).
@@ -131,12 +134,14 @@ void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const 
                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output);
 
-/* Broadcasting over up to 4 physical dims: out[i0][i1][i2][i3] reads
- * a[sum(i_k * a_strides[k])] and b[sum(i_k * b_strides[k])]; a stride of 0 broadcasts. */
+/* Broadcasting over up to 4 physical dims: element (i0, i1, i2, i3) of the output, stored at
+ * out[sum(i_k * y_strides[k])] (dense for a whole tensor, a row stride for a region of a larger
+ * image), reads a[sum(i_k * a_strides[k])] and b[sum(i_k * b_strides[k])]; a stride of 0 broadcasts. */
 typedef struct {
     int32_t dims[4];
     int32_t a_strides[4];
     int32_t b_strides[4];
+    int32_t y_strides[4];
 } tinyc_broadcast;
 
 typedef struct {
@@ -179,6 +184,7 @@ typedef struct {
     int32_t input_offset, output_offset;
     int32_t multiplier, shift;
     int32_t act_min, act_max;
+    int32_t input_row_stride, output_row_stride; /* as in tinyc_conv_params */
 } tinyc_pool_params;
 
 void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
@@ -193,9 +199,12 @@ typedef struct {
 
 void tinyc_softmax_s8(const tinyc_softmax_params *params, const int8_t *input, int8_t *output);
 
-/* output[i] = table[input[i] + 128] */
+/* output[r * output_row_stride + i] = table[input[r * input_row_stride + i] + 128] for r < rows,
+ * i < size (one row for a whole tensor; one per image row for a region of a larger image) */
 typedef struct {
     int32_t size;
+    int32_t rows;
+    int32_t input_row_stride, output_row_stride;
 } tinyc_lut_params;
 
 void tinyc_lut_s8(const tinyc_lut_params *params, const int8_t *table, const int8_t *input, int8_t *output);
@@ -233,6 +242,8 @@ typedef struct {
     int32_t pad_before[4];
     int32_t pad_after[4];
     int32_t value;
+    int32_t input_row_stride, output_row_stride; /* elements between dim-3 runs: in_dims[3] and the
+                                                  * output's dim 3 when dense */
 } tinyc_pad_params;
 
 void tinyc_pad_s8(const tinyc_pad_params *params, const int8_t *input, int8_t *output);
