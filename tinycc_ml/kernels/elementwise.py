@@ -8,13 +8,19 @@ from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
 from ..quant import params as qparams
+from ..quant.fixedpoint import multiply_by_quantized_multiplier
 from . import access, physical
 from .call import ConstArg, KernelArg, KernelCall, ParamStruct, TensorArg
 from .common import KernelLayoutError, data_arg, operand_tensors, require_same_layout, struct
+from .target import KernelTarget
 from .variant import KernelVariant
 
 BROADCAST_DIMS = 4  # tinyc_broadcast
 SOFTMAX_MAX_DEPTH = 4095  # a Q12.19 sum of up to 4095 exps (each <= 2^19) fits int32
+# tinyc_add_table_s8 costs 2 KB of flash (two 256-entry int32 tables) and saves about 45
+# instructions per output element: worth it from this many elements on.
+ADD_TABLE_MIN_ELEMENTS = 256
+ADD_TABLE_SUM_LIMIT = 1 << 30  # |ta + tb| below it: SMMULR's input fits, |result| < 2^29
 
 
 def _broadcast(node: Node, graph: Graph) -> ParamStruct:
@@ -57,6 +63,48 @@ def build_add(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
         left_shift=q.left_shift, act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, _binary_args(node, graph))]
+
+
+def add_table(node: Node, graph: Graph) -> tuple[np.ndarray, int, int] | None:
+    """tinyc_add_table_s8's table (512 int32: input 1's, then input 2's rescaled value of
+    x = -128..127, shifted left by max(output_shift, 0) + 1), its output multiplier and right
+    shift; None when some sum of two entries would reach 2^30 (the kernel's exactness bound).
+    The entries are the interpreter's own arithmetic (interp/ops/add.py), so the table
+    kernel's sum is TFLite's bit for bit."""
+    a, b = operand_tensors(node, graph)
+    assert a is not None and b is not None
+    q = qparams.add_params(a.quant, b.quant, graph.tensor(node.outputs[0]).quant)
+    values = np.arange(-128, 128, dtype=np.int64)
+    scaled_a = multiply_by_quantized_multiplier((values + q.input1_offset) << q.left_shift, q.input1_multiplier,
+                                                q.input1_shift)
+    scaled_b = multiply_by_quantized_multiplier((values + q.input2_offset) << q.left_shift, q.input2_multiplier,
+                                                q.input2_shift)
+    table = np.concatenate([scaled_a, scaled_b]).astype(np.int64) << (max(q.output_shift, 0) + 1)
+    if int(np.abs(table[:256]).max()) + int(np.abs(table[256:]).max()) >= ADD_TABLE_SUM_LIMIT:
+        return None
+    if not 0 <= q.output_multiplier < 1 << 31:
+        return None
+    return table.astype(np.int32), q.output_multiplier, max(-q.output_shift, 0)
+
+
+def _add_table_applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return graph.tensor(node.outputs[0]).size >= ADD_TABLE_MIN_ELEMENTS and add_table(node, graph) is not None
+
+
+def build_add_table(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+    attrs: ops.Add = node.attrs  # type: ignore[assignment]
+    found = add_table(node, graph)
+    if found is None:
+        raise ModelError(f"node {node.name} (Add): a sum of the rescaled inputs reaches 2^30; use tinyc_add_s8")
+    table, multiplier, right_shift = found
+    p = struct(
+        shape=_broadcast(node, graph),
+        output_multiplier=multiplier, output_right_shift=right_shift,
+        output_offset=graph.tensor(node.outputs[0]).quant.zp,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+    )  # fmt: skip
+    args = (ConstArg("table", "int32_t", table), *_binary_args(node, graph))
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
 def build_mul(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
@@ -110,6 +158,9 @@ def build_softmax(node: Node, graph: Graph, variant: KernelVariant) -> list[Kern
 
 
 ELEMENTWISE_VARIANTS: tuple[KernelVariant, ...] = (
+    KernelVariant("tinyc_add_table_s8", "tinyc_add_table_params", (ops.Add.kind,), 4, "tinyc_add_table_s8.c",
+                  build_add_table, applies=_add_table_applies, access=access.broadcast, reason="elementwise add",
+                  nested_types=("tinyc_broadcast",)),
     KernelVariant("tinyc_add_s8", "tinyc_add_params", (ops.Add.kind,), 3, "tinyc_add_s8.c", build_add,
                   access=access.broadcast, reason="elementwise add", nested_types=("tinyc_broadcast",)),
     KernelVariant("tinyc_mul_s8", "tinyc_mul_params", (ops.Mul.kind,), 3, "tinyc_mul_s8.c", build_mul,

@@ -129,6 +129,21 @@ typedef struct {
 
 void tinyc_add_s8(const tinyc_add_params *params, const int8_t *a, const int8_t *b, int8_t *output);
 
+/* Add through a compile-time table of each input's rescaled values (the same bits as
+ * tinyc_add_s8): table[0..255] is input 1's value for x = -128..127, table[256..511] input
+ * 2's, both already shifted left by output_shift + 1 (max(output_shift, 0) + 1) so that
+ * out = clamp(RoundingDivideByPOT(SMMULR(ta + tb, output_multiplier), output_right_shift)
+ * + output_offset). The compiler emits it only where every sum fits (|ta + tb| < 2^30). */
+typedef struct {
+    tinyc_broadcast shape;
+    int32_t output_multiplier, output_right_shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} tinyc_add_table_params;
+
+void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
+                        const int8_t *b, int8_t *output);
+
 typedef struct {
     tinyc_broadcast shape;
     int32_t input1_offset, input2_offset, output_offset;
