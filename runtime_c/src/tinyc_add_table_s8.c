@@ -1,16 +1,19 @@
 /*
  * Elementwise addition with broadcasting, int8, through a compile-time table: the same bits
- * as tinyc_add_s8 (TFLite Micro's int8 Add) in about a quarter of its instructions.
+ * as tinyc_add_s8 (TFLite Micro's int8 Add) in about a third of its instructions.
  *
  * TFLite's Add rescales each input on its own before the sum: sa(x) = MBQM((x + offset1)
  * << left_shift, multiplier1, shift1), likewise sb. Each is a function of one int8 value, so
  * the compiler tabulates both (256 int32 each, tinycc_ml/kernels/elementwise.py, with the
  * interpreter's own fixed-point functions) and the kernel only adds two table entries and
- * requantizes the sum. The entries are stored shifted left by output_shift + 1, which turns
- * the output's MultiplyByQuantizedMultiplier into SMMULR + RoundingDivideByPOT (the fast
- * requantize of tinyc/requant.h): exact because the compiler emits this variant only where
- * every |ta + tb| < 2^30 (then 2y fits int32 and |SMMULR| < 2^29). No division, no 64-bit
- * product, no per-element shift of the inputs.
+ * requantizes the sum. The entries are stored shifted left by max(output_shift, 0) + 1, which
+ * turns the output's MultiplyByQuantizedMultiplier into SMMULR plus RoundingDivideByPOT (the
+ * fast requantize of tinyc/requant.h), and the rounding constant and the output zero point
+ * are one compile-time bias: (v + 2^(e-1) + (v >> 31)) >> e, plus zp, equals
+ * (v + 2^(e-1) + (zp << e) + (v >> 31)) >> e exactly (floor division by 2^e commutes with
+ * adding a multiple of 2^e). Exact where the compiler emits it: every |ta + tb| < 2^29 (so
+ * 2y fits int32 and |v| <= 2^28), e >= 1, and |v| + bias cannot overflow. No division, no
+ * 64-bit product, no per-element shift.
  *
  * The output is dense over params->shape.dims, written by position; the inputs are read
  * through their strides (0 = broadcast), with a contiguous inner loop when neither input
@@ -19,14 +22,40 @@
  */
 #include "tinyc/tinyc_nn.h"
 #include "tinyc/arm_dsp.h"
+#include "tinyc/requant.h"
 
-static inline int8_t tinyc_add_table_out(int32_t shifted_sum, int32_t multiplier, int32_t round, int32_t sign_mask,
-                                         int32_t right_shift, int32_t offset, int32_t act_min, int32_t act_max)
+typedef struct {
+    int32_t multiplier, bias, right_shift, act_min, act_max;
+} tinyc_add_table_tail;
+
+static inline int8_t tinyc_add_table_out(int32_t shifted_sum, int32_t multiplier, int32_t bias, int32_t right_shift,
+                                         int32_t act_min, int32_t act_max)
 {
     const int32_t v = tinyc_smmulr(shifted_sum, multiplier);
-    /* RoundingDivideByPOT: half away from zero (requant.h); |v| < 2^29, no overflow. */
-    const int32_t out = ((v + round + ((v >> 31) & sign_mask)) >> right_shift) + offset;
+    const int32_t out = (v + bias + (v >> 31)) >> right_shift;
     return (int8_t)(out < act_min ? act_min : (out > act_max ? act_max : out));
+}
+
+/* One innermost row. Out of line, its constants in a by-value struct: in registers for the
+ * whole row (an int8 store may alias any memory the compiler would otherwise reload). */
+TINYC_OUTLINE_FUNCTION void tinyc_add_table_row(const int32_t *table_a, const int32_t *table_b, const int8_t *a,
+                                                int32_t a_step, const int8_t *b, int32_t b_step, int8_t *out,
+                                                int32_t count, tinyc_add_table_tail t)
+{
+    const int32_t multiplier = t.multiplier, bias = t.bias, right_shift = t.right_shift;
+    const int32_t act_min = t.act_min, act_max = t.act_max;
+    int32_t i;
+    if (a_step == 1 && b_step == 1) {
+        for (i = 0; i < count; ++i) {
+            out[i] = tinyc_add_table_out(table_a[a[i]] + table_b[b[i]], multiplier, bias, right_shift, act_min,
+                                         act_max);
+        }
+        return;
+    }
+    for (i = 0; i < count; ++i) {
+        out[i] = tinyc_add_table_out(table_a[a[i * a_step]] + table_b[b[i * b_step]], multiplier, bias, right_shift,
+                                     act_min, act_max);
+    }
 }
 
 void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
@@ -36,38 +65,22 @@ void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *tab
     /* Indexed by the int8 value itself. */
     const int32_t *table_a = table + 128;
     const int32_t *table_b = table + 256 + 128;
-    /* Locals: an int8 store may alias the params struct, so fields read through it after
-     * a store would be reloaded for every element. */
-    const int32_t multiplier = params->output_multiplier;
-    const int32_t right_shift = params->output_right_shift;
-    const int32_t round = (int32_t)((1u << right_shift) >> 1);
-    const int32_t sign_mask = right_shift != 0 ? -1 : 0;
-    const int32_t offset = params->output_offset;
-    const int32_t act_min = params->act_min;
-    const int32_t act_max = params->act_max;
-    const int32_t inner = s->dims[3];
-    const int32_t a_step = s->a_strides[3];
-    const int32_t b_step = s->b_strides[3];
-    int32_t i0, i1, i2, i3;
+    tinyc_add_table_tail t;
+    int32_t i0, i1, i2;
+    t.multiplier = params->output_multiplier;
+    t.bias = params->output_bias;
+    t.right_shift = params->output_right_shift;
+    t.act_min = params->act_min;
+    t.act_max = params->act_max;
 
     for (i0 = 0; i0 < s->dims[0]; ++i0) {
         for (i1 = 0; i1 < s->dims[1]; ++i1) {
             for (i2 = 0; i2 < s->dims[2]; ++i2) {
                 const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
                 const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
-                int8_t *out_row = output + ((i0 * s->dims[1] + i1) * s->dims[2] + i2) * inner;
-                if (a_step == 1 && b_step == 1) {
-                    for (i3 = 0; i3 < inner; ++i3) {
-                        out_row[i3] = tinyc_add_table_out(table_a[a_row[i3]] + table_b[b_row[i3]], multiplier, round,
-                                                          sign_mask, right_shift, offset, act_min, act_max);
-                    }
-                } else {
-                    for (i3 = 0; i3 < inner; ++i3) {
-                        out_row[i3] =
-                            tinyc_add_table_out(table_a[a_row[i3 * a_step]] + table_b[b_row[i3 * b_step]], multiplier,
-                                                round, sign_mask, right_shift, offset, act_min, act_max);
-                    }
-                }
+                int8_t *out_row = output + ((i0 * s->dims[1] + i1) * s->dims[2] + i2) * s->dims[3];
+                tinyc_add_table_row(table_a, table_b, a_row, s->a_strides[3], b_row, s->b_strides[3], out_row,
+                                    s->dims[3], t);
             }
         }
     }
