@@ -262,3 +262,8 @@ def test_add_on_cortex_m(qemu_kernel_runner):
 def test_mul_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(binary_graphs("mul"), seeds), 100)
     assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) >= 80
+
+
+def test_softmax_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(softmax_graphs(), seeds), 60)
+    assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) >= 50
