@@ -124,14 +124,24 @@ static inline void tinyc_pool_sum4(const int8_t *first_cell, int32_t rows, int32
 {
     int32_t lanes02 = 0, lanes13 = 0, y, x;
     sum[0] = sum[1] = sum[2] = sum[3] = 0;
+    if (cols * channels == in_row_pitch) { /* whole rows: the window is one run of cells */
+        cols *= rows;
+        rows = 1;
+    }
     if (rows * cols <= 256) {
         for (y = 0; y < rows; ++y) {
             const int8_t *cell = first_cell + y * in_row_pitch;
-            for (x = 0; x < cols; ++x) {
+            for (x = 0; x + 2 <= cols; x += 2) {
+                const int32_t word0 = tinyc_read_s8x4(cell);
+                const int32_t word1 = tinyc_read_s8x4(cell + channels);
+                lanes02 = tinyc_sxtab16(tinyc_sxtab16(lanes02, word0), word1);
+                lanes13 = tinyc_sxtab16_ror8(tinyc_sxtab16_ror8(lanes13, word0), word1);
+                cell += 2 * channels;
+            }
+            if (x < cols) {
                 const int32_t word = tinyc_read_s8x4(cell);
                 lanes02 = tinyc_sxtab16(lanes02, word);
                 lanes13 = tinyc_sxtab16_ror8(lanes13, word);
-                cell += channels;
             }
         }
     } else {
