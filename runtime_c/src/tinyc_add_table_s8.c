@@ -28,16 +28,27 @@ typedef struct {
     int32_t multiplier, bias, right_shift, act_min, act_max;
 } tinyc_add_table_tail;
 
-static inline int8_t tinyc_add_table_out(int32_t shifted_sum, int32_t multiplier, int32_t bias, int32_t right_shift,
-                                         int32_t act_min, int32_t act_max)
+/* x saturated to int8 (SSAT #8: one instruction; a C twin elsewhere). */
+static inline int32_t tinyc_add_ssat8(int32_t x)
+{
+#if TINYC_HAVE_DSP
+    return __ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
+/* The requantized sum before the activation clamp. */
+static inline int32_t tinyc_add_table_sum(int32_t shifted_sum, int32_t multiplier, int32_t bias, int32_t right_shift)
 {
     const int32_t v = tinyc_smmulr(shifted_sum, multiplier);
-    const int32_t out = (v + bias + (v >> 31)) >> right_shift;
-    return (int8_t)(out < act_min ? act_min : (out > act_max ? act_max : out));
+    return (v + bias + (v >> 31)) >> right_shift;
 }
 
 /* One innermost row. Out of line, its constants in a by-value struct: in registers for the
- * whole row (an int8 store may alias any memory the compiler would otherwise reload). */
+ * whole row (an int8 store may alias any memory the compiler would otherwise reload). With
+ * no upper clamp below 127 (no Relu6-like bound: every Add of the MLPerf models) the clamp is
+ * SSAT plus the lower bound; otherwise both bounds. */
 TINYC_OUTLINE_FUNCTION void tinyc_add_table_row(const int32_t *table_a, const int32_t *table_b, const int8_t *a,
                                                 int32_t a_step, const int8_t *b, int32_t b_step, int8_t *out,
                                                 int32_t count, tinyc_add_table_tail t)
@@ -45,16 +56,19 @@ TINYC_OUTLINE_FUNCTION void tinyc_add_table_row(const int32_t *table_a, const in
     const int32_t multiplier = t.multiplier, bias = t.bias, right_shift = t.right_shift;
     const int32_t act_min = t.act_min, act_max = t.act_max;
     int32_t i;
-    if (a_step == 1 && b_step == 1) {
+    if (a_step == 1 && b_step == 1 && act_max == 127) {
         for (i = 0; i < count; ++i) {
-            out[i] = tinyc_add_table_out(table_a[a[i]] + table_b[b[i]], multiplier, bias, right_shift, act_min,
-                                         act_max);
+            const int32_t sum = tinyc_add_table_sum(table_a[a[i]] + table_b[b[i]], multiplier, bias, right_shift);
+            const int32_t saturated = tinyc_add_ssat8(sum);
+            out[i] = (int8_t)(saturated > act_min ? saturated : act_min);
         }
         return;
     }
     for (i = 0; i < count; ++i) {
-        out[i] = tinyc_add_table_out(table_a[a[i * a_step]] + table_b[b[i * b_step]], multiplier, bias, right_shift,
-                                     act_min, act_max);
+        int32_t sum = tinyc_add_table_sum(table_a[a[i * a_step]] + table_b[b[i * b_step]], multiplier, bias,
+                                          right_shift);
+        sum = sum > act_min ? sum : act_min;
+        out[i] = (int8_t)(sum < act_max ? sum : act_max);
     }
 }
 
