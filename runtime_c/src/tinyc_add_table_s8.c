@@ -32,7 +32,9 @@ typedef struct {
 static inline int32_t tinyc_add_ssat8(int32_t x)
 {
 #if TINYC_HAVE_DSP
-    return __ssat(x, 8);
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+    return r;
 #else
     return x < -128 ? -128 : (x > 127 ? 127 : x);
 #endif
