@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -66,48 +65,8 @@ class Row:
     tinyc: dict[str, int] = field(default_factory=dict)
     tflm: dict[str, int] = field(default_factory=dict)
     tflm_arena: int = 0
-    code: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # core -> runtime_code_bytes()
+    code: dict[str, int] = field(default_factory=dict)  # core -> runtime code bytes (targets/footprint.py)
     profiles: dict = field(default_factory=dict)  # core -> tinycc_ml.targets.profile.Profile
-
-
-def runtime_code_bytes(elf: Path, prefix: str) -> tuple[int, int, int]:
-    """(kernels, glue, library) bytes of code in the firmware after --gc-sections, from the ELF's
-    symbol table (`arm-none-eabi-readelf -s`, FUNC sizes): kernels = the functions named tinyc_*
-    (the runtime's kernels and helpers), glue = PREFIX_* (the generated model_invoke, model_input,
-    model_output), library = the newlib / libgcc functions those call, directly or through each
-    other (memcpy, 64-bit helpers), found in `arm-none-eabi-objdump -d`. Weights and parameter
-    structs (rodata) and the QEMU harness are not counted."""
-    symbols = subprocess.run(["arm-none-eabi-readelf", "-sW", str(elf)], capture_output=True, text=True,
-                             check=True).stdout
-    sizes: dict[str, int] = {}
-    for line in symbols.splitlines():
-        parts = line.split()
-        if len(parts) >= 8 and parts[3] == "FUNC" and parts[6] != "UND":
-            sizes[parts[7]] = int(parts[2])
-    disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True,
-                                 check=True).stdout
-    callees: dict[str, set[str]] = {}
-    current = ""
-    for line in disassembly.splitlines():
-        head = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
-        if head:
-            current = head.group(1)
-            callees.setdefault(current, set())
-            continue
-        call = re.search(r"\s(?:bl|blx|b\.w|b)\s+[0-9a-f]+ <([^>+]+)>", line)
-        if call and current and call.group(1) != current:
-            callees[current].add(call.group(1))
-    own = {name for name in sizes if name.startswith("tinyc_") or name.startswith(f"{prefix}_")}
-    library: set[str] = set()
-    todo = list(own)
-    while todo:
-        for callee in callees.get(todo.pop(), ()):
-            if callee in sizes and callee not in own and callee not in library:
-                library.add(callee)
-                todo.append(callee)
-    kernels = sum(sizes[n] for n in own if n.startswith("tinyc_"))
-    glue = sum(sizes[n] for n in own if not n.startswith("tinyc_"))
-    return kernels, glue, sum(sizes[n] for n in library)
 
 
 def run_baseline(model: str, core: str, x_q: np.ndarray, work: Path) -> dict:
@@ -126,6 +85,7 @@ def measure(model: str, form: str, inputs: int, work: Path, profile: bool, host:
     from tinycc_ml.compiler import CompileOptions, compile_model, import_model
     from tinycc_ml.interp import run_graph
     from tinycc_ml.targets import TARGETS, read_build_info
+    from tinycc_ml.targets.footprint import runtime_code_bytes
     from tinycc_ml.targets.profile import run_profile
 
     result = compile_model(MLPERF / f"{model}.{form}.onnx", "stm32f746", work / "out", CompileOptions(measure_firmware=False))
@@ -164,7 +124,7 @@ def measure(model: str, form: str, inputs: int, work: Path, profile: bool, host:
         elif model in CLASSIFIERS:
             row.argmax_equal += all(int(np.argmax(ours)) == int(np.argmax(theirs)) for ours, theirs in pairs)
     for target in cores:
-        row.code[target] = runtime_code_bytes(work / "out" / "build" / target / f"{info.prefix}.elf", info.prefix)
+        row.code[target] = runtime_code_bytes(work / "out" / "build" / target / f"{info.prefix}.elf", info.prefix).total
     return row
 
 
@@ -185,7 +145,7 @@ def print_table(rows: dict[tuple[str, str], Row]) -> None:
         body.append((f"{model}.{form}", f"{r.macs:,}", "yes" if r.exact else "NO", _tflm_column(model, form, r),
                      f"{m7:,}", f"{m7 / r.macs:.2f}", f"{b7:,}", f"{b7 / r.macs:.2f}", f"{m7 / b7:.2f}x",
                      f"{m4:,}", f"{b4:,}", f"{m4 / b4:.2f}x",
-                     f"{sum(r.code['qemu-m7']):,}", f"{sum(r.code['qemu-m4']):,}", f"{r.arena:,}", f"{r.tflm_arena:,}"))
+                     f"{r.code['qemu-m7']:,}", f"{r.code['qemu-m4']:,}", f"{r.arena:,}", f"{r.tflm_arena:,}"))
     extra = [t for t in next(iter(rows.values())).tinyc if t not in CORES] if rows else []
     for t in extra:  # --cores: tinyc only, no TFLite Micro baseline on these cores
         c = t.removeprefix("qemu-")
@@ -263,7 +223,8 @@ def main() -> int:
     print(f"exact: host C and {', '.join(cores)} equal tinyc's interpreter byte for byte on every input. "
           "=TFLM: tf2onnx form, output bytes equal TFLite Micro's on both cores; onnxruntime form (own quantization): "
           "argmax agreement with TFLite Micro.")
-    print("code B: runtime code in the firmware after --gc-sections (FUNC sizes of arm-none-eabi-readelf -s): the "
+    print("code B: runtime code in the firmware after --gc-sections (tinycc_ml.targets.footprint.runtime_code_bytes, "
+          "the figure report.json carries as firmware_footprint.runtime_code_bytes; FUNC sizes of arm-none-eabi-readelf -s): the "
           "functions named tinyc_* (kernels, helpers) + model_* (generated glue) + the newlib/libgcc functions they "
           "call (objdump -d); weights, parameter structs and the QEMU harness excluded. arena B: tinyc's activation "
           "arena; TFLM arena B: the baseline's arena_used_bytes.")

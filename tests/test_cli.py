@@ -107,6 +107,9 @@ def test_alias_only_model_end_to_end(tmp_path):
         "  live bytes per step: █ peak 300 B at step 0",
         "  fits: arena 300 B of 320 KB SRAM (0.1 %), weights 0 B of 1 MB flash",
         "  on cortex-m7 (model + runtime, -O2): flash 412 B of 1 MB, RAM 304 B of 320 KB",  # RAM: arena + init flag
+        # no kernel: the glue and the memcpy that copies the input to the output
+        "  runtime code on cortex-m7: 412 B (kernels 0 + generated glue 104 + library 308; weights and parameters "
+        "excluded)",
     ]
     x = (np.arange(300) % 256 - 128).astype(np.int8).reshape(1, 300)
     np.save(tmp_path / "x.npy", x)
@@ -154,6 +157,8 @@ def test_kws_compile_summary(kws_out):
     assert lines[4:] == [
         f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 30,000 B of 1 MB flash",
         f"  on cortex-m7 (model + runtime, -O2): flash 45,712 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
+        "  runtime code on cortex-m7: 14,838 B (kernels 13,918 + generated glue 612 + library 308; weights and "
+        "parameters excluded)",
     ]
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_support import act, act_range, check_kernels, const, per_tensor, permutations, scales, seeds, single_node
+from kernel_support import (act, act_range, check_kernels, check_kernels_batch, const, draw_examples, kernel_case,
+                            per_tensor, permutations, scales, seeds, single_node)
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import QuantParams
+from tinycc_ml.kernels.elementwise import ADD_TABLE_MIN_ELEMENTS, add_table
 from tinycc_ml.kernels.harness import run_calls
 from tinycc_ml.kernels.registry import kernel_calls
 
@@ -179,3 +181,89 @@ def test_add_every_input_pair(kernel_runners, a_q, b_q, out_exp, out_zp, seed):
     values = np.arange(-128, 128, dtype=np.int8)
     graph = single_node(ops.Add(), [act("a", (256, 1), a_q), act("b", (1, 256), b_q)], act("y", (256, 256), out_q))
     check_kernels(graph, kernel_runners, seed, inputs={"a": values.reshape(256, 1), "b": values.reshape(1, 256)})
+
+
+# --- tinyc_add_table_s8: the compile-time table variant of Add --------------------------
+
+
+@st.composite
+def large_add_graphs(draw: st.DrawFn):
+    """Adds with at least ADD_TABLE_MIN_ELEMENTS outputs (the table variant's domain), with
+    or without broadcasting, in any dim order, at the scale extremes."""
+    inner = draw(st.integers(1, 40))
+    outer = draw(st.integers(-(-ADD_TABLE_MIN_ELEMENTS // inner), 300 // inner + 12))
+    y_shape = (outer, inner)
+    shapes = [y_shape, (1, inner), (outer, 1), y_shape]
+    a_shape, b_shape = draw(st.sampled_from(shapes)), draw(st.sampled_from(shapes))
+    if a_shape != y_shape and b_shape != y_shape:
+        a_shape = y_shape
+    a_q, b_q = draw(per_tensor()), draw(per_tensor())
+    out_q = QuantParams.per_tensor(max(a_q.s, b_q.s) * 10 ** draw(st.floats(-3.0, 4.0)), draw(per_tensor()).zp)
+    orders = {name: draw(permutations(2)) for name in ("a", "b", "y")}
+    graph = single_node(ops.Add(*draw(act_range())), [act("a", a_shape, a_q), act("b", b_shape, b_q)],
+                        act("y", y_shape, out_q), orders)
+    return graph
+
+
+def _table_variant_chosen(graph) -> bool:
+    (call,) = kernel_calls(graph.nodes[0], graph)
+    expected = add_table(graph.nodes[0], graph) is not None
+    assert (call.symbol == "tinyc_add_table_s8") == expected, call.symbol
+    return expected
+
+
+@SETTINGS
+@given(graph=large_add_graphs(), seed=seeds)
+def test_add_table_matches_interpreter(kernel_runners, graph, seed):
+    _table_variant_chosen(graph)
+    check_kernels(graph, kernel_runners, seed)
+
+
+def test_add_table_every_input_pair_at_the_extremes(kernel_runners):
+    """All 65,536 (a, b) pairs through the table kernel, at zero points -128 / 127 and scales
+    1000x apart either way, with and without a fused clamp."""
+    values = np.arange(-128, 128, dtype=np.int8)
+    inputs = {"a": values.reshape(256, 1), "b": values.reshape(1, 256)}
+    cases = [((1e-3, -128), (1.0, 127), (2e-3, 0), (-128, 127)), ((0.5, 127), (0.5, -128), (1.0, -128), (-128, 127)),
+             ((1.0, 0), (1e-3, 5), (1e3, 0), (-128, 127)), ((0.02, 3), (0.03, -7), (0.01, -20), (-20, 90))]
+    for (sa, za), (sb, zb), (so, zo), clamp in cases:
+        graph = single_node(ops.Add(*clamp), [act("a", (256, 1), QuantParams.per_tensor(sa, za)),
+                                              act("b", (1, 256), QuantParams.per_tensor(sb, zb))],
+                            act("y", (256, 256), QuantParams.per_tensor(so, zo)))
+        assert _table_variant_chosen(graph)
+        check_kernels(graph, kernel_runners, seed=0, inputs=inputs)
+
+
+def test_small_adds_keep_the_table_free_kernel():
+    """Below ADD_TABLE_MIN_ELEMENTS outputs a 2 KB table costs more flash than it saves."""
+    q = QuantParams.per_tensor(0.1, 0)
+    graph = single_node(ops.Add(), [act("a", (1, 255), q), act("b", (1, 255), q)], act("y", (1, 255), q))
+    assert [c.symbol for c in kernel_calls(graph.nodes[0], graph)] == ["tinyc_add_s8"]
+
+
+def test_add_table_works_in_place(kernel_runners):
+    q = QuantParams.per_tensor(0.05, -3)
+    for b_shape in ((16, 32), (1, 32), (16, 1)):
+        graph = single_node(ops.Add(), [act("a", (16, 32), q), act("b", b_shape, QuantParams.per_tensor(0.07, 9))],
+                            act("y", (16, 32), QuantParams.per_tensor(0.1, 4)))
+        assert _table_variant_chosen(graph)
+        check_kernels(graph, kernel_runners, seed=3, aliases={"y": "a"})
+
+
+def test_add_on_cortex_m(qemu_kernel_runner):
+    """Both Add variants (table and arithmetic) on qemu-m4 / qemu-m7, one emulator run."""
+    cases = draw_examples(st.tuples(large_add_graphs(), seeds), 60)
+    cases += draw_examples(st.tuples(binary_graphs("add"), seeds), 60)
+    symbols = {kernel_calls(g.nodes[0], g)[0].symbol for g, _ in cases}
+    assert symbols == {"tinyc_add_s8", "tinyc_add_table_s8"}
+    assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) >= 100
+
+
+def test_mul_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(binary_graphs("mul"), seeds), 100)
+    assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) >= 80
+
+
+def test_softmax_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(softmax_graphs(), seeds), 60)
+    assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) >= 50

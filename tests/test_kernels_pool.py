@@ -4,9 +4,11 @@ MaxPool2d: the C kernels equal the interpreter bit for bit, under the sanitizers
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_support import NHWC, act, act_range, check_kernels, per_tensor, seeds, single_node
+from kernel_support import (NHWC, act, act_range, check_kernels, check_kernels_batch, draw_examples, kernel_case,
+                            per_tensor, seeds, single_node)
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import QuantParams
@@ -85,3 +87,20 @@ def test_average_pool_large_windows(kernel_runners, size, c, fill, in_q, rescale
     else:
         x = np.full((1, c, h, w), -128 if fill == "min" else 127, dtype=np.int8)
     check_kernels(graph, kernel_runners, seed, inputs={"x": x})
+
+
+# --- the same strategies on qemu-m4 / qemu-m7 (the DSP paths), one emulator run per test ----
+
+
+@pytest.mark.parametrize("average", [True, False], ids=["average", "max"])
+def test_pools_on_cortex_m(qemu_kernel_runner, average):
+    cases = draw_examples(st.tuples(pool_graphs(average=average), seeds), 120)
+    # and windows over several int16 lane flushes, at the int8 extremes
+    for c, fill in ((4, -128), (8, 127), (5, -128)):
+        x = np.full((1, c, 23, 29), fill, dtype=np.int8)
+        attrs = ops.AveragePool2d((23, 26), (1, 2), (1, 2, 0, 1), True) if average else ops.MaxPool2d((23, 26), (1, 2), (1, 2, 0, 1))
+        q = QuantParams.per_tensor(0.02, 5)
+        graph = single_node(attrs, [act("x", x.shape, q)], act("y", (1, c, 2, 4), q), {"x": NHWC, "y": NHWC})
+        cases.append((graph, 0))
+    batch = [kernel_case(graph, seed) for graph, seed in cases]
+    assert check_kernels_batch(batch, qemu_kernel_runner) >= 100

@@ -136,6 +136,7 @@ class CompileResult:
             *([self.patch.summary()] if self.patch else []),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
+            *([f"  {code_summary(self.footprint)}"] if self.footprint and self.footprint.code else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
             *([f"  {board_firmware_summary(self.board_firmware, self.board)}"] if self.board_firmware else []),
             *([f"  real-board firmware (STM32Cube HAL) NOT measured: {self.board_firmware_note}"]
@@ -178,6 +179,13 @@ def footprint_summary(footprint: Footprint, board: Board) -> str:
     size = footprint.size
     return (f"on {footprint.core} (model + runtime, -O2): flash {size.flash_bytes:,} B of "
             f"{format_bytes_si(board.flash_bytes)}, RAM {size.ram_bytes:,} B of {format_bytes_si(board.sram_bytes)}")
+
+
+def code_summary(footprint: Footprint) -> str:
+    code = footprint.code
+    assert code is not None
+    return (f"runtime code on {footprint.core}: {code.total:,} B (kernels {code.kernels:,} + generated glue "
+            f"{code.glue:,} + library {code.library:,}; weights and parameters excluded)")
 
 
 def footprint_overflow(footprint: Footprint, board: Board) -> BoardError | None:

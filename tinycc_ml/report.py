@@ -112,7 +112,8 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
 FIGURE_LABELS = {
     "weights_bytes": "flash, model only: the constant arrays and kernel parameters of the generated code",
     "firmware_footprint": "flash and RAM, model + runtime: the generated code and the runtime kernels it calls, "
-                          "cross-built for the board's core (no harness, no libc)",
+                          "cross-built for the board's core (no harness, no libc); its runtime_code_bytes: the code "
+                          "alone (kernels + generated glue + the library functions they call; weights excluded)",
     "firmware": "flash and RAM, whole firmware per QEMU target: model + runtime + the tinyc harness + newlib",
     "flash_bytes": "the board's flash capacity",
     "sram_limit_bytes": "the largest contiguous SRAM region the arena must fit",

@@ -19,6 +19,7 @@ from ..ir.graph import Graph
 from .context import PassContext
 from ..ir.verify import IRInvariantError, verify_graph
 from .dump import format_graph
+from .fuse import fuse_pads
 from .inplace import choose_in_place
 from .layout import is_alias, layout
 
@@ -31,6 +32,7 @@ class Pass:
 
 PIPELINE: tuple[Pass, ...] = (
     Pass("layout", layout),
+    Pass("fuse", fuse_pads),  # Pads folded into the window of the conv / pool that reads them
     Pass("inplace", choose_in_place),  # in-place conv variants, where the plan gets smaller
 )
 

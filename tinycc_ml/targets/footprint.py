@@ -6,11 +6,17 @@ API as roots, so --gc-sections keeps exactly the code a board firmware would car
 the model: kernels, weights, parameter structs, the arena. The board's own start-up,
 HAL and printf come on top and are not counted here (`tinyc run --target qemu-*`
 reports whole firmware images).
+
+Of that flash, the runtime code (`CodeBytes`: the kernels, the generated glue and the
+newlib/libgcc functions they call; weights and parameter structs excluded) is read from the
+ELF's symbol table and call graph (`runtime_code_bytes`), for report.json, the compile
+summary and benchmarks/cortex_m.py alike.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +28,79 @@ from ..outdir import owned_sources
 from .arm_build import GCC, OPT_LEVEL, WARNINGS, CoreFlags, FirmwareSize, elf_size
 
 BOARD_MAIN = "main.c"
+READELF = "arm-none-eabi-readelf"
+OBJDUMP = "arm-none-eabi-objdump"
+_FUNCTION_HEAD = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
+_CALL = re.compile(r"\s(?:bl|blx|b\.w|b)\s+[0-9a-f]+ <([^>+]+)>")
+
+
+@dataclass(frozen=True)
+class CodeBytes:
+    """Code bytes in a linked ELF after --gc-sections (FUNC symbol sizes): kernels = the
+    functions named tinyc_* (the runtime's kernels and helpers), glue = PREFIX_* (the
+    generated model_invoke, model_input, ...), library = the newlib / libgcc functions
+    those call, directly or through each other (memcpy, 64-bit helpers)."""
+
+    kernels: int
+    glue: int
+    library: int
+
+    @property
+    def total(self) -> int:
+        return self.kernels + self.glue + self.library
+
+    def as_report(self) -> dict:
+        return {"total": self.total, "kernels": self.kernels, "glue": self.glue, "library": self.library}
+
+
+def _tool_output(tool: str, *args: str) -> str:
+    proc = subprocess.run([tool, *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BuildError(f"{tool} {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def function_sizes(readelf_symbols: str) -> dict[str, int]:
+    """FUNC symbol -> size, from `readelf -sW` output (defined symbols only)."""
+    sizes: dict[str, int] = {}
+    for line in readelf_symbols.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[3] == "FUNC" and parts[6] != "UND":
+            sizes[parts[7]] = int(parts[2], 16) if parts[2].startswith("0x") else int(parts[2])
+    return sizes
+
+
+def call_graph(disassembly: str) -> dict[str, set[str]]:
+    """function -> the functions it branches to, from `objdump -d` output."""
+    callees: dict[str, set[str]] = {}
+    current = ""
+    for line in disassembly.splitlines():
+        head = _FUNCTION_HEAD.match(line)
+        if head:
+            current = head.group(1)
+            callees.setdefault(current, set())
+            continue
+        call = _CALL.search(line)
+        if call and current and call.group(1) != current:
+            callees[current].add(call.group(1))
+    return callees
+
+
+def runtime_code_bytes(elf: Path, prefix: str) -> CodeBytes:
+    """The runtime code of a linked firmware or footprint ELF (see CodeBytes)."""
+    sizes = function_sizes(_tool_output(READELF, "-sW", str(elf)))
+    callees = call_graph(_tool_output(OBJDUMP, "-d", str(elf)))
+    own = {name for name in sizes if name.startswith("tinyc_") or name.startswith(f"{prefix}_")}
+    library: set[str] = set()
+    todo = list(own)
+    while todo:
+        for callee in callees.get(todo.pop(), ()):
+            if callee in sizes and callee not in own and callee not in library:
+                library.add(callee)
+                todo.append(callee)
+    return CodeBytes(kernels=sum(sizes[n] for n in own if n.startswith("tinyc_")),
+                     glue=sum(sizes[n] for n in own if not n.startswith("tinyc_")),
+                     library=sum(sizes[n] for n in library))
 
 
 @dataclass(frozen=True)
@@ -29,10 +108,13 @@ class Footprint:
     core: str
     size: FirmwareSize | None  # None when the cross compiler is not installed
     note: str = ""  # why it was not measured
+    code: CodeBytes | None = None  # the runtime code in that flash (None: readelf/objdump missing)
 
     def as_report(self) -> dict:
         if self.size is None:
             return {"core": self.core, "measured": False, "note": self.note}
+        code = {} if self.code is None else {"runtime_code_bytes": self.code.total,
+                                             "runtime_code": self.code.as_report()}
         return {
             "core": self.core,
             "measured": True,
@@ -42,6 +124,7 @@ class Footprint:
             "text": self.size.text,
             "data": self.size.data,
             "bss": self.size.bss,
+            **code,
         }
 
 
@@ -76,4 +159,5 @@ def measure(out_dir: Path, board: Board, prefix: str) -> Footprint:
         if proc.returncode != 0:
             raise BuildError(f"cross-building the model for {board.core} failed:\n{(proc.stdout + proc.stderr).strip()}")
         stamp.write_text(key.hexdigest())
-    return Footprint(board.core, elf_size(elf))
+    code = runtime_code_bytes(elf, prefix) if shutil.which(READELF) and shutil.which(OBJDUMP) else None
+    return Footprint(board.core, elf_size(elf), code=code)

@@ -156,6 +156,22 @@ typedef struct {
 
 void tinyc_add_s8(const tinyc_add_params *params, const int8_t *a, const int8_t *b, int8_t *output);
 
+/* Add through a compile-time table of each input's rescaled values (the same bits as
+ * tinyc_add_s8): table[0..255] is input 1's value for x = -128..127, table[256..511] input
+ * 2's, both already shifted left by max(output_shift, 0) + 1, so that with v = SMMULR(ta + tb,
+ * output_multiplier) out = clamp((v + output_bias + (v >> 31)) >> output_right_shift), where
+ * output_bias = 2^(right_shift - 1) + (output_offset << right_shift) (RoundingDivideByPOT
+ * and the output zero point in one add). The compiler emits it only where that is exact:
+ * |ta + tb| < 2^29, right_shift >= 1 and no sum overflows (kernels/elementwise.py). */
+typedef struct {
+    tinyc_broadcast shape;
+    int32_t output_multiplier, output_bias, output_right_shift;
+    int32_t act_min, act_max;
+} tinyc_add_table_params;
+
+void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
+                        const int8_t *b, int8_t *output);
+
 typedef struct {
     tinyc_broadcast shape;
     int32_t input1_offset, input2_offset, output_offset;
