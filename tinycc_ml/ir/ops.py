@@ -48,6 +48,10 @@ class Conv2d(OpAttrs):
     # multiplier 1, tinyc_pointwise_conv_inplace_s8 for a 1x1 one). A memory decision of
     # passes/inplace.py; the arithmetic is the same either way.
     in_place: bool = False
+    # Run with a variant that needs no kernel scratch (tinyc_conv_s8 instead of the DSP
+    # cores' tinyc_conv_im2col_s8) because the scratch would grow the arena at this step. A
+    # memory decision of passes/scratch.py; the arithmetic is the same either way.
+    scratch_free: bool = False
 
 
 @dataclass(frozen=True)

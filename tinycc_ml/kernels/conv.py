@@ -104,6 +104,17 @@ def _nhwc_conv(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return _nhwc(node, graph) and not _in_place(node)
 
 
+def _nhwc_conv_im2col(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """DSP cores, one group, not pointwise (a 1x1 stride-1 conv has no window to expand),
+    unless passes/scratch.py found that its scratch would grow the arena:
+    KxK convs, first layers with one to three input channels (kws's one-channel 10x4 conv
+    too: at 64 output channels the matrix product beats the depthwise kernel's taps), and
+    strided 1x1 convs."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    return (target.dsp and _nhwc(node, graph) and not _in_place(node) and not attrs.scratch_free
+            and attrs.groups == 1 and not is_pointwise(node, graph))
+
+
 def explain_conv(node: Node, graph: Graph) -> KernelLayoutError:
     """Why no conv variant applies (always a bug of a pass upstream)."""
     if _nhwc(node, graph) and _in_place(node):
@@ -122,6 +133,20 @@ def _ohwi(w: np.ndarray) -> np.ndarray:
     return w.transpose(0, 2, 3, 1)  # OIHW -> [OUT_C][KH][KW][IN_C / groups]
 
 
+def _im2col_pairs(w: np.ndarray) -> np.ndarray:
+    """OIHW -> tinyc_conv_im2col_s8's order: OHWI rows zero-padded to K4 (a multiple of 4),
+    channel pairs interleaved by groups of four values ([pair][group][2][4]), an odd last
+    channel's row alone at the end."""
+    out_c = w.shape[0]
+    rows = _ohwi(w).reshape(out_c, -1)
+    k4 = -(-rows.shape[1] // 4) * 4
+    padded = np.zeros((out_c, k4), dtype=w.dtype)
+    padded[:, :rows.shape[1]] = rows
+    pairs = out_c // 2
+    interleaved = padded[:2 * pairs].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([interleaved, padded[2 * pairs:].reshape(-1)])
+
+
 def _hwo(w: np.ndarray) -> np.ndarray:
     return w[:, 0, :, :].transpose(1, 2, 0)  # OIHW (I = 1) -> [KH][KW][OUT_C] (TFLite's 1HWC)
 
@@ -138,6 +163,12 @@ def _ring_scratch(params: ParamStruct) -> int:
     """tinyc_depthwise_conv_inplace_s8: a ring of pad_top * in_w + pad_left + 1 input pixels."""
     pixels = params["in_h"] * params["in_w"]
     return min(params["pad_top"] * params["in_w"] + params["pad_left"] + 1, pixels) * params["in_c"]
+
+
+def _im2col_scratch(params: ParamStruct) -> int:
+    """tinyc_conv_im2col_s8: two columns of K4 int16 (K4: the window rounded up to 4)."""
+    window = params["kernel_h"] * params["kernel_w"] * params["in_c"]
+    return 2 * (-(-window // 4) * 4) * 2
 
 
 def _pixel_scratch(params: ParamStruct) -> int:
@@ -258,6 +289,9 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
                   reorder_weights=_hwo, scratch=_ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
+    _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
+                  reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,
+                  reason="conv by im2col, two pixels at a time"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,

@@ -20,6 +20,7 @@ from .context import PassContext
 from ..ir.verify import IRInvariantError, verify_graph
 from .dump import format_graph
 from .inplace import choose_in_place
+from .scratch import choose_scratch_free
 from .layout import is_alias, layout
 
 
@@ -32,6 +33,7 @@ class Pass:
 PIPELINE: tuple[Pass, ...] = (
     Pass("layout", layout),
     Pass("inplace", choose_in_place),  # in-place conv variants, where the plan gets smaller
+    Pass("scratch", choose_scratch_free),  # no kernel scratch where it would grow the plan
 )
 
 IMPORT_STAGE = "import"  # --dump-ir name for the graph before any pass

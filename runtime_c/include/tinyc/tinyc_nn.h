@@ -47,6 +47,17 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                    const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 int32_t tinyc_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* Regular convolution (groups 1) by partial im2col, for DSP cores: two output pixels' windows
+ * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * kernel_w * in_c rounded up
+ * to a multiple of 4), then two pixels x two output channels per inner iteration. Pixels in
+ * pairs: both windows are read before either pixel is written. weights: OHWI rows padded to
+ * K4 with zeros, channel pairs interleaved by groups of four bytes (an odd last channel
+ * alone), as kernels/conv.py writes them. */
+void tinyc_conv_im2col_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                          const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                          int8_t *scratch);
+int32_t tinyc_conv_im2col_s8_get_buffer_size(const tinyc_conv_params *params);
+
 /* Depthwise convolution (groups == in_c, out_c = in_c * depth multiplier).
  * weights: [kernel_h][kernel_w][out_c] (TFLite's 1HWC). */
 void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
