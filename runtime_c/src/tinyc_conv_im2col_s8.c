@@ -30,9 +30,15 @@
 #include "tinyc/requant.h"
 #include "tinyc/tinyc_nn.h"
 
+/* A kernel row's values, rounded up to whole groups of four: every row starts a group. */
+static int32_t tinyc_im2col_row_values(const tinyc_conv_params *params)
+{
+    return (params->kernel_w * params->in_c + 3) & ~3;
+}
+
 static int32_t tinyc_im2col_padded_window(const tinyc_conv_params *params)
 {
-    return (params->kernel_h * params->kernel_w * params->in_c + 3) & ~3;
+    return params->kernel_h * tinyc_im2col_row_values(params);
 }
 
 int32_t tinyc_conv_im2col_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -47,7 +53,7 @@ static inline int32_t tinyc_im2col_slot(int32_t k, int32_t col)
 }
 
 /* Values k .. k + n - 1 of column col: n int8 from x, plus the offset. */
-static void tinyc_im2col_run(int16_t *cols, int32_t col, int32_t k, const int8_t *x, int32_t n, int32_t input_offset)
+static inline void tinyc_im2col_run(int16_t *cols, int32_t col, int32_t k, const int8_t *x, int32_t n, int32_t input_offset)
 {
     for (; n > 0 && (k & 3) != 0; --n, ++k, ++x) {
         cols[tinyc_im2col_slot(k, col)] = (int16_t)(*x + input_offset);
@@ -68,15 +74,25 @@ static void tinyc_im2col_run(int16_t *cols, int32_t col, int32_t k, const int8_t
     }
 }
 
-/* Values k .. k + n - 1 of column col are 0 (padding taps, or the tail up to K4). */
-static void tinyc_im2col_zeros(int16_t *cols, int32_t col, int32_t k, int32_t n)
+/* Values k .. k + n - 1 of column col are 0 (padding taps, and each row's tail up to its
+ * group boundary): whole groups as two zero words. */
+static inline void tinyc_im2col_zeros(int16_t *cols, int32_t col, int32_t k, int32_t n)
 {
+    for (; n > 0 && (k & 3) != 0; --n, ++k) {
+        cols[tinyc_im2col_slot(k, col)] = 0;
+    }
+    for (; n >= 4; n -= 4, k += 4) {
+        int16_t *dst = cols + k * 2 + col * 4;
+        tinyc_write_s16x2(dst, 0);
+        tinyc_write_s16x2(dst + 2, 0);
+    }
     for (; n > 0; --n, ++k) {
         cols[tinyc_im2col_slot(k, col)] = 0;
     }
 }
 
-/* The window of the output pixel whose top-left tap is (in_y0, in_x0) into column col. */
+/* The window of the output pixel whose top-left tap is (in_y0, in_x0) into column col:
+ * kernel row ky is values ky * row_values .. + kernel_w * in_c, then zeros to the group. */
 static void tinyc_im2col_window(const tinyc_conv_params *params, const int8_t *image, int16_t *cols, int32_t col,
                                 int32_t in_y0, int32_t in_x0)
 {
@@ -88,35 +104,37 @@ static void tinyc_im2col_window(const tinyc_conv_params *params, const int8_t *i
     const int32_t dilation_w = params->dilation_w;
     const int32_t input_offset = params->input_offset;
     const int32_t in_row_pitch = params->in_w * params->in_c;
-    const int32_t row_values = kernel_w * in_c;
+    const int32_t row_values = tinyc_im2col_row_values(params);
+    /* The in-bounds taps kx_lo <= kx < kx_hi of a row (dilation 1): one run of the input. */
+    const int32_t kx_lo = in_x0 < 0 ? (-in_x0 < kernel_w ? -in_x0 : kernel_w) : 0;
+    const int32_t kx_hi = in_w - in_x0 < kernel_w ? (in_w - in_x0 > kx_lo ? in_w - in_x0 : kx_lo) : kernel_w;
     int32_t ky, kx, k = 0;
     for (ky = 0; ky < kernel_h; ++ky, k += row_values) {
         const int32_t in_y = in_y0 + ky * params->dilation_h;
-        const int8_t *row = image + (in_y < 0 || in_y >= in_h ? 0 : in_y * in_row_pitch);
         if (in_y < 0 || in_y >= in_h) {
             tinyc_im2col_zeros(cols, col, k, row_values);
-        } else if (dilation_w == 1) {
-            /* The in-bounds taps kx_lo <= kx < kx_hi are one run of the input row. */
-            const int32_t kx_lo = in_x0 < 0 ? (-in_x0 < kernel_w ? -in_x0 : kernel_w) : 0;
-            const int32_t kx_hi = in_w - in_x0 < kernel_w ? (in_w - in_x0 > kx_lo ? in_w - in_x0 : kx_lo) : kernel_w;
-            tinyc_im2col_zeros(cols, col, k, kx_lo * in_c);
-            if (kx_hi > kx_lo) {
+            continue;
+        }
+        {
+            const int8_t *row = image + in_y * in_row_pitch;
+            if (dilation_w == 1) {
+                tinyc_im2col_zeros(cols, col, k, kx_lo * in_c);
                 tinyc_im2col_run(cols, col, k + kx_lo * in_c, row + (in_x0 + kx_lo) * in_c, (kx_hi - kx_lo) * in_c,
                                  input_offset);
-            }
-            tinyc_im2col_zeros(cols, col, k + kx_hi * in_c, (kernel_w - kx_hi) * in_c);
-        } else {
-            for (kx = 0; kx < kernel_w; ++kx) {
-                const int32_t in_x = in_x0 + kx * dilation_w;
-                if (in_x < 0 || in_x >= in_w) {
-                    tinyc_im2col_zeros(cols, col, k + kx * in_c, in_c);
-                } else {
-                    tinyc_im2col_run(cols, col, k + kx * in_c, row + in_x * in_c, in_c, input_offset);
+                tinyc_im2col_zeros(cols, col, k + kx_hi * in_c, row_values - kx_hi * in_c);
+            } else {
+                for (kx = 0; kx < kernel_w; ++kx) {
+                    const int32_t in_x = in_x0 + kx * dilation_w;
+                    if (in_x < 0 || in_x >= in_w) {
+                        tinyc_im2col_zeros(cols, col, k + kx * in_c, in_c);
+                    } else {
+                        tinyc_im2col_run(cols, col, k + kx * in_c, row + in_x * in_c, in_c, input_offset);
+                    }
                 }
+                tinyc_im2col_zeros(cols, col, k + kernel_w * in_c, row_values - kernel_w * in_c);
             }
         }
     }
-    tinyc_im2col_zeros(cols, col, k, tinyc_im2col_padded_window(params) - k);
 }
 
 #if TINYC_USE_SIMD
@@ -209,8 +227,10 @@ static void tinyc_im2col_dot_scalar(const int16_t *cols, const int8_t *w, int32_
 }
 #endif
 
-/* Both columns' outputs: out_c bytes at out_a (column 0) and at out_b (column 1). */
-static void tinyc_im2col_outputs(const tinyc_conv_params *params, const int16_t *cols, const int8_t *weights,
+/* Both columns' outputs: out_c bytes at out_a (column 0) and at out_b (column 1). The
+ * windows are in the scratch by now, so the order of the stores is free. */
+TINYC_OUTLINE_FUNCTION void tinyc_im2col_outputs(const tinyc_conv_params *params, const int16_t *cols,
+                                                 const int8_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out_a,
                                  int8_t *out_b)
 {
@@ -218,13 +238,13 @@ static void tinyc_im2col_outputs(const tinyc_conv_params *params, const int16_t 
     const int32_t k4 = tinyc_im2col_padded_window(params);
     const int32_t groups = k4 >> 2;
     const tinyc_requant_output out_q = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
+    const int8_t *w = weights;
     int32_t oc;
-    for (oc = 0; oc < out_c; oc += 2) {
-        const int8_t *w = weights + oc * k4;
+    for (oc = 0; oc < out_c; oc += 2, w += 2 * k4) {
+        /* acc[2 * j + column] of channel oc + j; one channel's constants live at a time. */
         int32_t acc[4];
+        const int32_t count = oc + 1 < out_c ? 2 : 1;
         int32_t j;
-        const int32_t count = out_c - oc < 2 ? 1 : 2;
-        int8_t y[4];
 #if TINYC_USE_SIMD
         if (count == 2) {
             tinyc_im2col_dot2x2((const int32_t *)(const void *)cols, w, groups, acc);
@@ -240,14 +260,11 @@ static void tinyc_im2col_outputs(const tinyc_conv_params *params, const int16_t 
         }
 #endif
         for (j = 0; j < count; ++j) {
-            const tinyc_requant_channel q = tinyc_requant_channel_of(multiplier[oc + j], shift[oc + j]);
-            const int32_t b = bias != 0 ? bias[oc + j] : 0;
-            y[2 * j] = tinyc_requantize_channel_s8(acc[2 * j] + b, q, out_q);
-            y[2 * j + 1] = tinyc_requantize_channel_s8(acc[2 * j + 1] + b, q, out_q);
-        }
-        for (j = 0; j < count; ++j) {
-            out_a[oc + j] = y[2 * j];
-            out_b[oc + j] = y[2 * j + 1];
+            const int32_t c = oc + j;
+            const tinyc_requant_channel q = tinyc_requant_channel_of(multiplier[c], shift[c]);
+            const int32_t b = bias != 0 ? bias[c] : 0;
+            out_a[c] = tinyc_requantize_channel_s8(acc[2 * j] + b, q, out_q);
+            out_b[c] = tinyc_requantize_channel_s8(acc[2 * j + 1] + b, q, out_q);
         }
     }
 }

@@ -48,10 +48,11 @@ class Conv2d(OpAttrs):
     # multiplier 1, tinyc_pointwise_conv_inplace_s8 for a 1x1 one). A memory decision of
     # passes/inplace.py; the arithmetic is the same either way.
     in_place: bool = False
-    # Run with a variant that needs no kernel scratch (tinyc_conv_s8 instead of the DSP
-    # cores' tinyc_conv_im2col_s8) because the scratch would grow the arena at this step. A
-    # memory decision of passes/scratch.py; the arithmetic is the same either way.
-    scratch_free: bool = False
+    # Kernel variants (symbols) the registry must not pick for this node: the DSP cores'
+    # im2col variants where their scratch would grow the arena at this step, so the next
+    # record (a smaller scratch, or none) runs. A memory decision of passes/scratch.py; the
+    # arithmetic is the same either way.
+    avoid_variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

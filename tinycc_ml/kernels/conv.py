@@ -105,14 +105,26 @@ def _nhwc_conv(node: Node, graph: Graph, target: KernelTarget) -> bool:
 
 
 def _nhwc_conv_im2col(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """DSP cores, one group, not pointwise (a 1x1 stride-1 conv has no window to expand),
-    unless passes/scratch.py found that its scratch would grow the arena:
+    """DSP cores, one group, not pointwise (a 1x1 stride-1 conv has no window to expand)
+    (passes/scratch.py avoids it where its scratch would grow the arena):
     KxK convs, first layers with one to three input channels (kws's one-channel 10x4 conv
     too: at 64 output channels the matrix product beats the depthwise kernel's taps), and
     strided 1x1 convs."""
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    return (target.dsp and _nhwc(node, graph) and not _in_place(node) and not attrs.scratch_free
-            and attrs.groups == 1 and not is_pointwise(node, graph))
+    return (target.dsp and _nhwc(node, graph) and not _in_place(node) and attrs.groups == 1
+            and not is_pointwise(node, graph))
+
+
+def _nhwc_conv_im2col8(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """As tinyc_conv_im2col_s8 (the pass picks this one where that scratch is too large),
+    when the input offset folds into the bias within int32."""
+    if not _nhwc_conv_im2col(node, graph, target):
+        return False
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    folded = -x.quant.zp * w.data.astype(np.int64).reshape(w.shape[0], -1).sum(axis=1)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return bool(np.abs(folded).max(initial=0) < 1 << 31)
 
 
 def explain_conv(node: Node, graph: Graph) -> KernelLayoutError:
@@ -133,10 +145,31 @@ def _ohwi(w: np.ndarray) -> np.ndarray:
     return w.transpose(0, 2, 3, 1)  # OIHW -> [OUT_C][KH][KW][IN_C / groups]
 
 
+def _im2col_row_values(kernel_w: int, in_c: int) -> int:
+    """tinyc_conv_im2col_s8's values per kernel row: kernel_w * in_c rounded up to 4."""
+    return -(-(kernel_w * in_c) // 4) * 4
+
+
 def _im2col_pairs(w: np.ndarray) -> np.ndarray:
-    """OIHW -> tinyc_conv_im2col_s8's order: OHWI rows zero-padded to K4 (a multiple of 4),
-    channel pairs interleaved by groups of four values ([pair][group][2][4]), an odd last
-    channel's row alone at the end."""
+    """OIHW -> tinyc_conv_im2col_s8's order: OHWI rows, each kernel row zero-padded to a
+    multiple of 4 values (K4 per channel in all), channel pairs interleaved by groups of
+    four values ([pair][group][2][4]), an odd last channel's K4 values alone at the end."""
+    out_c, in_c, kernel_h, kernel_w = w.shape
+    rows = _ohwi(w).reshape(out_c, kernel_h, kernel_w * in_c)
+    row_values = _im2col_row_values(kernel_w, in_c)
+    padded = np.zeros((out_c, kernel_h, row_values), dtype=w.dtype)
+    padded[:, :, :kernel_w * in_c] = rows
+    padded = padded.reshape(out_c, -1)
+    k4 = padded.shape[1]
+    pairs = out_c // 2
+    interleaved = padded[:2 * pairs].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([interleaved, padded[2 * pairs:].reshape(-1)])
+
+
+def _im2col8_pairs(w: np.ndarray) -> np.ndarray:
+    """OIHW -> tinyc_conv_im2col8_s8's order: OHWI rows zero-padded to K4 (the window
+    rounded up to 4), channel pairs interleaved by groups of four ([pair][group][2][4]), an
+    odd last channel's row alone at the end."""
     out_c = w.shape[0]
     rows = _ohwi(w).reshape(out_c, -1)
     k4 = -(-rows.shape[1] // 4) * 4
@@ -166,9 +199,15 @@ def _ring_scratch(params: ParamStruct) -> int:
 
 
 def _im2col_scratch(params: ParamStruct) -> int:
-    """tinyc_conv_im2col_s8: two columns of K4 int16 (K4: the window rounded up to 4)."""
-    window = params["kernel_h"] * params["kernel_w"] * params["in_c"]
-    return 2 * (-(-window // 4) * 4) * 2
+    """tinyc_conv_im2col_s8: two columns of K4 int16 (K4: kernel_h rows of kernel_w * in_c
+    values, each rounded up to 4)."""
+    k4 = params["kernel_h"] * _im2col_row_values(params["kernel_w"], params["in_c"])
+    return 2 * k4 * 2
+
+
+def _im2col8_scratch(params: ParamStruct) -> int:
+    """tinyc_conv_im2col8_s8: two columns of K4 int8 (K4: the window rounded up to 4)."""
+    return 2 * (-(-(params["kernel_h"] * params["kernel_w"] * params["in_c"]) // 4) * 4)
 
 
 def _pixel_scratch(params: ParamStruct) -> int:
@@ -217,6 +256,12 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
     folded = fold_input_offset(weights, bias, input_offset) if _folds_input_offset(variant, attrs, kernel_h) else None
     if folded is not None:
         bias, input_offset = folded
+    elif variant.symbol == "tinyc_conv_im2col8_s8":
+        # Every tap, padding included (it holds the zero point), is in the kernel's columns:
+        # the offset folds for every pixel. The kernel keeps input_offset as the padding value.
+        folded = fold_input_offset(_ohwi(w.data).reshape(out_c, -1), bias, input_offset)
+        if folded is not None:
+            bias = folded[0]
     p = struct(
         batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
         kernel_h=kernel_h, kernel_w=kernel_w,
@@ -292,6 +337,9 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
                   reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,
                   reason="conv by im2col, two pixels at a time"),
+    _conv_variant("tinyc_conv_im2col8_s8", applies=_nhwc_conv_im2col8, weight_layout="OHWI/K4, pairs by 4",
+                  reorder_weights=_im2col8_pairs, scratch=_im2col8_scratch, access=access.conv_im2col,
+                  reason="conv by im2col (int8 columns), two pixels at a time"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel"),
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,

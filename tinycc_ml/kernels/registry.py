@@ -48,8 +48,9 @@ def select(node: Node, graph: Graph, target: KernelTarget = HOST_TARGET) -> Kern
     candidates = [v for v in VARIANTS if node.kind in v.op_kinds]
     if not candidates:
         raise ModelError(f"node {node.name}: no C kernel implements op {node.kind}")
+    avoid = getattr(node.attrs, "avoid_variants", ())  # a memory decision (passes/scratch.py)
     for candidate in candidates:
-        if candidate.applies(node, graph, target):
+        if candidate.symbol not in avoid and candidate.applies(node, graph, target):
             return candidate
     if node.kind == "Conv2d":
         raise explain_conv(node, graph)

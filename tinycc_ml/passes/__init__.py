@@ -20,7 +20,7 @@ from .context import PassContext
 from ..ir.verify import IRInvariantError, verify_graph
 from .dump import format_graph
 from .inplace import choose_in_place
-from .scratch import choose_scratch_free
+from .scratch import choose_scratch
 from .layout import is_alias, layout
 
 
@@ -33,7 +33,7 @@ class Pass:
 PIPELINE: tuple[Pass, ...] = (
     Pass("layout", layout),
     Pass("inplace", choose_in_place),  # in-place conv variants, where the plan gets smaller
-    Pass("scratch", choose_scratch_free),  # no kernel scratch where it would grow the plan
+    Pass("scratch", choose_scratch),  # no kernel scratch where it would grow the plan
 )
 
 IMPORT_STAGE = "import"  # --dump-ir name for the graph before any pass

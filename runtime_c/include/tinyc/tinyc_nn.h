@@ -58,6 +58,16 @@ void tinyc_conv_im2col_s8(const tinyc_conv_params *params, const int8_t *input, 
                           int8_t *scratch);
 int32_t tinyc_conv_im2col_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* The same with int8 columns: scratch 2 * K4 bytes (K4 = kernel_h * kernel_w * in_c rounded up
+ * to 4), for convs where the int16 scratch would grow the arena. bias must have the input
+ * offset folded in (bias + input_offset * sum of the channel's weights, for every pixel:
+ * padding taps hold the zero point); params->input_offset is only the padding value. weights:
+ * OHWI rows padded to K4, channel pairs interleaved by groups of four bytes. */
+void tinyc_conv_im2col8_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                           int8_t *scratch);
+int32_t tinyc_conv_im2col8_s8_get_buffer_size(const tinyc_conv_params *params);
+
 /* Depthwise convolution (groups == in_c, out_c = in_c * depth multiplier).
  * weights: [kernel_h][kernel_w][out_c] (TFLite's 1HWC). */
 void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
