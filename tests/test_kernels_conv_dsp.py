@@ -39,7 +39,7 @@ from tinycc_ml.kernels.registry import kernel_calls
 from tinycc_ml.kernels.target import KernelTarget
 from tinycc_ml.quant import params as qparams
 
-DSP = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
+DSP = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)  # the STM32F746
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QEMU_CASES = 150
 
@@ -162,3 +162,59 @@ def test_im2col_conv_on_cortex_m(qemu_kernel_runner, symbol):
     checked = [dsp_case(avoiding(graph, avoid), seed) for graph, seed in cases]
     assert sum(case.calls[0].symbol == symbol for case in checked) > QEMU_CASES * 0.9
     assert check_kernels_batch(checked, qemu_kernel_runner) > 100
+
+
+# --- fully connected with int16 weights (tinyc_fully_connected_w16_s8) ----------------------
+
+FC16 = "tinyc_fully_connected_w16_s8"
+
+
+@st.composite
+def dsp_fc_graphs(draw: st.DrawFn) -> Graph:
+    """Feature counts multiples of 4 (the int16 variant's shapes), per-tensor or per-channel
+    symmetric weights at random or at their extremes, input zero points at the extremes."""
+    rng = np.random.default_rng(draw(seeds))
+    batch = draw(st.integers(1, 3))
+    k, m = 4 * draw(st.integers(1, 40)), 4 * draw(st.integers(1, 12))
+    in_q = QuantParams.per_tensor(draw(scales(-4, 1)), draw(st.sampled_from([-128, 127, 0, 3])))
+    w_q = _weight_quant(draw, m)
+    out_q = QuantParams.per_tensor(in_q.s * max(w_q.scale) * 10 ** draw(st.floats(-1.0, 4.0)), draw(per_tensor()).zp)
+    weights = _weights(draw, rng, (m, k))
+    bias = _bias(draw, rng, m)
+    requant = qparams.fully_connected_requant(in_q, w_q, out_q)
+    max_acc = 255 * 128 * k + (0 if bias is None else int(np.abs(bias).max()))
+    assume(_no_shift_overflow(requant, max_acc))
+    act_min, act_max = draw(act_range())
+    inputs = [act("x", (batch, k), in_q), const("w", weights, w_q), const("b", bias) if bias is not None else None]
+    return single_node(ops.FullyConnected(act_min, act_max), inputs, act("y", (batch, m), out_q))
+
+
+@SETTINGS
+@given(graph=dsp_fc_graphs(), seed=seeds)
+def test_int16_weight_fully_connected_matches_interpreter(kernel_runners, graph, seed):
+    assert check_dsp(graph, kernel_runners, seed) == FC16
+
+
+def test_int16_weight_fully_connected_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(dsp_fc_graphs(), seeds), QEMU_CASES)
+    checked = [dsp_case(graph, seed) for graph, seed in cases]
+    assert {case.calls[0].symbol for case in checked} == {FC16}
+    assert check_kernels_batch(checked, qemu_kernel_runner) > 100
+
+
+def test_int16_weights_only_where_the_flash_has_room():
+    """The flash-for-speed layout needs the model's constants, with those weights doubled, in
+    three quarters of the board's flash; on a board without that room (or of unknown flash)
+    the int8 kernel runs, as on feature counts that are not multiples of 4."""
+    graph = draw_examples(dsp_fc_graphs(), 1)[0]
+    node = graph.nodes[0]
+    constants = sum(t.nbytes for t in graph.constants())
+    doubled = constants + graph.tensor("w").nbytes
+    room = -(-doubled * 4 // 3)  # the least flash whose three quarters hold them
+    for flash, symbol in ((room, FC16), (room - 2, "tinyc_fully_connected_s8"), (0, "tinyc_fully_connected_s8")):
+        target = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=flash)
+        assert kernel_calls(node, graph, target)[0].symbol == symbol, flash
+    odd = single_node(ops.FullyConnected(), [act("x", (1, 6), QuantParams.per_tensor(0.1, 0)),
+                                             const("w", np.ones((4, 6), dtype=np.int8), QuantParams.per_tensor(0.1, 0)),
+                                             None], act("y", (1, 4), QuantParams.per_tensor(0.1, 0)))
+    assert kernel_calls(odd.nodes[0], odd, DSP)[0].symbol == "tinyc_fully_connected_s8"

@@ -308,9 +308,13 @@ def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant) -> l
         input_offset=input_offset, filter_offset=filter_offset, output_offset=y.quant.zp,
         per_channel=int(per_channel), act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
+    if variant.reorder_weights is None:
+        weights = ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1))
+    else:  # int16 pairs packed in int32 words (tinyc_fully_connected_w16_s8)
+        weights = ConstArg("weights", "int32_t", variant.reorder_weights(w.data))
     args = (
         TensorArg(x_name),
-        ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1)),
+        weights,
         bias,
         ConstArg("multiplier", "int32_t", np.asarray(requant.multipliers, dtype=np.int32)),
         ConstArg("shift", "int32_t", np.asarray(requant.shifts, dtype=np.int32)),
@@ -358,7 +362,46 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="pointwise conv (HWC to CHW), pixel by pixel"),
 )
 
+def _fc_w16_shape(node: Node, graph: Graph) -> bool:
+    """What tinyc_fully_connected_w16_s8 runs: feature counts multiples of 4, symmetric
+    weights, an input offset that folds into the bias within int32."""
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    out_features, in_features = w.shape
+    if in_features % 4 or out_features % 4 or any(zp != 0 for zp in w.quant.zero_point):
+        return False
+    folded = -x.quant.zp * w.data.astype(np.int64).sum(axis=1)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return bool(np.abs(folded).max(initial=0) < 1 << 31)
+
+
+def _fc_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """DSP cores whose flash holds the model's constants, with every such layer's weights
+    doubled, in at most three quarters of it (a quarter stays for the code, which needs
+    24 KB at most, and for the application): ad01 on the STM32F746 (1 MB) takes 528 KB."""
+    if not (target.dsp and target.flash_bytes > 0 and _fc_w16_shape(node, graph)):
+        return False
+    constants = sum(t.nbytes for t in graph.constants())
+    doubled = sum(graph.tensor(n.inputs[1]).nbytes for n in graph.nodes
+                  if n.kind == "FullyConnected" and _fc_w16_shape(n, graph))
+    return constants + doubled <= target.flash_bytes * 3 // 4
+
+
+def _fc_int16_words(w: np.ndarray) -> np.ndarray:
+    """[out][in] int8 -> tinyc_fully_connected_w16_s8's words: [out / 4][in / 4][4 rows][2],
+    word 0 = {w[4g], w[4g + 2]}, word 1 = {w[4g + 1], w[4g + 3]} (low half first)."""
+    out_features, in_features = w.shape
+    blocks = w.astype(np.int64).reshape(out_features // 4, 4, in_features // 4, 4).transpose(0, 2, 1, 3)
+    lo, hi = blocks[..., [0, 1]], blocks[..., [2, 3]]
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
 FULLY_CONNECTED_VARIANTS: tuple[KernelVariant, ...] = (
+    KernelVariant("tinyc_fully_connected_w16_s8", "tinyc_fully_connected_params", ("FullyConnected",), 6,
+                  "tinyc_fully_connected_w16_s8.c", build_fully_connected, applies=_fc_w16,
+                  weight_layout="int16 pairs, 4 rows by 4", reorder_weights=_fc_int16_words,
+                  access=access.fully_connected, reason="fully connected, four rows at a time"),
     KernelVariant("tinyc_fully_connected_s8", "tinyc_fully_connected_params", ("FullyConnected",), 6,
                   "tinyc_fully_connected_s8.c", build_fully_connected, weight_layout="OI",
                   access=access.fully_connected, reason="fully connected, row by row"),

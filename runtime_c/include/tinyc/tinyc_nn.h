@@ -130,6 +130,14 @@ void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const 
                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output);
 
+/* The same with weights pre-expanded to int16 (the compiler picks it on DSP cores where the
+ * flash has room): in_features and out_features multiples of 4, symmetric weights, the input
+ * offset folded into the bias (params->input_offset 0). weights: int32 words of two int16,
+ * per block of four rows, per group of four inputs, per row {w0, w2} then {w1, w3}. */
+void tinyc_fully_connected_w16_s8(const tinyc_fully_connected_params *params, const int8_t *input,
+                                  const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                  const int32_t *shift, int8_t *output);
+
 /* Broadcasting over up to 4 physical dims: out[i0][i1][i2][i3] reads
  * a[sum(i_k * a_strides[k])] and b[sum(i_k * b_strides[k])]; a stride of 0 broadcasts. */
 typedef struct {
