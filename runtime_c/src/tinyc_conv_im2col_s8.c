@@ -52,8 +52,12 @@ static inline int32_t tinyc_im2col_slot(int32_t k, int32_t col)
     return (k & ~3) * 2 + col * 4 + ((k & 1) << 1) + ((k >> 1) & 1);
 }
 
-/* Values k .. k + n - 1 of column col: n int8 from x, plus the offset. */
-static inline void tinyc_im2col_run(int16_t *cols, int32_t col, int32_t k, const int8_t *x, int32_t n, int32_t input_offset)
+/* Values k .. k + n - 1 of column col: n int8 from x, plus the offset. Returns where the
+ * values written end: k + n, or, when `free_tail` says the values after the run up to the
+ * group boundary meet zero weights (a kernel row's padding), the boundary after the SIMD
+ * build filled that last group as a whole (lanes past the run hold the offset). */
+static inline int32_t tinyc_im2col_run(int16_t *cols, int32_t col, int32_t k, const int8_t *x, int32_t n,
+                                       int32_t input_offset, int32_t free_tail)
 {
     for (; n > 0 && (k & 3) != 0; --n, ++k, ++x) {
         cols[tinyc_im2col_slot(k, col)] = (int16_t)(*x + input_offset);
@@ -67,11 +71,27 @@ static inline void tinyc_im2col_run(int16_t *cols, int32_t col, int32_t k, const
             tinyc_write_s16x2(dst, tinyc_sxtab16(offset2, xv));
             tinyc_write_s16x2(dst + 2, tinyc_sxtab16_ror8(offset2, xv));
         }
+        if (free_tail && n > 0) {
+            /* The last 1-3 bytes as one word (no read past the run), zero bytes after them. */
+            uint32_t xv = (uint8_t)x[0];
+            if (n > 1) {
+                xv |= (uint32_t)(uint8_t)x[1] << 8;
+            }
+            if (n > 2) {
+                xv |= (uint32_t)(uint8_t)x[2] << 16;
+            }
+            tinyc_write_s16x2(dst, tinyc_sxtab16(offset2, (int32_t)xv));
+            tinyc_write_s16x2(dst + 2, tinyc_sxtab16_ror8(offset2, (int32_t)xv));
+            return k + 4;
+        }
     }
+#else
+    (void)free_tail;
 #endif
     for (; n > 0; --n, ++k, ++x) {
         cols[tinyc_im2col_slot(k, col)] = (int16_t)(*x + input_offset);
     }
+    return k;
 }
 
 /* Values k .. k + n - 1 of column col are 0 (padding taps, and each row's tail up to its
@@ -118,17 +138,19 @@ static void tinyc_im2col_window(const tinyc_conv_params *params, const int8_t *i
         {
             const int8_t *row = image + in_y * in_row_pitch;
             if (dilation_w == 1) {
+                /* Past the row's last tap only the row's padding follows: a free tail. */
+                int32_t end;
                 tinyc_im2col_zeros(cols, col, k, kx_lo * in_c);
-                tinyc_im2col_run(cols, col, k + kx_lo * in_c, row + (in_x0 + kx_lo) * in_c, (kx_hi - kx_lo) * in_c,
-                                 input_offset);
-                tinyc_im2col_zeros(cols, col, k + kx_hi * in_c, row_values - kx_hi * in_c);
+                end = tinyc_im2col_run(cols, col, k + kx_lo * in_c, row + (in_x0 + kx_lo) * in_c,
+                                       (kx_hi - kx_lo) * in_c, input_offset, kx_hi == kernel_w);
+                tinyc_im2col_zeros(cols, col, end, k + row_values - end);
             } else {
                 for (kx = 0; kx < kernel_w; ++kx) {
                     const int32_t in_x = in_x0 + kx * dilation_w;
                     if (in_x < 0 || in_x >= in_w) {
                         tinyc_im2col_zeros(cols, col, k + kx * in_c, in_c);
                     } else {
-                        tinyc_im2col_run(cols, col, k + kx * in_c, row + in_x * in_c, in_c, input_offset);
+                        (void)tinyc_im2col_run(cols, col, k + kx * in_c, row + in_x * in_c, in_c, input_offset, 0);
                     }
                 }
                 tinyc_im2col_zeros(cols, col, k + kernel_w * in_c, row_values - kernel_w * in_c);
