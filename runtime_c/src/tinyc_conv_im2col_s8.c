@@ -7,21 +7,24 @@
  * tinyc_conv_s8 on every non-pointwise conv; the arithmetic is TFLite's ConvPerChannel.
  *
  * input NHWC; output NHWC; scratch 2 * K4 int16 (tinyc_conv_im2col_s8_get_buffer_size), where
- * K = kernel_h * kernel_w * in_c is the window and K4 = K rounded up to a multiple of 4.
+ * a kernel row has R = kernel_w * in_c values rounded up to a multiple of 4 and K4 =
+ * kernel_h * R (every kernel row starts a group of four, so first layers' rows expand with
+ * SIMD too).
  *
- * Window value k of a pixel (k = (ky * kernel_w + kx) * in_c + c, as in an OHWI filter row)
- * is x + input_offset, or 0 for a padding tap (it reads the input zero point), and 0 for
- * K <= k < K4. The scratch holds groups of four values, column 0 (the pair's first pixel)
+ * Window value k of a pixel (k = ky * R + kx * in_c + c, an OHWI filter row with each kernel
+ * row padded) is x + input_offset, or 0 for a padding tap (it reads the input zero point);
+ * a row's padding values meet zero weights and hold 0 or the offset. The scratch holds
+ * groups of four values, column 0 (the pair's first pixel)
  * then column 1, each group as the int16 lanes {v0, v2}, {v1, v3}: what SXTAB16 and
  * SXTAB16 ROR #8 make of one input word, with the offset added for free. The weights
  * ("OHWI, channel pairs interleaved by 4", compile-time order of kernels/conv.py): channels
  * in pairs, per group of four the 4 bytes of the pair's first channel then the 4 of the
- * second, zero-padded to K4; an odd last channel alone, its K4 bytes in order. SXTB16 and
+ * second, each kernel row zero-padded to R; an odd last channel alone, its K4 bytes in order. SXTB16 and
  * SXTB16 ROR #8 of a weight word give {w0, w2} and {w1, w3}, so the lanes meet without any
  * reordering at run time.
  *
  * Order (the access model kernels/access.py conv_im2col): per image, output pixels in pairs
- * (an odd last one alone): both windows are read (expanded), then both pixels' out_c bytes
+ * (an odd last one twice): both windows are read (expanded), then both pixels' out_c bytes
  * written. The portable build runs the same order through the same scratch with scalar
  * loops; the requantize tail is the shared one (requant.h). Rows are addressed through
  * in_row_pitch / out_row_pitch only.

@@ -48,11 +48,11 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
 int32_t tinyc_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Regular convolution (groups 1) by partial im2col, for DSP cores: two output pixels' windows
- * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * kernel_w * in_c rounded up
- * to a multiple of 4), then two pixels x two output channels per inner iteration. Pixels in
- * pairs: both windows are read before either pixel is written. weights: OHWI rows padded to
- * K4 with zeros, channel pairs interleaved by groups of four bytes (an odd last channel
- * alone), as kernels/conv.py writes them. */
+ * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * (kernel_w * in_c rounded up
+ * to a multiple of 4)), then two pixels x two output channels per inner iteration. Pixels in
+ * pairs: both windows are read before either pixel is written. weights: OHWI, each kernel row
+ * zero-padded to a multiple of 4, channel pairs interleaved by groups of four bytes (an odd
+ * last channel alone), as kernels/conv.py writes them. */
 void tinyc_conv_im2col_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
                           int8_t *scratch);
