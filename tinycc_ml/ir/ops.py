@@ -53,6 +53,11 @@ class Conv2d(OpAttrs):
     # TFLite's MEAN as a conv of ones, whose multiplier TFLite Micro divides by the element count
     # without normalising it again (quant/params.py mean_requant).
     fixed_requant: tuple[int, int] | None = None
+    # Kernel variants (symbols) the registry must not pick for this node: the DSP cores'
+    # im2col variants where their scratch would grow the arena at this step, so the next
+    # record (a smaller scratch, or none) runs. A memory decision of passes/scratch.py; the
+    # arithmetic is the same either way.
+    avoid_variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

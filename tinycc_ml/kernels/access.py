@@ -164,6 +164,25 @@ def conv(p: ParamStruct) -> CallTraffic:
     return CallTraffic(blocks, wpos, wblock, (Reads(pos, first, first + gout - 1),))
 
 
+def conv_im2col(p: ParamStruct) -> CallTraffic:
+    """tinyc_conv_im2col_s8 (groups 1): per image, the output pixels in pairs (2k, 2k + 1;
+    an odd last pixel alone): read both windows (all input channels of every in-bounds tap,
+    expanded into the scratch), then write both pixels' out_c bytes. One block per pair, so
+    pixel 2k + 1's window is read before pixel 2k is written. NHWC in and out."""
+    n, out_c, in_c = p["batch"], p["out_c"], p["in_c"]
+    pixels = p["out_h"] * p["out_w"]
+    pairs = (pixels + 1) // 2
+    pixel, tapped = _conv_windows(p)  # pixel = b * pixels + index in its image
+    block = pixel // pixels * pairs + pixel % pixels // 2
+    channel = np.arange(in_c, dtype=np.int64)
+    pos = (tapped[:, None] * in_c + channel[None, :]).reshape(-1)
+    first = np.repeat(block, in_c)
+    wpos = np.arange(n * pixels * out_c, dtype=np.int64)
+    out_pixel = wpos // out_c
+    wblock = out_pixel // pixels * pairs + out_pixel % pixels // 2
+    return CallTraffic(n * pairs, wpos, wblock, (Reads(pos, first, first),))
+
+
 def depthwise(p: ParamStruct) -> CallTraffic:
     """tinyc_depthwise_conv_s8: for each output pixel, for each output channel oc =
     ic * multiplier + m: read input channel ic over the window, write one byte. NHWC."""

@@ -107,6 +107,29 @@ def _nhwc_conv(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return _nhwc(node, graph) and not _in_place(node)
 
 
+def _nhwc_conv_im2col(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """DSP cores, one group, not pointwise (a 1x1 stride-1 conv has no window to expand)
+    (passes/scratch.py avoids it where its scratch would grow the arena):
+    KxK convs, first layers with one to three input channels (kws's one-channel 10x4 conv
+    too: at 64 output channels the matrix product beats the depthwise kernel's taps), and
+    strided 1x1 convs."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    return (target.dsp and _nhwc(node, graph) and not _in_place(node) and attrs.groups == 1
+            and not is_pointwise(node, graph))
+
+
+def _nhwc_conv_im2col8(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """As tinyc_conv_im2col_s8 (the pass picks this one where that scratch is too large),
+    when the input offset folds into the bias within int32."""
+    if not _nhwc_conv_im2col(node, graph, target):
+        return False
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    folded = -x.quant.zp * w.data.astype(np.int64).reshape(w.shape[0], -1).sum(axis=1)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return bool(np.abs(folded).max(initial=0) < 1 << 31)
+
+
 def explain_conv(node: Node, graph: Graph) -> KernelLayoutError:
     """Why no conv variant applies (always a bug of a pass upstream)."""
     if _nhwc(node, graph) and _in_place(node):
@@ -125,6 +148,41 @@ def _ohwi(w: np.ndarray) -> np.ndarray:
     return w.transpose(0, 2, 3, 1)  # OIHW -> [OUT_C][KH][KW][IN_C / groups]
 
 
+def _im2col_row_values(kernel_w: int, in_c: int) -> int:
+    """tinyc_conv_im2col_s8's values per kernel row: kernel_w * in_c rounded up to 4."""
+    return -(-(kernel_w * in_c) // 4) * 4
+
+
+def _im2col_pairs(w: np.ndarray) -> np.ndarray:
+    """OIHW -> tinyc_conv_im2col_s8's order: OHWI rows, each kernel row zero-padded to a
+    multiple of 4 values (K4 per channel in all), channel pairs interleaved by groups of
+    four values ([pair][group][2][4]), an odd last channel's K4 values alone at the end."""
+    out_c, in_c, kernel_h, kernel_w = w.shape
+    rows = _ohwi(w).reshape(out_c, kernel_h, kernel_w * in_c)
+    row_values = _im2col_row_values(kernel_w, in_c)
+    padded = np.zeros((out_c, kernel_h, row_values), dtype=w.dtype)
+    padded[:, :, :kernel_w * in_c] = rows
+    padded = padded.reshape(out_c, -1)
+    k4 = padded.shape[1]
+    pairs = out_c // 2
+    interleaved = padded[:2 * pairs].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([interleaved, padded[2 * pairs:].reshape(-1)])
+
+
+def _im2col8_pairs(w: np.ndarray) -> np.ndarray:
+    """OIHW -> tinyc_conv_im2col8_s8's order: OHWI rows zero-padded to K4 (the window
+    rounded up to 4), channel pairs interleaved by groups of four ([pair][group][2][4]), an
+    odd last channel's row alone at the end."""
+    out_c = w.shape[0]
+    rows = _ohwi(w).reshape(out_c, -1)
+    k4 = -(-rows.shape[1] // 4) * 4
+    padded = np.zeros((out_c, k4), dtype=w.dtype)
+    padded[:, :rows.shape[1]] = rows
+    pairs = out_c // 2
+    interleaved = padded[:2 * pairs].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([interleaved, padded[2 * pairs:].reshape(-1)])
+
+
 def _hwo(w: np.ndarray) -> np.ndarray:
     return w[:, 0, :, :].transpose(1, 2, 0)  # OIHW (I = 1) -> [KH][KW][OUT_C] (TFLite's 1HWC)
 
@@ -141,6 +199,18 @@ def _ring_scratch(params: ParamStruct) -> int:
     """tinyc_depthwise_conv_inplace_s8: a ring of pad_top * in_w + pad_left + 1 input pixels."""
     pixels = params["in_h"] * params["in_w"]
     return min(params["pad_top"] * params["in_w"] + params["pad_left"] + 1, pixels) * params["in_c"]
+
+
+def _im2col_scratch(params: ParamStruct) -> int:
+    """tinyc_conv_im2col_s8: two columns of K4 int16 (K4: kernel_h rows of kernel_w * in_c
+    values, each rounded up to 4)."""
+    k4 = params["kernel_h"] * _im2col_row_values(params["kernel_w"], params["in_c"])
+    return 2 * k4 * 2
+
+
+def _im2col8_scratch(params: ParamStruct) -> int:
+    """tinyc_conv_im2col8_s8: two columns of K4 int8 (K4: the window rounded up to 4)."""
+    return 2 * (-(-(params["kernel_h"] * params["kernel_w"] * params["in_c"]) // 4) * 4)
 
 
 def _pixel_scratch(params: ParamStruct) -> int:
@@ -189,6 +259,12 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStr
     folded = fold_input_offset(weights, bias, input_offset) if _folds_input_offset(variant, attrs, kernel_h, kernel_w) else None
     if folded is not None:
         bias, input_offset = folded
+    elif variant.symbol == "tinyc_conv_im2col8_s8":
+        # Every tap, padding included (it holds the zero point), is in the kernel's columns:
+        # the offset folds for every pixel. The kernel keeps input_offset as the padding value.
+        folded = fold_input_offset(_ohwi(w.data).reshape(out_c, -1), bias, input_offset)
+        if folded is not None:
+            bias = folded[0]
     p = struct(
         batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
         kernel_h=kernel_h, kernel_w=kernel_w,
@@ -237,9 +313,13 @@ def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant, stri
         input_offset=input_offset, filter_offset=filter_offset, output_offset=y.quant.zp,
         per_channel=int(per_channel), act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
+    if variant.reorder_weights is None:
+        weights = ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1))
+    else:  # int16 pairs packed in int32 words (tinyc_fully_connected_w16_s8)
+        weights = ConstArg("weights", "int32_t", variant.reorder_weights(w.data))
     args = (
         TensorArg(x_name),
-        ConstArg("weights", "int8_t", np.ascontiguousarray(w.data, dtype=np.int8).reshape(-1)),
+        weights,
         bias,
         ConstArg("multiplier", "int32_t", np.asarray(requant.multipliers, dtype=np.int32)),
         ConstArg("shift", "int32_t", np.asarray(requant.shifts, dtype=np.int32)),
@@ -268,6 +348,12 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reorder_weights=_hwo, scratch=_ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
+    _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
+                  reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,
+                  reason="conv by im2col, two pixels at a time"),
+    _conv_variant("tinyc_conv_im2col8_s8", applies=_nhwc_conv_im2col8, weight_layout="OHWI/K4, pairs by 4",
+                  reorder_weights=_im2col8_pairs, scratch=_im2col8_scratch, access=access.conv_im2col,
+                  reason="conv by im2col (int8 columns), two pixels at a time"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel", row_strides=True),
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
@@ -287,7 +373,46 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="pointwise conv (HWC to CHW), pixel by pixel"),
 )
 
+def _fc_w16_shape(node: Node, graph: Graph) -> bool:
+    """What tinyc_fully_connected_w16_s8 runs: feature counts multiples of 4, symmetric
+    weights, an input offset that folds into the bias within int32."""
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    out_features, in_features = w.shape
+    if in_features % 4 or out_features % 4 or any(zp != 0 for zp in w.quant.zero_point):
+        return False
+    folded = -x.quant.zp * w.data.astype(np.int64).sum(axis=1)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return bool(np.abs(folded).max(initial=0) < 1 << 31)
+
+
+def _fc_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """DSP cores whose flash holds the model's constants, with every such layer's weights
+    doubled, in at most three quarters of it (a quarter stays for the code, which needs
+    24 KB at most, and for the application): ad01 on the STM32F746 (1 MB) takes 528 KB."""
+    if not (target.dsp and target.flash_bytes > 0 and _fc_w16_shape(node, graph)):
+        return False
+    constants = sum(t.nbytes for t in graph.constants())
+    doubled = sum(graph.tensor(n.inputs[1]).nbytes for n in graph.nodes
+                  if n.kind == "FullyConnected" and _fc_w16_shape(n, graph))
+    return constants + doubled <= target.flash_bytes * 3 // 4
+
+
+def _fc_int16_words(w: np.ndarray) -> np.ndarray:
+    """[out][in] int8 -> tinyc_fully_connected_w16_s8's words: [out / 4][in / 4][4 rows][2],
+    word 0 = {w[4g], w[4g + 2]}, word 1 = {w[4g + 1], w[4g + 3]} (low half first)."""
+    out_features, in_features = w.shape
+    blocks = w.astype(np.int64).reshape(out_features // 4, 4, in_features // 4, 4).transpose(0, 2, 1, 3)
+    lo, hi = blocks[..., [0, 1]], blocks[..., [2, 3]]
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
 FULLY_CONNECTED_VARIANTS: tuple[KernelVariant, ...] = (
+    KernelVariant("tinyc_fully_connected_w16_s8", "tinyc_fully_connected_params", ("FullyConnected",), 6,
+                  "tinyc_fully_connected_w16_s8.c", build_fully_connected, applies=_fc_w16,
+                  weight_layout="int16 pairs, 4 rows by 4", reorder_weights=_fc_int16_words,
+                  access=access.fully_connected, reason="fully connected, four rows at a time"),
     KernelVariant("tinyc_fully_connected_s8", "tinyc_fully_connected_params", ("FullyConnected",), 6,
                   "tinyc_fully_connected_s8.c", build_fully_connected, weight_layout="OI",
                   access=access.fully_connected, reason="fully connected, row by row"),

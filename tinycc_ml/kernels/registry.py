@@ -61,8 +61,9 @@ def select(node: Node, graph: Graph, target: KernelTarget = HOST_TARGET,
     strided = strided_tensors(node, strides)
     if strided:
         candidates = [v for v in candidates if v.row_strides]
+    avoid = getattr(node.attrs, "avoid_variants", ())  # a memory decision (passes/scratch.py)
     for candidate in candidates:
-        if candidate.applies(node, graph, target):
+        if candidate.symbol not in avoid and candidate.applies(node, graph, target):
             return candidate
     if strided:
         raise KernelLayoutError(f"node {node.name} ({node.kind}): {', '.join(strided)} are regions of a larger image "

@@ -18,10 +18,13 @@ class KernelTarget:
     core: str  # "host", "cortex-m4", "cortex-m7", ...
     dsp: bool  # the Armv7E-M DSP extension (SXTB16, SMLAD, ...)
     fpu: str  # "none" or the board's FPU name
+    # The board's flash: variants that trade flash for speed (weights pre-expanded to int16)
+    # run only where the model's constants fit in three quarters of it. 0: unknown, never.
+    flash_bytes: int = 0
 
     @staticmethod
     def of_board(board: Board) -> "KernelTarget":
-        return KernelTarget(board.core, board.dsp, board.fpu)
+        return KernelTarget(board.core, board.dsp, board.fpu, board.flash_bytes)
 
 
 HOST_TARGET = KernelTarget("host", dsp=False, fpu="none")

@@ -21,6 +21,7 @@ from ..ir.verify import IRInvariantError, verify_graph
 from .dump import format_graph
 from .fuse import fuse_pads
 from .inplace import choose_in_place
+from .scratch import choose_scratch
 from .layout import is_alias, layout
 
 
@@ -34,6 +35,7 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("layout", layout),
     Pass("fuse", fuse_pads),  # Pads folded into the window of the conv / pool that reads them
     Pass("inplace", choose_in_place),  # in-place conv variants, where the plan gets smaller
+    Pass("scratch", choose_scratch),  # no kernel scratch where it would grow the plan
 )
 
 IMPORT_STAGE = "import"  # --dump-ir name for the graph before any pass

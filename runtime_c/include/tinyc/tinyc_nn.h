@@ -50,6 +50,27 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                    const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 int32_t tinyc_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* Regular convolution (groups 1) by partial im2col, for DSP cores: two output pixels' windows
+ * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * (kernel_w * in_c rounded up
+ * to a multiple of 4)), then two pixels x two output channels per inner iteration. Pixels in
+ * pairs: both windows are read before either pixel is written. weights: OHWI, each kernel row
+ * zero-padded to a multiple of 4, channel pairs interleaved by groups of four bytes (an odd
+ * last channel alone), as kernels/conv.py writes them. */
+void tinyc_conv_im2col_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                          const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                          int8_t *scratch);
+int32_t tinyc_conv_im2col_s8_get_buffer_size(const tinyc_conv_params *params);
+
+/* The same with int8 columns: scratch 2 * K4 bytes (K4 = kernel_h * kernel_w * in_c rounded up
+ * to 4), for convs where the int16 scratch would grow the arena. bias must have the input
+ * offset folded in (bias + input_offset * sum of the channel's weights, for every pixel:
+ * padding taps hold the zero point); params->input_offset is only the padding value. weights:
+ * OHWI rows padded to K4, channel pairs interleaved by groups of four bytes. */
+void tinyc_conv_im2col8_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                           int8_t *scratch);
+int32_t tinyc_conv_im2col8_s8_get_buffer_size(const tinyc_conv_params *params);
+
 /* Depthwise convolution (groups == in_c, out_c = in_c * depth multiplier).
  * weights: [kernel_h][kernel_w][out_c] (TFLite's 1HWC). */
 void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
@@ -133,6 +154,14 @@ typedef struct {
 void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const int8_t *input,
                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output);
+
+/* The same with weights pre-expanded to int16 (the compiler picks it on DSP cores where the
+ * flash has room): in_features and out_features multiples of 4, symmetric weights, the input
+ * offset folded into the bias (params->input_offset 0). weights: int32 words of two int16,
+ * per block of four rows, per group of four inputs, per row {w0, w2} then {w1, w3}. */
+void tinyc_fully_connected_w16_s8(const tinyc_fully_connected_params *params, const int8_t *input,
+                                  const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                  const int32_t *shift, int8_t *output);
 
 /* Broadcasting over up to 4 physical dims: element (i0, i1, i2, i3) of the output, stored at
  * out[sum(i_k * y_strides[k])] (dense for a whole tensor, a row stride for a region of a larger
