@@ -28,6 +28,17 @@ from typing import ClassVar
 INT8_MIN = -128
 INT8_MAX = 127
 
+# Whose integer arithmetic an op follows (ARCHITECTURE.md, "Integer semantics"):
+#   "tflite": TFLite Micro's int8 kernels, bit for bit (double-rounding requantization, Add with
+#             left_shift 20, gemmlowp softmax);
+#   "onnx":   ONNX's definition as onnxruntime runs it: the op computed exactly, then one rounding
+#             (single-rounding requantization, Add summed exactly, softmax through an exp table).
+# Carried by every op whose arithmetic differs (and by Graph.semantics); the interpreter and the
+# kernel registry read it from the node, so both follow the same definition.
+TFLITE = "tflite"
+ONNX = "onnx"
+SEMANTICS = (TFLITE, ONNX)
+
 
 @dataclass(frozen=True)
 class OpAttrs:
@@ -48,6 +59,7 @@ class Conv2d(OpAttrs):
     # multiplier 1, tinyc_pointwise_conv_inplace_s8 for a 1x1 one). A memory decision of
     # passes/inplace.py; the arithmetic is the same either way.
     in_place: bool = False
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class FullyConnected(OpAttrs):
     kind: ClassVar[str] = "FullyConnected"
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class Add(OpAttrs):
     kind: ClassVar[str] = "Add"
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,7 @@ class Mul(OpAttrs):
     kind: ClassVar[str] = "Mul"
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,7 @@ class AveragePool2d(OpAttrs):
     count_include_pad: bool = False
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,7 @@ class Softmax(OpAttrs):
 
     kind: ClassVar[str] = "Softmax"
     beta: float = 1.0
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)

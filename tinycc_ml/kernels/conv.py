@@ -195,7 +195,7 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelC
         groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant), out_c)
+    multiplier, shift = per_channel_args(qparams.conv_requant(x.quant, w.quant, y.quant, attrs.semantics), out_c)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),
@@ -221,7 +221,7 @@ def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant) -> l
     zero_points = set(w.quant.zero_point)
     if len(zero_points) != 1:
         raise ModelError(f"node {node.name}: per-channel weights {w_name} need one common zero point")
-    requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant)
+    requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant, attrs.semantics)
     per_channel = len(requant.multipliers) > 1
     input_offset, filter_offset, bias = -x.quant.zp, -zero_points.pop(), bias_arg(graph, b_name)
     folded = fold_input_offset(w.data, bias, input_offset) if filter_offset == 0 else None

@@ -47,7 +47,7 @@ def build_add(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
     attrs: ops.Add = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
-    q = qparams.add_params(a.quant, b.quant, y.quant)
+    q = qparams.add_params(a.quant, b.quant, y.quant, attrs.semantics)
     p = struct(
         shape=_broadcast(node, graph),
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
@@ -63,7 +63,7 @@ def build_mul(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCa
     attrs: ops.Mul = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
-    q = qparams.mul_params(a.quant, b.quant, y.quant)
+    q = qparams.mul_params(a.quant, b.quant, y.quant, attrs.semantics)
     p = struct(
         shape=_broadcast(node, graph),
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
