@@ -14,8 +14,7 @@ every Cortex-M tool checks against); `--semantics onnx` forces the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import onnx
+from typing import TYPE_CHECKING
 
 from ..errors import TinycError
 from ..ir.ops import ONNX, SEMANTICS, TFLITE
@@ -24,6 +23,9 @@ AUTO = "auto"
 CHOICES = (AUTO, *SEMANTICS)
 ONNXRUNTIME_PRODUCERS = frozenset({"onnx.quantize", "onnxruntime.quantization"})
 TFLITE_PRODUCERS = frozenset({"tf2onnx"})
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)
