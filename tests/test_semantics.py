@@ -25,6 +25,7 @@ from tinycc_ml.errors import TinycError
 from tinycc_ml.frontend import import_model, load_model
 from tinycc_ml.frontend.onnx_import import load_model_with_semantics
 from tinycc_ml.ir import ops
+from tinycc_ml.ir.graph import QuantParams
 from tinycc_ml.ir.verify import IRInvariantError, verify_graph
 from tinycc_ml.op_agreement import compare_ops
 from tinycc_ml.verification import verify_model
@@ -120,7 +121,18 @@ def test_summary_and_report_name_the_semantics(ort_models, tmp_path):
     assert [op["kernel"] for op in report["ops"]] == ["tinyc_softmax_s8", "tinyc_lut_s8"]
 
 
-@pytest.mark.parametrize("name", sorted(ORT_MODELS))
+# onnxruntime gives AveragePool its input's scale; over an even window 1/n of the averages are then
+# exact ties (k + 0.5), which onnxruntime rounds by the float32 error of its own summation order
+# (for 2x2 windows: column sums first, test_pool_mismatches_are_exact_ties). Exact arithmetic
+# cannot follow that; every other element is equal.
+TIES = {
+    "avgpool_2x2": "92.9 % of elements equal (max 1 LSB): every mismatch an exact tie of the 2x2 average",
+    "avgpool_pads": "96.7 % of elements equal (max 1 LSB): exact ties of the 4- and 6-cell border windows (3x3 clipped by the pads)",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=TIES[n])) if n in TIES
+                                  else n for n in sorted(ORT_MODELS)])
 def test_ort_model_follows_onnx_op_by_op(ort_models, name):
     result = compare_ops(ort_models[name], load_model(ort_models[name]), count=20)
     assert result.semantics == "onnx" and result.ops, result
@@ -154,4 +166,34 @@ def test_tflite_born_unary_ops_use_tflites_integer_kernels(ort_models):
     x_q, y_q = (onnx_graph.tensor(lut_onnx.inputs[0]).quant, onnx_graph.tensor(lut_onnx.outputs[0]).quant)
     assert lut_onnx.attrs.table == elementwise_table("hardswish", {}, x_q, y_q)
     assert lut_tflite.attrs.table == tflite_tables.hard_swish_table(x_q, y_q)
-    assert np.count_nonzero(np.array(lut_onnx.attrs.table) != np.array(lut_tflite.attrs.table)) > 0
+    # and the two definitions do differ: TFLite's int16 arithmetic rounds otherwise on some codes
+    a_q, b_q = QuantParams.per_tensor(0.05, -3), QuantParams.per_tensor(0.04, 5)
+    differ = np.array(elementwise_table("hardswish", {}, a_q, b_q)) != np.array(tflite_tables.hard_swish_table(a_q, b_q))
+    assert np.count_nonzero(differ) > 0
+
+
+def test_pool_mismatches_are_exact_ties(ort_models):
+    """The avgpool_2x2 model: tinyc rounds exact ties half to even; onnxruntime's result is its
+    float32 sum, column sums first, rounded; they differ only where the exact average is k + 0.5."""
+    from tinycc_ml import op_agreement
+
+    path = ort_models["avgpool_2x2"]
+    graph = load_model(path)
+    (pool,) = [n for n in graph.nodes if n.kind == "AveragePool2d"]
+    in_q, out_q = graph.tensor(pool.inputs[0]).quant, graph.tensor(pool.outputs[0]).quant
+    session = op_agreement._session(op_agreement._exposed(path.read_bytes()))
+    names = [o.name for o in session.get_outputs()]
+    rng = np.random.default_rng(0)
+    ties = mismatches = 0
+    for _ in range(20):
+        x = op_agreement._random_input(graph, rng)
+        values = dict(zip(names, session.run(None, {graph.inputs[0].onnx_name: x})))
+        theirs = {k: v for k, v in values.items() if v.dtype == np.int8}
+        (kind, diff), = [d for node, d in op_agreement._per_op(graph, theirs, x).items() if node == pool.name]
+        a = theirs[pool.inputs[0]].astype(np.int64) - in_q.zp
+        exact = a.reshape(1, 3, 4, 2, 4, 2).sum(axis=(3, 5)) * in_q.s / 4 / out_q.s
+        tie = np.isclose(exact - np.floor(exact), 0.5, rtol=0, atol=1e-9)
+        assert not np.any(diff.reshape(tie.shape)[~tie]), "a mismatch that is not a tie"
+        ties += int(tie.sum())
+        mismatches += int(np.count_nonzero(diff))
+    assert 0 < mismatches < ties
