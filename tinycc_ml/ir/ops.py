@@ -72,7 +72,8 @@ class FullyConnected(OpAttrs):
 
 @dataclass(frozen=True)
 class Add(OpAttrs):
-    """TFLite's int8 Add: both inputs rescaled to a common scale with left_shift 20."""
+    """TFLite's int8 Add: both inputs rescaled to a common scale with left_shift 20 (under ONNX
+    semantics straight to the output scale, so the sum is rounded once)."""
 
     kind: ClassVar[str] = "Add"
     act_min: int = INT8_MIN
@@ -145,7 +146,8 @@ class Pad(OpAttrs):
 
 @dataclass(frozen=True)
 class Softmax(OpAttrs):
-    """TFLite's int8 softmax over the last axis. Output is (1/256, -128) by construction."""
+    """Softmax over the last axis: TFLite's int8 softmax, output (1/256, -128) by construction; under
+    ONNX semantics the exact softmax through an exp table, into any output quantization."""
 
     kind: ClassVar[str] = "Softmax"
     beta: float = 1.0

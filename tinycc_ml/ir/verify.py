@@ -12,7 +12,8 @@ error, so it raises IRInvariantError (a PlanError) listing every violation found
 * per op kind: operand ranks and shapes, output shape (conv/pool windows, broadcasting,
   concat, pad, reshape size, transpose perm), weights constant, act_min <= act_max within
   int8, equal quantization where the op copies bytes (Reshape, Transpose, MaxPool, Concat,
-  Pad), Softmax output (1/256, -128), Lut tables of 256 int8 values.
+  Pad), Softmax output (1/256, -128) under TFLite semantics, Lut tables of 256 int8 values;
+* semantics: the graph's is tflite or onnx, and every node that carries one agrees with it.
 """
 
 from __future__ import annotations
