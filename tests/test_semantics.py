@@ -197,3 +197,18 @@ def test_pool_mismatches_are_exact_ties(ort_models):
         ties += int(tie.sum())
         mismatches += int(np.count_nonzero(diff))
     assert 0 < mismatches < ties
+
+
+@pytest.mark.parametrize("name", ["add", "softmax", "global_avgpool"])
+def test_uint8_ort_model_follows_onnx_op_by_op(name):
+    """onnxruntime's former default, QUInt8 activations: the same arithmetic on the shifted zero points."""
+    import tempfile
+
+    q = quantize(ORT_MODELS[name](), activation="QUInt8", extra_options={"ForceQuantizeNoInputCheck": True})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}_u8.onnx"
+        onnx.save(q, path)
+        result = compare_ops(path, load_model(path), count=20)
+    assert result.semantics == "onnx"
+    assert all(op.max_lsb <= 1 and op.equal_share >= 0.999 for op in result.ops), result
+    assert result.output_max_lsb <= 2, result
