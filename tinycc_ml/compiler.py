@@ -134,8 +134,6 @@ class CompileResult:
         return [
             f"compiled {r['model']} for {self.board.name} -> {self.out_dir}",
             f"  ops: {ops} ({calls} kernel calls), MACs: {r['macs']:,}",
-            *([semantics_line(r["semantics"], r["semantics_reason"])] if shows_semantics(r["semantics"], r["semantics_reason"])
-              else []),
             f"  arena: {r['arena_bytes']:,} B (layer-wise peak without overlap credit {r['layerwise_peak_bytes']:,} B, "
             f"planner {r['planner']}), weights (model constants only): {r['weights_bytes']:,} B",
             *([f"  --preserve-input: the input stays intact, at +{r['preserve_input_cost_bytes']:,} B of arena"]
@@ -149,6 +147,8 @@ class CompileResult:
             *([f"  real-board firmware (STM32Cube HAL) NOT measured: {self.board_firmware_note}"]
               if self.board_firmware_note else []),
             *(f"  kept your {rel} (changed since tinyc wrote it; delete it to get tinyc's again)" for rel in self.kept),
+            *([semantics_line(r["semantics"], r["semantics_reason"])] if shows_semantics(r["semantics"], r["semantics_reason"])
+              else []),
         ]
 
 

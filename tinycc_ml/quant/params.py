@@ -116,6 +116,7 @@ def onnx_add_params(a: QuantParams, b: QuantParams, out: QuantParams) -> AddPara
     The output multiplier is then the power of two 2^(e - left_shift) with shift 0, so the
     shared tail divides the sum exactly and rounds once, where TFLite's output multiplier
     rounds a second time."""
+    add_params(a, b, out)  # the same scales as TFLite's Add are accepted, with the same error otherwise
     ratio_a, ratio_b = a.s / out.s, b.s / out.s
     if not (math.isfinite(ratio_a) and math.isfinite(ratio_b)) or max(ratio_a, ratio_b) <= 0:
         raise ScaleRangeError(f"cannot add with scales {a.s!r}, {b.s!r} into {out.s!r}")
