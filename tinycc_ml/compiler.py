@@ -224,12 +224,12 @@ def import_model(path: Path, semantics: str = "auto") -> Graph:
 
 def import_model_with_semantics(path: Path, semantics: str = "auto") -> tuple[Graph, SemanticsChoice]:
     """import_model, and the semantics it follows with the reason (frontend/semantics.py)."""
+    if not Path(path).is_file():  # before the frontend's (slow) imports
+        raise ModelError(f"model file {path} does not exist")
     from .frontend.semantics import check_requested, tflite_semantics  # noqa: PLC0415 (the package imports onnx)
     from .frontend.tflite import is_tflite, load_tflite  # noqa: PLC0415
 
     check_requested(semantics)
-    if not Path(path).is_file():
-        raise ModelError(f"model file {path} does not exist")
 
     if Path(path).suffix.lower() == ".tflite" or is_tflite(path):
         choice = tflite_semantics(semantics)
