@@ -46,7 +46,7 @@ MLPERF = {
         ("input_1", "int8", (1, 49, 10, 1)), ("Identity", "int8", (1, 12)),
     ),
     "kws.ort_qdq": (
-        {"Reshape": 2, "Conv2d": 9, "AveragePool2d": 1, "FullyConnected": 1, "Softmax": 1, "Lut": 1}, 4,
+        {"Reshape": 2, "Conv2d": 9, "AveragePool2d": 1, "FullyConnected": 1, "Softmax": 1}, 4,
         ("input_1", "float32", (1, 49, 10, 1)), ("Identity", "float32", (1, 12)),
     ),
     "resnet8.tf2onnx_int8": (
@@ -54,8 +54,7 @@ MLPERF = {
         ("input_1_int8", "int8", (1, 32, 32, 3)), ("Identity_int8", "int8", (1, 10)),
     ),
     "resnet8.ort_qdq": (
-        {"Transpose": 1, "Conv2d": 9, "Add": 3, "AveragePool2d": 1, "Reshape": 1, "FullyConnected": 1, "Softmax": 1,
-         "Lut": 1}, 0,
+        {"Transpose": 1, "Conv2d": 9, "Add": 3, "AveragePool2d": 1, "Reshape": 1, "FullyConnected": 1, "Softmax": 1}, 0,
         ("input_1", "float32", (1, 32, 32, 3)), ("Identity", "float32", (1, 10)),
     ),
     "vww.tf2onnx_int8": (
@@ -63,7 +62,7 @@ MLPERF = {
         ("input_1_int8", "int8", (1, 96, 96, 3)), ("Identity_int8", "int8", (1, 2)),
     ),
     "vww.ort_qdq": (
-        {"Transpose": 1, "Conv2d": 27, "AveragePool2d": 1, "Reshape": 1, "FullyConnected": 1, "Softmax": 1, "Lut": 1}, 13,
+        {"Transpose": 1, "Conv2d": 27, "AveragePool2d": 1, "Reshape": 1, "FullyConnected": 1, "Softmax": 1}, 13,
         ("input_1", "float32", (1, 96, 96, 3)), ("Identity", "float32", (1, 2)),
     ),
 }
@@ -74,8 +73,8 @@ needs_models = pytest.mark.skipif(not MLPERF_ONNX.is_dir(), reason=f"MLPerf Tiny
 
 
 @cache
-def mlperf(name: str) -> Graph:
-    return load_model(MLPERF_ONNX / f"{name}.onnx")
+def mlperf(name: str, semantics: str = "auto") -> Graph:
+    return load_model(MLPERF_ONNX / f"{name}.onnx", semantics)
 
 
 def kinds(graph: Graph) -> dict[str, int]:
@@ -152,7 +151,7 @@ def test_kws_tf2onnx_details():
 
 @needs_models
 def test_ort_models_softmax_requantized_to_onnxruntime_output_scale():
-    graph = mlperf("kws.ort_qdq")
+    graph = mlperf("kws.ort_qdq", "tflite")  # TFLite's softmax; onnxruntime-born models follow ONNX's by default
     softmax, lut = graph.nodes[-2], graph.nodes[-1]
     assert softmax.kind == "Softmax" and lut.kind == "Lut" and lut.attrs.function == "requantize"
     assert graph.tensor(softmax.outputs[0]).quant == SOFTMAX_Q
@@ -325,7 +324,8 @@ def test_qdq_average_pool_ceil_mode_and_count_include_pad():
     graph = qdq(pool_model, "AveragePool", kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), ceil_mode=1,
                 count_include_pad=1)
     pool = only(graph, "AveragePool2d")
-    assert pool.attrs == ops.AveragePool2d(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), count_include_pad=True)
+    assert pool.attrs == ops.AveragePool2d(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), count_include_pad=True,
+                                           semantics=ops.ONNX)  # onnxruntime-born
     # 7 + 2 pads - 3 = 6, /2 = 3 (exact) + 1 = 4 both ways; ceil_mode shows only where it rounds up
     assert graph.tensor(pool.outputs[0]).shape == (1, 3, 4, 4)
     graph = qdq(pool_model, "AveragePool", shape=(1, 3, 8, 8), kernel_shape=(3, 3), strides=(2, 2), ceil_mode=1)
@@ -360,12 +360,13 @@ def test_qdq_concat_requantizes_inputs_to_output_quantization():
     assert all(graph.tensor(i).quant == out_q for i in concat.inputs)
     lut = only(graph, "Lut")
     assert lut.attrs.function == "requantize" and lut.outputs[0] in concat.inputs
-    assert lut.attrs.table == requantize_table(graph.tensor(lut.inputs[0]).quant, out_q)
+    # onnxruntime-born: QuantizeLinear(DequantizeLinear(x)) in float32, as onnxruntime requantizes
+    assert lut.attrs.table == elementwise_table("identity", {}, graph.tensor(lut.inputs[0]).quant, out_q)
 
 
 def test_qdq_softmax_and_sigmoid():
     graph = qdq(softmax_model)
-    assert [n.kind for n in graph.nodes] == ["Softmax", "Lut"]
+    assert [n.kind for n in graph.nodes] == ["Softmax"]  # ONNX semantics: into the model's output quantization
     graph = qdq(unary_model, "Sigmoid")
     assert [n.attrs.function for n in graph.nodes] == ["sigmoid"]
 

@@ -23,7 +23,7 @@ from frontend_support import (
 )
 from tinycc_ml.frontend import import_model
 from tinycc_ml.ir import DType, Graph, QuantParams, ops
-from tinycc_ml.quant.lut import elementwise_table, requantize_table
+from tinycc_ml.quant.lut import elementwise_table
 
 SOFTMAX_Q = QuantParams.per_tensor(1 / 256, -128)
 
@@ -63,7 +63,8 @@ def test_qlinear_conv():
     node = onnx_node(q, "QLinearConv")
     conv = graph.nodes[0]
     assert conv.name == node.name
-    assert conv.attrs == ops.Conv2d(strides=(2, 2), pads=(1, 0, 1, 0))
+    assert graph.semantics == ops.ONNX  # onnxruntime-born: ONNX's arithmetic (frontend/semantics.py)
+    assert conv.attrs == ops.Conv2d(strides=(2, 2), pads=(1, 0, 1, 0), semantics=ops.ONNX)
     assert conv.outputs == (node.output[0],)
     assert graph.tensor(conv.outputs[0]).quant == declared(q, node, 6)
     assert graph.tensor(conv.inputs[0]).quant == declared(q, node, 1) == graph.inputs[0].quant
@@ -132,7 +133,8 @@ def test_qlinear_average_pool():
     node = onnx_node(q, "QLinearAveragePool")
     pool = next(n for n in graph.nodes if n.kind == "AveragePool2d")
     assert pool.name == node.name
-    assert pool.attrs == ops.AveragePool2d(kernel=(3, 3), strides=(2, 2), pads=(0, 0, 1, 1), count_include_pad=True)
+    assert pool.attrs == ops.AveragePool2d(kernel=(3, 3), strides=(2, 2), pads=(0, 0, 1, 1), count_include_pad=True,
+                                       semantics=ops.ONNX)
     assert graph.tensor(pool.outputs[0]).shape == (1, 3, 3, 3)
     assert graph.tensor(pool.outputs[0]).quant == declared(q, node, 3)
     assert graph.tensor(pool.inputs[0]).quant == declared(q, node, 1)
@@ -158,7 +160,8 @@ def test_qlinear_concat_requantizes_differing_inputs():
     luts = [n for n in graph.nodes if n.kind == "Lut"]
     assert len(luts) == differing >= 1
     for lut in luts:
-        assert lut.attrs.table == requantize_table(graph.tensor(lut.inputs[0]).quant, out_q)
+        # ONNX semantics: QuantizeLinear(DequantizeLinear(x)) in float32, as onnxruntime requantizes
+        assert lut.attrs.table == elementwise_table("identity", {}, graph.tensor(lut.inputs[0]).quant, out_q)
     assert all(graph.tensor(i).quant == out_q for i in concat.inputs)
 
 

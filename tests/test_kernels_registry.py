@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -57,7 +58,16 @@ def sample_graphs() -> dict[str, Graph]:
         "Pad": single_node(ops.Pad((1, 0, 0, 2), 3), [act("x", (2, 3), Q)], act("y", (3, 5), Q)),
         "SignFlip": single_node(ops.SignFlip(), [Tensor("x", (7,), DType.UINT8, QuantParams.per_tensor(Q.s, Q.zp + 128))],
                                 act("y", (7,), Q)),
+        # the variants of ONNX semantics (kernels/onnx_arith.py)
+        "OnnxSoftmax": _onnx(single_node(ops.Softmax(semantics=ops.ONNX), [act("x", (1, 10), Q)], act("y", (1, 10), Q_OUT))),
+        "OnnxAveragePool2d": _onnx(single_node(ops.AveragePool2d((2, 2), (2, 2), semantics=ops.ONNX),
+                                               [act("x", (1, 3, 4, 4), Q)], act("y", (1, 3, 2, 2), Q_OUT),
+                                               {"x": NHWC, "y": NHWC})),
     }  # fmt: skip
+
+
+def _onnx(graph: Graph) -> Graph:
+    return replace(graph, semantics=ops.ONNX)
 
 
 def sample_calls() -> dict[str, list[KernelCall]]:
@@ -176,7 +186,8 @@ def test_unsupported_shapes_are_model_errors():
 
 def test_every_op_kind_has_a_kernel_and_sources():
     calls = sample_calls()
-    assert (set(calls) - {"DepthwiseConv2d", "AddTable"}) | {"Reshape"} == set(ops.OPS_BY_KIND)  # Reshape: no call here
+    extra = {"DepthwiseConv2d", "AddTable", "OnnxSoftmax", "OnnxAveragePool2d"}  # further variants of op kinds
+    assert (set(calls) - extra) | {"Reshape"} == set(ops.OPS_BY_KIND)  # Reshape: no call here
     every = [c for cs in calls.values() for c in cs]
     names = {p.name for p in runtime_sources_for(every)}
     # The in-place / channel-major conv variants need layouts or flags these samples lack;

@@ -119,6 +119,13 @@ def main() -> None:
 
 BOARD_HELP = ("Target board, one of `tinyc boards`, or a board file of your own (path/to/board.toml, see "
               "`tinyc boards --schema`); the default stm32f746 is the STM32F746G-DISCO (Cortex-M7, 320 KB SRAM).")
+# Whose arithmetic the C follows (frontend/semantics.py); spelled out here so `tinyc boards` stays
+# free of the frontend's imports.
+SEMANTICS_OPTION = click.option(
+    "--semantics", "semantics", type=click.Choice(["auto", "tflite", "onnx"]), default="auto", show_default=True,
+    help="Whose arithmetic to follow: tflite (TFLite Micro's integer kernels, bit for bit), onnx (ONNX's "
+         "definition as onnxruntime runs it: each op exact, one rounding), or auto: tflite for a .tflite or "
+         "tf2onnx model, onnx for an onnxruntime-quantized one.")
 
 
 @main.command()
@@ -156,10 +163,11 @@ BOARD_HELP = ("Target board, one of `tinyc boards`, or a board file of your own 
 @click.option("--arena", "arena", type=click.Choice(["static", "extern"]), default="static", show_default=True,
               help="static: the arena is a static array in section TINYC_ARENA_SECTION; extern: the caller passes "
                    "it to PREFIX_init(buffer, bytes).")
+@SEMANTICS_OPTION
 @_errors_to_exit
 def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, schedule_time_limit: float,
             allow_overflow: bool, dump_ir: str | None, skip_firmware_size: bool, stm32cube: Path | None, patch: str,
-            patch_overhead: float, preserve_input: bool, arena: str) -> None:
+            patch_overhead: float, preserve_input: bool, arena: str, semantics: str) -> None:
     """Compile MODEL (an int8 .onnx or .tflite file) to C for BOARD in OUTPUT."""
     import os  # noqa: PLC0415
 
@@ -172,7 +180,8 @@ def compile(model: Path, board: str, out_dir: Path, name: str, planner: str, sch
     result = compile_api(model, board, out_dir, progress=_progress, name=name, planner=planner,
                          schedule_time_limit=schedule_time_limit, allow_overflow=allow_overflow, dump_ir=dump_ir,
                          measure_firmware=not skip_firmware_size, stm32cube=vendor, patch=patch,
-                         patch_overhead_pct=patch_overhead, preserve_input=preserve_input, arena=arena).result
+                         patch_overhead_pct=patch_overhead, preserve_input=preserve_input, arena=arena,
+                         semantics=semantics).result
     if result.ir_dump is not None:
         click.echo(result.ir_dump, nl=False)
     for line in result.summary_lines():
@@ -260,10 +269,11 @@ def run(out_dir: Path, target: str, input_path: Path, output_path: Path, as_json
 @click.option("--min-cosine", default=None, type=click.FloatRange(-1.0, 1.0),
               help="With --reference float: the least cosine similarity accepted.")
 @click.option("--json", "as_json", is_flag=True, help="With --reference: print the figures as JSON.")
+@SEMANTICS_OPTION
 @_errors_to_exit
 def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...], port: str | None, baud: int,
            timeout_s: float, reference: tuple[str, Path] | None, data_path: Path | None, tolerance: int | None,
-           min_cosine: float | None, as_json: bool) -> None:
+           min_cosine: float | None, as_json: bool, semantics: str) -> None:
     """Check that the generated C for MODEL (.onnx or .tflite) equals the NumPy interpreter byte for byte on random inputs,
     on the host and/or the emulated Cortex-M (and, with onnxruntime installed, report the
     largest LSB difference to it); with --port, on the board itself, with its cycle counts. With
@@ -285,13 +295,14 @@ def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, .
             sys.exit(EXIT_MISMATCH)
         return
     if reference is not None:
-        _verify_reference(model, board, count, seed, targets, reference, data_path, tolerance, min_cosine, as_json)
+        _verify_reference(model, board, count, seed, targets, reference, data_path, tolerance, min_cosine, as_json,
+                          semantics)
         return
     if data_path is not None:
         raise TinycError("--data goes with --port or --reference (the other checks use --inputs random inputs)")
     from .verification import DEFAULT_TARGETS, verify_model  # noqa: PLC0415
 
-    result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS)
+    result = verify_model(model, board, count, seed, _progress, targets or DEFAULT_TARGETS, semantics)
     for line in result.lines():
         click.echo(line)
     if not result.ok:
@@ -300,14 +311,14 @@ def verify(model: Path, board: str, count: int, seed: int, targets: tuple[str, .
 
 def _verify_reference(model: Path, board: str, count: int, seed: int, targets: tuple[str, ...],
                       reference: tuple[str, Path], data: Path | None, tolerance: int | None,
-                      min_cosine: float | None, as_json: bool) -> None:
+                      min_cosine: float | None, as_json: bool, semantics: str = "auto") -> None:
     from .validation import verify_against_reference  # noqa: PLC0415
 
     if len(targets) > 1:
         raise TinycError("--reference compares one target; give one --target")
     kind, reference_file = reference
     result = verify_against_reference(model, kind, reference_file, board, count, seed, data,
-                                      targets[0] if targets else "host", tolerance, min_cosine, _progress)
+                                      targets[0] if targets else "host", tolerance, min_cosine, _progress, semantics)
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
@@ -362,16 +373,17 @@ def flash(out_dir: Path, env_name: str | None, monitor: bool, dry_run: bool) -> 
               help="Also write an HTML page with the plan's picture (SVG inline) and tables.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the plan's picture as SVG: buffers over steps (x) and addresses (y).")
+@SEMANTICS_OPTION
 @_errors_to_exit
 def report(model: Path, board: str, planner: str, schedule_time_limit: float, html_path: Path | None,
-           svg_path: Path | None) -> None:
+           svg_path: Path | None, semantics: str) -> None:
     """Show MODEL's memory plan for BOARD: live bytes and arena layout per step, every buffer."""
     from .compiler import memory_report  # noqa: PLC0415
 
     for path in (html_path, svg_path):
         if path is not None:
             _check_parent(path, "the report", create=True)
-    text, view = memory_report(model, board, planner, schedule_time_limit)
+    text, view = memory_report(model, board, planner, schedule_time_limit, semantics)
     click.echo(text, nl=False)
     from .memory.picture import html_page, svg  # noqa: PLC0415
 

@@ -13,7 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from .boards import Board, all_boards, format_bytes_si, load_board
 from .codegen.context import EmitContext, build_context, check_prefix
@@ -40,6 +40,9 @@ from .targets.stm32cube import (BoardFirmware, VendorTree, board_firmware_summar
 from .outdir import WriteResult, write_owned
 from .targets.platformio import project_files
 
+if TYPE_CHECKING:
+    from .frontend.semantics import SemanticsChoice
+
 __all__ = ["CompileOptions", "CompileResult", "Fit", "compile_model", "import_model", "lower", "memory_report",
            "node_calls", "write_output_dir"]
 
@@ -62,6 +65,9 @@ class CompileOptions:
     patch_overhead_pct: float = DEFAULT_OVERHEAD_PCT  # MACs the search may add, in % of the model's
     preserve_input: bool = False  # the plan keeps the inputs intact through invoke (costs arena)
     arena: str = "static"  # "static": a static array in TINYC_ARENA_SECTION; "extern": PREFIX_init(buf, n)
+    # Whose arithmetic the C follows: "auto" (from the model's origin, frontend/semantics.py),
+    # "tflite" (TFLite Micro, bit for bit) or "onnx" (ONNX's definition, as onnxruntime runs it).
+    semantics: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,19 @@ class CompileResult:
             *([f"  real-board firmware (STM32Cube HAL) NOT measured: {self.board_firmware_note}"]
               if self.board_firmware_note else []),
             *(f"  kept your {rel} (changed since tinyc wrote it; delete it to get tinyc's again)" for rel in self.kept),
+            *([semantics_line(r["semantics"], r["semantics_reason"])] if shows_semantics(r["semantics"], r["semantics_reason"])
+              else []),
         ]
+
+
+def shows_semantics(semantics: str, reason: str) -> bool:
+    """The summary names the semantics when it is not TFLite's by default: ONNX's, or a forced one.
+    (A TFLite-born model's summary stays as it always was; report.json always says it.)"""
+    return semantics != "tflite" or reason.startswith("forced")
+
+
+def semantics_line(semantics: str, reason: str) -> str:
+    return f"  semantics: {semantics} ({reason})"
 
 
 TIME_LIMITED = ("the op-order search hit --schedule-time-limit before its state budget: "
@@ -207,24 +225,38 @@ def footprint_overflow(footprint: Footprint, board: Board) -> BoardError | None:
                       f"{'; '.join(problems)}; use a board with more memory, or --allow-overflow to emit the code anyway")
 
 
-def import_model(path: Path) -> Graph:
+def import_model(path: Path, semantics: str = "auto") -> Graph:
     """A .tflite flatbuffer (by suffix or by its TFL3 identifier) or an ONNX model -> IR."""
-    if not Path(path).is_file():
+    return import_model_with_semantics(path, semantics)[0]
+
+
+def import_model_with_semantics(path: Path, semantics: str = "auto") -> tuple[Graph, SemanticsChoice]:
+    """import_model, and the semantics it follows with the reason (frontend/semantics.py)."""
+    if not Path(path).is_file():  # before the frontend's (slow) imports
         raise ModelError(f"model file {path} does not exist")
+    from .frontend.semantics import check_requested, tflite_semantics  # noqa: PLC0415 (the package imports onnx)
     from .frontend.tflite import is_tflite, load_tflite  # noqa: PLC0415
 
+    check_requested(semantics)
+
     if Path(path).suffix.lower() == ".tflite" or is_tflite(path):
-        return load_tflite(Path(path))
-    from .frontend.onnx_import import load_model  # noqa: PLC0415 (heavy: onnx)
+        choice = tflite_semantics(semantics)
+        return load_tflite(Path(path)), choice
+    from .frontend.onnx_import import load_model_with_semantics  # noqa: PLC0415 (heavy: onnx)
 
-    return load_model(Path(path))
+    return load_model_with_semantics(Path(path), semantics)
 
 
-def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float) -> tuple[str, PlanView]:
+def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float,
+                  semantics: str = "auto") -> tuple[str, PlanView]:
     """`tinyc report`: lower the model for the board (no files written), describe its plan."""
     model, target = Path(model), load_board(board)
-    program, _ = lower(import_model(model), planner, None, schedule_time_limit, KernelTarget.of_board(target))
-    return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
+    graph, choice = import_model_with_semantics(model, semantics)
+    program, _ = lower(graph, planner, None, schedule_time_limit, KernelTarget.of_board(target))
+    text, view = memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
+    if shows_semantics(choice.semantics, choice.reason):
+        text += semantics_line(choice.semantics, choice.reason).strip() + "\n"
+    return text, view
 
 
 def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions(),
@@ -234,7 +266,7 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
     target = load_board(board)
     check_prefix(options.name)
     with slow_step(progress, f"importing {path.name} ..."):
-        imported = import_model(path)
+        imported, semantics = import_model_with_semantics(path, options.semantics)
     request = PatchRequest.parse(options.patch, options.patch_overhead_pct)
     kernel_target = KernelTarget.of_board(target)
     with slow_step(progress, f"lowering for {target.core}: passes, op-order search (up to "
@@ -249,6 +281,7 @@ def compile_model(path: Path | str, board: str, out_dir: Path | str, options: Co
         raise fit.error()
     report = build_report(program, ctx, target, path.name, fit.fits)
     report["patch"] = {"mode": request.mode, "applied": patch is not None, **(patch.as_report() if patch else {})}
+    report["semantics_reason"] = semantics.reason
     if options.preserve_input:
         with slow_step(progress, "planning once more without --preserve-input, to report its cost ..."):
             consumed, _ = lower(imported, options.planner, None, options.schedule_time_limit,

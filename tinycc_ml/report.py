@@ -87,6 +87,7 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
         "model": model,
         "graph": graph.name,
         "board": board.name,
+        "semantics": graph.semantics,  # whose arithmetic the C follows: "tflite" or "onnx"
         "prefix": ctx.prefix,
         **memory_figures(program),
         "arena_bytes": ctx.arena_bytes,  # the emitted array's length (equal to the plan's)

@@ -220,7 +220,8 @@ def load_inputs(path: Path, io: BoundaryIO) -> list[np.ndarray]:
 def verify_against_reference(model: Path, reference: str, reference_file: Path, board: str, count: int, seed: int,
                              inputs_file: Path | None = None, target: str = "host", tolerance_lsb: int | None = None,
                              min_cosine: float | None = None,
-                             progress: Callable[[str], None] | None = None) -> ReferenceResult:
+                             progress: Callable[[str], None] | None = None,
+                             semantics: str = "auto") -> ReferenceResult:
     from .verification import random_input  # noqa: PLC0415
 
     if reference not in REFERENCES:
@@ -235,7 +236,8 @@ def verify_against_reference(model: Path, reference: str, reference_file: Path, 
                                 else _onnxruntime_reference)(Path(reference_file))
     with tempfile.TemporaryDirectory(prefix="tinyc_validate_") as tmp:
         say(f"compiling {Path(model).name} for {board}")
-        result = compile_model(Path(model), board, Path(tmp), CompileOptions(allow_overflow=True, measure_firmware=False))
+        result = compile_model(Path(model), board, Path(tmp),
+                               CompileOptions(allow_overflow=True, measure_firmware=False, semantics=semantics))
         graph = result.imported
         info = read_build_info(Path(tmp))
         inp, out = graph.inputs[0], graph.outputs[0]

@@ -122,7 +122,7 @@ def _mismatched_elements(got: np.ndarray, expected: np.ndarray) -> int:
 
 def verify_model(model: Path | str, board: str, count: int, seed: int,
                  progress: Callable[[str], None] | None = None,
-                 targets: tuple[str, ...] = DEFAULT_TARGETS) -> VerifyResult:
+                 targets: tuple[str, ...] = DEFAULT_TARGETS, semantics: str = "auto") -> VerifyResult:
     from .interp import run_graph  # noqa: PLC0415
 
     unknown = [t for t in targets if t not in TARGETS]
@@ -133,7 +133,8 @@ def verify_model(model: Path | str, board: str, count: int, seed: int,
     say = progress or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="tinyc_verify_") as tmp:
         say(f"compiling {model.name} for {board}")
-        result = compile_model(model, board, Path(tmp), CompileOptions(allow_overflow=True, measure_firmware=False))
+        result = compile_model(model, board, Path(tmp),
+                               CompileOptions(allow_overflow=True, measure_firmware=False, semantics=semantics))
         graph = result.imported
         info = read_build_info(Path(tmp))
         session, ort_note = _ort_session(model)

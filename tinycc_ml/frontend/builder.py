@@ -7,12 +7,14 @@ collide with an ONNX name or with each other.
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import numpy as np
 
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import DType, Node, QuantParams, Tensor
-from ..ir.ops import OpAttrs
+from ..ir.ops import TFLITE, OpAttrs
 from .qparams import UINT8_ZERO_POINT_SHIFT  # uint8 q == int8 q - 128, the zero point alike (ops.SignFlip)
 
 
@@ -21,8 +23,11 @@ def _uint8_quant(int8_quant: QuantParams) -> QuantParams:
 
 
 class GraphBuilder:
-    def __init__(self, reserved: set[str]):
+    def __init__(self, reserved: set[str], semantics: str = TFLITE):
         self._reserved = set(reserved)  # every ONNX tensor and node name
+        # The model's arithmetic (ops.SEMANTICS): stamped on every node whose op has a choice,
+        # and read by the emitters that compute tables at import.
+        self.semantics = semantics
         self.tensors: dict[str, Tensor] = {}
         self.nodes: list[Node] = []
         self._node_names: set[str] = set()
@@ -81,6 +86,8 @@ class GraphBuilder:
         if not name or name in self._node_names:
             name = self._fresh_node_name(name or attrs.kind)
         self._node_names.add(name)
+        if any(f.name == "semantics" for f in fields(attrs)):
+            attrs = replace(attrs, semantics=self.semantics)
         node = Node(name, attrs, tuple(inputs), tuple(outputs))
         self.nodes.append(node)
         return node

@@ -3,7 +3,11 @@
 Each function takes IR tensor names (already int8 activations or integer constants),
 checks what tinyc supports, computes the output shape, and appends the IR node(s).
 Where the IR needs equal quantization on both sides of an op (MaxPool, Concat inputs,
-Pad) or a fixed output quantization (Softmax), a requantize Lut is inserted.
+Pad) or a fixed output quantization (TFLite's Softmax), a requantize Lut is inserted.
+
+The builder's semantics (frontend/semantics.py) picks the tables computed here: TFLite
+Micro's integer kernels (quant/tflite_tables.py, TFLite's Quantize) for `tflite`, the float
+formula rounded once (quant/lut.py, ONNX's DequantizeLinear -> f -> QuantizeLinear) for `onnx`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import DType, QuantParams
 from ..quant.fixedpoint import ScaleRangeError
+from ..quant import tflite_tables
 from ..quant.lut import elementwise_table, requantize_table
 from ..quant.params import activation_range, mean_requant, quantize_real
 from . import shapes
@@ -66,9 +71,13 @@ def _window_ints(label: str, attrs: dict[str, Any], key: str, default: Sequence[
 
 
 def requantize(b: GraphBuilder, base_name: str, src: str, out: str, out_q: QuantParams) -> str:
-    """Lut "requantize": TFLite's int8 -> int8 Quantize from src's quantization to out_q."""
+    """Lut "requantize" from src's quantization to out_q: TFLite's int8 -> int8 Quantize, or
+    under ONNX semantics QuantizeLinear(DequantizeLinear(x)) in float32, as onnxruntime runs it."""
     try:
-        table = requantize_table(b.quant(src), out_q)
+        if b.semantics == ops.ONNX:
+            table = elementwise_table("identity", {}, b.quant(src), out_q)
+        else:
+            table = requantize_table(b.quant(src), out_q)
     except ScaleRangeError as exc:
         raise ModelError(f"cannot requantize tensor {src!r} (scale {b.quant(src).s!r}) to {out!r} (scale {out_q.s!r}): "
                          f"{exc}; {exc.advice}") from None
@@ -268,12 +277,15 @@ def softmax(b: GraphBuilder, name: str, label: str, x: str, axis: int, opset: in
     perm = tuple(i for i in range(rank) if i != axis) + (axis,)
     source = x if axis == rank - 1 else transpose(b, f"{name}/to_last", x, perm, b.fresh_name(f"{out}/axis_last"))
     moved = source != x
-    target = out if out_q == SOFTMAX_OUTPUT_Q and not moved else b.fresh_name(f"{out}/softmax")
-    b.activation(target, b.shape(source), SOFTMAX_OUTPUT_Q)
+    # TFLite's softmax writes (1/256, -128) and a requantize Lut follows for another output
+    # quantization; ONNX's (quantized once from the float softmax) writes the model's own.
+    softmax_q = out_q if b.semantics == ops.ONNX else SOFTMAX_OUTPUT_Q
+    target = out if out_q == softmax_q and not moved else b.fresh_name(f"{out}/softmax")
+    b.activation(target, b.shape(source), softmax_q)
     b.node(name, ops.Softmax(beta=1.0), (source,), (target,))
     if moved:
         inverse = tuple(int(i) for i in np.argsort(perm))
-        back = out if out_q == SOFTMAX_OUTPUT_Q else b.fresh_name(f"{out}/softmax_back")
+        back = out if out_q == softmax_q else b.fresh_name(f"{out}/softmax_back")
         target = transpose(b, f"{name}/from_last", target, inverse, back)
     if target != out:
         requantize(b, name, target, out, out_q)
@@ -331,9 +343,28 @@ def pad(b: GraphBuilder, name: str, label: str, x: str, pads: Sequence[int], val
     return out
 
 
+def _tflite_table(function: str, in_q: QuantParams, out_q: QuantParams) -> tuple[int, ...] | None:
+    """TFLite Micro's integer kernel for `function` as a table, where TFLite defines one for these
+    quantizations (LOGISTIC and TANH only write their fixed output quantization); else None."""
+    if function == "sigmoid" and out_q == SOFTMAX_OUTPUT_Q:
+        return tflite_tables.logistic_table(in_q)
+    if function == "tanh" and out_q == QuantParams.per_tensor(1.0 / 128.0, 0):
+        return tflite_tables.tanh_table(in_q)
+    if function == "hardswish":
+        try:
+            return tflite_tables.hard_swish_table(in_q, out_q)
+        except ScaleRangeError:
+            return None  # an output scale TFLite's HARD_SWISH rejects: the float definition it is
+    return None
+
+
 def lut(b: GraphBuilder, name: str, label: str, function: str, attrs: dict[str, float], x: str, out: str,
         out_q: QuantParams) -> str:
-    table = elementwise_table(function, attrs, b.quant(x), out_q)
+    """An elementwise function as a table: TFLite's integer kernel for a TFLite-born model (tf2onnx
+    writes LOGISTIC, TANH, HARD_SWISH as these ONNX ops), else ONNX's float formula rounded once."""
+    table = _tflite_table(function, b.quant(x), out_q) if b.semantics == ops.TFLITE else None
+    if table is None:
+        table = elementwise_table(function, attrs, b.quant(x), out_q)
     b.activation(out, b.shape(x), out_q)
     b.node(name, ops.Lut(table=table, function=function), (x,), (out,))
     return out

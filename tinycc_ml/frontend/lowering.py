@@ -23,6 +23,7 @@ import onnx
 
 from ..errors import ModelError
 from ..ir.graph import BoundaryIO, DType, Graph, QuantParams
+from ..ir.ops import TFLITE
 from .activations import ActivationInfo
 from .builder import GraphBuilder
 from .emit import QConst
@@ -35,12 +36,12 @@ Handler = Callable[["Lowering", onnx.NodeProto], None]
 class Lowering:
     """State of one import (mutable, lives for one import_model call)."""
 
-    def __init__(self, view: ModelView, info: ActivationInfo):
+    def __init__(self, view: ModelView, info: ActivationInfo, semantics: str = TFLITE):
         self.view = view
         self.info = info
         reserved = {name for node in view.nodes for name in list(node.input) + list(node.output) + [node.name]}
         reserved |= {io.name for io in list(view.graph.input) + list(view.graph.output)}
-        self.b = GraphBuilder(reserved)
+        self.b = GraphBuilder(reserved, semantics)
         self.int8: dict[str, str] = {}
         self.dq: dict[str, str] = {}
         self.qconst: dict[str, QConst] = {}
@@ -130,7 +131,8 @@ class Lowering:
         self._check_shapes()
         inputs = self._input_boundaries()
         outputs = tuple(self._output_boundary(out) for out in self.view.graph.output)  # may add uint8 edges
-        return Graph(name=name, tensors=dict(self.b.tensors), nodes=tuple(self.b.nodes), inputs=inputs, outputs=outputs)
+        return Graph(name=name, tensors=dict(self.b.tensors), nodes=tuple(self.b.nodes), inputs=inputs, outputs=outputs,
+                     semantics=self.b.semantics)
 
     def _check_all_quantized(self) -> None:
         left = [n for n in self.pending.values() if id(n) not in self.consumed]

@@ -13,7 +13,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from .ops import OpAttrs
+from .ops import TFLITE, OpAttrs
 
 
 class DType(str, Enum):
@@ -134,6 +134,10 @@ class Graph:
     # The caller needs the inputs intact after invoke (tinyc compile --preserve-input): the
     # plan then treats them like outputs, live to the last step and never written over.
     preserve_inputs: bool = False
+    # Whose arithmetic the model follows, "tflite" or "onnx" (ops.SEMANTICS): chosen by the
+    # frontend from the model's origin or forced by --semantics. Every node whose arithmetic
+    # differs carries the same value in its attributes (ir/verify checks it).
+    semantics: str = TFLITE
 
     def tensor(self, name: str) -> Tensor:
         return self.tensors[name]

@@ -29,6 +29,17 @@ from typing import ClassVar
 INT8_MIN = -128
 INT8_MAX = 127
 
+# Whose integer arithmetic an op follows (ARCHITECTURE.md, "Integer semantics"):
+#   "tflite": TFLite Micro's int8 kernels, bit for bit (double-rounding requantization, Add with
+#             left_shift 20, gemmlowp softmax);
+#   "onnx":   ONNX's definition as onnxruntime runs it: the op computed exactly, then one rounding
+#             (single-rounding requantization, Add summed exactly, softmax through an exp table).
+# Carried by every op whose arithmetic differs (and by Graph.semantics); the interpreter and the
+# kernel registry read it from the node, so both follow the same definition.
+TFLITE = "tflite"
+ONNX = "onnx"
+SEMANTICS = (TFLITE, ONNX)
+
 
 @dataclass(frozen=True)
 class OpAttrs:
@@ -58,6 +69,7 @@ class Conv2d(OpAttrs):
     # record (a smaller scratch, or none) runs. A memory decision of passes/scratch.py; the
     # arithmetic is the same either way.
     avoid_variants: tuple[str, ...] = ()
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -65,15 +77,18 @@ class FullyConnected(OpAttrs):
     kind: ClassVar[str] = "FullyConnected"
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
 class Add(OpAttrs):
-    """TFLite's int8 Add: both inputs rescaled to a common scale with left_shift 20."""
+    """TFLite's int8 Add: both inputs rescaled to a common scale with left_shift 20 (under ONNX
+    semantics straight to the output scale, so the sum is rounded once)."""
 
     kind: ClassVar[str] = "Add"
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class Mul(OpAttrs):
     kind: ClassVar[str] = "Mul"
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,7 @@ class AveragePool2d(OpAttrs):
     count_include_pad: bool = False
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)
@@ -139,10 +156,12 @@ class Pad(OpAttrs):
 
 @dataclass(frozen=True)
 class Softmax(OpAttrs):
-    """TFLite's int8 softmax over the last axis. Output is (1/256, -128) by construction."""
+    """Softmax over the last axis: TFLite's int8 softmax, output (1/256, -128) by construction; under
+    ONNX semantics the exact softmax through an exp table, into any output quantization."""
 
     kind: ClassVar[str] = "Softmax"
     beta: float = 1.0
+    semantics: str = TFLITE
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ error, so it raises IRInvariantError (a PlanError) listing every violation found
 * per op kind: operand ranks and shapes, output shape (conv/pool windows, broadcasting,
   concat, pad, reshape size, transpose perm), weights constant, act_min <= act_max within
   int8, equal quantization where the op copies bytes (Reshape, Transpose, MaxPool, Concat,
-  Pad), Softmax output (1/256, -128), Lut tables of 256 int8 values.
+  Pad), Softmax output (1/256, -128) under TFLite semantics, Lut tables of 256 int8 values;
+* semantics: the graph's is tflite or onnx, and every node that carries one agrees with it.
 """
 
 from __future__ import annotations
@@ -178,6 +179,9 @@ class _Checker:
             if not isinstance(node.attrs, tuple(ops.ALL_OPS)):
                 self.fail(where, f"has unknown op attributes {type(node.attrs).__name__}")
                 continue
+            semantics = getattr(node.attrs, "semantics", self.g.semantics)
+            if semantics != self.g.semantics:
+                self.fail(where, f"follows {semantics!r} arithmetic in a graph whose semantics is {self.g.semantics!r}")
             act_min, act_max = getattr(node.attrs, "act_min", -128), getattr(node.attrs, "act_max", 127)
             if not -128 <= act_min <= act_max <= 127:
                 self.fail(where, f"has an invalid activation range [{act_min}, {act_max}]")
@@ -344,7 +348,8 @@ class _Checker:
         if not self._expect(where, node, 1):
             return
         self._shape_is(where, node, self.t(node.inputs[0]).shape)
-        if self._out(node).quant != SOFTMAX_OUTPUT_Q:
+        # TFLite's softmax writes (1/256, -128); ONNX's (an exp table) writes any per-tensor output.
+        if node.attrs.semantics == ops.TFLITE and self._out(node).quant != SOFTMAX_OUTPUT_Q:
             self.fail(where, f"output must be quantized (1/256, -128), got {self._out(node).quant}")
 
     def lut(self, where: str, node: Node) -> None:
@@ -389,6 +394,8 @@ _OP_CHECKS: dict[str, Callable[[_Checker, str, Node], None]] = {
 def graph_problems(graph: Graph) -> list[str]:
     """Every invariant violation of `graph` (empty when it is well formed)."""
     checker = _Checker(graph)
+    if graph.semantics not in ops.SEMANTICS:
+        checker.fail(f"graph {graph.name!r}", f"has unknown semantics {graph.semantics!r} (known: {', '.join(ops.SEMANTICS)})")
     checker.tensors()
     checker.structure()
     checker.nodes()

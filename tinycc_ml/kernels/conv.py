@@ -275,8 +275,8 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStr
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant),
-                                         out_c)
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),
@@ -302,7 +302,7 @@ def build_fully_connected(node: Node, graph: Graph, variant: KernelVariant, stri
     zero_points = set(w.quant.zero_point)
     if len(zero_points) != 1:
         raise ModelError(f"node {node.name}: per-channel weights {w_name} need one common zero point")
-    requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant)
+    requant = qparams.fully_connected_requant(x.quant, w.quant, y.quant, attrs.semantics)
     per_channel = len(requant.multipliers) > 1
     input_offset, filter_offset, bias = -x.quant.zp, -zero_points.pop(), bias_arg(graph, b_name)
     folded = fold_input_offset(w.data, bias, input_offset) if filter_offset == 0 else None

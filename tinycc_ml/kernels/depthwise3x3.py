@@ -79,7 +79,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant), channels)
+    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),

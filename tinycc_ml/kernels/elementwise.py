@@ -65,7 +65,7 @@ def build_add(node: Node, graph: Graph, variant: KernelVariant, strides: RowStri
     attrs: ops.Add = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
-    q = qparams.add_params(a.quant, b.quant, y.quant)
+    q = qparams.add_params(a.quant, b.quant, y.quant, attrs.semantics)
     p = struct(
         shape=_broadcast(node, graph, strides),
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
@@ -83,10 +83,12 @@ def add_table(node: Node, graph: Graph) -> tuple[np.ndarray, int, int, int] | No
     (rounding constant + output zero point << right shift) and right shift; None where the
     kernel would not be exact (a sum of two entries reaching 2^29, no right shift, or a bias
     that could overflow). The entries are the interpreter's own arithmetic
-    (interp/ops/add.py), so the table kernel's sum is TFLite's bit for bit."""
+    (interp/ops/add.py) under the node's semantics, so the table kernel's sum is the
+    interpreter's bit for bit."""
     a, b = operand_tensors(node, graph)
     assert a is not None and b is not None
-    q = qparams.add_params(a.quant, b.quant, graph.tensor(node.outputs[0]).quant)
+    attrs: ops.Add = node.attrs  # type: ignore[assignment]
+    q = qparams.add_params(a.quant, b.quant, graph.tensor(node.outputs[0]).quant, attrs.semantics)
     values = np.arange(-128, 128, dtype=np.int64)
     scaled_a = multiply_by_quantized_multiplier((values + q.input1_offset) << q.left_shift, q.input1_multiplier,
                                                 q.input1_shift)
@@ -128,7 +130,7 @@ def build_mul(node: Node, graph: Graph, variant: KernelVariant, strides: RowStri
     attrs: ops.Mul = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
-    q = qparams.mul_params(a.quant, b.quant, y.quant)
+    q = qparams.mul_params(a.quant, b.quant, y.quant, attrs.semantics)
     p = struct(
         shape=_broadcast(node, graph, strides),
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,

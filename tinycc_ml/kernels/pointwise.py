@@ -101,7 +101,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=in_w * in_c, output_row_stride=in_w * out_c,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant), out_c)
+    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
     weights = np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1)
     requant = ConstArg("requant", "int32_t", requant_table(shift.values))
     args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, requant, TensorArg(y_name))

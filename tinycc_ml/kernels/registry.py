@@ -1,7 +1,7 @@
 """Kernel selection: IR node + target -> the C kernel calls that execute it.
 
 This is the one place where variants are chosen (the kernels never dispatch): the
-records of every family (conv.py, elementwise.py, pool.py, movement.py) are listed in
+records of every family (conv.py, onnx_arith.py, elementwise.py, pool.py, movement.py) are listed in
 VARIANTS in priority order, and a node runs the first record of its op kind that applies
 to it on the target. A node no record applies to is a compiler bug upstream
 (KernelLayoutError: a tensor in a layout no kernel reads); an op no C kernel implements,
@@ -26,12 +26,14 @@ from .common import KernelLayoutError
 from .conv import CONV_VARIANTS, FULLY_CONNECTED_VARIANTS, explain_conv, in_place_capable
 from .elementwise import ELEMENTWISE_VARIANTS
 from .movement import MOVEMENT_VARIANTS
+from .onnx_arith import ONNX_VARIANTS
 from .pool import POOL_VARIANTS
 from .target import HOST_TARGET, KernelTarget
 from .variant import NO_STRIDES, KernelVariant, RowStrides
 
 VARIANTS: tuple[KernelVariant, ...] = (
-    *CONV_VARIANTS, *FULLY_CONNECTED_VARIANTS, *ELEMENTWISE_VARIANTS, *POOL_VARIANTS, *MOVEMENT_VARIANTS,
+    *CONV_VARIANTS, *FULLY_CONNECTED_VARIANTS, *ONNX_VARIANTS, *ELEMENTWISE_VARIANTS, *POOL_VARIANTS,
+    *MOVEMENT_VARIANTS,
 )
 _BY_SYMBOL: dict[str, KernelVariant] = {v.symbol: v for v in VARIANTS}
 assert len(_BY_SYMBOL) == len(VARIANTS), "two kernel variants share a symbol"

@@ -66,6 +66,10 @@ def _relu(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
     return np.maximum(x, np.float32(0))
 
 
+def _identity(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
+    return x  # DequantizeLinear then QuantizeLinear: ONNX's requantization
+
+
 def _clip(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
     low = attrs.get("min")
     high = attrs.get("max")
@@ -84,6 +88,7 @@ FUNCTIONS: Mapping[str, FloatFn] = {
     "hardswish": _hardswish,
     "relu": _relu,
     "clip": _clip,
+    "identity": _identity,
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.graph import QuantParams
+from ..ir.ops import ONNX, TFLITE
 from .fixedpoint import ScaleRangeError, quantize_multiplier, round_half_away_from_zero
 
 ADD_LEFT_SHIFT = 20  # TFLite's int8 Add works on inputs shifted left by 20 bits
@@ -32,18 +33,47 @@ def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def conv_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams) -> ChannelRequant:
-    """Conv2d (TFLite PopulateConvolutionQuantizationParams): double(s_in) * double(s_w[c]) / double(s_out)."""
-    pairs = [quantize_multiplier(input_q.s * s_w / output_q.s) for s_w in weight_q.scale]
+def single_rounding_multiplier(real: float) -> tuple[int, int]:
+    """(multiplier, shift) for which MultiplyByQuantizedMultiplier rounds x * real only once
+    (ONNX semantics: the exact product, then one rounding).
+
+    TFLite's constants for real < 1 have a negative shift: SaturatingRoundingDoublingHighMul
+    rounds x * m / 2^31 first and RoundingDivideByPOT rounds again, which moves about
+    2^(shift - 1) of the values next to a rounding boundary across it. With shift 0 the
+    right shift is gone and the single rounding of x * m / 2^31 is the only one; m =
+    round(real * 2^31) is exact to 2^-32 absolute, so |x * m / 2^31 - x * real| <= |x| * 2^-32,
+    below 2^-16 LSB for every accumulator whose result fits int8 at a multiplier >= 2^-9
+    (and below 2^-12 LSB down to 2^-13). A multiplier >= 1 keeps TFLite's form: its left
+    shift is exact, so it already rounds once. The shared requantize tail (requant.h)
+    computes these constants' result unchanged: no kernel knows which semantics it runs."""
+    multiplier, shift = quantize_multiplier(real)
+    if shift >= 0:
+        return multiplier, shift
+    scaled = round_half_away_from_zero(math.ldexp(real, 31))  # exact: a power-of-two scaling
+    return (scaled, 0) if scaled < (1 << 31) else (1 << 30, 1)
+
+
+def _multiplier(real: float, semantics: str) -> tuple[int, int]:
+    if semantics == ONNX:
+        return single_rounding_multiplier(real)
+    return quantize_multiplier(real)
+
+
+def conv_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams,
+                 semantics: str = TFLITE) -> ChannelRequant:
+    """Conv2d (TFLite PopulateConvolutionQuantizationParams): double(s_in) * double(s_w[c]) / double(s_out),
+    as TFLite's (multiplier, shift) or, for ONNX semantics, single_rounding_multiplier's."""
+    pairs = [_multiplier(input_q.s * s_w / output_q.s, semantics) for s_w in weight_q.scale]
     return ChannelRequant(tuple(m for m, _ in pairs), tuple(s for _, s in pairs))
 
 
 def conv_node_requant(fixed: tuple[int, int] | None, input_q: QuantParams, weight_q: QuantParams,
-                      output_q: QuantParams) -> ChannelRequant:
-    """A Conv2d's requantization: its fixed (multiplier, shift) if it carries one, else conv_requant."""
+                      output_q: QuantParams, semantics: str = TFLITE) -> ChannelRequant:
+    """A Conv2d's requantization: its fixed (multiplier, shift) if it carries one (TFLite's MEAN,
+    whatever the semantics), else conv_requant."""
     if fixed is not None:
         return ChannelRequant((fixed[0],), (fixed[1],))
-    return conv_requant(input_q, weight_q, output_q)
+    return conv_requant(input_q, weight_q, output_q, semantics)
 
 
 def mean_requant(input_q: QuantParams, output_q: QuantParams, count: int) -> tuple[int, int]:
@@ -56,9 +86,13 @@ def mean_requant(input_q: QuantParams, output_q: QuantParams, count: int) -> tup
     return (multiplier << k) // count, shift - k
 
 
-def fully_connected_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams) -> ChannelRequant:
+def fully_connected_requant(input_q: QuantParams, weight_q: QuantParams, output_q: QuantParams,
+                            semantics: str = TFLITE) -> ChannelRequant:
     """FullyConnected (TFLite GetQuantizedConvolutionMultipler): the product s_in * s_w is
-    taken in float32 and only then widened to double, for per-tensor weights."""
+    taken in float32 and only then widened to double, for per-tensor weights. ONNX semantics
+    takes the exact product of the float32 scales, as conv does."""
+    if semantics == ONNX:
+        return conv_requant(input_q, weight_q, output_q, semantics)
     if weight_q.is_per_tensor:
         product = _f32(np.float32(input_q.s) * np.float32(weight_q.s))
         m, s = quantize_multiplier(product / output_q.s)
@@ -80,13 +114,40 @@ class AddParams:
     left_shift: int
 
 
-def add_params(a: QuantParams, b: QuantParams, out: QuantParams) -> AddParams:
-    """TFLite Micro add.cc CalculateOpData for int8."""
+def add_params(a: QuantParams, b: QuantParams, out: QuantParams, semantics: str = TFLITE) -> AddParams:
+    """TFLite Micro add.cc CalculateOpData for int8, or onnx_add_params."""
+    if semantics == ONNX:
+        return onnx_add_params(a, b, out)
     twice_max_input_scale = 2.0 * max(a.s, b.s)
     m1, s1 = quantize_multiplier(a.s / twice_max_input_scale)
     m2, s2 = quantize_multiplier(b.s / twice_max_input_scale)
     mo, so = quantize_multiplier(twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * out.s))
     return AddParams(-a.zp, -b.zp, out.zp, m1, s1, m2, s2, mo, so, ADD_LEFT_SHIFT)
+
+
+def onnx_add_params(a: QuantParams, b: QuantParams, out: QuantParams) -> AddParams:
+    """ONNX's Add (dequantize both, add, quantize once) with the constants of TFLite's kernel.
+
+    Each input is rescaled straight to the output scale, times 2^(left_shift - e):
+    input_i_multiplier = (s_i / s_out) / 2^e, with 2^e >= 2 max(s_a, s_b) / s_out so both
+    rescaled inputs and their sum keep int32 headroom as TFLite's do. Each of those two
+    roundings is at most 2^-(left_shift - e + 1) output LSB (2^-20 for comparable scales).
+    The output multiplier is then the power of two 2^(e - left_shift) with shift 0, so the
+    shared tail divides the sum exactly and rounds once, where TFLite's output multiplier
+    rounds a second time."""
+    add_params(a, b, out)  # the same scales as TFLite's Add are accepted, with the same error otherwise
+    ratio_a, ratio_b = a.s / out.s, b.s / out.s
+    if not (math.isfinite(ratio_a) and math.isfinite(ratio_b)) or max(ratio_a, ratio_b) <= 0:
+        raise ScaleRangeError(f"cannot add with scales {a.s!r}, {b.s!r} into {out.s!r}")
+    exponent = math.frexp(2.0 * max(ratio_a, ratio_b))[1]  # 2^exponent > 2 max ratio
+    # the output multiplier 2^(31 + exponent - left_shift) must be an int32 in [1, 2^30]
+    exponent = min(max(exponent, ADD_LEFT_SHIFT - 30), ADD_LEFT_SHIFT - 1)
+    m1, s1 = quantize_multiplier(math.ldexp(ratio_a, -exponent))
+    m2, s2 = quantize_multiplier(math.ldexp(ratio_b, -exponent))
+    if s1 > 0 or s2 > 0:
+        raise ScaleRangeError(f"Add input scales {a.s!r}, {b.s!r} are more than 2^18 times the output scale {out.s!r}")
+    output_multiplier = 1 << (31 + exponent - ADD_LEFT_SHIFT)
+    return AddParams(-a.zp, -b.zp, out.zp, m1, s1, m2, s2, output_multiplier, 0, ADD_LEFT_SHIFT)
 
 
 @dataclass(frozen=True)
@@ -98,9 +159,10 @@ class MulParams:
     output_shift: int
 
 
-def mul_params(a: QuantParams, b: QuantParams, out: QuantParams) -> MulParams:
-    """TFLite Micro mul_common.cc: double(s1) * double(s2) / double(s_out)."""
-    m, s = quantize_multiplier(a.s * b.s / out.s)
+def mul_params(a: QuantParams, b: QuantParams, out: QuantParams, semantics: str = TFLITE) -> MulParams:
+    """TFLite Micro mul_common.cc: double(s1) * double(s2) / double(s_out) (single-rounding
+    constants for ONNX semantics)."""
+    m, s = _multiplier(a.s * b.s / out.s, semantics)
     return MulParams(-a.zp, -b.zp, out.zp, m, s)
 
 
@@ -189,3 +251,55 @@ def avgpool_params(input_q: QuantParams, output_q: QuantParams) -> AvgPoolParams
         return AvgPoolParams(False, -input_q.zp, output_q.zp, 0, 0)
     multiplier, shift = quantize_multiplier(input_q.s / output_q.s)
     return AvgPoolParams(True, -input_q.zp, output_q.zp, multiplier, shift)
+
+
+# --- Average pooling under ONNX semantics ---
+
+
+@dataclass(frozen=True)
+class OnnxAvgPoolParams:
+    """ONNX's average (dequantize, average, quantize once): out = round_half_even(acc * r / n) + zp_out
+    with acc = sum of (x - zp_in) over the window (a counted pad cell adds 0, a real 0.0) and
+    r = s_in / s_out = multiplier * 2^-fraction_bits (multiplier in [2^30, 2^31)).
+
+    In integers: t = acc * multiplier, u = 2t + n * 2^fraction_bits, h = floor(u / 2^(fraction_bits + 1))
+    and q = floor(h / n) is round_half_up(t / (n * 2^fraction_bits)) (floor divisions compose);
+    the value was exactly a tie when the low fraction_bits + 1 bits of u are zero and n divides h,
+    and then an odd q goes down to the even one. Equal quantizations (r = 1) give the exact
+    rounded average; otherwise r is exact to 2^-31 relative."""
+
+    input_offset: int  # -zp_in
+    output_offset: int  # zp_out
+    multiplier: int
+    fraction_bits: int  # 1 .. MAX_POOL_FRACTION_BITS
+
+
+# |2t| < 2 * 255 * 2^16 * 2^31 < 2^56 and n * 2^fraction_bits <= 2^61: u stays inside int64.
+MAX_POOL_WINDOW = 1 << 16
+MAX_POOL_FRACTION_BITS = 45
+
+
+def onnx_avgpool_params(input_q: QuantParams, output_q: QuantParams) -> OnnxAvgPoolParams:
+    ratio = float(input_q.s) / float(output_q.s)
+    if not math.isfinite(ratio) or ratio <= 0:
+        raise ScaleRangeError(f"average pool scales {input_q.s!r} -> {output_q.s!r} have no finite positive ratio")
+    fraction, exponent = math.frexp(ratio)  # ratio = fraction * 2^exponent, fraction in [0.5, 1)
+    multiplier = round_half_away_from_zero(math.ldexp(fraction, 31))
+    fraction_bits = 31 - exponent
+    if multiplier == 1 << 31:
+        multiplier, fraction_bits = 1 << 30, fraction_bits - 1
+    if not 1 <= fraction_bits <= MAX_POOL_FRACTION_BITS:
+        raise ScaleRangeError(f"average pool scale ratio {ratio!r} (input {input_q.s!r} / output {output_q.s!r}) is "
+                              "outside 2^-14 .. 2^30")
+    return OnnxAvgPoolParams(-input_q.zp, output_q.zp, multiplier, fraction_bits)
+
+
+def onnx_average(acc: np.ndarray, count: np.ndarray, p: OnnxAvgPoolParams) -> np.ndarray:
+    """round_half_even(acc * r / count) + zp_out for int64 arrays (OnnxAvgPoolParams' integer steps)."""
+    acc, count = np.asarray(acc, dtype=np.int64), np.asarray(count, dtype=np.int64)
+    t = acc * p.multiplier
+    u = 2 * t + (count << p.fraction_bits)
+    h = u >> (p.fraction_bits + 1)
+    q = h // count
+    tie = ((u & ((1 << (p.fraction_bits + 1)) - 1)) == 0) & (h % count == 0)
+    return q - (tie & ((q & 1) == 1)) + p.output_offset

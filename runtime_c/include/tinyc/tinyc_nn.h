@@ -234,6 +234,9 @@ typedef struct {
 
 void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
 void tinyc_maxpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
+/* Average pooling as ONNX defines it (ONNX semantics): round_half_even(sum(x - zp_in) * multiplier *
+ * 2^-shift / n) + output_offset; requantize is unused (tinycc_ml/quant/params.py onnx_avgpool_params). */
+void tinyc_avgpool_onnx_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
 
 /* Softmax over the innermost dimension (TFLite's int8 kernel, output (1/256, -128)). */
 typedef struct {
@@ -243,6 +246,17 @@ typedef struct {
 } tinyc_softmax_params;
 
 void tinyc_softmax_s8(const tinyc_softmax_params *params, const int8_t *input, int8_t *output);
+
+/* Softmax over the innermost dimension as ONNX defines it (ONNX semantics): the exact softmax
+ * of the dequantized row through a compile-time exp table, quantized once into any output
+ * quantization (tinycc_ml/quant/softmax_table.py). */
+typedef struct {
+    int32_t outer, depth;
+    int32_t output_multiplier, output_shift, output_offset;
+} tinyc_softmax_table_params;
+
+void tinyc_softmax_table_s8(const tinyc_softmax_table_params *params, const int32_t *exp_table, const int8_t *input,
+                            int8_t *output);
 
 /* output[r * output_row_stride + i] = table[input[r * input_row_stride + i] + 128] for r < rows,
  * i < size (one row for a whole tensor; one per image row for a region of a larger image) */

@@ -3,7 +3,8 @@
 a' = (a - zp_a) << 20, b' = (b - zp_b) << 20
 sum = MBQM(a', m_a, s_a) + MBQM(b', m_b, s_b)        (shifts <= 0: rescale to 2*max scale)
 out = clamp(MBQM(sum, m_out, s_out) + zp_out, act_min, act_max)
-Constants: params.add_params.
+Constants: params.add_params (onnx_add_params under ONNX semantics: each input rescaled straight
+to the output scale, the output multiplier a power of two, so the sum is rounded once).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ OP = ops.Add
 def run(attrs: ops.Add, inputs: Sequence[Operand | None], output: Tensor) -> np.ndarray:
     a, b = inputs
     assert a is not None and b is not None
-    p = params.add_params(a.tensor.quant, b.tensor.quant, output.quant)
+    p = params.add_params(a.tensor.quant, b.tensor.quant, output.quant, attrs.semantics)
     a_val = (a.value.astype(np.int64) + p.input1_offset) * (1 << p.left_shift)
     b_val = (b.value.astype(np.int64) + p.input2_offset) * (1 << p.left_shift)
     raw_sum = mbqm(a_val, p.input1_multiplier, p.input1_shift) + mbqm(b_val, p.input2_multiplier, p.input2_shift)

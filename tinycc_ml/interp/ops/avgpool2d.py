@@ -11,6 +11,9 @@ params.avgpool_params decides the variant (see AvgPoolParams):
   different quantization: acc = sum of (x - zp_in) (pads add 0),
       out = rdiv(MBQM(acc, multiplier, shift), n) + zp_out.
 Then clamp to [act_min, act_max].
+
+Under ONNX semantics (params.onnx_avgpool_params): acc = sum of (x - zp_in) (pads add 0),
+out = round_half_even(acc * s_in / (n * s_out)) + zp_out, the float average quantized once.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def rounded_divide(acc: np.ndarray, count: np.ndarray) -> np.ndarray:
 def run(attrs: ops.AveragePool2d, inputs: Sequence[Operand | None], output: Tensor) -> np.ndarray:
     (x,) = inputs
     assert x is not None
+    if attrs.semantics == ops.ONNX:
+        return _onnx_average(attrs, x, output)
     p = params.avgpool_params(x.tensor.quant, output.quant)
     _, _, h, w = x.value.shape
     out_hw = output.shape[2], output.shape[3]
@@ -64,4 +69,28 @@ def run(attrs: ops.AveragePool2d, inputs: Sequence[Operand | None], output: Tens
         result = rounded_divide(scaled, count) + p.output_offset
     else:
         result = rounded_divide(acc, count)
+    return np.clip(result, attrs.act_min, attrs.act_max).astype(np.int8)
+
+
+def _window_sums(attrs: ops.AveragePool2d, values: np.ndarray, out_hw: tuple[int, int],
+                 pad_value: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sum over each window of `values`, padded with pad_value where counted; cells counted)."""
+    _, _, h, w = values.shape
+    (top, left, bottom, right), inside, with_pads = padded_geometry(
+        (h, w), attrs.kernel, attrs.strides, attrs.pads, out_hw
+    )
+    counted = with_pads if attrs.count_include_pad else inside
+    padded = np.pad(values, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=pad_value)
+    padded = np.where(counted, padded, 0)
+    acc = windows(padded, attrs.kernel, attrs.strides, out_hw).sum(axis=(-2, -1))
+    count = windows(counted.astype(np.int64), attrs.kernel, attrs.strides, out_hw).sum(axis=(-2, -1))
+    if np.any(count == 0):
+        raise ValueError("an average pool window covers no input cell (pads at least as large as the kernel)")
+    return acc, count
+
+
+def _onnx_average(attrs: ops.AveragePool2d, x: Operand, output: Tensor) -> np.ndarray:
+    p = params.onnx_avgpool_params(x.tensor.quant, output.quant)
+    acc, count = _window_sums(attrs, x.value.astype(np.int64) + p.input_offset, (output.shape[2], output.shape[3]), 0)
+    result = params.onnx_average(acc, np.broadcast_to(count, acc.shape), p)
     return np.clip(result, attrs.act_min, attrs.act_max).astype(np.int8)

@@ -5,7 +5,8 @@ acc[n, o, y, x] = bias[o] + sum over (c, kh, kw) inside the input of
 out = clamp(MultiplyByQuantizedMultiplier(acc, mult[o], shift[o]) + zp_out, act_min, act_max)
 
 Padding positions contribute nothing (TFLite skips them; in real terms they are 0.0).
-Constants come from params.conv_requant (double arithmetic, per output channel).
+Constants come from params.conv_requant (double arithmetic, per output channel; single-rounding
+constants under ONNX semantics).
 """
 
 from __future__ import annotations
@@ -74,5 +75,5 @@ def run(attrs: ops.Conv2d, inputs: Sequence[Operand | None], output: Tensor) -> 
     if bias is not None:
         acc = acc + bias.value.astype(np.int64).reshape(1, o, 1, 1)
 
-    requant = params.conv_node_requant(attrs.fixed_requant, in_q, w_q, out_q)
+    requant = params.conv_node_requant(attrs.fixed_requant, in_q, w_q, out_q, attrs.semantics)
     return channel_requantize(acc, requant, 1, out_q.zp, attrs.act_min, attrs.act_max)

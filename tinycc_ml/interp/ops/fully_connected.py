@@ -33,6 +33,6 @@ def run(attrs: ops.FullyConnected, inputs: Sequence[Operand | None], output: Ten
     acc = exact_matmul(rows, weights.T)
     if bias is not None:
         acc = acc + bias.value.astype(np.int64).reshape(1, m)
-    requant = params.fully_connected_requant(in_q, w_q, out_q)
+    requant = params.fully_connected_requant(in_q, w_q, out_q, attrs.semantics)
     out = channel_requantize(acc, requant, 1, out_q.zp, attrs.act_min, attrs.act_max)
     return out.reshape(output.shape)

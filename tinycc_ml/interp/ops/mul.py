@@ -22,7 +22,7 @@ OP = ops.Mul
 def run(attrs: ops.Mul, inputs: Sequence[Operand | None], output: Tensor) -> np.ndarray:
     a, b = inputs
     assert a is not None and b is not None
-    p = params.mul_params(a.tensor.quant, b.tensor.quant, output.quant)
+    p = params.mul_params(a.tensor.quant, b.tensor.quant, output.quant, attrs.semantics)
     product = (a.value.astype(np.int64) + p.input1_offset) * (b.value.astype(np.int64) + p.input2_offset)
     raw_out = mbqm(product, p.output_multiplier, p.output_shift) + p.output_offset
     out = np.clip(raw_out, attrs.act_min, attrs.act_max).astype(np.int8)

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""How closely tinyc follows the framework a model came from: per op and per output, the share of
+elements equal to onnxruntime's (ORT_DISABLE_ALL) and the largest difference in LSB, for the
+MLPerf Tiny models in both forms and both semantics.
+
+    python benchmarks/onnx_semantics.py [--models kws,vww] [--forms ort_qdq,tf2onnx_int8] [--inputs 20]
+
+Each op runs on onnxruntime's own int8 inputs (tinycc_ml/op_agreement.py), so its figure is its
+own error. "auto" is the semantics tinyc picks for the form (onnx for onnxruntime's QDQ, tflite
+for tf2onnx); the other is forced, to show what the choice changes. The tf2onnx form follows
+TFLite Micro bit for bit (tests/test_mlperf_end_to_end.py), so onnxruntime differs from it by
+design: its row is there for comparison. Prints a table; no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "models").is_dir()), ROOT.parent / "shared")
+MLPERF = SHARED / "models" / "mlperf_tiny" / "onnx"
+
+from tinycc_ml.frontend.onnx_import import load_model_with_semantics  # noqa: E402
+from tinycc_ml.op_agreement import compare_ops  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="ad01,kws,resnet8,vww")
+    parser.add_argument("--forms", default="ort_qdq,tf2onnx_int8")
+    parser.add_argument("--inputs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    header = (f"{'model':8} {'form':13} {'semantics':15} {'output max':>10} {'output =':>9} "
+              f"{'worst op max':>12} {'min op =':>9}  worst op")
+    print(header)
+    print("-" * len(header))
+    for model in args.models.split(","):
+        for form in args.forms.split(","):
+            path = MLPERF / f"{model}.{form}.onnx"
+            _, auto = load_model_with_semantics(path)
+            for semantics in (auto.semantics, "onnx" if auto.semantics == "tflite" else "tflite"):
+                graph, _ = load_model_with_semantics(path, semantics)
+                result = compare_ops(path, graph, args.inputs, args.seed)
+                worst = result.worst_op
+                label = f"{semantics} ({'auto' if semantics == auto.semantics else 'forced'})"
+                print(f"{model:8} {form:13} {label:15} {result.output_max_lsb:>7} LSB {100 * result.output_equal_share:>8.2f}% "
+                      f"{worst.max_lsb if worst else 0:>8} LSB {100 * result.min_equal_share:>8.3f}%  "
+                      f"{worst.kind if worst else '-'} {worst.node[-40:] if worst else ''}")
+    print(f"\n{args.inputs} random inputs (seed {args.seed}); 'output': the whole model vs onnxruntime in output LSB; "
+          "'op': each op on onnxruntime's own inputs; '=': share of equal elements.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Kernel variants for ONNX semantics (ops.ONNX): ops whose ONNX definition the TFLite kernels'
+constants cannot express. Conv, fully connected, Add and Mul need none: their single-rounding
+constants (quant/params.py) run on the shared kernels unchanged.
+
+* tinyc_softmax_table_s8: the exact softmax through a compile-time exp table, quantized once
+  into any output quantization (quant/softmax_table.py);
+* tinyc_avgpool_onnx_s8: the window average rounded once, half to even (params.onnx_avgpool_params).
+
+The registry lists these before the TFLite records of the same op kinds; each applies only to
+nodes whose attributes say "onnx".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import ops
+from ..ir.graph import Graph, Node
+from ..quant import params as qparams
+from ..quant.softmax_table import softmax_table_params
+from . import access, physical
+from .call import ConstArg, KernelCall, TensorArg
+from .common import KernelLayoutError, require_nhwc, struct
+from .target import KernelTarget
+from .variant import KernelVariant, RowStrides
+
+SOFTMAX_TABLE_MAX_DEPTH = 1 << 16  # the uint64 sum of exps (each <= 2^24) and its quotient stay exact
+
+
+def _onnx(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return getattr(node.attrs, "semantics", ops.TFLITE) == ops.ONNX
+
+
+def build_softmax_table(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    del strides  # dense tensors only
+    attrs: ops.Softmax = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    order = graph.dim_order(x_name)
+    moving = [axis for axis in order if x.shape[axis] != 1]
+    if not physical.same_layout(x.shape, order, graph.dim_order(y_name)) or (
+        x.shape[-1] != 1 and moving[-1] != len(x.shape) - 1
+    ):
+        raise KernelLayoutError(
+            f"node {node.name} (Softmax): {x_name} and {y_name} must share a layout whose innermost "
+            f"axis is the softmax axis; dim orders {list(order)}, {list(graph.dim_order(y_name))}"
+        )
+    depth = x.shape[-1]
+    if depth > SOFTMAX_TABLE_MAX_DEPTH:
+        raise ModelError(f"node {node.name}: Softmax over {depth} values; the table kernel supports "
+                         f"{SOFTMAX_TABLE_MAX_DEPTH}")
+    q = softmax_table_params(x.quant, y.quant, attrs.beta)
+    p = struct(outer=x.size // depth, depth=depth, output_multiplier=q.output_multiplier,
+               output_shift=q.output_shift, output_offset=q.output_offset)
+    table = ConstArg("exp_table", "int32_t", np.asarray(q.exp_table, dtype=np.int32))
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, (table, TensorArg(x_name), TensorArg(y_name)))]
+
+
+def build_avgpool_onnx(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    del strides  # dense tensors only (the record does not take row strides)
+    attrs: ops.AveragePool2d = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    require_nhwc(node, graph, x_name)
+    require_nhwc(node, graph, y_name)
+    if attrs.kernel[0] * attrs.kernel[1] > qparams.MAX_POOL_WINDOW:
+        raise ModelError(f"node {node.name}: an average pool window of {attrs.kernel[0]}x{attrs.kernel[1]} cells; "
+                         f"the ONNX-semantics kernel supports {qparams.MAX_POOL_WINDOW}")
+    q = qparams.onnx_avgpool_params(x.quant, y.quant)
+    n, channels, in_h, in_w = x.shape
+    p = struct(
+        batch=n, in_h=in_h, in_w=in_w, channels=channels, out_h=y.shape[2], out_w=y.shape[3],
+        kernel_h=attrs.kernel[0], kernel_w=attrs.kernel[1],
+        stride_h=attrs.strides[0], stride_w=attrs.strides[1],
+        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
+        count_include_pad=int(attrs.count_include_pad), requantize=1,
+        input_offset=q.input_offset, output_offset=q.output_offset,
+        multiplier=q.multiplier, shift=q.fraction_bits,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=in_w * channels, output_row_stride=y.shape[3] * channels,
+    )  # fmt: skip
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, (TensorArg(x_name), TensorArg(y_name)))]
+
+
+ONNX_VARIANTS: tuple[KernelVariant, ...] = (
+    KernelVariant("tinyc_softmax_table_s8", "tinyc_softmax_table_params", (ops.Softmax.kind,), 3,
+                  "tinyc_softmax_table_s8.c", build_softmax_table, applies=_onnx, access=access.softmax,
+                  reason="softmax, row by row"),
+    KernelVariant("tinyc_avgpool_onnx_s8", "tinyc_pool_params", (ops.AveragePool2d.kind,), 2,
+                  "tinyc_avgpool_onnx_s8.c", build_avgpool_onnx, applies=_onnx, access=access.pool,
+                  reason="average pooling, window by window"),
+)
