@@ -20,8 +20,8 @@ from .rows import STAGE_KINDS
 from .stage import StageError, patched_program, program_macs
 
 DEFAULT_OVERHEAD_PCT = 20.0
-MAX_BANDS = 16  # more bands only add halo: the per-band buffers stop shrinking long before
-PATIENCE = 4  # band counts in a row that do not lower a split's arena end its search
+MAX_BANDS = 32  # more bands only add halo: the per-band buffers stop shrinking long before
+PATIENCE = 4  # tallest-band sizes in a row that do not lower a split's arena end its search
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,10 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             if overhead > request.overhead_pct:
                 break  # more bands only add halo
             arena = patched.plan.arena_bytes
-            worse = 0 if split_best is None or arena < split_best else worse + 1
+            # Band counts with the same tallest band size their buffers alike: only a new
+            # tallest band counts against the patience (24 rows: 13 to 23 bands all have 2-row bands).
+            new_tallest = -(-height // n_h) < -(-height // (n_h - 1))
+            worse = 0 if split_best is None or arena < split_best else worse + new_tallest
             split_best = arena if split_best is None else min(split_best, arena)
             if worse >= PATIENCE:
                 break  # the band buffers stopped shrinking; the halo only grows from here

@@ -25,6 +25,7 @@ from ..kernels.target import HOST_TARGET, KernelTarget
 from ..memory.liveness import step_requests
 from ..memory.planners import DEFAULT_PLANNER, plan
 from ..program import Iteration, LoopStep, NodeStep, Program, Region, node_macs
+from .resident import resident_facts
 from .rows import STAGE_KINDS, InputRows, Rows, band_attrs, input_rows
 
 
@@ -181,7 +182,8 @@ def patched_program(straight: Program, split: str, bands: int, target: KernelTar
 
     The loop takes the place of K's producer; the rest keeps its order and kernels. The
     overlap facts of the ops outside the stage still hold (their buffers are whole and
-    their last reads unchanged, unless they read a stage input); the stage's ops get none."""
+    their last reads unchanged, unless they read a stage input); the stage's ops get none,
+    and K may overwrite the rows of a dying stage input no later band reads (resident.py)."""
     graph = straight.graph
     stage = find_stage(graph, straight.schedule, split)
     loop = stage_loop(graph, stage, bands, target)
@@ -195,6 +197,7 @@ def patched_program(straight: Program, split: str, bands: int, target: KernelTar
         steps.append(step)
     # An outside op that read a stage input last may now run before the loop reads it.
     facts = [f for f in straight.plan.facts if f.node not in members and f.input not in stage.inputs]
+    facts.extend(resident_facts(graph, steps, loop, stage.inputs, split))
     memory = plan(step_requests(graph, steps), planner, facts)
     return Program(graph, tuple(steps), memory, straight.scheduling)
 
