@@ -132,3 +132,31 @@ def test_auto_patch_never_raises_an_mlperf_arena(name, kind):
 def test_resnet8_auto_patch_bit_exact_on_host_and_qemu_m7(tmp_path):
     report = _bit_exact_everywhere(fs.MLPERF_ONNX / "resnet8.ort_qdq.onnx", tmp_path, "auto", ("qemu-m7",))
     assert report["arena_bytes"] == report["patch"]["arena_with_bytes"] < 33_312
+
+
+def test_auto_patch_never_raises_the_digits_arena():
+    digits = Path(__file__).resolve().parents[1] / "examples" / "digits" / "digits_int8.onnx"
+    target = KernelTarget.of_board(load_board("stm32f746"))
+    straight, _ = lower(import_model(digits), target=target)
+    program, choice = choose_patch(straight, PatchRequest("auto"), target)
+    if choice is None:
+        assert program is straight
+    else:
+        assert program.plan.arena_bytes == choice.arena_with < choice.arena_without == straight.plan.arena_bytes
+        assert 0 <= choice.mac_overhead_pct <= 20.0
+
+
+@requires_models
+@pytest.mark.models
+@pytest.mark.slow
+def test_vww_auto_patch_puts_k_over_the_image_and_is_bit_exact(tmp_path):
+    """Point 7: the 27,648 B image dies band by band under the stage output, so the
+    stage costs about the image plus the band buffers: below the 36,880 B layer by layer,
+    and below 32 KB."""
+    report = _bit_exact_everywhere(fs.MLPERF_ONNX / "vww.tf2onnx_int8.onnx", tmp_path, "auto", QEMU)
+    patch = report["patch"]
+    assert patch["arena_without_bytes"] == 36_880
+    assert report["arena_bytes"] == patch["arena_with_bytes"] <= 32_768
+    assert 0 < patch["mac_overhead_pct"] <= 20.0
+    resident = [f for f in report["overlaps"] if f["node"].startswith("patch_")]
+    assert [f["output"] for f in resident] == [patch["split"]]
