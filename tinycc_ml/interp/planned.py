@@ -130,7 +130,8 @@ def _poison_scratch(program: Program, node: str, calls: Sequence[KernelCall], ar
 def _run_loop(program: Program, loop: LoopStep, arena: _Arena) -> None:
     """Each iteration's nodes on its region tensors, read from and written to the arena at
     their buffer's planned offset plus the region's offset. A scoped buffer is poisoned
-    before each iteration: nothing may survive from the previous region."""
+    before each iteration: nothing may survive from the previous region. A region
+    written over a region its node reads is replayed in the kernel's order, as an op."""
     for iteration in loop.iterations:
         graph = iteration.graph
         for name in loop.scoped:
@@ -138,13 +139,15 @@ def _run_loop(program: Program, loop: LoopStep, arena: _Arena) -> None:
             arena.bytes[off:off + size] = POISON
         for body in iteration.steps:
             node = body.node
-            values = {}
-            for name in dict.fromkeys(n for n in node.inputs if n and not graph.tensor(n).is_constant):
-                off, size = _region_span(arena, iteration, name)
-                values[name] = decode(graph, name, arena.bytes[off:off + size].copy())
-            out = node.outputs[0]
-            data = _evaluate(graph, node, values)
-            off, size = _region_span(arena, iteration, out)
+            spans = {name: _region_span(arena, iteration, name)
+                     for name in dict.fromkeys(n for n in node.inputs if n and not graph.tensor(n).is_constant)}
+            raw = {name: arena.bytes[off:off + size].copy() for name, (off, size) in spans.items()}
+            data = _evaluate(graph, node, {name: decode(graph, name, raw[name]) for name in raw})
+            off, size = _region_span(arena, iteration, node.outputs[0])
+            # A region written over one it reads (an in-band overlap fact): in the kernel's order.
+            shared = {name: span[0] - off for name, span in spans.items() if _meet(span, (off, size))}
+            if shared:
+                data = _replayed(graph, node, body.calls, raw, shared, size, data)
             arena.bytes[off:off + size] = data
             _poison_scratch(program, node.name, body.calls, arena)
 
@@ -204,11 +207,19 @@ def _execute(program: Program, node: Node, arena: _Arena) -> np.ndarray:
     shared = [name for name in activations if _meet(arena.span(name), (out_off, out_size))]
     if not shared:
         return plain
-    traffic = node_traffic(program.calls.get(node.name, ()))
+    return _replayed(graph, node, program.calls.get(node.name, ()), raw,
+                     {n: arena.span(n)[0] - out_off for n in shared}, out_size, plain)
+
+
+def _replayed(graph: Graph, node: Node, calls: Sequence[KernelCall], raw: Mapping[str, np.ndarray],
+              distance: Mapping[str, int], out_size: int, plain: np.ndarray) -> np.ndarray:
+    """The output of a node whose output shares bytes with the inputs in `distance`."""
+    traffic = node_traffic(calls)
     if traffic is None:
-        raise PlanError(f"node {node.name}: its output {node.outputs[0]} shares bytes with its input {shared[0]}, "
-                        "and its kernel has no access model to say in which order it reads and writes")
-    return _Replay(graph, node, traffic, raw, {n: arena.span(n)[0] - out_off for n in shared}, out_size).run(plain)
+        raise PlanError(f"node {node.name}: its output {node.outputs[0]} shares bytes with its input "
+                        f"{next(iter(distance))}, and its kernel has no access model to say in which order it "
+                        "reads and writes")
+    return _Replay(graph, node, traffic, raw, distance, out_size).run(plain)
 
 
 def _meet(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -1,7 +1,8 @@
 """The choice of a patch stage: for every candidate split tensor K and band count, the
 exact arena of the patched Program (planned by the same planner, with the stage as a
 LoopStep) and the MACs its halos recompute; the lowest arena within the MAC budget wins,
-and nothing is patched unless it lowers the arena.
+and nothing is patched unless it lowers the arena. Candidates are planned in the order
+of their lower bounds (memory/bounds.py), and only until no other can do better.
 
     --patch off        layer by layer
     --patch auto       the search
@@ -16,8 +17,9 @@ from ..errors import TinycError
 from ..kernels.target import HOST_TARGET, KernelTarget
 from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
+from .band_facts import Models
 from .rows import STAGE_KINDS
-from .stage import StageError, patched_program, program_macs
+from .stage import Candidate, StageError, patch_candidate, patched_program, program_macs
 
 DEFAULT_OVERHEAD_PCT = 20.0
 MAX_BANDS = 32  # more bands only add halo: the per-band buffers stop shrinking long before
@@ -57,7 +59,8 @@ class PatchChoice:
     macs_without: int
     macs_with: int
     halo_rows: tuple[tuple[str, int], ...]  # per stage op: rows computed twice (summed over bands)
-    candidates: int  # (K, grid) pairs planned by the search
+    candidates: int  # (K, grid) pairs the search considered (their lower bounds)
+    planned: int = 1  # of those, the ones it planned (by increasing lower bound)
 
     @property
     def mac_overhead_pct(self) -> float:
@@ -67,6 +70,7 @@ class PatchChoice:
         return {"split": self.split, "grid": [self.n_h, self.n_w], "arena_without_bytes": self.arena_without,
                 "arena_with_bytes": self.arena_with, "macs_without": self.macs_without, "macs_with": self.macs_with,
                 "mac_overhead_pct": round(self.mac_overhead_pct, 2), "candidates": self.candidates,
+                "planned": self.planned,
                 "halo_rows": {name: rows for name, rows in self.halo_rows}}
 
     def summary(self) -> str:
@@ -86,9 +90,10 @@ def halo_rows(program: Program) -> tuple[tuple[str, int], ...]:
     return tuple(rows)
 
 
-def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int) -> PatchChoice:
+def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int,
+            planned: int = 1) -> PatchChoice:
     return PatchChoice(split, n_h, 1, straight.plan.arena_bytes, patched.plan.arena_bytes, program_macs(straight),
-                       program_macs(patched), halo_rows(patched), candidates)
+                       program_macs(patched), halo_rows(patched), candidates, planned)
 
 
 def candidate_splits(program: Program) -> list[str]:
@@ -113,32 +118,42 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             raise TinycError(f"--patch {request.split}:{request.n_h}x1: {exc}") from None
         return patched, _choice(straight, patched, request.split, request.n_h, 1)
     base_macs = program_macs(straight)
-    best: tuple[int, float, Program, str, int] | None = None
-    tried = 0
+    found: list[tuple[int, float, int, Candidate, str, int]] = []  # (lower bound, overhead, order, ...)
+    models: Models = {}
     for split in candidate_splits(straight):
         height = straight.graph.tensor(split).shape[2]
         split_best, worse = None, 0
         for n_h in range(2, min(height, MAX_BANDS) + 1):
             try:
-                patched = patched_program(straight, split, n_h, target, planner)
+                candidate = patch_candidate(straight, split, n_h, target, models)
             except StageError:
                 break  # the stage cannot end here (or cannot be cut finer): no finer grid either
-            tried += 1
-            overhead = 100.0 * (program_macs(patched) - base_macs) / max(base_macs, 1)
+            overhead = 100.0 * (candidate.macs - base_macs) / max(base_macs, 1)
             if overhead > request.overhead_pct:
                 break  # more bands only add halo
-            arena = patched.plan.arena_bytes
+            bound = candidate.lower_bound_bytes()
+            found.append((bound, overhead, len(found), candidate, split, n_h))
             # Band counts with the same tallest band size their buffers alike: only a new
             # tallest band counts against the patience (24 rows: 13 to 23 bands all have 2-row bands).
             new_tallest = -(-height // n_h) < -(-height // (n_h - 1))
-            worse = 0 if split_best is None or arena < split_best else worse + new_tallest
-            split_best = arena if split_best is None else min(split_best, arena)
+            worse = 0 if split_best is None or bound < split_best else worse + new_tallest
+            split_best = bound if split_best is None else min(split_best, bound)
             if worse >= PATIENCE:
                 break  # the band buffers stopped shrinking; the halo only grows from here
-            key = (arena, overhead)
-            if best is None or key < best[:2]:
-                best = (*key, patched, split, n_h)
+    # Branch and bound: plan the candidates by increasing lower bound, until no unplanned
+    # one can beat the best planned (arena, overhead): the arena of planning them all.
+    best: tuple[int, float, Program, str, int] | None = None
+    planned = 0
+    for bound, overhead, _, candidate, split, n_h in sorted(found, key=lambda f: f[:3]):
+        if best is not None and (bound, overhead) >= best[:2]:
+            break
+        program = candidate.program(planner)
+        planned += 1
+        key = (program.plan.arena_bytes, overhead)
+        if best is None or key < best[:2]:
+            best = (*key, program, split, n_h)
     if best is None or best[0] >= straight.plan.arena_bytes:
         return straight, None
     _, _, patched, split, n_h = best
-    return patched, _choice(straight, patched, split, n_h, tried)
+    return patched, _choice(straight, patched, split, n_h, len(found), planned)
+
