@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import frontend_support as fs
-from patch_models import small_mobilenet
+from patch_models import mcunet_like, small_mobilenet
 from tinycc_ml.boards import load_board
 from tinycc_ml.cli import main as cli
 from tinycc_ml.compiler import CompileOptions, compile_model, import_model, lower
@@ -42,9 +42,11 @@ def mobilenet(tmp_path_factory) -> Path:
     return path
 
 
-def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, ...]) -> dict:
-    straight = compile_model(model, "stm32f746", out / "off", CompileOptions(measure_firmware=False))
-    patched = compile_model(model, "stm32f746", out / "on", CompileOptions(patch=patch, measure_firmware=False))
+def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, ...], overhead: float = 20.0) -> dict:
+    straight = compile_model(model, "stm32f746", out / "off", CompileOptions(measure_firmware=False,
+                                                                             allow_overflow=True))
+    patched = compile_model(model, "stm32f746", out / "on", CompileOptions(patch=patch, measure_firmware=False,
+                                                                           patch_overhead_pct=overhead))
     assert patched.patch is not None and not patched.program.is_straight
     g = patched.imported
     inp, o = g.inputs[0], g.outputs[0]
@@ -160,3 +162,18 @@ def test_vww_auto_patch_puts_k_over_the_image_and_is_bit_exact(tmp_path):
     assert 0 < patch["mac_overhead_pct"] <= 20.0
     resident = [f for f in report["overlaps"] if f["node"].startswith("patch_")]
     assert [f["output"] for f in resident] == [patch["split"]]
+
+
+@pytest.mark.slow
+def test_mcunet_style_160_fits_stm32f746_patched_and_is_bit_exact(tmp_path):
+    """Issue 9's MCUNet-style target: 384,000 B layer by layer (309,184 B with tinyc's
+    overlap facts), at most 140 KB patched within +15 % MACs, on the board and bit-exact
+    on the host and qemu-m7."""
+    model = tmp_path / "mcunet_like.onnx"
+    onnx.save(fs.quantize(mcunet_like()), model)
+    report = _bit_exact_everywhere(model, tmp_path, "auto", QEMU, overhead=15.0)
+    patch = report["patch"]
+    assert report["best_layerwise_bytes"] == 384_000 and patch["arena_without_bytes"] == 309_184
+    assert report["arena_bytes"] == patch["arena_with_bytes"] <= 140 * 1024
+    assert 0 < patch["mac_overhead_pct"] <= 15.0
+    assert report["fits"] and report["arena_bytes"] <= report["sram_limit_bytes"]

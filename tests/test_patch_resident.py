@@ -1,4 +1,5 @@
-"""Point 7 of issue 9: a patch stage's output K over its input's dead rows. The fact's
+"""Overlap facts of a patch stage. Point 7 of issue 9: the stage output K over its input's
+dead rows (the in-band facts between band buffers follow at the end). The fact's
 distance is exact: at it the plan-aware interpreter (one byte arena, bands in order)
 gives the layer-by-layer output; one byte closer the plan check refuses the placement,
 and one input row closer some band's K bytes land on input a later band reads and the
@@ -38,18 +39,18 @@ def _resident_fact(program: Program):
     return loop, facts
 
 
-def _placed(program: Program, input_minus_k: int) -> tuple[list, list[int], int]:
-    """Every buffer in a range of its own, except K and the stage input x, which sit
-    `input_minus_k` bytes apart (offset(x) - offset(K)); alignment aside, so that the
-    check judges the overlap alone."""
+def _placed(program: Program, input_minus_k: int, pair: tuple[str, str] = ("x", "")) -> tuple[list, list[int], int]:
+    """Every buffer in a range of its own, except the pair (by default the stage input x
+    and K), which sits `input_minus_k` bytes apart (offset(input) - offset(output));
+    alignment aside, so that the check judges the overlap alone."""
     plan = program.plan
-    k_name = split_tensor(program.graph)
+    source, target = pair[0], pair[1] or split_tensor(program.graph)
     offsets, end = [], 0
     for r in plan.requests:
         offsets.append(end)
         end += -(-max(r.size, 1) // 16) * 16
-    ik = next(i for i, r in enumerate(plan.requests) if k_name in r.tensors)
-    ix = next(i for i, r in enumerate(plan.requests) if "x" in r.tensors)
+    ik = next(i for i, r in enumerate(plan.requests) if target in r.tensors)
+    ix = next(i for i, r in enumerate(plan.requests) if source in r.tensors)
     base = end + max(0, -input_minus_k)
     offsets[ik], offsets[ix] = base, base + input_minus_k
     arena = max(o + r.size for o, r in zip(offsets, plan.requests))
@@ -103,3 +104,32 @@ def test_no_resident_fact_when_the_input_stays_alive():
     g = replace(chain(3, 1, 1, (1, 1, 1, 1), h=23, w=4), preserve_inputs=True)
     _, facts = _resident_fact(_patched(g, 3))
     assert facts == []
+
+
+@pytest.mark.parametrize("node, row_of", [("cb", "t0"), ("lut", "t2")])
+def test_in_band_facts_let_band_buffers_share_bytes_as_their_kernels_allow(node, row_of):
+    """The band buffers get the overlap facts of their kernels (a 3x3 conv, a Lut in
+    place): at the fact's distance the bands compute the layer-by-layer output, one byte
+    closer the plan check refuses, one row closer the interpreter replays the kernel's
+    order over the overlap and the output goes wrong."""
+    g = chain(3, 1, 1, (1, 1, 1, 1), h=23, w=4)
+    program = _patched(g, 3)
+    (loop,) = [s for s in program.steps if isinstance(s, LoopStep)]
+    (fact,) = [f for f in program.plan.facts if f.node == node]
+    assert fact.steps == 1 and {fact.input, fact.output} <= set(loop.scoped)
+    xs = _inputs(g.tensor("x").shape)
+    wants = [run_core(g, {"x": x})["y"].tobytes() for x in xs]
+    assert [run_planned_core(program, {"x": x}).outputs["y"].tobytes() for x in xs] == wants
+
+    pair = (fact.input, fact.output)
+    requests, offsets, arena = _placed(program, fact.min_distance, pair)
+    exact = replace(program, plan=make_plan(requests, offsets, "by hand", program.plan.facts))
+    assert exact.plan.used_facts() == (fact,)
+    assert [run_planned_core(exact, {"x": x}).outputs["y"].tobytes() for x in xs] == wants
+    requests, offsets, arena = _placed(program, fact.min_distance - 1, pair)
+    with pytest.raises(PlanError, match=f">= {fact.min_distance}"):
+        make_plan(requests, offsets, "by hand", program.plan.facts)
+    row = g.tensor(row_of).nbytes // g.tensor(row_of).shape[2]
+    requests, offsets, arena = _placed(program, fact.min_distance - row, pair)
+    closer = replace(program, plan=Placement(tuple(requests), tuple(offsets), arena, "by hand", program.plan.facts))
+    assert [run_planned_core(closer, {"x": x}).outputs["y"].tobytes() for x in xs] != wants
