@@ -133,7 +133,7 @@ class CompileResult:
             *([f"  --preserve-input: the input stays intact, at +{r['preserve_input_cost_bytes']:,} B of arena"]
               if "preserve_input_cost_bytes" in r else []),
             *memory_summary(r),
-            *([self.patch.summary()] if self.patch else []),
+            *(self.patch.summary_lines() if self.patch else []),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),
@@ -212,11 +212,18 @@ def import_model(path: Path) -> Graph:
     return load_model(Path(path))
 
 
-def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float) -> tuple[str, PlanView]:
+def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float, patch: str = "off",
+                  patch_overhead_pct: float = DEFAULT_OVERHEAD_PCT) -> tuple[str, PlanView]:
     """`tinyc report`: lower the model for the board (no files written), describe its plan."""
     model, target = Path(model), load_board(board)
-    program, _ = lower(import_model(model), planner, None, schedule_time_limit, KernelTarget.of_board(target))
-    return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
+    request = PatchRequest.parse(patch, patch_overhead_pct)
+    kernel_target = KernelTarget.of_board(target)
+    program, _ = lower(import_model(model), planner, None, schedule_time_limit, kernel_target)
+    program, choice = choose_patch(program, request, kernel_target, planner)
+    lines = [line.strip() for line in choice.summary_lines()] if choice else (
+        [f"patch: auto found no stage that lowers the arena within +{patch_overhead_pct:g} % MACs"]
+        if request.mode == "auto" else [])
+    return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes, lines)
 
 
 def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import TinycError
 from ..kernels.target import HOST_TARGET, KernelTarget
+from ..memory.picture import short
 from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
 from .band_facts import Models
@@ -61,6 +62,7 @@ class PatchChoice:
     halo_rows: tuple[tuple[str, int], ...]  # per stage op: rows computed twice (summed over bands)
     candidates: int  # (K, grid) pairs the search considered (their lower bounds)
     planned: int = 1  # of those, the ones it planned (by increasing lower bound)
+    stage_steps: tuple[int, int] = (0, 0)  # first and last step of the schedule the stage's loop runs
 
     @property
     def mac_overhead_pct(self) -> float:
@@ -70,12 +72,23 @@ class PatchChoice:
         return {"split": self.split, "grid": [self.n_h, self.n_w], "arena_without_bytes": self.arena_without,
                 "arena_with_bytes": self.arena_with, "macs_without": self.macs_without, "macs_with": self.macs_with,
                 "mac_overhead_pct": round(self.mac_overhead_pct, 2), "candidates": self.candidates,
-                "planned": self.planned,
+                "planned": self.planned, "stage_steps": list(self.stage_steps),
+                "stage_ops": [name for name, _ in self.halo_rows],
                 "halo_rows": {name: rows for name, rows in self.halo_rows}}
 
     def summary(self) -> str:
         return (f"  patch: {self.split} in {self.n_h}x{self.n_w} bands: arena {self.arena_with:,} B "
                 f"(layer by layer {self.arena_without:,} B), +{self.mac_overhead_pct:.1f} % MACs")
+
+    def summary_lines(self) -> list[str]:
+        """The compile summary's patch lines: the choice, its memory and MACs, the halo per op."""
+        halo = ", ".join(f"{short(name, 24)} +{rows}" for name, rows in self.halo_rows)
+        return [f"  patch: stage ending at {short(self.split, 40)} in {self.n_h}x{self.n_w} bands: arena "
+                f"{self.arena_with:,} B (layer by layer {self.arena_without:,} B, "
+                f"{self.arena_without / max(self.arena_with, 1):.2f}x less), +{self.mac_overhead_pct:.1f} % MACs "
+                f"({self.macs_with - self.macs_without:,} recomputed; {self.planned} of {self.candidates} "
+                "candidates planned)",
+                f"  patch halo (output rows computed twice, per stage op): {halo}"]
 
 
 def halo_rows(program: Program) -> tuple[tuple[str, int], ...]:
@@ -93,7 +106,16 @@ def halo_rows(program: Program) -> tuple[tuple[str, int], ...]:
 def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int,
             planned: int = 1) -> PatchChoice:
     return PatchChoice(split, n_h, 1, straight.plan.arena_bytes, patched.plan.arena_bytes, program_macs(straight),
-                       program_macs(patched), halo_rows(patched), candidates, planned)
+                       program_macs(patched), halo_rows(patched), candidates, planned, _stage_steps(patched))
+
+
+def _stage_steps(program: Program) -> tuple[int, int]:
+    t = 0
+    for step in program.steps:
+        if isinstance(step, LoopStep):
+            return t, t + step.body_length - 1
+        t += 1
+    raise ValueError("the patched program has no loop")
 
 
 def candidate_splits(program: Program) -> list[str]:
