@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import frontend_support as fs
-from patch_models import mcunet_like, small_mobilenet
+from patch_models import mcunet_like, mobilenet_v2_035, small_mobilenet
 from tinycc_ml.boards import load_board
 from tinycc_ml.cli import main as cli
 from tinycc_ml.compiler import CompileOptions, compile_model, import_model, lower
@@ -42,11 +42,11 @@ def mobilenet(tmp_path_factory) -> Path:
     return path
 
 
-def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, ...], overhead: float = 20.0) -> dict:
-    straight = compile_model(model, "stm32f746", out / "off", CompileOptions(measure_firmware=False,
-                                                                             allow_overflow=True))
-    patched = compile_model(model, "stm32f746", out / "on", CompileOptions(patch=patch, measure_firmware=False,
-                                                                           patch_overhead_pct=overhead))
+def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, ...], overhead: float = 20.0,
+                          board: str = "stm32f746") -> dict:
+    straight = compile_model(model, board, out / "off", CompileOptions(measure_firmware=False, allow_overflow=True))
+    patched = compile_model(model, board, out / "on", CompileOptions(patch=patch, measure_firmware=False,
+                                                                     patch_overhead_pct=overhead))
     assert patched.patch is not None and not patched.program.is_straight
     g = patched.imported
     inp, o = g.inputs[0], g.outputs[0]
@@ -177,3 +177,19 @@ def test_mcunet_style_160_fits_stm32f746_patched_and_is_bit_exact(tmp_path):
     assert report["arena_bytes"] == patch["arena_with_bytes"] <= 140 * 1024
     assert 0 < patch["mac_overhead_pct"] <= 15.0
     assert report["fits"] and report["arena_bytes"] <= report["sram_limit_bytes"]
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_035_at_144_patched_is_bit_exact(tmp_path):
+    """Issue 9's MobileNetV2-0.35 @144 (1000 classes, ~1.7 MB of weights: nucleo_h743zi):
+    311,040 B layer by layer, 248,848 B with tinyc's overlap facts; patched within
+    +15 % MACs its arena falls by more than half, bit-exact on the host and qemu-m7.
+    (The issue's 96 KB is not reached: the input's NCHW -> NHWC transpose alone needs
+    103,678 B, see the note.)"""
+    model = tmp_path / "mbv2_035.onnx"
+    onnx.save(fs.quantize(mobilenet_v2_035()), model)
+    report = _bit_exact_everywhere(model, tmp_path, "auto", QEMU, overhead=15.0, board="nucleo_h743zi")
+    patch = report["patch"]
+    assert report["best_layerwise_bytes"] == 311_040 and patch["arena_without_bytes"] == 248_848
+    assert report["arena_bytes"] == patch["arena_with_bytes"] <= 248_848 // 2
+    assert 0 < patch["mac_overhead_pct"] <= 15.0
