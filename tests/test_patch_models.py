@@ -179,6 +179,7 @@ def test_mcunet_style_160_fits_stm32f746_patched_and_is_bit_exact(tmp_path):
     assert report["fits"] and report["arena_bytes"] <= report["sram_limit_bytes"]
 
 
+@pytest.mark.models  # minutes (quantizing 1.7 MB of weights, two searches, 139 M instructions on qemu-m7)
 @pytest.mark.slow
 def test_mobilenet_v2_035_at_144_patched_is_bit_exact(tmp_path):
     """Issue 9's MobileNetV2-0.35 @144 (1000 classes, ~1.7 MB of weights: nucleo_h743zi):
