@@ -90,3 +90,20 @@ def mobilenet_v2_035(size: int = 144) -> onnx.ModelProto:
     spec = [(1, 8, 1, 1), (6, 8, 2, 2), (6, 16, 3, 2), (6, 24, 4, 2), (6, 32, 3, 1), (6, 56, 3, 2), (6, 112, 1, 1)]
     blocks = [Block(t, c, s if i == 0 else 1) for t, c, n, s in spec for i in range(n)]
     return mobilenet_like(size, 16, blocks, 1000, last=1280)
+
+
+def mcunet_like(size: int = 160) -> onnx.ModelProto:
+    """An MCUNet-style net at 160x160, 10 classes: mixed 3/5/7 depthwise kernels and
+    expansions 3 to 6, TF-style "same" padding on every stride-2 layer (the extra row and
+    column at the bottom and right: (k - 2) // 2 above, k // 2 below). Layer by layer its
+    peak is the 80x80x48 expansion next to the 40x40x48 stride-2 depthwise output
+    (384,000 B); after the first stride-2 block a 40x40x72 expansion (115,200 B) sets
+    what a single patch stage can reach."""
+    def tf_same(k: int) -> tuple[int, int, int, int]:
+        return ((k - 2) // 2, (k - 2) // 2, k // 2, k // 2)
+
+    blocks = [Block(1, 8), Block(6, 12, 2, 7, pads=tf_same(7)), Block(4, 12, kernel=5),
+              Block(6, 16, 2, 7, pads=tf_same(7)), Block(3, 16), Block(4, 16, kernel=5),
+              Block(6, 24, 2, 5, pads=tf_same(5)), Block(3, 24, kernel=7), Block(5, 40),
+              Block(6, 48, 2, 5, pads=tf_same(5)), Block(4, 48, kernel=3)]
+    return mobilenet_like(size, 16, blocks, 10, last=160)

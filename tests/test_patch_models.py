@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import frontend_support as fs
-from patch_models import small_mobilenet
+from patch_models import mcunet_like, mobilenet_v2_035, small_mobilenet
 from tinycc_ml.boards import load_board
 from tinycc_ml.cli import main as cli
 from tinycc_ml.compiler import CompileOptions, compile_model, import_model, lower
@@ -42,9 +42,11 @@ def mobilenet(tmp_path_factory) -> Path:
     return path
 
 
-def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, ...]) -> dict:
-    straight = compile_model(model, "stm32f746", out / "off", CompileOptions(measure_firmware=False))
-    patched = compile_model(model, "stm32f746", out / "on", CompileOptions(patch=patch, measure_firmware=False))
+def _bit_exact_everywhere(model: Path, out: Path, patch: str, cores: tuple[str, ...], overhead: float = 20.0,
+                          board: str = "stm32f746") -> dict:
+    straight = compile_model(model, board, out / "off", CompileOptions(measure_firmware=False, allow_overflow=True))
+    patched = compile_model(model, board, out / "on", CompileOptions(patch=patch, measure_firmware=False,
+                                                                     patch_overhead_pct=overhead))
     assert patched.patch is not None and not patched.program.is_straight
     g = patched.imported
     inp, o = g.inputs[0], g.outputs[0]
@@ -132,3 +134,63 @@ def test_auto_patch_never_raises_an_mlperf_arena(name, kind):
 def test_resnet8_auto_patch_bit_exact_on_host_and_qemu_m7(tmp_path):
     report = _bit_exact_everywhere(fs.MLPERF_ONNX / "resnet8.ort_qdq.onnx", tmp_path, "auto", ("qemu-m7",))
     assert report["arena_bytes"] == report["patch"]["arena_with_bytes"] < 33_312
+
+
+def test_auto_patch_never_raises_the_digits_arena():
+    digits = Path(__file__).resolve().parents[1] / "examples" / "digits" / "digits_int8.onnx"
+    target = KernelTarget.of_board(load_board("stm32f746"))
+    straight, _ = lower(import_model(digits), target=target)
+    program, choice = choose_patch(straight, PatchRequest("auto"), target)
+    if choice is None:
+        assert program is straight
+    else:
+        assert program.plan.arena_bytes == choice.arena_with < choice.arena_without == straight.plan.arena_bytes
+        assert 0 <= choice.mac_overhead_pct <= 20.0
+
+
+@requires_models
+@pytest.mark.models
+@pytest.mark.slow
+def test_vww_auto_patch_puts_k_over_the_image_and_is_bit_exact(tmp_path):
+    """Point 7: the 27,648 B image dies band by band under the stage output, so the
+    stage costs about the image plus the band buffers: below the 36,880 B layer by layer,
+    and below 32 KB."""
+    report = _bit_exact_everywhere(fs.MLPERF_ONNX / "vww.tf2onnx_int8.onnx", tmp_path, "auto", QEMU)
+    patch = report["patch"]
+    assert patch["arena_without_bytes"] == 36_880
+    assert report["arena_bytes"] == patch["arena_with_bytes"] <= 32_768
+    assert 0 < patch["mac_overhead_pct"] <= 20.0
+    resident = [f for f in report["overlaps"] if f["node"].startswith("patch_")]
+    assert [f["output"] for f in resident] == [patch["split"]]
+
+
+@pytest.mark.slow
+def test_mcunet_style_160_fits_stm32f746_patched_and_is_bit_exact(tmp_path):
+    """Issue 9's MCUNet-style target: 384,000 B layer by layer (309,184 B with tinyc's
+    overlap facts), at most 140 KB patched within +15 % MACs, on the board and bit-exact
+    on the host and qemu-m7."""
+    model = tmp_path / "mcunet_like.onnx"
+    onnx.save(fs.quantize(mcunet_like()), model)
+    report = _bit_exact_everywhere(model, tmp_path, "auto", QEMU, overhead=15.0)
+    patch = report["patch"]
+    assert report["best_layerwise_bytes"] == 384_000 and patch["arena_without_bytes"] == 309_184
+    assert report["arena_bytes"] == patch["arena_with_bytes"] <= 140 * 1024
+    assert 0 < patch["mac_overhead_pct"] <= 15.0
+    assert report["fits"] and report["arena_bytes"] <= report["sram_limit_bytes"]
+
+
+@pytest.mark.models  # minutes (quantizing 1.7 MB of weights, two searches, 139 M instructions on qemu-m7)
+@pytest.mark.slow
+def test_mobilenet_v2_035_at_144_patched_is_bit_exact(tmp_path):
+    """Issue 9's MobileNetV2-0.35 @144 (1000 classes, ~1.7 MB of weights: nucleo_h743zi):
+    311,040 B layer by layer, 248,848 B with tinyc's overlap facts; patched within
+    +15 % MACs its arena falls by more than half, bit-exact on the host and qemu-m7.
+    (The issue's 96 KB is not reached: the input's NCHW -> NHWC transpose alone needs
+    103,678 B, see the note.)"""
+    model = tmp_path / "mbv2_035.onnx"
+    onnx.save(fs.quantize(mobilenet_v2_035()), model)
+    report = _bit_exact_everywhere(model, tmp_path, "auto", QEMU, overhead=15.0, board="nucleo_h743zi")
+    patch = report["patch"]
+    assert report["best_layerwise_bytes"] == 311_040 and patch["arena_without_bytes"] == 248_848
+    assert report["arena_bytes"] == patch["arena_with_bytes"] <= 248_848 // 2
+    assert 0 < patch["mac_overhead_pct"] <= 15.0

@@ -373,17 +373,21 @@ def flash(out_dir: Path, env_name: str | None, monitor: bool, dry_run: bool) -> 
               help="Also write an HTML page with the plan's picture (SVG inline) and tables.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the plan's picture as SVG: buffers over steps (x) and addresses (y).")
+@click.option("--patch", "patch", default="off", show_default=True, metavar="off|auto|K:NHxNW",
+              help="Patch-based inference, as for compile: the picture marks the patch stage's steps.")
+@click.option("--patch-overhead", "patch_overhead", default=20.0, show_default=True, type=click.FloatRange(min=0),
+              help="MACs the patch search may add by recomputing halos, in % of the model's MACs.")
 @SEMANTICS_OPTION
 @_errors_to_exit
 def report(model: Path, board: str, planner: str, schedule_time_limit: float, html_path: Path | None,
-           svg_path: Path | None, semantics: str) -> None:
+           svg_path: Path | None, patch: str, patch_overhead: float, semantics: str) -> None:
     """Show MODEL's memory plan for BOARD: live bytes and arena layout per step, every buffer."""
     from .compiler import memory_report  # noqa: PLC0415
 
     for path in (html_path, svg_path):
         if path is not None:
             _check_parent(path, "the report", create=True)
-    text, view = memory_report(model, board, planner, schedule_time_limit, semantics)
+    text, view = memory_report(model, board, planner, schedule_time_limit, patch, patch_overhead, semantics)
     click.echo(text, nl=False)
     from .memory.picture import html_page, svg  # noqa: PLC0415
 

@@ -139,7 +139,7 @@ class CompileResult:
             *([f"  --preserve-input: the input stays intact, at +{r['preserve_input_cost_bytes']:,} B of arena"]
               if "preserve_input_cost_bytes" in r else []),
             *memory_summary(r),
-            *([self.patch.summary()] if self.patch else []),
+            *(self.patch.summary_lines() if self.patch else []),
             f"  {self.fit.summary()}",
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  {code_summary(self.footprint)}"] if self.footprint and self.footprint.code else []),
@@ -247,16 +247,21 @@ def import_model_with_semantics(path: Path, semantics: str = "auto") -> tuple[Gr
     return load_model_with_semantics(Path(path), semantics)
 
 
-def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float,
-                  semantics: str = "auto") -> tuple[str, PlanView]:
+def memory_report(model: Path | str, board: str, planner: str, schedule_time_limit: float, patch: str = "off",
+                  patch_overhead_pct: float = DEFAULT_OVERHEAD_PCT, semantics: str = "auto") -> tuple[str, PlanView]:
     """`tinyc report`: lower the model for the board (no files written), describe its plan."""
     model, target = Path(model), load_board(board)
-    graph, choice = import_model_with_semantics(model, semantics)
-    program, _ = lower(graph, planner, None, schedule_time_limit, KernelTarget.of_board(target))
-    text, view = memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes)
-    if shows_semantics(choice.semantics, choice.reason):
-        text += semantics_line(choice.semantics, choice.reason).strip() + "\n"
-    return text, view
+    request = PatchRequest.parse(patch, patch_overhead_pct)
+    kernel_target = KernelTarget.of_board(target)
+    graph, semantics_choice = import_model_with_semantics(model, semantics)
+    program, _ = lower(graph, planner, None, schedule_time_limit, kernel_target)
+    program, choice = choose_patch(program, request, kernel_target, planner)
+    lines = [line.strip() for line in choice.summary_lines()] if choice else (
+        [f"patch: auto found no stage that lowers the arena within +{patch_overhead_pct:g} % MACs"]
+        if request.mode == "auto" else [])
+    if shows_semantics(semantics_choice.semantics, semantics_choice.reason):
+        lines.append(semantics_line(semantics_choice.semantics, semantics_choice.reason).strip())
+    return memory_report_text(program, f"{model.name} on {target.name}: memory plan", target.arena_limit_bytes, lines)
 
 
 def compile_model(path: Path | str, board: str, out_dir: Path | str, options: CompileOptions = CompileOptions(),

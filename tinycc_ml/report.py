@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 from . import __version__
 from .boards import Board
 from .codegen.context import EmitContext
 from .ir.graph import BoundaryIO
 from .memory.facts import OverlapFact
-from .memory.picture import PlanView, Step, buffer_table, figures_lines, text_timeline
+from .memory.picture import LoopSpan, PlanView, Step, buffer_table, figures_lines, short, text_timeline
 from .memory.plan import MemoryPlan
-from .program import Program, node_macs
+from .program import LoopStep, Program, node_macs
 
 
 def _io(io: BoundaryIO) -> dict:
@@ -138,16 +139,32 @@ def plan_view(program: Program, title: str, sram_bytes: int) -> PlanView:
     graph = program.graph
     steps = tuple(Step(n.name, n.kind, str(list(graph.tensor(n.outputs[0]).shape))) for n in program.schedule)
     return PlanView(program.plan, steps, title, sram_bytes,
-                    figures["lower_bound_bytes"], figures["best_layerwise_bytes"])
+                    figures["lower_bound_bytes"], figures["best_layerwise_bytes"], loop_spans(program))
 
 
-def memory_report_text(program: Program, title: str, sram_bytes: int) -> tuple[str, PlanView]:
-    """What `tinyc report` prints about a lowered model's memory plan, and its picture."""
+def loop_spans(program: Program) -> tuple[LoopSpan, ...]:
+    """The patch stages of the Program, as the steps of the schedule they run."""
+    spans, t = [], 0
+    for step in program.steps:
+        if isinstance(step, LoopStep):
+            split = step.nodes[-1].outputs[0]
+            spans.append(LoopSpan(t, t + step.body_length - 1, len(step.iterations),
+                                  f"patch stage -> {short(split, 32)}, {len(step.iterations)}x1 bands"))
+            t += step.body_length
+        else:
+            t += 1
+    return tuple(spans)
+
+
+def memory_report_text(program: Program, title: str, sram_bytes: int,
+                       patch_lines: Sequence[str] = ()) -> tuple[str, PlanView]:
+    """What `tinyc report` prints about a lowered model's memory plan (and the patch stage
+    it runs, `patch_lines`), and its picture."""
     view = plan_view(program, title, sram_bytes)
     sched = program.scheduling
     order = "" if sched is None else (
         f"schedule: {sched.method}" + (" (proven minimal layer-wise peak)" if sched.exact else " (not proven minimal)")
         + (f", graph order's layer-wise peak {sched.file_order_bytes:,} B" if sched.reordered else "")
         + (", cut short by the time limit: the order may differ on another machine" if sched.time_limited else ""))
-    text = "\n".join([view.title, *figures_lines(view), *([order] if order else []), ""])
+    text = "\n".join([view.title, *figures_lines(view), *([order] if order else []), *patch_lines, ""])
     return text + "\n" + text_timeline(view) + "\n" + buffer_table(view), view

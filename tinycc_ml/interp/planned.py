@@ -130,7 +130,8 @@ def _poison_scratch(program: Program, node: str, calls: Sequence[KernelCall], ar
 def _run_loop(program: Program, loop: LoopStep, arena: _Arena) -> None:
     """Each iteration's nodes on its region tensors, read from and written to the arena at
     their buffer's planned offset plus the region's offset. A scoped buffer is poisoned
-    before each iteration: nothing may survive from the previous region."""
+    before each iteration: nothing may survive from the previous region. A region
+    written over a region its node reads is replayed in the kernel's order, as an op."""
     for iteration in loop.iterations:
         graph = iteration.graph
         for name in loop.scoped:
@@ -138,12 +139,21 @@ def _run_loop(program: Program, loop: LoopStep, arena: _Arena) -> None:
             arena.bytes[off:off + size] = POISON
         for body in iteration.steps:
             node = body.node
-            values = {}
-            for name in dict.fromkeys(n for n in node.inputs if n and not graph.tensor(n).is_constant):
-                values[name] = decode(graph, name, arena.bytes[_region_bytes(arena, iteration, name)])
+            reads = {name: _region_bytes(arena, iteration, name)
+                     for name in dict.fromkeys(n for n in node.inputs if n and not graph.tensor(n).is_constant)}
+            raw = {name: arena.bytes[index].copy() for name, index in reads.items()}
+            data = _evaluate(graph, node, {name: decode(graph, name, raw[name]) for name in raw})
             out = node.outputs[0]
-            data = _evaluate(graph, node, values)
-            arena.bytes[_region_bytes(arena, iteration, out)] = data
+            written = _region_bytes(arena, iteration, out)
+            # A region written over one it reads (an in-band overlap fact): in the kernel's order.
+            # Only dense regions carry such facts (a strided call gets none), so spans suffice.
+            span = _dense_span(iteration, out, written)
+            spans = {name: _dense_span(iteration, name, index) for name, index in reads.items()}
+            shared = {name: s[0] - span[0] for name, s in spans.items()
+                      if span is not None and s is not None and _meet(s, span)}
+            if shared:
+                data = _replayed(graph, node, body.calls, raw, shared, span[1], data)
+            arena.bytes[written] = data
             _poison_scratch(program, node.name, body.calls, arena)
 
 
@@ -208,11 +218,26 @@ def _execute(program: Program, node: Node, arena: _Arena) -> np.ndarray:
     shared = [name for name in activations if _meet(arena.span(name), (out_off, out_size))]
     if not shared:
         return plain
-    traffic = node_traffic(program.calls.get(node.name, ()))
+    return _replayed(graph, node, program.calls.get(node.name, ()), raw,
+                     {n: arena.span(n)[0] - out_off for n in shared}, out_size, plain)
+
+
+def _replayed(graph: Graph, node: Node, calls: Sequence[KernelCall], raw: Mapping[str, np.ndarray],
+              distance: Mapping[str, int], out_size: int, plain: np.ndarray) -> np.ndarray:
+    """The output of a node whose output shares bytes with the inputs in `distance`."""
+    traffic = node_traffic(calls)
     if traffic is None:
-        raise PlanError(f"node {node.name}: its output {node.outputs[0]} shares bytes with its input {shared[0]}, "
-                        "and its kernel has no access model to say in which order it reads and writes")
-    return _Replay(graph, node, traffic, raw, {n: arena.span(n)[0] - out_off for n in shared}, out_size).run(plain)
+        raise PlanError(f"node {node.name}: its output {node.outputs[0]} shares bytes with its input "
+                        f"{next(iter(distance))}, and its kernel has no access model to say in which order it "
+                        "reads and writes")
+    return _Replay(graph, node, traffic, raw, distance, out_size).run(plain)
+
+
+def _dense_span(iteration: Iteration, tensor: str, index: np.ndarray) -> tuple[int, int] | None:
+    """(arena offset, size) of a packed region; None for a strided window."""
+    if iteration.region(tensor).row_stride or index.size == 0:
+        return None
+    return int(index[0]), int(index.size)
 
 
 def _meet(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -74,9 +74,10 @@ class FactPair:
 def resolve_facts(requests: Sequence[BufferRequest], facts: Sequence[OverlapFact]) -> tuple[FactPair, ...]:
     """Map each fact's tensors to their buffers and merge the facts of one pair.
 
-    A fact must join two different buffers whose lifetimes meet in exactly one step (the
-    fact's op reads its input for the last time where it writes its output); anything
-    else is a compiler bug, raised as PlanError.
+    A fact must join two different buffers whose lifetimes meet in exactly the fact's
+    steps (one for an op, which reads its input for the last time where it writes its
+    output; a patch loop's body length for a stage); anything else is a compiler bug,
+    raised as PlanError.
 
     Several facts can cover one pair (an op reading two tensors of one alias group, as
     Add(x, Reshape(x))): each states what is safe for the reads of ITS tensor, and all
@@ -93,10 +94,11 @@ def resolve_facts(requests: Sequence[BufferRequest], facts: Sequence[OverlapFact
         if i == o:
             raise PlanError(f"overlap fact of node {fact.node}: {fact.input} and {fact.output} are one buffer")
         a, b = requests[i], requests[o]
-        if a.last != b.first:
+        if a.last - b.first + 1 != fact.steps or a.first > b.first:
+            where = "where" if fact.steps == 1 else f"{fact.steps} steps after"
             raise PlanError(
                 f"overlap fact of node {fact.node}: input buffer {a.name} (steps {a.first}-{a.last}) must end "
-                f"where output buffer {b.name} (steps {b.first}-{b.last}) begins"
+                f"{where} output buffer {b.name} (steps {b.first}-{b.last}) begins"
             )
         merged.setdefault((i, o), []).append(fact)
     return tuple(

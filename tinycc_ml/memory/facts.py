@@ -13,6 +13,9 @@ because the kernel's write frontier then never passes its read frontier. min_dis
 may be negative (output may start after the input starts, over input bytes already
 consumed) or zero (exact in-place, e.g. elementwise ops). Placements that do not
 overlap at all are always allowed, fact or not.
+
+An op reads and writes in one step. A patch stage (patch/resident.py) reads its input
+and writes its output K over the whole loop, `steps` body steps: its fact spans them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class OverlapFact:
     output: str  # tensor name
     min_distance: int  # bytes: offset(input) - offset(output) >= min_distance is safe
     reason: str  # e.g. "elementwise in place", "pointwise conv, pixel by pixel"
+    steps: int = 1  # the steps where the last reads of input and the writes of output interleave
 
     def allows(self, input_offset: int, output_offset: int) -> bool:
         return input_offset - output_offset >= self.min_distance

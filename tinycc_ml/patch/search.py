@@ -1,7 +1,8 @@
 """The choice of a patch stage: for every candidate split tensor K and band count, the
 exact arena of the patched Program (planned by the same planner, with the stage as a
 LoopStep) and the MACs its halos recompute; the lowest arena within the MAC budget wins,
-and nothing is patched unless it lowers the arena.
+and nothing is patched unless it lowers the arena. Candidates are planned in the order
+of their lower bounds (memory/bounds.py), and only until no other can do better.
 
     --patch off        layer by layer
     --patch auto       the search
@@ -20,15 +21,17 @@ from dataclasses import dataclass
 
 from ..errors import TinycError
 from ..kernels.target import HOST_TARGET, KernelTarget
+from ..memory.picture import short
 from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
+from .band_facts import Models
 from .rows import STAGE_KINDS
-from .stage import StageError, patched_program, program_macs
+from .stage import Candidate, StageError, patch_candidate, patched_program, program_macs
 
 DEFAULT_OVERHEAD_PCT = 20.0
-MAX_BANDS = 16  # more bands only add halo: the per-band buffers stop shrinking long before
+MAX_BANDS = 32  # more bands only add halo: the per-band buffers stop shrinking long before
 MAX_COLUMNS = 4  # column counts tried (tiles); beyond, the halo of narrow tiles eats the MAC budget
-PATIENCE = 4  # band counts in a row that do not lower a split's arena end its search
+PATIENCE = 4  # tallest-band sizes in a row that do not lower a split's arena end its search
 COLUMN_PATIENCE = 2  # column counts in a row that do not lower a split's arena end its widening
 
 
@@ -64,8 +67,10 @@ class PatchChoice:
     macs_without: int
     macs_with: int
     halo_rows: tuple[tuple[str, int], ...]  # per stage op: rows computed twice (summed over bands)
-    candidates: int  # (K, grid) pairs planned by the search
+    candidates: int  # (K, grid) pairs the search considered (their lower bounds)
     halo_cols: tuple[tuple[str, int], ...] = ()  # per stage op: columns computed twice (summed over column bands)
+    planned: int = 1  # of those, the ones it planned (by increasing lower bound)
+    stage_steps: tuple[int, int] = (0, 0)  # first and last step of the schedule the stage's loop runs
 
     @property
     def mac_overhead_pct(self) -> float:
@@ -75,6 +80,8 @@ class PatchChoice:
         return {"split": self.split, "grid": [self.n_h, self.n_w], "arena_without_bytes": self.arena_without,
                 "arena_with_bytes": self.arena_with, "macs_without": self.macs_without, "macs_with": self.macs_with,
                 "mac_overhead_pct": round(self.mac_overhead_pct, 2), "candidates": self.candidates,
+                "planned": self.planned, "stage_steps": list(self.stage_steps),
+                "stage_ops": [name for name, _ in self.halo_rows],
                 "halo_rows": {name: rows for name, rows in self.halo_rows},
                 "halo_cols": {name: cols for name, cols in self.halo_cols}}
 
@@ -82,6 +89,21 @@ class PatchChoice:
         return (f"  patch: {self.split} in {self.n_h}x{self.n_w} {'bands' if self.n_w == 1 else 'patches'}: "
                 f"arena {self.arena_with:,} B "
                 f"(layer by layer {self.arena_without:,} B), +{self.mac_overhead_pct:.1f} % MACs")
+
+    def summary_lines(self) -> list[str]:
+        """The compile summary's patch lines: the choice, its memory and MACs, the halo per op."""
+        halo = ", ".join(f"{short(name, 24)} +{rows}" for name, rows in self.halo_rows)
+        kind = "bands" if self.n_w == 1 else "patches"
+        lines = [f"  patch: stage ending at {short(self.split, 40)} in {self.n_h}x{self.n_w} {kind}: arena "
+                f"{self.arena_with:,} B (layer by layer {self.arena_without:,} B, "
+                f"{self.arena_without / max(self.arena_with, 1):.2f}x less), +{self.mac_overhead_pct:.1f} % MACs "
+                f"({self.macs_with - self.macs_without:,} recomputed; {self.planned} of {self.candidates} "
+                "candidates planned)",
+                f"  patch halo (output rows computed twice, per stage op): {halo}"]
+        if self.n_w > 1:
+            cols = ", ".join(f"{short(name, 24)} +{n}" for name, n in self.halo_cols)
+            lines.append(f"  patch halo (output columns computed twice, per stage op): {cols}")
+        return lines
 
 
 def halo_rows(program: Program, n_w: int = 1, axis: int = 2) -> tuple[tuple[str, int], ...]:
@@ -101,9 +123,20 @@ def halo_rows(program: Program, n_w: int = 1, axis: int = 2) -> tuple[tuple[str,
     return tuple(rows)
 
 
-def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int, n_w: int = 1) -> PatchChoice:
+def _choice(straight: Program, patched: Program, split: str, n_h: int, candidates: int, n_w: int = 1,
+            planned: int = 1) -> PatchChoice:
     return PatchChoice(split, n_h, n_w, straight.plan.arena_bytes, patched.plan.arena_bytes, program_macs(straight),
-                       program_macs(patched), halo_rows(patched, n_w), candidates, halo_rows(patched, n_w, axis=3))
+                       program_macs(patched), halo_rows(patched, n_w), candidates, halo_rows(patched, n_w, axis=3),
+                       planned, _stage_steps(patched))
+
+
+def _stage_steps(program: Program) -> tuple[int, int]:
+    t = 0
+    for step in program.steps:
+        if isinstance(step, LoopStep):
+            return t, t + step.body_length - 1
+        t += 1
+    raise ValueError("the patched program has no loop")
 
 
 def band_counts(height: int, width: int, n_w: int) -> range:
@@ -137,38 +170,52 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             raise TinycError(f"--patch {request.split}:{request.n_h}x{request.n_w}: {exc}") from None
         return patched, _choice(straight, patched, request.split, request.n_h, 1, request.n_w)
     base_macs = program_macs(straight)
-    best: tuple[int, float, int, Program, str, int] | None = None
-    tried = 0
+    # (lower bound, overhead, columns, order, candidate, split, n_h, n_w)
+    found: list[tuple[int, float, int, int, Candidate, str, int, int]] = []
+    models: Models = {}
     for split in candidate_splits(straight):
         height, width = straight.graph.tensor(split).shape[2:]
-        narrower: int | None = None  # the split's best arena with fewer columns
+        narrower: int | None = None  # the split's best bound with fewer columns
         widen = 0  # column counts in a row that did not lower it
         for n_w in range(1, min(width, request.max_columns) + 1):
             split_best, worse = None, 0
-            for n_h in band_counts(height, width, n_w):
+            counts = band_counts(height, width, n_w)
+            for n_h in counts:
                 try:
-                    patched = patched_program(straight, split, n_h, target, planner, n_w)
+                    candidate = patch_candidate(straight, split, n_h, target, models, columns=n_w)
                 except StageError:
                     break  # the stage cannot end here (or cannot be cut finer): no finer grid either
-                tried += 1
-                overhead = 100.0 * (program_macs(patched) - base_macs) / max(base_macs, 1)
+                overhead = 100.0 * (candidate.macs - base_macs) / max(base_macs, 1)
                 if overhead > request.overhead_pct:
                     break  # more bands only add halo
-                arena = patched.plan.arena_bytes
-                worse = 0 if split_best is None or arena < split_best else worse + 1
-                split_best = arena if split_best is None else min(split_best, arena)
+                bound = candidate.lower_bound_bytes()
+                found.append((bound, overhead, n_w, len(found), candidate, split, n_h, n_w))
+                # Band counts with the same tallest band size their buffers alike: only a new
+                # tallest band counts against the patience (24 rows: 13 to 23 bands all have 2-row bands).
+                new_tallest = n_h == counts.start or -(-height // n_h) < -(-height // (n_h - 1))
+                worse = 0 if split_best is None or bound < split_best else worse + new_tallest
+                split_best = bound if split_best is None else min(split_best, bound)
                 if worse >= PATIENCE:
                     break  # the band buffers stopped shrinking; the halo only grows from here
-                key = (arena, overhead, n_w)  # ties: fewer columns (fewer, longer kernel calls)
-                if best is None or key < best[:3]:
-                    best = (*key, patched, split, n_h)
             if split_best is None:
                 break  # no grid with n_w columns fits the budget: narrower tiles only add halo
             widen = 0 if narrower is None or split_best < narrower else widen + 1
             if widen >= COLUMN_PATIENCE:
                 break  # wider grids stopped paying for this split
             narrower = split_best if narrower is None else min(narrower, split_best)
+    # Branch and bound: plan the candidates by increasing lower bound, until no unplanned
+    # one can beat the best planned (arena, overhead, columns): the arena of planning them all.
+    best: tuple[int, float, int, Program, str, int, int] | None = None
+    planned = 0
+    for bound, overhead, columns, _, candidate, split, n_h, n_w in sorted(found, key=lambda f: f[:4]):
+        if best is not None and (bound, overhead, columns) >= best[:3]:
+            break
+        program = candidate.program(planner)
+        planned += 1
+        key = (program.plan.arena_bytes, overhead, columns)  # ties: fewer columns (fewer, longer kernel calls)
+        if best is None or key < best[:3]:
+            best = (*key, program, split, n_h, n_w)
     if best is None or best[0] >= straight.plan.arena_bytes:
         return straight, None
-    _, _, n_w, patched, split, n_h = best
-    return patched, _choice(straight, patched, split, n_h, tried, n_w)
+    _, _, _, patched, split, n_h, n_w = best
+    return patched, _choice(straight, patched, split, n_h, len(found), n_w, planned)

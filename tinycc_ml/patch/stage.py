@@ -23,9 +23,13 @@ from ..ir.layout import NHWC, same_bytes
 from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
-from ..memory.liveness import step_requests
+from ..memory.bounds import lower_bound_bytes, resolve_facts
+from ..memory.facts import OverlapFact
+from ..memory.liveness import BufferRequest, step_requests
 from ..memory.planners import DEFAULT_PLANNER, plan
-from ..program import Iteration, LoopStep, NodeStep, Program, Region, node_macs
+from ..program import Iteration, LoopStep, NodeStep, Program, Region, Step, node_macs
+from .band_facts import Models, band_facts
+from .resident import resident_facts
 from .rows import STAGE_KINDS, InputRows, Rows, band_attrs, input_rows
 
 
@@ -238,14 +242,39 @@ def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HO
         raise StageError(str(exc)) from None
 
 
-def patched_program(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
-                    planner: str = DEFAULT_PLANNER, columns: int = 1) -> Program:
+@dataclass(frozen=True)
+class Candidate:
+    """A patched Program before planning: its steps, buffer requests and overlap facts."""
+
+    straight: Program
+    steps: tuple[Step, ...]
+    requests: tuple[BufferRequest, ...]
+    facts: tuple[OverlapFact, ...]
+
+    def lower_bound_bytes(self) -> int:
+        """No plan of this candidate is smaller (memory/bounds.py): what the search ranks by."""
+        return lower_bound_bytes(self.requests, resolve_facts(self.requests, self.facts))
+
+    @property
+    def macs(self) -> int:
+        return steps_macs(self.straight.graph, self.steps)
+
+    def program(self, planner: str = DEFAULT_PLANNER) -> Program:
+        memory = plan(self.requests, planner, self.facts)
+        return Program(self.straight.graph, self.steps, memory, self.straight.scheduling)
+
+
+def patch_candidate(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
+                    models: Models | None = None, columns: int = 1) -> Candidate:
     """`straight` with the patch stage ending at `split` run in `bands` row bands (times
     `columns` column bands: a grid of patches, row-major).
 
     The loop takes the place of K's producer; the rest keeps its order and kernels. The
     overlap facts of the ops outside the stage still hold (their buffers are whole and
-    their last reads unchanged, unless they read a stage input); the stage's ops get none."""
+    their last reads unchanged, unless they read a stage input); the stage's ops get the
+    same kind of facts between their band buffers (band_facts.py), and K may overwrite
+    the rows of a dying stage input no later band reads (resident.py). `models`: the
+    kernel access models already derived (band_facts.Models), shared by a search."""
     graph = straight.graph
     stage = find_stage(graph, straight.schedule, split)
     loop = stage_loop(graph, stage, bands, target, columns)
@@ -259,16 +288,32 @@ def patched_program(straight: Program, split: str, bands: int, target: KernelTar
         steps.append(step)
     # An outside op that read a stage input last may now run before the loop reads it.
     facts = [f for f in straight.plan.facts if f.node not in members and f.input not in stage.inputs]
-    memory = plan(step_requests(graph, steps), planner, facts)
-    return Program(graph, tuple(steps), memory, straight.scheduling)
+    requests = step_requests(graph, steps)
+    if columns == 1:
+        # Both derivations assume full-width bands, whose regions are contiguous rows. A grid's
+        # tiles are strided windows, which no overlap fact covers (kernels.variant): none.
+        facts.extend(resident_facts(graph, steps, loop, stage.inputs, split))
+        facts.extend(band_facts(loop, {r.name: r.size for r in requests}, models))
+    return Candidate(straight, tuple(steps), requests, tuple(facts))
+
+
+def patched_program(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
+                    planner: str = DEFAULT_PLANNER, columns: int = 1) -> Program:
+    """The planned Program of patch_candidate(straight, split, bands, target, columns=columns)."""
+    return patch_candidate(straight, split, bands, target, columns=columns).program(planner)
+
+
+def steps_macs(graph: Graph, steps: Sequence[Step]) -> int:
+    """Multiply-accumulates the steps execute, halo recomputation included."""
+    total = 0
+    for step in steps:
+        if isinstance(step, NodeStep):
+            total += node_macs(step.node, graph)
+        else:
+            total += sum(node_macs(s.node, it.graph) for it in step.iterations for s in it.steps)
+    return total
 
 
 def program_macs(program: Program) -> int:
     """Multiply-accumulates the Program executes, halo recomputation included."""
-    total = 0
-    for step in program.steps:
-        if isinstance(step, NodeStep):
-            total += node_macs(step.node, program.graph)
-        else:
-            total += sum(node_macs(s.node, it.graph) for it in step.iterations for s in it.steps)
-    return total
+    return steps_macs(program.graph, program.steps)
