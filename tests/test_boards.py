@@ -57,9 +57,10 @@ def test_the_m3_has_neither_dsp_nor_fpu_and_selects_the_portable_kernels():
     from tinycc_ml.targets.arm_build import CoreFlags
 
     m3 = load_board("qemu_m3")
-    assert KernelTarget.of_board(m3) == KernelTarget("cortex-m3", dsp=False, fpu="none")
+    assert KernelTarget.of_board(m3) == KernelTarget("cortex-m3", dsp=False, fpu="none", flash_bytes=m3.flash_bytes)
     assert CoreFlags(m3.core, m3.fpu).flags == ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")
-    assert KernelTarget.of_board(load_board("qemu_m33")) == KernelTarget("cortex-m33", dsp=True, fpu="fpv5-sp-d16")
+    m33 = load_board("qemu_m33")
+    assert KernelTarget.of_board(m33) == KernelTarget("cortex-m33", dsp=True, fpu="fpv5-sp-d16", flash_bytes=m33.flash_bytes)
 
 
 def test_u575_board_matches_its_datasheet():
