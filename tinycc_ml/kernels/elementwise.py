@@ -164,10 +164,11 @@ def build_sign_flip(node: Node, graph: Graph, variant: KernelVariant, strides: R
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, (TensorArg(x_name), TensorArg(y_name)))]
 
 
-def build_softmax(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
-    attrs: ops.Softmax = node.attrs  # type: ignore[assignment]
+def require_softmax_rows(node: Node, graph: Graph) -> None:
+    """The softmax kernels run over rows of the innermost physical axis: input and output must
+    share a layout whose innermost moving axis is the softmax axis (the last)."""
     x_name, (y_name,) = node.inputs[0], node.outputs
-    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    x = graph.tensor(x_name)
     order = graph.dim_order(x_name)
     moving = [axis for axis in order if x.shape[axis] != 1]
     if not physical.same_layout(x.shape, order, graph.dim_order(y_name)) or (
@@ -177,6 +178,13 @@ def build_softmax(node: Node, graph: Graph, variant: KernelVariant, strides: Row
             f"node {node.name} (Softmax): {x_name} and {y_name} must share a layout whose innermost "
             f"axis is the softmax axis; dim orders {list(order)}, {list(graph.dim_order(y_name))}"
         )
+
+
+def build_softmax(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    attrs: ops.Softmax = node.attrs  # type: ignore[assignment]
+    x_name, (y_name,) = node.inputs[0], node.outputs
+    x, y = graph.tensor(x_name), graph.tensor(y_name)
+    require_softmax_rows(node, graph)
     if y.quant.s != 1.0 / 256.0 or y.quant.zp != -128:
         raise ModelError(f"node {node.name}: Softmax output {y_name} must be quantized (1/256, -128)")
     depth = x.shape[-1]

@@ -19,9 +19,10 @@ from ..ir import ops
 from ..ir.graph import Graph, Node
 from ..quant import params as qparams
 from ..quant.softmax_table import softmax_table_params
-from . import access, physical
+from . import access
 from .call import ConstArg, KernelCall, TensorArg
-from .common import KernelLayoutError, require_nhwc, struct
+from .common import require_nhwc, struct
+from .elementwise import require_softmax_rows
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 
@@ -37,15 +38,7 @@ def build_softmax_table(node: Node, graph: Graph, variant: KernelVariant, stride
     attrs: ops.Softmax = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
     x, y = graph.tensor(x_name), graph.tensor(y_name)
-    order = graph.dim_order(x_name)
-    moving = [axis for axis in order if x.shape[axis] != 1]
-    if not physical.same_layout(x.shape, order, graph.dim_order(y_name)) or (
-        x.shape[-1] != 1 and moving[-1] != len(x.shape) - 1
-    ):
-        raise KernelLayoutError(
-            f"node {node.name} (Softmax): {x_name} and {y_name} must share a layout whose innermost "
-            f"axis is the softmax axis; dim orders {list(order)}, {list(graph.dim_order(y_name))}"
-        )
+    require_softmax_rows(node, graph)
     depth = x.shape[-1]
     if depth > SOFTMAX_TABLE_MAX_DEPTH:
         raise ModelError(f"node {node.name}: Softmax over {depth} values; the table kernel supports "
