@@ -61,20 +61,27 @@ def _binary_args(node: Node, graph: Graph) -> tuple[KernelArg, ...]:
     return (data_arg(graph, a_name, "a"), data_arg(graph, b_name, "b"), TensorArg(node.outputs[0]))
 
 
+def _binary_call(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides,
+                 consts: tuple[KernelArg, ...] = (), **fields: int | tuple[int, ...]) -> list[KernelCall]:
+    """The one call of a broadcasting binary kernel: its tinyc_broadcast shape, then the
+    variant's own fields; constant arrays go before the operands."""
+    p = struct(shape=_broadcast(node, graph, strides), **fields)
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, (*consts, *_binary_args(node, graph)))]
+
+
 def build_add(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Add = node.attrs  # type: ignore[assignment]
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
     q = qparams.add_params(a.quant, b.quant, y.quant, attrs.semantics)
-    p = struct(
-        shape=_broadcast(node, graph, strides),
+    return _binary_call(
+        node, graph, variant, strides,
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
         input1_multiplier=q.input1_multiplier, input1_shift=q.input1_shift,
         input2_multiplier=q.input2_multiplier, input2_shift=q.input2_shift,
         output_multiplier=q.output_multiplier, output_shift=q.output_shift,
         left_shift=q.left_shift, act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
-    return [KernelCall(node.name, variant.symbol, variant.params_type, p, _binary_args(node, graph))]
 
 
 def add_table(node: Node, graph: Graph) -> tuple[np.ndarray, int, int, int] | None:
@@ -117,13 +124,11 @@ def build_add_table(node: Node, graph: Graph, variant: KernelVariant, strides: R
     if found is None:
         raise ModelError(f"node {node.name} (Add): its scales leave the table kernel's exact range; use tinyc_add_s8")
     table, multiplier, bias, right_shift = found
-    p = struct(
-        shape=_broadcast(node, graph, strides),
+    return _binary_call(
+        node, graph, variant, strides, (ConstArg("table", "int32_t", table),),
         output_multiplier=multiplier, output_bias=bias, output_right_shift=right_shift,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
-    args = (ConstArg("table", "int32_t", table), *_binary_args(node, graph))
-    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
 def build_mul(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
@@ -131,13 +136,12 @@ def build_mul(node: Node, graph: Graph, variant: KernelVariant, strides: RowStri
     a, b = operand_tensors(node, graph)
     y = graph.tensor(node.outputs[0])
     q = qparams.mul_params(a.quant, b.quant, y.quant, attrs.semantics)
-    p = struct(
-        shape=_broadcast(node, graph, strides),
+    return _binary_call(
+        node, graph, variant, strides,
         input1_offset=q.input1_offset, input2_offset=q.input2_offset, output_offset=q.output_offset,
         output_multiplier=q.output_multiplier, output_shift=q.output_shift,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
-    return [KernelCall(node.name, variant.symbol, variant.params_type, p, _binary_args(node, graph))]
 
 
 def build_lut(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
