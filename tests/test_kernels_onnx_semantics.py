@@ -236,3 +236,12 @@ def test_ort_average_pool_equals_onnxruntime_bit_for_bit(name):
             (theirs,) = session.run(None, {"x": x})
             ours = ort_average_pool(x, zp_in, s_in, zp_out, s_out, kernel, strides, pads, include, out_hw, -128, 127)
             assert np.array_equal(ours, theirs), (name, s_in, s_out, np.argwhere(ours != theirs)[:5])
+
+
+def test_onnx_average_pool_on_m33_and_m3(qemu_other_core_runner):
+    """The float32 replay on the M33's FPU and through the M3's soft-float library (no FPU):
+    IEEE float32 either way, so equal to the interpreter bit for bit."""
+    cases = draw_examples(st.tuples(pool_graphs(average=True).map(as_onnx), seeds), 40)
+    batch = [kernel_case(graph, seed) for graph, seed in cases]
+    assert all(c.calls[0].symbol == "tinyc_avgpool_onnx_s8" for c in batch if c.calls)
+    assert check_kernels_batch(batch, qemu_other_core_runner) >= len([c for c in batch if c.calls]) > 0
