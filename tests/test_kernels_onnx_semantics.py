@@ -245,3 +245,27 @@ def test_onnx_average_pool_on_m33_and_m3(qemu_other_core_runner):
     batch = [kernel_case(graph, seed) for graph, seed in cases]
     assert all(c.calls[0].symbol == "tinyc_avgpool_onnx_s8" for c in batch if c.calls)
     assert check_kernels_batch(batch, qemu_other_core_runner) >= len([c for c in batch if c.calls]) > 0
+
+
+def test_onnx_average_pool_has_no_fused_multiply_add_in_gnu_mode(tmp_path):
+    """-std=gnu11 (STM32CubeIDE's default) lets GCC contract a * b + c into VFMA on the M7, which
+    rounds once where onnxruntime rounds twice; the kernel's pragma keeps every float32 operation
+    separate (without it GCC emits 4 VFMA here)."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    gcc, objdump = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-objdump")
+    if not (gcc and objdump):
+        if os.environ.get("CI"):
+            pytest.fail("arm-none-eabi-gcc / objdump not found")
+        pytest.skip("arm-none-eabi-gcc not found")
+    runtime = Path(__file__).resolve().parents[1] / "runtime_c"
+    obj = tmp_path / "pool.o"
+    subprocess.run([gcc, "-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-O2", "-std=gnu11",
+                    f"-I{runtime / 'include'}", "-c", str(runtime / "src" / "tinyc_avgpool_onnx_s8.c"), "-o", str(obj)],
+                   check=True)
+    listing = subprocess.run([objdump, "-d", str(obj)], check=True, capture_output=True, text=True).stdout
+    assert "vadd.f32" in listing and "vdiv.f32" in listing
+    assert not any(op in listing for op in ("vfma", "vfms", "vmla", "vmls", "vfnm")), "a fused multiply-add"

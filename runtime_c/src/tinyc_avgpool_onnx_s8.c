@@ -15,11 +15,19 @@
  * cells add 0.0f, which changes no sum, so they are skipped. Then x / scale_out rounded half to
  * even, + zp_out, clamped to the activation range.
  *
- * Each operation is one IEEE float32 operation: the runtime is built as ISO C99 (GCC then does
- * not contract a * b + c into an FMA) and the single-precision FPU of the M4/M7 or the soft-float
- * library of the M3 round as SSE does on the host. The half-even rounding is the 1.5 * 2^23
- * addition (|x| < 2^22 after the clamp), so no libm is needed.
+ * Each operation is one IEEE float32 operation: the single-precision FPU of the M4/M7 or the
+ * soft-float library of the M3 rounds as SSE does on the host, provided no a * b + c becomes an
+ * FMA (the M4/M7 have VFMA; onnxruntime's x86 kernels do not fuse). ISO C modes (-std=c99) keep
+ * contraction off in GCC; the pragma below keeps it off in GNU modes too (STM32CubeIDE builds
+ * with -std=gnu11). The half-even rounding is the 1.5 * 2^23 addition (|x| < 2^22 after the
+ * clamp), so no libm is needed.
  */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <string.h>
 
 #include "tinyc/tinyc_nn.h"
