@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_support import (
@@ -169,3 +170,102 @@ def test_onnx_semantics_kernels_on_cortex_m(qemu_kernel_runner):
     )
     cases = draw_examples(st.tuples(strategy, seeds), QEMU_CASES)
     assert check_kernels_batch([kernel_case(graph, seed) for graph, seed in cases], qemu_kernel_runner) > 40
+
+
+# --- onnxruntime's own float32 average pool (quant/ort_pool.py) ---------------------------
+
+ORT_POOL_CASES = {
+    # (input N, C, H, W), kernel, strides, pads, count_include_pad -> MLAS kernel
+    "global": ((1, 5, 7, 9), (7, 9), (1, 1), (0, 0, 0, 0), False, "GLOBAL"),
+    "columns_2x2": ((1, 6, 8, 8), (2, 2), (2, 2), (0, 0, 0, 0), False, "COLUMNS"),
+    "columns_pads": ((2, 3, 9, 7), (3, 3), (1, 1), (1, 1, 1, 1), False, "COLUMNS"),
+    "columns_pads_counted": ((1, 3, 6, 6), (3, 3), (2, 2), (1, 1, 1, 1), True, "COLUMNS"),
+    "rows_stride3": ((1, 4, 9, 10), (3, 3), (3, 3), (0, 1, 0, 1), False, "ROWS"),
+    "rows_wide_kernel": ((1, 2, 3, 40), (2, 33), (1, 1), (0, 0, 0, 0), False, "ROWS"),
+}
+
+
+def _ort_qdq_pool(shape, kernel, strides, pads, include, s_in, zp_in, s_out, zp_out):
+    import onnx
+    from onnx import TensorProto, helper
+
+    n, c, h, w = shape
+    oh = (h + pads[0] + pads[2] - kernel[0]) // strides[0] + 1
+    ow = (w + pads[1] + pads[3] - kernel[1]) // strides[1] + 1
+    init = [helper.make_tensor("s_in", TensorProto.FLOAT, [], [s_in]),
+            helper.make_tensor("zp_in", TensorProto.INT8, [], [zp_in]),
+            helper.make_tensor("s_out", TensorProto.FLOAT, [], [s_out]),
+            helper.make_tensor("zp_out", TensorProto.INT8, [], [zp_out])]
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s_in", "zp_in"], ["xf"]),
+             helper.make_node("AveragePool", ["xf"], ["yf"], kernel_shape=list(kernel), strides=list(strides),
+                              pads=[pads[0], pads[1], pads[2], pads[3]], count_include_pad=int(include)),
+             helper.make_node("QuantizeLinear", ["yf", "s_out", "zp_out"], ["y"])]
+    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.INT8, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.INT8, [n, c, oh, ow])], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return onnx.checker.check_model(model) or model.SerializeToString(), (oh, ow)
+
+
+def test_mlas_summation_order_follows_mlaspools_choice():
+    from tinycc_ml.quant import ort_pool
+
+    for name, (shape, kernel, strides, pads, _, order) in ORT_POOL_CASES.items():
+        assert ort_pool.summation_order(shape[2:], kernel, strides, pads) == getattr(ort_pool, order), name
+    # a padded row longer than MLAS's 2045-float reduction buffer falls back to the generic kernel
+    assert ort_pool.summation_order((4, 2040), (2, 2), (2, 2), (0, 3, 0, 3)) == ort_pool.ROWS
+    assert ort_pool.summation_order((4, 2040), (2, 2), (2, 2), (0, 2, 0, 3)) == ort_pool.COLUMNS
+
+
+@pytest.mark.parametrize("name", sorted(ORT_POOL_CASES))
+def test_ort_average_pool_equals_onnxruntime_bit_for_bit(name):
+    """DequantizeLinear -> AveragePool -> QuantizeLinear in onnxruntime (ORT_DISABLE_ALL) against
+    the interpreter's float32 replay, on scales whose float sums are inexact (ties and near-ties
+    resolved by the float order): every element equal."""
+    ort = pytest.importorskip("onnxruntime")
+    from tinycc_ml.quant.ort_pool import ort_average_pool
+
+    shape, kernel, strides, pads, include, _ = ORT_POOL_CASES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    for s_in, zp_in, s_out, zp_out in ((0.0370, 3, 0.0370, 3), (0.1234567, -7, 0.0891, 11), (0.05, 0, 0.05, 0)):
+        model, out_hw = _ort_qdq_pool(shape, kernel, strides, pads, include, s_in, zp_in, s_out, zp_out)
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        for _ in range(10):
+            x = rng.integers(-128, 128, size=shape).astype(np.int8)
+            (theirs,) = session.run(None, {"x": x})
+            ours = ort_average_pool(x, zp_in, s_in, zp_out, s_out, kernel, strides, pads, include, out_hw, -128, 127)
+            assert np.array_equal(ours, theirs), (name, s_in, s_out, np.argwhere(ours != theirs)[:5])
+
+
+def test_onnx_average_pool_on_m33_and_m3(qemu_other_core_runner):
+    """The float32 replay on the M33's FPU and through the M3's soft-float library (no FPU):
+    IEEE float32 either way, so equal to the interpreter bit for bit."""
+    cases = draw_examples(st.tuples(pool_graphs(average=True).map(as_onnx), seeds), 40)
+    batch = [kernel_case(graph, seed) for graph, seed in cases]
+    assert all(c.calls[0].symbol == "tinyc_avgpool_onnx_s8" for c in batch if c.calls)
+    assert check_kernels_batch(batch, qemu_other_core_runner) >= len([c for c in batch if c.calls]) > 0
+
+
+def test_onnx_average_pool_has_no_fused_multiply_add_in_gnu_mode(tmp_path):
+    """-std=gnu11 (STM32CubeIDE's default) lets GCC contract a * b + c into VFMA on the M7, which
+    rounds once where onnxruntime rounds twice; the kernel's pragma keeps every float32 operation
+    separate (without it GCC emits 4 VFMA here)."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    gcc, objdump = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-objdump")
+    if not (gcc and objdump):
+        if os.environ.get("CI"):
+            pytest.fail("arm-none-eabi-gcc / objdump not found")
+        pytest.skip("arm-none-eabi-gcc not found")
+    runtime = Path(__file__).resolve().parents[1] / "runtime_c"
+    obj = tmp_path / "pool.o"
+    subprocess.run([gcc, "-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-O2", "-std=gnu11",
+                    f"-I{runtime / 'include'}", "-c", str(runtime / "src" / "tinyc_avgpool_onnx_s8.c"), "-o", str(obj)],
+                   check=True)
+    listing = subprocess.run([objdump, "-d", str(obj)], check=True, capture_output=True, text=True).stdout
+    assert "vadd.f32" in listing and "vdiv.f32" in listing
+    assert not any(op in listing for op in ("vfma", "vfms", "vmla", "vmls", "vfnm")), "a fused multiply-add"

@@ -1,18 +1,35 @@
 /*
- * Average pooling on NHWC, int8, as ONNX defines it (ONNX semantics): the average of the
- * dequantized window, quantized once, half to even. The twin of tinycc_ml/quant/params.py
- * onnx_avgpool_params / onnx_average.
+ * Average pooling on NHWC, int8, as onnxruntime computes a QDQ AveragePool (ONNX semantics):
+ * DequantizeLinear, MLAS's float32 AveragePool, QuantizeLinear, each float32 operation in
+ * onnxruntime's order, so the result equals onnxruntime's bit for bit, ties included. The twin
+ * of tinycc_ml/quant/ort_pool.py (which cites the MLAS kernels followed).
  *
- * The window and its divisor n are tinyc_avgpool_s8's (clipped to the input; with
- * count_include_pad the explicit pads count, never the ceil_mode overhang). With
- * acc = sum of (x + input_offset) over the cells inside (a counted pad cell is a real 0.0 and
- * adds nothing) and r = s_in / s_out = multiplier * 2^-shift:
- *   t = acc * multiplier, u = 2t + n * 2^shift, h = u >> (shift + 1), q = floor(h / n)
- * is round_half_up(acc * r / n) (floor divisions compose); when u's low shift + 1 bits are
- * zero and n divides h the value was a tie, and an odd q steps down to the even one. Then
- * + output_offset and the activation clamp. One 32x32->64 multiply, a 32-bit division and a
- * few ALU instructions per output on top of the window sum; no 64-bit division helper.
+ * Parameters: input_offset = -zp_in, output_offset = zp_out; multiplier and shift carry the
+ * float32 bit patterns of the input and output scales; requantize names the summation order:
+ *   0 rows:    the window's cells row-major, from 0.0f (MlasPool2DKernel);
+ *   1 columns: per window column its rows top to bottom, then the column sums left to right
+ *              (MlasPool2DVectorKernel);
+ *   2 global:  four lane sums over the flattened plane, (l0 + l2) + (l1 + l3), then the tail
+ *              (MlasPoolGlobalKernel; the window is the whole input).
+ * The divisor is the cells inside the input, or with count_include_pad the whole kernel. Pad
+ * cells add 0.0f, which changes no sum, so they are skipped. Then x / scale_out rounded half to
+ * even, + zp_out, clamped to the activation range.
+ *
+ * Each operation is one IEEE float32 operation: the single-precision FPU of the M4/M7 or the
+ * soft-float library of the M3 rounds as SSE does on the host, provided no a * b + c becomes an
+ * FMA (the M4/M7 have VFMA; onnxruntime's x86 kernels do not fuse). ISO C modes (-std=c99) keep
+ * contraction off in GCC; the pragma below keeps it off in GNU modes too (STM32CubeIDE builds
+ * with -std=gnu11). The half-even rounding is the 1.5 * 2^23 addition (|x| < 2^22 after the
+ * clamp), so no libm is needed.
  */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include <string.h>
+
 #include "tinyc/tinyc_nn.h"
 #include "tinyc/requant.h"
 
@@ -26,25 +43,53 @@ static int32_t tinyc_pool_onnx_max(int32_t a, int32_t b)
     return a > b ? a : b;
 }
 
-/* floor(a / n) for n > 0 (C division truncates toward zero). */
-static int32_t tinyc_pool_onnx_floor_div(int32_t a, int32_t n)
+static float tinyc_pool_onnx_float(int32_t bits)
 {
-    const int32_t q = a / n;
-    return (a % n != 0 && a < 0) ? q - 1 : q;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
 }
 
-static int8_t tinyc_pool_onnx_average(const tinyc_pool_params *params, int32_t acc, int32_t count)
+/* (q - zp) * scale in float32: DequantizeLinear. */
+static float tinyc_pool_onnx_dequantize(int8_t q, int32_t input_offset, float scale)
 {
-    const int64_t t = (int64_t)acc * params->multiplier;
-    const int64_t u = 2 * t + (int64_t)count * ((int64_t)1 << params->shift);
-    const uint64_t low_mask = ((uint64_t)1 << (params->shift + 1)) - 1u;
-    /* Arithmetic right shift of a negative value: floor, as requant.h relies on. */
-    const int32_t h = (int32_t)(u >> (params->shift + 1));
-    int32_t q = tinyc_pool_onnx_floor_div(h, count);
-    if (((uint64_t)u & low_mask) == 0 && h % count == 0 && (q & 1) != 0) {
-        q -= 1;
+    return (float)((int32_t)q + input_offset) * scale;
+}
+
+/* QuantizeLinear: nearbyint(x / scale) half to even, + zp, clamped (the clamp before the
+ * rounding keeps |x| small; clamping integers before or after rounding gives the same). */
+static int8_t tinyc_pool_onnx_quantize(const tinyc_pool_params *params, float average, float scale_out)
+{
+    const float rounder = 12582912.0f; /* 1.5 * 2^23: the sum's ulp is 1, so the addition rounds half to even */
+    const float low = (float)(params->act_min - params->output_offset);
+    const float high = (float)(params->act_max - params->output_offset);
+    float x = average / scale_out;
+    volatile float shifted; /* stops the compiler folding (x + r) - r under any flags */
+    x = x < low ? low : x;
+    x = x > high ? high : x;
+    shifted = x + rounder;
+    return (int8_t)tinyc_clamp_i32((int32_t)(shifted - rounder) + params->output_offset, params->act_min,
+                                   params->act_max);
+}
+
+static float tinyc_pool_onnx_global_sum(const tinyc_pool_params *params, const int8_t *plane, float scale_in)
+{
+    const int32_t channels = params->channels;
+    const int32_t size = params->in_h * params->in_w;
+    const int32_t body = size / 4 * 4;
+    float lane[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float total;
+    int32_t i, j;
+    for (i = 0; i < body; i += 4) {
+        for (j = 0; j < 4; ++j) {
+            lane[j] += tinyc_pool_onnx_dequantize(plane[(i + j) * channels], params->input_offset, scale_in);
+        }
     }
-    return (int8_t)tinyc_clamp_i32(q + params->output_offset, params->act_min, params->act_max);
+    total = (lane[0] + lane[2]) + (lane[1] + lane[3]);
+    for (i = body; i < size; ++i) {
+        total += tinyc_pool_onnx_dequantize(plane[i * channels], params->input_offset, scale_in);
+    }
+    return total;
 }
 
 void tinyc_avgpool_onnx_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output)
@@ -52,6 +97,8 @@ void tinyc_avgpool_onnx_s8(const tinyc_pool_params *params, const int8_t *input,
     const int32_t in_h = params->in_h;
     const int32_t in_w = params->in_w;
     const int32_t channels = params->channels;
+    const float scale_in = tinyc_pool_onnx_float(params->multiplier);
+    const float scale_out = tinyc_pool_onnx_float(params->shift);
     int32_t b, oy, ox, c, y, x;
 
     for (b = 0; b < params->batch; ++b) {
@@ -60,30 +107,36 @@ void tinyc_avgpool_onnx_s8(const tinyc_pool_params *params, const int8_t *input,
             const int32_t y0 = oy * params->stride_h - params->pad_top;
             const int32_t y_begin = tinyc_pool_onnx_max(y0, 0);
             const int32_t y_end = tinyc_pool_onnx_min(y0 + params->kernel_h, in_h);
-            const int32_t padded_rows = tinyc_pool_onnx_min(y0 + params->kernel_h, in_h + params->pad_bottom) -
-                                        tinyc_pool_onnx_max(y0, -params->pad_top);
             for (ox = 0; ox < params->out_w; ++ox) {
                 const int32_t x0 = ox * params->stride_w - params->pad_left;
                 const int32_t x_begin = tinyc_pool_onnx_max(x0, 0);
                 const int32_t x_end = tinyc_pool_onnx_min(x0 + params->kernel_w, in_w);
-                const int32_t padded_cols = tinyc_pool_onnx_min(x0 + params->kernel_w, in_w + params->pad_right) -
-                                            tinyc_pool_onnx_max(x0, -params->pad_left);
                 const int32_t inside =
                     tinyc_pool_onnx_max(y_end - y_begin, 0) * tinyc_pool_onnx_max(x_end - x_begin, 0);
-                const int32_t count = params->count_include_pad
-                                          ? tinyc_pool_onnx_max(padded_rows, 0) * tinyc_pool_onnx_max(padded_cols, 0)
-                                          : inside;
+                const int32_t count = params->count_include_pad ? params->kernel_h * params->kernel_w : inside;
                 for (c = 0; c < channels; ++c) {
-                    int32_t acc = 0;
-                    for (y = y_begin; y < y_end; ++y) {
-                        const int8_t *cell = image + (y * in_w + x_begin) * channels + c;
+                    float sum = 0.0f;
+                    if (params->requantize == 2) {
+                        sum = tinyc_pool_onnx_global_sum(params, image + c, scale_in);
+                    } else if (params->requantize == 1) {
                         for (x = x_begin; x < x_end; ++x) {
-                            acc += (int32_t)*cell;
-                            cell += channels;
+                            float column = 0.0f;
+                            for (y = y_begin; y < y_end; ++y) {
+                                column += tinyc_pool_onnx_dequantize(image[(y * in_w + x) * channels + c],
+                                                                     params->input_offset, scale_in);
+                            }
+                            sum += column;
+                        }
+                    } else {
+                        for (y = y_begin; y < y_end; ++y) {
+                            for (x = x_begin; x < x_end; ++x) {
+                                sum += tinyc_pool_onnx_dequantize(image[(y * in_w + x) * channels + c],
+                                                                  params->input_offset, scale_in);
+                            }
                         }
                     }
                     /* a window over no cell: the compiler never emits one */
-                    *output++ = count > 0 ? tinyc_pool_onnx_average(params, acc + inside * params->input_offset, count)
+                    *output++ = count > 0 ? tinyc_pool_onnx_quantize(params, sum / (float)count, scale_out)
                                           : (int8_t)0;
                 }
             }

@@ -14,37 +14,26 @@
 #include "tinyc/arm_dsp.h"
 
 #if TINYC_USE_SIMD
-/* Bytewise signed max / min of int8x4 words (SSUB8 + SEL; a C twin elsewhere). Local to
- * this kernel: the GE flags SSUB8 leaves for SEL cannot be split into two arm_dsp.h calls. */
-static inline int32_t tinyc_max_s8x4(int32_t a, int32_t b)
+/* Bytewise signed maximum (take_max) or minimum of int8x4 words: SSUB8 sets a GE flag per byte
+ * where a >= b and SEL picks a's or b's bytes by those flags (a C twin elsewhere). Local to this
+ * kernel: the GE flags SSUB8 leaves for SEL cannot be split into two arm_dsp.h calls. take_max
+ * is a constant at every call, so the branch folds away. */
+static inline int32_t tinyc_select_s8x4(int32_t a, int32_t b, int take_max)
 {
 #if TINYC_HAVE_DSP
     int32_t r;
-    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
-    return r;
-#else
-    uint32_t r = 0;
-    int32_t k;
-    for (k = 0; k < 4; ++k) {
-        const int32_t x = tinyc_byte_s8(a, k), y = tinyc_byte_s8(b, k);
-        r |= (uint32_t)(uint8_t)(x >= y ? x : y) << (8 * k);
+    if (take_max) {
+        __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    } else {
+        __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
     }
-    return (int32_t)r;
-#endif
-}
-
-static inline int32_t tinyc_min_s8x4(int32_t a, int32_t b)
-{
-#if TINYC_HAVE_DSP
-    int32_t r;
-    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
     return r;
 #else
     uint32_t r = 0;
     int32_t k;
     for (k = 0; k < 4; ++k) {
         const int32_t x = tinyc_byte_s8(a, k), y = tinyc_byte_s8(b, k);
-        r |= (uint32_t)(uint8_t)(x >= y ? y : x) << (8 * k);
+        r |= (uint32_t)(uint8_t)((x >= y) == (take_max != 0) ? x : y) << (8 * k);
     }
     return (int32_t)r;
 #endif
@@ -92,11 +81,11 @@ void tinyc_maxpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
                     for (y = y_begin; y < y_end; ++y) {
                         const int8_t *cell = image + y * in_row_pitch + x_begin * channels + c;
                         for (x = x_begin; x < x_end; ++x) {
-                            max4 = tinyc_max_s8x4(max4, tinyc_read_s8x4(cell));
+                            max4 = tinyc_select_s8x4(max4, tinyc_read_s8x4(cell), 1);
                             cell += channels;
                         }
                     }
-                    max4 = tinyc_min_s8x4(tinyc_max_s8x4(max4, floor4), ceiling4);
+                    max4 = tinyc_select_s8x4(tinyc_select_s8x4(max4, floor4, 1), ceiling4, 0);
                     memcpy(out_pixel + c, &max4, sizeof max4);
                 }
 #endif

@@ -4,7 +4,8 @@ constants (quant/params.py) run on the shared kernels unchanged.
 
 * tinyc_softmax_table_s8: the exact softmax through a compile-time exp table, quantized once
   into any output quantization (quant/softmax_table.py);
-* tinyc_avgpool_onnx_s8: the window average rounded once, half to even (params.onnx_avgpool_params).
+* tinyc_avgpool_onnx_s8: onnxruntime's float32 DequantizeLinear -> AveragePool -> QuantizeLinear,
+  operation by operation in MLAS's summation order (quant/ort_pool.py).
 
 The registry lists these before the TFLite records of the same op kinds; each applies only to
 nodes whose attributes say "onnx".
@@ -17,6 +18,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
+from ..quant import ort_pool
 from ..quant import params as qparams
 from ..quant.softmax_table import softmax_table_params
 from . import access
@@ -60,16 +62,17 @@ def build_avgpool_onnx(node: Node, graph: Graph, variant: KernelVariant, strides
     if attrs.kernel[0] * attrs.kernel[1] > qparams.MAX_POOL_WINDOW:
         raise ModelError(f"node {node.name}: an average pool window of {attrs.kernel[0]}x{attrs.kernel[1]} cells; "
                          f"the ONNX-semantics kernel supports {qparams.MAX_POOL_WINDOW}")
-    q = qparams.onnx_avgpool_params(x.quant, y.quant)
     n, channels, in_h, in_w = x.shape
+    order = ort_pool.summation_order((in_h, in_w), attrs.kernel, attrs.strides, attrs.pads)
+    # multiplier / shift carry the float32 bit patterns of the two scales, requantize the order
     p = struct(
         batch=n, in_h=in_h, in_w=in_w, channels=channels, out_h=y.shape[2], out_w=y.shape[3],
         kernel_h=attrs.kernel[0], kernel_w=attrs.kernel[1],
         stride_h=attrs.strides[0], stride_w=attrs.strides[1],
         pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        count_include_pad=int(attrs.count_include_pad), requantize=1,
-        input_offset=q.input_offset, output_offset=q.output_offset,
-        multiplier=q.multiplier, shift=q.fraction_bits,
+        count_include_pad=int(attrs.count_include_pad), requantize=order,
+        input_offset=-int(x.quant.zp), output_offset=int(y.quant.zp),
+        multiplier=ort_pool.float32_bits(float(x.quant.s)), shift=ort_pool.float32_bits(float(y.quant.s)),
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=in_w * channels, output_row_stride=y.shape[3] * channels,
     )  # fmt: skip

@@ -256,50 +256,5 @@ def avgpool_params(input_q: QuantParams, output_q: QuantParams) -> AvgPoolParams
 # --- Average pooling under ONNX semantics ---
 
 
-@dataclass(frozen=True)
-class OnnxAvgPoolParams:
-    """ONNX's average (dequantize, average, quantize once): out = round_half_even(acc * r / n) + zp_out
-    with acc = sum of (x - zp_in) over the window (a counted pad cell adds 0, a real 0.0) and
-    r = s_in / s_out = multiplier * 2^-fraction_bits (multiplier in [2^30, 2^31)).
-
-    In integers: t = acc * multiplier, u = 2t + n * 2^fraction_bits, h = floor(u / 2^(fraction_bits + 1))
-    and q = floor(h / n) is round_half_up(t / (n * 2^fraction_bits)) (floor divisions compose);
-    the value was exactly a tie when the low fraction_bits + 1 bits of u are zero and n divides h,
-    and then an odd q goes down to the even one. Equal quantizations (r = 1) give the exact
-    rounded average; otherwise r is exact to 2^-31 relative."""
-
-    input_offset: int  # -zp_in
-    output_offset: int  # zp_out
-    multiplier: int
-    fraction_bits: int  # 1 .. MAX_POOL_FRACTION_BITS
-
-
-# |2t| < 2 * 255 * 2^16 * 2^31 < 2^56 and n * 2^fraction_bits <= 2^61: u stays inside int64.
+# The window's cell count as a float32 divisor stays exact (onnxruntime's float(count)); 2^16 cells.
 MAX_POOL_WINDOW = 1 << 16
-MAX_POOL_FRACTION_BITS = 45
-
-
-def onnx_avgpool_params(input_q: QuantParams, output_q: QuantParams) -> OnnxAvgPoolParams:
-    ratio = float(input_q.s) / float(output_q.s)
-    if not math.isfinite(ratio) or ratio <= 0:
-        raise ScaleRangeError(f"average pool scales {input_q.s!r} -> {output_q.s!r} have no finite positive ratio")
-    fraction, exponent = math.frexp(ratio)  # ratio = fraction * 2^exponent, fraction in [0.5, 1)
-    multiplier = round_half_away_from_zero(math.ldexp(fraction, 31))
-    fraction_bits = 31 - exponent
-    if multiplier == 1 << 31:
-        multiplier, fraction_bits = 1 << 30, fraction_bits - 1
-    if not 1 <= fraction_bits <= MAX_POOL_FRACTION_BITS:
-        raise ScaleRangeError(f"average pool scale ratio {ratio!r} (input {input_q.s!r} / output {output_q.s!r}) is "
-                              "outside 2^-14 .. 2^30")
-    return OnnxAvgPoolParams(-input_q.zp, output_q.zp, multiplier, fraction_bits)
-
-
-def onnx_average(acc: np.ndarray, count: np.ndarray, p: OnnxAvgPoolParams) -> np.ndarray:
-    """round_half_even(acc * r / count) + zp_out for int64 arrays (OnnxAvgPoolParams' integer steps)."""
-    acc, count = np.asarray(acc, dtype=np.int64), np.asarray(count, dtype=np.int64)
-    t = acc * p.multiplier
-    u = 2 * t + (count << p.fraction_bits)
-    h = u >> (p.fraction_bits + 1)
-    q = h // count
-    tie = ((u & ((1 << (p.fraction_bits + 1)) - 1)) == 0) & (h % count == 0)
-    return q - (tie & ((q & 1) == 1)) + p.output_offset

@@ -234,8 +234,10 @@ typedef struct {
 
 void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
 void tinyc_maxpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
-/* Average pooling as ONNX defines it (ONNX semantics): round_half_even(sum(x - zp_in) * multiplier *
- * 2^-shift / n) + output_offset; requantize is unused (tinycc_ml/quant/params.py onnx_avgpool_params). */
+/* Average pooling as onnxruntime computes a QDQ AveragePool (ONNX semantics): float32 dequantize,
+ * sum in MLAS's order, divide by the count, quantize half to even. multiplier / shift carry the
+ * float32 bit patterns of the input / output scales, requantize the summation order
+ * (tinycc_ml/quant/ort_pool.py). */
 void tinyc_avgpool_onnx_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
 
 /* Softmax over the innermost dimension (TFLite's int8 kernel, output (1/256, -128)). */

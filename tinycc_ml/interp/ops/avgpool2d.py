@@ -12,8 +12,8 @@ params.avgpool_params decides the variant (see AvgPoolParams):
       out = rdiv(MBQM(acc, multiplier, shift), n) + zp_out.
 Then clamp to [act_min, act_max].
 
-Under ONNX semantics (params.onnx_avgpool_params): acc = sum of (x - zp_in) (pads add 0),
-out = round_half_even(acc * s_in / (n * s_out)) + zp_out, the float average quantized once.
+Under ONNX semantics: onnxruntime's own float32 computation (DequantizeLinear, MLAS's float
+AveragePool in its summation order, QuantizeLinear), operation by operation (quant/ort_pool.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ...ir import ops
 from ...ir.graph import Tensor
 from ...quant import params
 from ...quant.fixedpoint import multiply_by_quantized_multiplier
+from ...quant.ort_pool import ort_average_pool
 from ..pooling import padded_geometry, windows
 from ..registry import Operand
 
@@ -72,25 +73,8 @@ def run(attrs: ops.AveragePool2d, inputs: Sequence[Operand | None], output: Tens
     return np.clip(result, attrs.act_min, attrs.act_max).astype(np.int8)
 
 
-def _window_sums(attrs: ops.AveragePool2d, values: np.ndarray, out_hw: tuple[int, int],
-                 pad_value: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sum over each window of `values`, padded with pad_value where counted; cells counted)."""
-    _, _, h, w = values.shape
-    (top, left, bottom, right), inside, with_pads = padded_geometry(
-        (h, w), attrs.kernel, attrs.strides, attrs.pads, out_hw
-    )
-    counted = with_pads if attrs.count_include_pad else inside
-    padded = np.pad(values, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=pad_value)
-    padded = np.where(counted, padded, 0)
-    acc = windows(padded, attrs.kernel, attrs.strides, out_hw).sum(axis=(-2, -1))
-    count = windows(counted.astype(np.int64), attrs.kernel, attrs.strides, out_hw).sum(axis=(-2, -1))
-    if np.any(count == 0):
-        raise ValueError("an average pool window covers no input cell (pads at least as large as the kernel)")
-    return acc, count
-
-
 def _onnx_average(attrs: ops.AveragePool2d, x: Operand, output: Tensor) -> np.ndarray:
-    p = params.onnx_avgpool_params(x.tensor.quant, output.quant)
-    acc, count = _window_sums(attrs, x.value.astype(np.int64) + p.input_offset, (output.shape[2], output.shape[3]), 0)
-    result = params.onnx_average(acc, np.broadcast_to(count, acc.shape), p)
-    return np.clip(result, attrs.act_min, attrs.act_max).astype(np.int8)
+    q_in, q_out = x.tensor.quant, output.quant
+    return ort_average_pool(x.value, int(q_in.zp), float(q_in.s), int(q_out.zp), float(q_out.s), attrs.kernel,
+                            attrs.strides, attrs.pads, attrs.count_include_pad, (output.shape[2], output.shape[3]),
+                            attrs.act_min, attrs.act_max)
