@@ -58,14 +58,16 @@ def _is_chw_image(graph: Graph, name: str) -> bool:
     return len(t.shape) == 4 and t.shape[0] == 1 and same_bytes(t.shape, graph.dim_order(name), CHW)
 
 
-def _can_hold(node: Node, graph: Graph) -> bool:
+def _can_hold(node: Node, graph: Graph, tiles: bool = False) -> bool:
     if node.kind not in STAGE_KINDS:
         return False
     if node.kind == "Transpose":
         # Only the layout copy of a channel-major image into NHWC: the stage reads the CHW
-        # image (a resident stage input: no op a stage holds writes CHW) band by band.
+        # image (a resident stage input: no op a stage holds writes CHW) band by band. A
+        # grid's tiles would read 3-D windows of it (planes x rows x columns), which no region
+        # is: there the copy stays outside, whole, as the resident stage input.
         x, y = node.inputs[0], node.outputs[0]
-        return (node.attrs.perm == tuple(range(4)) and _is_chw_image(graph, x) and _is_image(graph, y)
+        return (not tiles and node.attrs.perm == tuple(range(4)) and _is_chw_image(graph, x) and _is_image(graph, y)
                 and not same_bytes(graph.tensor(x).shape, graph.dim_order(x), NHWC))
     acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
     if not all(_is_image(graph, n) for n in acts):
@@ -79,10 +81,11 @@ def _can_hold(node: Node, graph: Graph) -> bool:
     return True
 
 
-def find_stage(graph: Graph, order: Sequence[Node], split: str) -> Stage:
-    """The patch stage ending at `split`, or StageError saying why there is none."""
+def find_stage(graph: Graph, order: Sequence[Node], split: str, tiles: bool = False) -> Stage:
+    """The patch stage ending at `split` (tiles: for a grid with n_w > 1), or StageError
+    saying why there is none."""
     producers = graph.producers()
-    if split not in producers or not _can_hold(producers[split], graph):
+    if split not in producers or not _can_hold(producers[split], graph, tiles):
         raise StageError(f"tensor {split} is not the output of an op a patch stage can hold")
     members: dict[str, Node] = {}
     inputs: list[str] = []
@@ -90,7 +93,7 @@ def find_stage(graph: Graph, order: Sequence[Node], split: str) -> Stage:
     while todo:
         name = todo.pop()
         node = producers.get(name)
-        if node is None or not _can_hold(node, graph):
+        if node is None or not _can_hold(node, graph, tiles):
             if name not in inputs:
                 inputs.append(name)
             continue
@@ -303,7 +306,7 @@ def patch_candidate(straight: Program, split: str, bands: int, target: KernelTar
     the rows of a dying stage input no later band reads (resident.py). `models`: the
     kernel access models already derived (band_facts.Models), shared by a search."""
     graph = straight.graph
-    stage = find_stage(graph, straight.schedule, split)
+    stage = find_stage(graph, straight.schedule, split, tiles=columns > 1)
     loop = stage_loop(graph, stage, bands, target, columns)
     members = {n.name for n in stage.nodes}
     steps: list = []
