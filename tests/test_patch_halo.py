@@ -84,7 +84,8 @@ def test_windows_read_real_rows_at_inner_edges_and_pads_at_the_border():
     straight, _ = lower(chain(3, 1, 1, (1, 1, 1, 1)))
     g = straight.graph
     stage = find_stage(g, straight.schedule, split_tensor(g))
-    assert [n.name for n in stage.nodes] == ["ca", "cb", "cd", "lut", "add"]
+    # The NCHW input's layout copy joins the stage: each band copies its own rows (test_patch_chw_input.py).
+    assert [n.name for n in stage.nodes] == ["layout:x__nhwc", "ca", "cb", "cd", "lut", "add"]
     held, reads = stage_windows(g, stage, (0, 5))
     # K rows 0-4: the depthwise needs t1 rows 0-5, the residual Add rows 0-4: t1 holds their hull.
     assert held["t1"] == (0, 6) and held["t0"] == (0, 7)

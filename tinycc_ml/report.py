@@ -63,6 +63,7 @@ def memory_figures(program: Program) -> dict:
 
 def build_report(program: Program, ctx: EmitContext, board: Board, model: str, fits: bool) -> dict:
     graph, plan = program.graph, program.plan
+    executed = _executed_macs(program)
     ops = []
     for step, node in enumerate(program.schedule):
         out = graph.tensor(node.outputs[0])
@@ -74,7 +75,7 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
             "kind": node.kind,
             "kernel": kernel,
             "symbols": [c.symbol for c in calls],  # the kernel functions the step calls, in order
-            "macs": node_macs(node, graph),
+            "macs": executed.get(node.name, node_macs(node, graph)),  # a patch stage's: every band, halos included
             "output_shape": list(out.shape),
             "output_bytes": out.nbytes,
         })
@@ -108,6 +109,18 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
         "ops": ops,
         "buffers": buffers,
     }
+
+
+def _executed_macs(program: Program) -> dict[str, int]:
+    """The MACs the ops of patch stages execute: the sum over their bands (or tiles), so the
+    halo recomputation counts where it runs; the other ops run once, on the whole tensor."""
+    executed: dict[str, int] = {}
+    for step in program.steps:
+        if isinstance(step, LoopStep):
+            for it in step.iterations:
+                for body in it.steps:
+                    executed[body.node.name] = executed.get(body.node.name, 0) + node_macs(body.node, it.graph)
+    return executed
 
 
 # What every size figure includes, so that no two numbers appear without saying which is which.

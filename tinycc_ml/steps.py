@@ -34,18 +34,25 @@ class Region:
     of w * c bytes each, `row_stride` bytes apart. A window narrower than the image it
     lies in (a patch of a column band or a tile) has a row stride longer than its rows, so
     its bytes are NOT contiguous: only the kernels whose record takes row strides run on
-    it, and no overlap fact (they assume dense tensors) is derived for its calls."""
+    it, and no overlap fact (they assume dense tensors) is derived for its calls.
+    A band of a channel-major (CHW) image (`planes`) is such a window too, one level up:
+    its units are the channel planes (h * w bytes each, the band's rows of one channel),
+    `row_stride` bytes apart (the whole image's plane)."""
 
     tensor: str  # its name in the iteration's graph (and in the calls' TensorArgs)
     buffer: str  # the Program tensor (resident, or scoped to the loop) holding it
     offset: int  # bytes from the start of that buffer to its first byte
     row_stride: int = 0  # bytes from one of its rows to the next in the buffer; 0: packed (dense)
+    planes: bool = False  # a CHW band: row_stride steps from one channel plane to the next
 
     def rows(self, tensor: Tensor) -> tuple[int, int, int]:
-        """(rows, bytes per row, bytes from one row to the next) of the region `tensor` holds."""
+        """(rows, bytes per row, bytes from one row to the next) of the region `tensor` holds
+        (planes: (channel planes, bytes of the band in one plane, bytes between planes))."""
         if self.row_stride == 0:
             return 1, tensor.nbytes, tensor.nbytes
         n, c, h, w = tensor.shape
+        if self.planes:
+            return n * c, h * w * tensor.dtype.itemsize, self.row_stride
         row = w * c * tensor.dtype.itemsize
         return n * h, row, self.row_stride
 
@@ -69,7 +76,8 @@ class Iteration:
         for r in self.regions:
             if r.row_stride:
                 t = self.graph.tensor(r.tensor)
-                if len(t.shape) != 4 or r.row_stride < t.shape[1] * t.shape[3] * t.dtype.itemsize:
+                unit = 2 if r.planes else 1  # a plane holds h * w bytes, an NHWC row w * c
+                if len(t.shape) != 4 or r.row_stride < t.shape[unit] * t.shape[3] * t.dtype.itemsize:
                     raise ValueError(f"region {r.tensor}: row stride {r.row_stride} B needs an NHWC image whose "
                                      f"rows are at most that long (shape {list(t.shape)})")
 

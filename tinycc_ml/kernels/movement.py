@@ -1,5 +1,7 @@
 """Data movement: strided copies (Transpose, layout changes, Reshape across layouts),
-concatenation and constant padding."""
+concatenation and constant padding. The layout copy takes a band of a channel-major image
+(a patch stage's CHW input, steps.Region.planes) as its input: the band's rows of every
+plane, a whole plane apart, which the copy's input strides address directly."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
-from ..ir.layout import storage_positions
+from ..ir.layout import CHW, storage_positions
 from . import access, physical
 from .call import KernelCall, TensorArg
 from .common import KernelLayoutError, data_arg, image_row_stride, require_nhwc, require_same_layout, struct
@@ -33,13 +35,33 @@ def _strided_copy(node: Node, graph: Graph, variant: KernelVariant, dims: tuple[
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
-def _transpose(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
+def _transpose(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Transpose = node.attrs  # type: ignore[assignment]
     x_name, (y_name,) = node.inputs[0], node.outputs
     x, y = graph.tensor(x_name), graph.tensor(y_name)
     y_order = graph.dim_order(y_name)
-    strides = physical.transpose_strides(attrs.perm, y_order, x.shape, graph.dim_order(x_name))
-    return _strided_copy(node, graph, variant, physical.physical_shape(y.shape, y_order), strides)
+    if y_name in strides:
+        raise KernelLayoutError(f"node {node.name} (Transpose): writes {y_name}, a region of a larger image; "
+                                "a layout copy writes dense tensors only (patch stage bug)")
+    if x_name in strides:
+        in_strides = _plane_window_strides(node, graph, x_name, strides[x_name])
+        copy_strides = tuple(in_strides[attrs.perm[axis]] for axis in y_order)
+    else:
+        copy_strides = physical.transpose_strides(attrs.perm, y_order, x.shape, graph.dim_order(x_name))
+    return _strided_copy(node, graph, variant, physical.physical_shape(y.shape, y_order), copy_strides)
+
+
+def _plane_window_strides(node: Node, graph: Graph, name: str, plane_stride: int) -> tuple[int, ...]:
+    """Logical strides (elements) of a band of a channel-major image: its rows of every
+    plane, `plane_stride` elements from one plane to the next (a patch stage's CHW input)."""
+    shape, order = graph.tensor(name).shape, graph.dim_order(name)
+    if len(shape) != 4 or tuple(order) != CHW or shape[0] != 1:
+        raise KernelLayoutError(f"node {node.name} ({node.kind}): {name} (shape {list(shape)}, dim order "
+                                f"{list(order)}) is a strided region, but only bands of a CHW image are (patch stage bug)")
+    _, c, h, w = shape
+    if plane_stride < h * w:
+        raise KernelLayoutError(f"tensor {name}: plane stride {plane_stride} is shorter than its planes ({h * w} elements)")
+    return (c * plane_stride, plane_stride, w, 1)
 
 
 def _reshape(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCall]:
@@ -58,7 +80,12 @@ def _reshape(node: Node, graph: Graph, variant: KernelVariant) -> list[KernelCal
 
 
 def build_strided_copy(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
-    return _reshape(node, graph, variant) if node.kind == ops.Reshape.kind else _transpose(node, graph, variant)
+    if node.kind != ops.Reshape.kind:
+        return _transpose(node, graph, variant, strides)
+    if any(name in strides for name in (*node.inputs, *node.outputs)):
+        raise KernelLayoutError(f"node {node.name} (Reshape): a region of a larger image; a reshape copies "
+                                "dense tensors only (patch stage bug)")
+    return _reshape(node, graph, variant)
 
 
 def build_concat(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
@@ -148,7 +175,7 @@ def build_pad(node: Node, graph: Graph, variant: KernelVariant, strides: RowStri
 MOVEMENT_VARIANTS: tuple[KernelVariant, ...] = (
     KernelVariant("tinyc_transpose_s8", "tinyc_transpose_params", (ops.Transpose.kind, ops.Reshape.kind), 2,
                   "tinyc_transpose_s8.c", build_strided_copy, access=access.transpose,
-                  reason="strided copy, element by element"),
+                  reason="strided copy, element by element", row_strides=True),
     KernelVariant("tinyc_concat_s8", "tinyc_concat_params", (ops.Concat.kind,), 2, "tinyc_concat_s8.c",
                   build_concat),
     KernelVariant("tinyc_pad_s8", "tinyc_pad_params", (ops.Pad.kind,), 2, "tinyc_pad_s8.c", build_pad,

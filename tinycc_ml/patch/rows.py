@@ -17,8 +17,10 @@ from ..ir.graph import Graph, Node
 
 Rows = tuple[int, int]  # [first, end) of an image's rows
 
-# The ops a patch stage can hold: everything else ends the stage.
-STAGE_KINDS = frozenset({"Conv2d", "Add", "Lut", "Pad", "AveragePool2d", "MaxPool2d"})
+# The ops a patch stage can hold: everything else ends the stage. A Transpose only as the
+# layout pass's copy of a channel-major (CHW) stage input into NHWC (stage._can_hold): each
+# band copies its own rows of every plane, so the NHWC image never exists whole.
+STAGE_KINDS = frozenset({"Conv2d", "Add", "Lut", "Pad", "AveragePool2d", "MaxPool2d", "Transpose"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ def input_rows(node: Node, graph: Graph, out: Rows, axis: int = 2) -> tuple[Inpu
         return (_window(out[0] - top, out[1] - top, height, attrs.pads[4 + axis], x),)
     if isinstance(attrs, ops.Add):
         return tuple(InputRows(name, out, 0, 0) for name in dict.fromkeys(node.inputs))
-    if isinstance(attrs, ops.Lut):
+    if isinstance(attrs, ops.Transpose) and attrs.perm != tuple(range(4)):
+        raise ValueError(f"node {node.name} (Transpose) permutes axes {list(attrs.perm)}: not a layout copy")
+    if isinstance(attrs, (ops.Lut, ops.Transpose)):  # a layout copy keeps logical rows and columns
         return (InputRows(x, out, 0, 0),)
     raise ValueError(f"node {node.name} ({node.kind}) cannot run in a patch stage")
 

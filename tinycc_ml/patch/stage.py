@@ -19,7 +19,7 @@ from typing import Sequence
 
 from ..errors import TinycError
 from ..ir.graph import Graph, Node, Tensor
-from ..ir.layout import NHWC, same_bytes
+from ..ir.layout import CHW, NHWC, same_bytes
 from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
@@ -53,9 +53,22 @@ def _is_image(graph: Graph, name: str) -> bool:
     return len(t.shape) == 4 and t.shape[0] == 1 and same_bytes(t.shape, graph.dim_order(name), NHWC)
 
 
-def _can_hold(node: Node, graph: Graph) -> bool:
+def _is_chw_image(graph: Graph, name: str) -> bool:
+    t = graph.tensor(name)
+    return len(t.shape) == 4 and t.shape[0] == 1 and same_bytes(t.shape, graph.dim_order(name), CHW)
+
+
+def _can_hold(node: Node, graph: Graph, tiles: bool = False) -> bool:
     if node.kind not in STAGE_KINDS:
         return False
+    if node.kind == "Transpose":
+        # Only the layout copy of a channel-major image into NHWC: the stage reads the CHW
+        # image (a resident stage input: no op a stage holds writes CHW) band by band. A
+        # grid's tiles would read 3-D windows of it (planes x rows x columns), which no region
+        # is: there the copy stays outside, whole, as the resident stage input.
+        x, y = node.inputs[0], node.outputs[0]
+        return (not tiles and node.attrs.perm == tuple(range(4)) and _is_chw_image(graph, x) and _is_image(graph, y)
+                and not same_bytes(graph.tensor(x).shape, graph.dim_order(x), NHWC))
     acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
     if not all(_is_image(graph, n) for n in acts):
         return False
@@ -68,10 +81,11 @@ def _can_hold(node: Node, graph: Graph) -> bool:
     return True
 
 
-def find_stage(graph: Graph, order: Sequence[Node], split: str) -> Stage:
-    """The patch stage ending at `split`, or StageError saying why there is none."""
+def find_stage(graph: Graph, order: Sequence[Node], split: str, tiles: bool = False) -> Stage:
+    """The patch stage ending at `split` (tiles: for a grid with n_w > 1), or StageError
+    saying why there is none."""
     producers = graph.producers()
-    if split not in producers or not _can_hold(producers[split], graph):
+    if split not in producers or not _can_hold(producers[split], graph, tiles):
         raise StageError(f"tensor {split} is not the output of an op a patch stage can hold")
     members: dict[str, Node] = {}
     inputs: list[str] = []
@@ -79,7 +93,7 @@ def find_stage(graph: Graph, order: Sequence[Node], split: str) -> Stage:
     while todo:
         name = todo.pop()
         node = producers.get(name)
-        if node is None or not _can_hold(node, graph):
+        if node is None or not _can_hold(node, graph, tiles):
             if name not in inputs:
                 inputs.append(name)
             continue
@@ -171,6 +185,19 @@ def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[st
                                   for a in c.args)) for c in calls]
 
 
+def _plane_region(region_name: str, name: str, source: Tensor, window: Window) -> Region:
+    """A band of a channel-major stage input (resident, whole): the band's rows of every
+    plane, one plane (height * width bytes) apart."""
+    _, c, height, width = source.shape
+    (r0, r1), (c0, c1) = window
+    if (c0, c1) != (0, width):
+        raise StageError(f"the channel-major stage input {name} is read in column tiles: only full-width "
+                         "bands of a CHW image are windows the kernels address")
+    item = source.dtype.itemsize
+    strided = c > 1 and r1 - r0 != height
+    return Region(region_name, name, r0 * width * item, height * width * item if strided else 0, planes=strided)
+
+
 def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
                    cols: Rows | None = None, memo: CallMemo | None = None) -> Iteration:
     """One patch: a full-width band (cols None) or the tile band x cols. A region is a
@@ -189,6 +216,9 @@ def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: K
             n, c, height, width = source.shape
             (r0, r1), (c0, c1) = window
             tensors[region_name] = Tensor(region_name, (n, c, r1 - r0, c1 - c0), source.dtype, source.quant)
+            if _is_chw_image(graph, name) and not _is_image(graph, name):
+                regions[region_name] = _plane_region(region_name, name, source, window)
+                return region_name
             # The buffer's image: the whole tensor, or (scoped) the patch's hull of it.
             (top, _), (left, right) = held[name] if name in scoped else ((0, height), (0, width))
             pitch = (right - left) * c * source.dtype.itemsize
@@ -276,7 +306,7 @@ def patch_candidate(straight: Program, split: str, bands: int, target: KernelTar
     the rows of a dying stage input no later band reads (resident.py). `models`: the
     kernel access models already derived (band_facts.Models), shared by a search."""
     graph = straight.graph
-    stage = find_stage(graph, straight.schedule, split)
+    stage = find_stage(graph, straight.schedule, split, tiles=columns > 1)
     loop = stage_loop(graph, stage, bands, target, columns)
     members = {n.name for n in stage.nodes}
     steps: list = []
