@@ -150,62 +150,76 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, 
     return acc;
 }
 
+/* The two requantized outputs of one channel of a block (pixels a, b; pair == 0: a alone):
+ * the channel's constants are unpacked once and serve both pixels. */
+TINYC_PW_INLINE void tinyc_pw_store(int32_t acc_a, int32_t acc_b, tinyc_tail_channel q, const tinyc_pw_call *k,
+                                    int8_t *ya, int8_t *yb, int pair, int full_range)
+{
+    *ya = tinyc_tail_s8(acc_a, q, k->output_offset, k->act_min, k->act_max, full_range);
+    if (pair) {
+        *yb = tinyc_tail_s8(acc_b, q, k->output_offset, k->act_min, k->act_max, full_range);
+    }
+}
+
 /* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
- * block; the two pixels' outputs share their channels' requantize constants. */
+ * block; the two pixels' outputs share their channels' requantize constants. pair,
+ * with_offset and full_range are constants at every call (the choice is made at compile
+ * time). The call's fields are copied into a local first: an int8 store may alias *call, so
+ * fields read through the pointer would be reloaded (and the pointer kept live) per block. */
 TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
                                      int with_offset, int full_range)
 {
-    const int8_t *w = call->weights;
-    const int32_t in_c = call->in_c;
-    const int32_t out_c = call->out_c;
-    const int32_t *bias = call->bias;
-    int8_t *yb = ya + out_c;
+    const tinyc_pw_call k = *call;
+    const int8_t *w = k.weights;
+    int8_t *yb = ya + k.out_c;
     int32_t oc;
-    for (oc = 0; oc < out_c; oc += 2) {
-        const int8_t *w_end = w + 2 * in_c;
-        int32_t output_offset, act_min, act_max;
+    for (oc = 0; oc < k.out_c; oc += 2) {
+        const int8_t *w_end = w + 2 * k.in_c;
         tinyc_pw_acc acc;
-        tinyc_tail_channel q;
-        acc.a0 = acc.b0 = bias != 0 ? bias[oc] : 0;
-        acc.a1 = acc.b1 = bias != 0 ? bias[oc + 1] : 0;
+        acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
+        acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
         if (pair) {
-            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, call->offset_pair, with_offset, acc);
+            acc = tinyc_pw_dot2x2(xa, k.in_c, w, w_end, k.offset_pair, with_offset, acc);
         } else {
-            acc = tinyc_pw_dot1x2(xa, w, w_end, call->offset_pair, with_offset, acc);
+            acc = tinyc_pw_dot1x2(xa, w, w_end, k.offset_pair, with_offset, acc);
         }
         w = w_end;
-        output_offset = call->output_offset;
-        act_min = call->act_min;
-        act_max = call->act_max;
-        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc);
-        ya[oc] = tinyc_tail_s8(acc.a0, q, output_offset, act_min, act_max, full_range);
-        if (pair) {
-            yb[oc] = tinyc_tail_s8(acc.b0, q, output_offset, act_min, act_max, full_range);
-        }
-        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc + 1);
-        ya[oc + 1] = tinyc_tail_s8(acc.a1, q, output_offset, act_min, act_max, full_range);
-        if (pair) {
-            yb[oc + 1] = tinyc_tail_s8(acc.b1, q, output_offset, act_min, act_max, full_range);
-        }
+        tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc, yb + oc,
+                       pair, full_range);
+        tinyc_pw_store(acc.a1, acc.b1, tinyc_tail_channel_packed(k.multiplier, k.requant, oc + 1), &k, ya + oc + 1,
+                       yb + oc + 1, pair, full_range);
     }
 }
 
 /* Out of line, so the loops over channels and blocks get the registers: the folded offset
  * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
- * general case (an input offset the registry could not fold, any range). */
+ * general case (an input offset the registry could not fold, any range); each with pair a
+ * constant (two loop nests: an odd row's last pixel takes the single-pixel one). */
 TINYC_PW_NOINLINE void tinyc_pw_pixels_folded_full(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
 {
-    tinyc_pw_pixels(call, xa, ya, pair, 0, 1);
+    if (pair) {
+        tinyc_pw_pixels(call, xa, ya, 1, 0, 1);
+    } else {
+        tinyc_pw_pixels(call, xa, ya, 0, 0, 1);
+    }
 }
 
 TINYC_PW_NOINLINE void tinyc_pw_pixels_folded(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
 {
-    tinyc_pw_pixels(call, xa, ya, pair, 0, 0);
+    if (pair) {
+        tinyc_pw_pixels(call, xa, ya, 1, 0, 0);
+    } else {
+        tinyc_pw_pixels(call, xa, ya, 0, 0, 0);
+    }
 }
 
 TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
 {
-    tinyc_pw_pixels(call, xa, ya, pair, 1, 0);
+    if (pair) {
+        tinyc_pw_pixels(call, xa, ya, 1, 1, 0);
+    } else {
+        tinyc_pw_pixels(call, xa, ya, 0, 1, 0);
+    }
 }
 #endif /* TINYC_USE_SIMD */
 
