@@ -37,12 +37,14 @@ from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.access import Traffic, min_distance, pointwise_pairs
 from tinycc_ml.kernels.call import ConstArg, NullArg
 from tinycc_ml.kernels.harness import run_calls
-from tinycc_ml.kernels.pointwise import interleave, requant_table
+from tinycc_ml.kernels.pointwise import int16_words, interleave, requant_table
 from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.quant import params as qparams
 
 M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
+M7_FLASH = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)  # room for int16 weights
+W16, IN_PLACE_W16 = "tinyc_pointwise_conv_w16_s8", "tinyc_pointwise_conv_inplace_pairs_w16_s8"
 SYMBOL = "tinyc_pointwise_conv_s8"
 IN_PLACE = "tinyc_pointwise_conv_inplace_pairs_s8"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize="CI" in os.environ,
@@ -240,3 +242,61 @@ def test_vww_pointwise_shapes_on_cortex_m(qemu_kernel_runner, in_c, out_c):
     cases = [kernel_case(g, seed, target=M7) for seed, g in enumerate(graphs)]
     assert all(case.calls[0].symbol == SYMBOL for case in cases)
     assert check_kernels_batch(cases, qemu_kernel_runner) == 2
+
+
+# --- the int16-weight twins (chosen where the board's flash has room) ----------------------
+
+
+@SETTINGS
+@given(graph=pointwise_graphs(), seed=seeds)
+def test_pointwise_w16_matches_interpreter(kernel_runners, graph, seed):
+    (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
+    assert call.symbol == W16
+    assert call.params["input_offset"] == 0  # folded into the bias
+    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+
+
+@SETTINGS
+@given(graph=pointwise_graphs(in_place=True), seed=seeds)
+def test_in_place_pointwise_pairs_w16_match_interpreter(kernel_runners, graph, seed):
+    (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
+    assert call.symbol == IN_PLACE_W16
+    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+
+
+def test_w16_needs_the_flash_for_the_doubled_weights():
+    g = _overlap_graph(1, 2, 3, 64, 64, 0)  # 4,096 B of weights: doubled 8,192 + the bias
+    constants = sum(t.nbytes for t in g.constants())
+    fits = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=(constants + 4096) * 4 // 3 + 4)
+    short = replace(fits, flash_bytes=fits.flash_bytes - 8)
+    assert kernel_calls(g.nodes[0], g, fits)[0].symbol == W16
+    assert kernel_calls(g.nodes[0], g, short)[0].symbol == SYMBOL
+    assert kernel_calls(g.nodes[0], g, M7)[0].symbol == SYMBOL  # flash unknown: int8 weights
+
+
+def test_int16_words_hold_each_block_in_smlad_order():
+    oi = np.arange(4 * 8).reshape(4, 8) - 16  # weight (oc, ic) = oc * 8 + ic - 16, some negative
+    words = int16_words(oi).view(np.uint32).astype(np.int64)
+    halves = [[int(np.int16(np.uint16(v & 0xFFFF))), int(np.int16(np.uint16(v >> 16)))] for v in words]
+    # channel 0, block 0: {w0, w2}, {w1, w3}; then channel 1's; then block 1 of the pair
+    assert halves[:4] == [[-16, -14], [-15, -13], [-8, -6], [-7, -5]]
+    assert halves[4:6] == [[-12, -10], [-11, -9]]
+    assert halves[8:10] == [[0, 2], [1, 3]]  # channels 2, 3
+
+
+def test_pointwise_w16_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
+    tally = check_grid(kernel_lib, _grid(), replayable=True, tight=True, target=M7_FLASH)
+    assert tally.symbols == {W16} and tally.cases > 100 and tally.tight > 0, tally
+    for lib in (kernel_lib, kernel_lib_simd):
+        tally = check_grid(lib, _grid(in_place=True), replayable=False, tight=False, target=M7_FLASH)
+        assert tally.symbols == {IN_PLACE_W16} and tally.cases > 100, tally
+    tally = check_grid(kernel_lib_simd, _grid(), replayable=True, tight=False, target=M7_FLASH)
+    assert tally.symbols == {W16} and tally.cases > 100, tally
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["plain", "in_place"])
+def test_pointwise_w16_on_cortex_m(qemu_kernel_runner, in_place):
+    cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 120)
+    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
+    assert {case.calls[0].symbol for case in built} == {IN_PLACE_W16 if in_place else W16}
+    assert check_kernels_batch(built, qemu_kernel_runner) > 80

@@ -22,6 +22,11 @@
  * two pixels' four outputs share their two channels' requantize constants (tinyc/requant_tail.h,
  * requant.h's fast tail; one SSAT clamps when the activation range is all of int8). The portable path runs the same order with plain loops.
  *
+ * tinyc_pointwise_conv_w16_s8 / tinyc_pointwise_conv_inplace_pairs_w16_s8 take the weights
+ * pre-expanded to int16 at compile time (where the board's flash has room), two words per
+ * channel and block in the order of the SMLADs: no SXTB16 on the weight side, 16 MACs for
+ * 16 instructions (2 input loads, 4 SXTB16, 2 LDRD, 8 SMLAD).
+ *
  * tinyc_pointwise_conv_inplace_pairs_s8 is the same loop with each pixel pair first copied
  * into a two-pixel scratch and computed from the copy: all of a pair's input is read before
  * any of its output is written, so with out_c <= in_c the output may start on the input
@@ -35,10 +40,16 @@
 #include "tinyc/tinyc_nn.h"
 
 #if !TINYC_USE_SIMD
-/* Where weight (oc, ic) lives in the interleaved layout above. */
-static int32_t tinyc_pw_weight_index(int32_t oc, int32_t ic, int32_t in_c)
+/* Weight (oc, ic) in the interleaved layouts above: int8 [out_c / 2][in_c / 4][2][4], or
+ * (wide) int16 words [out_c / 2][in_c / 4][2][2], word 0 = {w0, w2}, word 1 = {w1, w3}. */
+static int32_t tinyc_pw_weight(const int8_t *weights, int wide, int32_t oc, int32_t ic, int32_t in_c)
 {
-    return (oc >> 1) * 2 * in_c + (ic >> 2) * 8 + (oc & 1) * 4 + (ic & 3);
+    if (wide) {
+        const int32_t word = (oc >> 1) * in_c + (ic >> 2) * 4 + (oc & 1) * 2 + (ic & 1);
+        const int32_t v = tinyc_read_s8x4(weights + 4 * word);
+        return (ic & 2) ? tinyc_hi16(v) : tinyc_lo16(v);
+    }
+    return (int32_t)weights[(oc >> 1) * 2 * in_c + (ic >> 2) * 8 + (oc & 1) * 4 + (ic & 3)];
 }
 #endif
 
@@ -85,10 +96,28 @@ TINYC_PW_INLINE int32_t tinyc_pw_odd(int32_t v, int32_t offset_pair, int with_of
     return with_offset ? tinyc_sxtab16_ror8(offset_pair, v) : tinyc_sxtb16_ror8(v);
 }
 
+/* Channel j (0, 1) of a pair's block of four input channels as int16 pairs {w0, w2}, {w1, w3}:
+ * one word widened by SXTB16 / SXTB16 ROR 8 (int8 layout, 8 bytes a block), or two words
+ * read as they are (wide: int16 pre-expanded at compile time, 16 bytes a block). */
+TINYC_PW_INLINE void tinyc_pw_weights(const int8_t *w, int j, int wide, int32_t *w02, int32_t *w13)
+{
+    if (wide) {
+        /* The weights are int32 words (the public kernels' argument type), so word reads
+         * through an int32 pointer are aligned and lawful, and gcc pairs them into LDRD. */
+        const int32_t *words = (const int32_t *)(const void *)w;
+        *w02 = words[2 * j];
+        *w13 = words[2 * j + 1];
+    } else {
+        const int32_t v = tinyc_read_s8x4(w + 4 * j);
+        *w02 = tinyc_sxtb16(v);
+        *w13 = tinyc_sxtb16_ror8(v);
+    }
+}
+
 /* One block of four input channels, 2 pixels x 2 channels: xb is xa + in_c, so 14 values
  * stay live in the loops below: 4 accumulators, 4 widened inputs, 2 widened weights, xa,
  * in_c, w, w_end. */
-#define TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc)                                              \
+#define TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, wide, acc)                                        \
     do {                                                                                                          \
         const int32_t va_ = tinyc_read_s8x4(xa);                                                                  \
         const int32_t vb_ = tinyc_read_s8x4((xa) + (in_c));                                                       \
@@ -96,16 +125,13 @@ TINYC_PW_INLINE int32_t tinyc_pw_odd(int32_t v, int32_t offset_pair, int with_of
         const int32_t a13_ = tinyc_pw_odd(va_, offset_pair, with_offset);                                         \
         const int32_t b02_ = tinyc_pw_even(vb_, offset_pair, with_offset);                                        \
         const int32_t b13_ = tinyc_pw_odd(vb_, offset_pair, with_offset);                                         \
-        int32_t wv_ = tinyc_read_s8x4(w);                                                                         \
-        int32_t w02_ = tinyc_sxtb16(wv_);                                                                         \
-        int32_t w13_ = tinyc_sxtb16_ror8(wv_);                                                                    \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
         (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
         (acc).b0 = tinyc_smlad(w02_, b02_, (acc).b0);                                                             \
         (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
         (acc).b0 = tinyc_smlad(w13_, b13_, (acc).b0);                                                             \
-        wv_ = tinyc_read_s8x4((w) + 4);                                                                           \
-        w02_ = tinyc_sxtb16(wv_);                                                                                 \
-        w13_ = tinyc_sxtb16_ror8(wv_);                                                                            \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
         (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
         (acc).b1 = tinyc_smlad(w02_, b02_, (acc).b1);                                                             \
         (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
@@ -115,106 +141,120 @@ TINYC_PW_INLINE int32_t tinyc_pw_odd(int32_t v, int32_t offset_pair, int with_of
 /* 2 pixels x 2 channels over the input channels, two blocks per iteration (half the loop
  * overhead), then the odd block when in_c / 4 is odd. */
 TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot2x2(const int8_t *xa, int32_t in_c, const int8_t *w, const int8_t *w_end,
-                                             int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
+                                             int32_t offset_pair, int with_offset, int wide, tinyc_pw_acc acc)
 {
-    const int8_t *w_pairs_end = w + ((in_c >> 3) << 4);
+    const int32_t block = wide ? 16 : 8; /* weight bytes per block of four input channels */
+    const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
     while (w != w_pairs_end) {
-        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc);
-        TINYC_PW_BLOCK_2X2(xa + 4, in_c, w + 8, offset_pair, with_offset, acc);
+        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, wide, acc);
+        TINYC_PW_BLOCK_2X2(xa + 4, in_c, w + block, offset_pair, with_offset, wide, acc);
         xa += 8;
-        w += 16;
+        w += 2 * block;
     }
     if (w != w_end) {
-        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, acc);
+        TINYC_PW_BLOCK_2X2(xa, in_c, w, offset_pair, with_offset, wide, acc);
     }
     return acc;
 }
 
 /* 1 pixel x 2 channels (an odd row's last pixel): the result in a0, a1. */
 TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, const int8_t *w_end,
-                                             int32_t offset_pair, int with_offset, tinyc_pw_acc acc)
+                                             int32_t offset_pair, int with_offset, int wide, tinyc_pw_acc acc)
 {
     do {
         const int32_t va = tinyc_read_s8x4(xa);
         const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
         const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
-        const int32_t w0 = tinyc_read_s8x4(w);
-        const int32_t w1 = tinyc_read_s8x4(w + 4);
+        int32_t w02, w13;
+        tinyc_pw_weights(w, 0, wide, &w02, &w13);
+        acc.a0 = tinyc_smlad(w02, a02, acc.a0);
+        acc.a0 = tinyc_smlad(w13, a13, acc.a0);
+        tinyc_pw_weights(w, 1, wide, &w02, &w13);
+        acc.a1 = tinyc_smlad(w02, a02, acc.a1);
+        acc.a1 = tinyc_smlad(w13, a13, acc.a1);
         xa += 4;
-        w += 8;
-        acc.a0 = tinyc_smlad(tinyc_sxtb16(w0), a02, acc.a0);
-        acc.a0 = tinyc_smlad(tinyc_sxtb16_ror8(w0), a13, acc.a0);
-        acc.a1 = tinyc_smlad(tinyc_sxtb16(w1), a02, acc.a1);
-        acc.a1 = tinyc_smlad(tinyc_sxtb16_ror8(w1), a13, acc.a1);
+        w += wide ? 16 : 8;
     } while (w != w_end);
     return acc;
 }
 
-/* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
- * block; the two pixels' outputs share their channels' requantize constants. */
-TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
-                                     int with_offset, int full_range)
+/* The two requantized outputs of one channel of a block (pixels a, b; pair == 0: a alone):
+ * the channel's constants are unpacked once and serve both pixels. */
+TINYC_PW_INLINE void tinyc_pw_store(int32_t acc_a, int32_t acc_b, tinyc_tail_channel q, const tinyc_pw_call *k,
+                                    int8_t *ya, int8_t *yb, int pair, int full_range)
 {
-    const int8_t *w = call->weights;
-    const int32_t in_c = call->in_c;
-    const int32_t out_c = call->out_c;
-    const int32_t *bias = call->bias;
-    int8_t *yb = ya + out_c;
+    *ya = tinyc_tail_s8(acc_a, q, k->output_offset, k->act_min, k->act_max, full_range);
+    if (pair) {
+        *yb = tinyc_tail_s8(acc_b, q, k->output_offset, k->act_min, k->act_max, full_range);
+    }
+}
+
+/* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
+ * block; the two pixels' outputs share their channels' requantize constants. pair,
+ * with_offset and full_range are constants at every call (the choice is made at compile
+ * time). The call's fields are copied into a local first: an int8 store may alias *call, so
+ * fields read through the pointer would be reloaded (and the pointer kept live) per block. */
+TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
+                                     int with_offset, int full_range, int wide)
+{
+    const tinyc_pw_call k = *call;
+    const int8_t *w = k.weights;
+    int8_t *yb = ya + k.out_c;
     int32_t oc;
-    for (oc = 0; oc < out_c; oc += 2) {
-        const int8_t *w_end = w + 2 * in_c;
-        int32_t output_offset, act_min, act_max;
+    for (oc = 0; oc < k.out_c; oc += 2) {
+        const int8_t *w_end = w + (wide ? 4 : 2) * k.in_c;
         tinyc_pw_acc acc;
-        tinyc_tail_channel q;
-        acc.a0 = acc.b0 = bias != 0 ? bias[oc] : 0;
-        acc.a1 = acc.b1 = bias != 0 ? bias[oc + 1] : 0;
+        acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
+        acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
         if (pair) {
-            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, call->offset_pair, with_offset, acc);
+            acc = tinyc_pw_dot2x2(xa, k.in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         } else {
-            acc = tinyc_pw_dot1x2(xa, w, w_end, call->offset_pair, with_offset, acc);
+            acc = tinyc_pw_dot1x2(xa, w, w_end, k.offset_pair, with_offset, wide, acc);
         }
         w = w_end;
-        output_offset = call->output_offset;
-        act_min = call->act_min;
-        act_max = call->act_max;
-        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc);
-        ya[oc] = tinyc_tail_s8(acc.a0, q, output_offset, act_min, act_max, full_range);
-        if (pair) {
-            yb[oc] = tinyc_tail_s8(acc.b0, q, output_offset, act_min, act_max, full_range);
-        }
-        q = tinyc_tail_channel_packed(call->multiplier, call->requant, oc + 1);
-        ya[oc + 1] = tinyc_tail_s8(acc.a1, q, output_offset, act_min, act_max, full_range);
-        if (pair) {
-            yb[oc + 1] = tinyc_tail_s8(acc.b1, q, output_offset, act_min, act_max, full_range);
-        }
+        tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc, yb + oc,
+                       pair, full_range);
+        tinyc_pw_store(acc.a1, acc.b1, tinyc_tail_channel_packed(k.multiplier, k.requant, oc + 1), &k, ya + oc + 1,
+                       yb + oc + 1, pair, full_range);
     }
 }
 
 /* Out of line, so the loops over channels and blocks get the registers: the folded offset
  * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
- * general case (an input offset the registry could not fold, any range). */
-TINYC_PW_NOINLINE void tinyc_pw_pixels_folded_full(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
-{
-    tinyc_pw_pixels(call, xa, ya, pair, 0, 1);
-}
+ * general case (an input offset the registry could not fold, any range); each with pair a
+ * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
+ * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. */
+#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide)                                                    \
+    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)               \
+    {                                                                                                             \
+        if (pair) {                                                                                               \
+            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide);                                      \
+        } else {                                                                                                  \
+            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide);                                      \
+        }                                                                                                         \
+    }
 
-TINYC_PW_NOINLINE void tinyc_pw_pixels_folded(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
-{
-    tinyc_pw_pixels(call, xa, ya, pair, 0, 0);
-}
-
-TINYC_PW_NOINLINE void tinyc_pw_pixels_offset(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)
-{
-    tinyc_pw_pixels(call, xa, ya, pair, 1, 0);
-}
+TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_full_w8, 0, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_w8, 0, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_full_w16, 0, 1, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_w16, 0, 0, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1)
 #endif /* TINYC_USE_SIMD */
 
-/* Both public kernels: scratch == 0 reads the input where it is; otherwise each pixel pair is
+/* Inlined into each public kernel with wide a constant, so it links only its own loop nests. */
+#if defined(__GNUC__)
+#define TINYC_PW_RUN_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYC_PW_RUN_INLINE static inline
+#endif
+
+/* The public kernels: scratch == 0 reads the input where it is; otherwise each pixel pair is
  * first copied into scratch (2 * in_c bytes) and computed from the copy, so the pair's
  * outputs may overwrite its input (the in-place variant). */
-static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                         const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output,
-                         int8_t *scratch)
+TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                      int8_t *output, int8_t *scratch, int wide)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
@@ -249,11 +289,11 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
                 xa = scratch;
             }
             if (call.offset_pair == 0 && full_range) {
-                tinyc_pw_pixels_folded_full(&call, xa, ya, pair);
+                (wide ? tinyc_pw_pixels_folded_full_w16 : tinyc_pw_pixels_folded_full_w8)(&call, xa, ya, pair);
             } else if (call.offset_pair == 0) {
-                tinyc_pw_pixels_folded(&call, xa, ya, pair);
+                (wide ? tinyc_pw_pixels_folded_w16 : tinyc_pw_pixels_folded_w8)(&call, xa, ya, pair);
             } else {
-                tinyc_pw_pixels_offset(&call, xa, ya, pair);
+                (wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8)(&call, xa, ya, pair);
             }
         }
     }
@@ -284,7 +324,7 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
                         int32_t sum = bias != 0 ? bias[oc + j] : 0;
                         for (ic = 0; ic < in_c; ++ic) {
                             sum += ((int32_t)px[ic] + input_offset) *
-                                   (int32_t)weights[tinyc_pw_weight_index(oc + j, ic, in_c)];
+                                   tinyc_pw_weight(weights, wide, oc + j, ic, in_c);
                         }
                         acc[p][j] = sum;
                     }
@@ -305,7 +345,14 @@ static void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, c
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0);
+}
+
+void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                 int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -317,5 +364,18 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+}
+
+void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                               const int32_t *weights, const int32_t *bias,
+                                               const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                                               int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1);
 }

@@ -31,9 +31,10 @@ from .common import (
     struct,
 )
 from .depthwise3x3 import DEPTHWISE_3X3
-from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE
+from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
+from .wide_weights import fc_w16_shape, wide_weights_fit
 
 CONV = ("Conv2d",)
 
@@ -340,6 +341,7 @@ def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVar
 # channel-major ones' planes are defined on whole tensors, so a strided region never
 # selects them (the registry skips them; a patch stage runs no conv in place).
 CONV_VARIANTS: tuple[KernelVariant, ...] = (
+    POINTWISE_NHWC_IN_PLACE_W16,  # the same with int16 weights, where the flash has room
     POINTWISE_NHWC_IN_PLACE,  # DSP cores, in_c % 4 == 0 and even out_c: two pixels a block
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
@@ -356,6 +358,7 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="conv by im2col (int8 columns), two pixels at a time"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel", row_strides=True),
+    POINTWISE_NHWC_W16,  # the same with int16 weights, where the flash has room
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
                   access=access.conv, describe=_conv_reason, row_strides=True),
@@ -373,29 +376,10 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="pointwise conv (HWC to CHW), pixel by pixel"),
 )
 
-def _fc_w16_shape(node: Node, graph: Graph) -> bool:
-    """What tinyc_fully_connected_w16_s8 runs: feature counts multiples of 4, symmetric
-    weights, an input offset that folds into the bias within int32."""
-    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
-    out_features, in_features = w.shape
-    if in_features % 4 or out_features % 4 or any(zp != 0 for zp in w.quant.zero_point):
-        return False
-    folded = -x.quant.zp * w.data.astype(np.int64).sum(axis=1)
-    if len(node.inputs) > 2 and node.inputs[2]:
-        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
-    return bool(np.abs(folded).max(initial=0) < 1 << 31)
-
-
 def _fc_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """DSP cores whose flash holds the model's constants, with every such layer's weights
-    doubled, in at most three quarters of it (a quarter stays for the code, which needs
-    24 KB at most, and for the application): ad01 on the STM32F746 (1 MB) takes 528 KB."""
-    if not (target.dsp and target.flash_bytes > 0 and _fc_w16_shape(node, graph)):
-        return False
-    constants = sum(t.nbytes for t in graph.constants())
-    doubled = sum(graph.tensor(n.inputs[1]).nbytes for n in graph.nodes
-                  if n.kind == "FullyConnected" and _fc_w16_shape(n, graph))
-    return constants + doubled <= target.flash_bytes * 3 // 4
+    """DSP cores whose flash holds the model's constants with the int16 copies
+    (kernels/wide_weights.py): ad01 on the STM32F746 (1 MB) takes 528 KB."""
+    return target.dsp and fc_w16_shape(node, graph) and wide_weights_fit(graph, target)
 
 
 def _fc_int16_words(w: np.ndarray) -> np.ndarray:

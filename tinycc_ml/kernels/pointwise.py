@@ -17,28 +17,20 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import ops
-from ..ir.conv_shapes import is_pointwise
 from ..ir.graph import Graph, Node
-from ..ir.layout import NHWC, is_layout
 from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import bias_arg, fold_input_offset, per_channel_args, struct
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
+from .wide_weights import pointwise_nhwc_shape, wide_weights_fit
 
 SYMBOL = "tinyc_pointwise_conv_s8"
 
 
 def _shape_applies(node: Node, graph: Graph, target: KernelTarget, in_place: bool) -> bool:
-    """DSP cores, NHWC in and out, pointwise, in_c % 4 == 0, out_c even, in place or not."""
-    if not target.dsp or node.kind != "Conv2d" or bool(node.attrs.in_place) != in_place:  # type: ignore[attr-defined]
-        return False
-    x, y = node.inputs[0], node.outputs[0]
-    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC) and is_pointwise(node, graph)):
-        return False
-    in_c, out_c = graph.tensor(x).shape[1], graph.tensor(y).shape[1]
-    return in_c % 4 == 0 and out_c % 2 == 0
+    return pointwise_nhwc_shape(node, graph, target, in_place)
 
 
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
@@ -47,6 +39,14 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
 
 def applies_in_place(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return _shape_applies(node, graph, target, in_place=True)
+
+
+def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return applies(node, graph, target) and wide_weights_fit(graph, target)
+
+
+def applies_in_place_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return applies_in_place(node, graph, target) and wide_weights_fit(graph, target)
 
 
 def pair_scratch(params: ParamStruct) -> int:
@@ -63,6 +63,20 @@ def interleave(oi: np.ndarray) -> np.ndarray:
 
 def _reorder(w: np.ndarray) -> np.ndarray:
     return interleave(w[:, :, 0, 0])  # OIHW, 1x1
+
+
+def int16_words(oi: np.ndarray) -> np.ndarray:
+    """[out_c][in_c] int8 -> the w16 kernels' int32 words [out_c / 2][in_c / 4][2][2]: per pair
+    of output channels, per block of four input channels, per channel {w0, w2} then {w1, w3}
+    (low half first), the order the SMLADs read them."""
+    blocks = interleave(oi).astype(np.int64)  # [out/2][in/4][2][4]
+    lo, hi = blocks[..., [0, 1]], blocks[..., [2, 3]]
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def _reorder_w16(w: np.ndarray) -> np.ndarray:
+    return int16_words(w[:, :, 0, 0])
 
 
 def requant_table(shifts: np.ndarray) -> np.ndarray:
@@ -102,9 +116,12 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         input_row_stride=in_w * in_c, output_row_stride=in_w * out_c,
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
-    weights = np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1)
+    if variant.reorder_weights is _reorder_w16:
+        weights = ConstArg("weights", "int32_t", _reorder_w16(w.data))
+    else:
+        weights = ConstArg("weights", "int8_t", np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1))
     requant = ConstArg("requant", "int32_t", requant_table(shift.values))
-    args = (TensorArg(x_name), ConstArg("weights", "int8_t", weights), bias, multiplier, requant, TensorArg(y_name))
+    args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
@@ -123,4 +140,21 @@ POINTWISE_NHWC_IN_PLACE = KernelVariant(
     source=f"{SYMBOL}.c", build=build, applies=applies_in_place, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
     scratch=pair_scratch, access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch",
+)
+
+# The int16-weight twins, listed ahead of the two above (conv.py): where the flash has room
+# (applies_w16), the same loops without SXTB16 on the weight side.
+POINTWISE_NHWC_W16 = KernelVariant(
+    symbol="tinyc_pointwise_conv_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6,
+    source=f"{SYMBOL}.c", build=build, applies=applies_w16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, access=access.pointwise_pairs,
+    reason="pointwise conv, two pixels at a time, int16 weights",
+)
+
+POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
+    symbol="tinyc_pointwise_conv_inplace_pairs_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
+    c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_w16,
+    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=pair_scratch,
+    access=access.pointwise_inplace_pairs,
+    reason="pointwise conv, two pixels at a time through a two-pixel scratch, int16 weights",
 )

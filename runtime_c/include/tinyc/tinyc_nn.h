@@ -126,6 +126,17 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch);
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params);
+/* The two above with weights pre-expanded to int16 (the compiler picks them on DSP cores where
+ * the flash has room): int32 words of two int16, [out_c / 2][in_c / 4][2][2], per pair of
+ * output channels, per block of four input channels, per channel {w0, w2} then {w1, w3}. */
+void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                 int8_t *output);
+void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                               const int32_t *weights, const int32_t *bias,
+                                               const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                                               int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
  * channel-major depthwise above needs no transpose copies: CHW -> CHW, CHW -> NHWC,

@@ -1,0 +1,58 @@
+"""Which layers may take weights pre-expanded to int16 (tinyc_fully_connected_w16_s8,
+tinyc_pointwise_conv(_inplace_pairs)_w16_s8): their shapes, and the flash rule they share.
+
+The int16 copy doubles a layer's weights in flash. One budget for all of them: the model's
+constants, with the weights of every layer a w16 variant could run doubled, must fit three
+quarters of the board's flash (a quarter stays for the code, 24 KB at most, and for the
+application). Either every such layer takes its int16 weights or none does, so the choice
+never depends on the order the registry asks in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.conv_shapes import is_pointwise
+from ..ir.graph import Graph, Node
+from ..ir.layout import NHWC, is_layout
+from .target import KernelTarget
+
+
+def fc_w16_shape(node: Node, graph: Graph) -> bool:
+    """What tinyc_fully_connected_w16_s8 runs: feature counts multiples of 4, symmetric
+    weights, an input offset that folds into the bias within int32."""
+    if node.kind != "FullyConnected":
+        return False
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    out_features, in_features = w.shape
+    if in_features % 4 or out_features % 4 or any(zp != 0 for zp in w.quant.zero_point):
+        return False
+    folded = -x.quant.zp * w.data.astype(np.int64).sum(axis=1)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return bool(np.abs(folded).max(initial=0) < 1 << 31)
+
+
+def pointwise_nhwc_shape(node: Node, graph: Graph, target: KernelTarget, in_place: bool) -> bool:
+    """What tinyc_pointwise_conv_s8 (in_place: its _inplace_pairs twin) runs: DSP cores, NHWC
+    in and out, pointwise, in_c % 4 == 0, out_c even."""
+    if not target.dsp or node.kind != "Conv2d" or bool(node.attrs.in_place) != in_place:  # type: ignore[attr-defined]
+        return False
+    x, y = node.inputs[0], node.outputs[0]
+    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC) and is_pointwise(node, graph)):
+        return False
+    in_c, out_c = graph.tensor(x).shape[1], graph.tensor(y).shape[1]
+    return in_c % 4 == 0 and out_c % 2 == 0
+
+
+def wide_weights_bytes(graph: Graph, target: KernelTarget) -> int:
+    """The model's constants with the weights of every layer a w16 variant could run doubled."""
+    wide = {n.inputs[1] for n in graph.nodes
+            if fc_w16_shape(n, graph) or pointwise_nhwc_shape(n, graph, target, False)
+            or pointwise_nhwc_shape(n, graph, target, True)}
+    return sum(t.nbytes for t in graph.constants()) + sum(graph.tensor(name).nbytes for name in wide)
+
+
+def wide_weights_fit(graph: Graph, target: KernelTarget) -> bool:
+    """The w16 variants' flash rule (see above)."""
+    return target.dsp and target.flash_bytes > 0 and wide_weights_bytes(graph, target) <= target.flash_bytes * 3 // 4
