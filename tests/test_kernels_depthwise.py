@@ -265,3 +265,20 @@ def test_depthwise_3x3_keeps_overlap_distances(kernel_lib, kernel_lib_simd):
 def test_depthwise_3x3_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(depthwise3x3_graphs(), seeds), 150)
     assert check_kernels_batch([kernel_case(g, seed, target=M7) for g, seed in cases], qemu_kernel_runner) > 100
+
+
+def test_depthwise_3x3_fast_tail_table_proves_only_safe_layers():
+    """The proved tail's constants: k = round + (output_offset << right_shift), the shared
+    double shift in the last word; 0 there where a channel could overflow, has no right shift,
+    or the channels' left shifts differ."""
+    from tinycc_ml.kernels.depthwise3x3 import fast_tail_table
+
+    m = np.array([1 << 30, (1 << 31) - 1], dtype=np.int64)
+    table = fast_tail_table(m, np.array([-8, -3]), np.array([40_000, 40_000]), -5)
+    assert table.tolist() == [(1 << 7) - 5 * (1 << 8), 8, (1 << 2) - 5 * (1 << 3), 3, 1]
+    assert fast_tail_table(m, np.array([-8, 0]), np.array([1, 1]), 0)[-1] == 0  # right shift 0
+    assert fast_tail_table(m, np.array([1, -2]), np.array([1, 1]), 0)[-1] == 0  # left shifts differ
+    assert fast_tail_table(m, np.array([-8, -8]), np.array([1 << 30, 1]), 0)[-1] == 0  # 2 * acc overflows
+    assert fast_tail_table(m, np.array([2, 2]), np.array([1, 1]), 0)[-1] == 0
+    assert fast_tail_table(m, np.array([-31, -31]), np.array([1 << 29, 1]), 127)[-1] == 0  # k overflows
+    assert fast_tail_table(m[:1], np.array([-7]), np.array([1 << 20]), 127)[-1] == 1

@@ -9,7 +9,10 @@
  *   bias    [2][channels]: the model's bias (or 0), then the interior bias: the same plus
  *           input_offset * (sum of the channel's nine weights), for windows with no padding
  *           tap, whose sum of (x + offset) * w is sum x * w + offset * sum w exactly;
- *   requant [channels][2]: requant_tail.h's packed constants instead of a shift.
+ *   requant [channels][2]: requant_tail.h's packed constants instead of a shift, then
+ *           [channels][2] the proved tail's (k, right_shift) and one word: the double shift
+ *           every channel shares where the compiler proved that tail for all of them, else 0
+ *           (then every pixel takes the border path and its guarded tail).
  *
  * Order (kernels/access.py depthwise, as tinyc_depthwise_conv_s8): per image, per output
  * pixel in raster order, per group of four channels: read the group's window, then write
@@ -18,7 +21,8 @@
  * SIMD path: an interior pixel (full window) runs the nine taps unrolled per group, one
  * input word and one weight word each, SXTB16 widening both into lanes {c0, c2} and {c1, c3}
  * and four SMLAxy (no offset add: it is in the interior bias); the group's three input rows
- * are three pointers moved on by four bytes per group. A border pixel walks its clipped taps
+ * are three pointers moved on by four bytes per group; the four outputs go through the
+ * proved tail (SMMULR, two adds, a shift and SSAT per output, no guard). A border pixel walks its clipped taps
  * with SXTAB16 adding the input offset and the model's bias. Portable path: plain loops, the
  * offset on every tap.
  */
@@ -71,6 +75,44 @@ TINYC_DW3_INLINE void tinyc_dw3_store4(tinyc_acc4 acc, const int32_t *multiplier
     memcpy(out + c, bytes, sizeof bytes);
 }
 
+/* The proved tail of one output (kernels/depthwise3x3.py fast_tail_table): the compiler has
+ * shown that for this channel 2 * (acc << left) fits int32 for every accumulator the window
+ * can produce, that right_shift >= 1 (so the sign fix-up is v >> 31), and that adding
+ * k = round + (output_offset << right_shift) cannot overflow; then
+ * ((v + round + (v >> 31)) >> right_shift) + output_offset == (v + k + (v >> 31)) >> right_shift
+ * exactly, and requant_tail.h's guard, sign mask and offset add are not needed.
+ * fast[2 * c] = k, fast[2 * c + 1] = right_shift; double_shift is the same for every channel. */
+TINYC_DW3_INLINE int32_t tinyc_dw3_fast_tail(int32_t acc, int32_t m, const int32_t *fast, int32_t double_shift)
+{
+    const int32_t v = tinyc_smmulr((int32_t)((uint32_t)acc << double_shift), m);
+    return (v + fast[0] + (v >> 31)) >> fast[1];
+}
+
+TINYC_DW3_INLINE int8_t tinyc_dw3_fast_clamp(int32_t v, tinyc_dw3_out o, int full_range)
+{
+    if (full_range) {
+        return (int8_t)tinyc_tail_sat8(v);
+    }
+    v = v < o.act_min ? o.act_min : v;
+    v = v > o.act_max ? o.act_max : v;
+    return (int8_t)v;
+}
+
+/* The four outputs of channels c..c + 3 through the proved tail, stored as one word. */
+TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *multiplier, const int32_t *fast,
+                                            int32_t double_shift, int32_t c, tinyc_dw3_out o, int full_range,
+                                            int8_t *out)
+{
+    int8_t bytes[4];
+    const int32_t *m = multiplier + c;
+    const int32_t *f = fast + 2 * c;
+    bytes[0] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, m[0], f, double_shift), o, full_range);
+    bytes[1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, m[1], f + 2, double_shift), o, full_range);
+    bytes[2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, m[2], f + 4, double_shift), o, full_range);
+    bytes[3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, m[3], f + 6, double_shift), o, full_range);
+    memcpy(out + c, bytes, sizeof bytes);
+}
+
 /* One tap of four channels, no offset: acc[k] += x[k] * w[k]. */
 #define TINYC_DW3_TAP(row, x_off, w_off)                                                                           \
     do {                                                                                                          \
@@ -89,7 +131,8 @@ TINYC_DW3_INLINE void tinyc_dw3_store4(tinyc_acc4 acc, const int32_t *multiplier
 /* An interior pixel: x is its window's top-left input pixel (channel 0). */
 TINYC_DW3_INLINE void tinyc_dw3_interior(const int8_t *x, int32_t in_row_pitch, int32_t channels, const int8_t *w,
                                          const int32_t *interior_bias, const int32_t *multiplier,
-                                         const int32_t *requant, tinyc_dw3_out o, int full_range, int8_t *out)
+                                         const int32_t *fast, int32_t double_shift, tinyc_dw3_out o, int full_range,
+                                         int8_t *out)
 {
     const int8_t *r0 = x;
     const int8_t *r1 = x + in_row_pitch;
@@ -115,24 +158,24 @@ TINYC_DW3_INLINE void tinyc_dw3_interior(const int8_t *x, int32_t in_row_pitch, 
         r1 += 4;
         r2 += 4;
         w += 36;
-        tinyc_dw3_store4(acc, multiplier, requant, c, o, full_range, out);
+        tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, full_range, out);
     }
 }
 
 TINYC_DW3_NOINLINE void tinyc_dw3_interior_full(const int8_t *x, int32_t in_row_pitch, int32_t channels,
                                                 const int8_t *w, const int32_t *interior_bias,
-                                                const int32_t *multiplier, const int32_t *requant, tinyc_dw3_out o,
-                                                int8_t *out)
+                                                const int32_t *multiplier, const int32_t *fast, int32_t double_shift,
+                                                tinyc_dw3_out o, int8_t *out)
 {
-    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, requant, o, 1, out);
+    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, fast, double_shift, o, 1, out);
 }
 
 TINYC_DW3_NOINLINE void tinyc_dw3_interior_clamped(const int8_t *x, int32_t in_row_pitch, int32_t channels,
                                                    const int8_t *w, const int32_t *interior_bias,
-                                                   const int32_t *multiplier, const int32_t *requant, tinyc_dw3_out o,
-                                                   int8_t *out)
+                                                   const int32_t *multiplier, const int32_t *fast,
+                                                   int32_t double_shift, tinyc_dw3_out o, int8_t *out)
 {
-    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, requant, o, 0, out);
+    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, fast, double_shift, o, 0, out);
 }
 
 /* A border pixel: taps ky_lo <= ky < ky_hi, kx_lo <= kx < kx_hi of the window whose (0, 0)
@@ -141,8 +184,10 @@ TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_r
                                                int32_t in_y0, int32_t in_x0, int32_t ky_lo, int32_t ky_hi,
                                                int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int8_t *w,
                                                const int32_t *bias, const int32_t *multiplier,
-                                               const int32_t *requant, tinyc_dw3_out o, int8_t *out)
+                                               const int32_t *requant, int32_t double_shift, tinyc_dw3_out o,
+                                               int8_t *out)
 {
+    const int32_t *fast = requant + 2 * channels;
     const int full_range = o.act_min == -128 && o.act_max == 127;
     int32_t c, ky, kx;
     for (c = 0; c < channels; c += 4) {
@@ -158,7 +203,13 @@ TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_r
             }
         }
         w += 36;
-        if (full_range) {
+        if (double_shift != 0) {
+            if (full_range) {
+                tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, 1, out);
+            } else {
+                tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, 0, out);
+            }
+        } else if (full_range) {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 1, out);
         } else {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 0, out);
@@ -186,12 +237,15 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
 #if TINYC_USE_SIMD
     const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
     const int32_t *interior_bias = bias + channels;
+    const int32_t *fast = requant + 2 * channels;
     tinyc_dw3_out o;
     int full_range;
+    int32_t double_shift;
     o.output_offset = params->output_offset;
     o.act_min = params->act_min;
     o.act_max = params->act_max;
     full_range = o.act_min == -128 && o.act_max == 127;
+    double_shift = requant[4 * channels];
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
@@ -204,18 +258,20 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                 const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
                 const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
                 int8_t *out = out_image + oy * out_row_pitch + ox * channels;
-                if (ky_lo == 0 && ky_hi == 3 && kx_lo == 0 && kx_hi == 3) {
+                if (double_shift != 0 && ky_lo == 0 && ky_hi == 3 && kx_lo == 0 && kx_hi == 3) {
                     const int8_t *x = image + in_y0 * in_row_pitch + in_x0 * channels;
                     if (full_range) {
                         tinyc_dw3_interior_full(x, in_row_pitch, channels, weights, interior_bias, multiplier,
-                                                requant, o, out);
+                                                fast, double_shift, o, out);
                     } else {
                         tinyc_dw3_interior_clamped(x, in_row_pitch, channels, weights, interior_bias, multiplier,
-                                                   requant, o, out);
+                                                   fast, double_shift, o, out);
                     }
                 } else {
+                    /* a clipped window, or a layer whose fast tail is not proved: every tap
+                     * with its offset and requant_tail.h's guarded tail */
                     tinyc_dw3_border(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo, kx_hi,
-                                     offset_pair, weights, bias, multiplier, requant, o, out);
+                                     offset_pair, weights, bias, multiplier, requant, double_shift, o, out);
                 }
             }
         }

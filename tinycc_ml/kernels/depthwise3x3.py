@@ -6,7 +6,8 @@ of MobileNet-like models. Per group of four channels the nine taps' weights are 
 row ([C / 4][3][3][4]), so an interior pixel loads them at fixed offsets; the bias argument
 carries a second row, the interior bias (the input offset times the channel's weight sum
 folded in: an interior window has no padding tap), so interior pixels add no offset; the
-per-channel shift becomes requant_tail.h's packed constants (pointwise.requant_table). The
+per-channel shift becomes requant_tail.h's packed constants (pointwise.requant_table), followed
+by the constants of a requantize tail proved at compile time to need no guard (fast_tail_table). The
 loop order is tinyc_depthwise_conv_s8's (access.depthwise), so every overlap stays as it was.
 """
 
@@ -42,6 +43,14 @@ def _biases(node: Node, graph: Graph) -> np.ndarray:
     return np.stack([bias, interior])
 
 
+def _acc_bound(node: Node, graph: Graph) -> np.ndarray:
+    """Per channel a bound of |acc| over every window, interior or clipped: the model's bias
+    plus 255 * sum |w| (x + input_offset lies in [-255, 255]); the interior accumulator, the
+    interior bias plus sum x * w, is the same number."""
+    w = graph.tensor(node.inputs[1]).data.astype(np.int64)
+    return np.abs(_biases(node, graph)[0]) + 255 * np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+
+
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     if not target.dsp or node.kind != "Conv2d" or node.attrs.in_place:  # type: ignore[attr-defined]
         return False
@@ -53,6 +62,35 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
         return False
     return bool(np.abs(_biases(node, graph)).max(initial=0) < INT32)
+
+
+def fast_tail_table(
+    multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np.ndarray, output_offset: int
+) -> np.ndarray:
+    """[C][2] (k, right_shift) and one word for the kernel's proved requantize tail
+    (tinyc_dw3_fast_tail): the double shift all channels share if, for every channel, with
+    |acc| <= acc_bound: 2 * (acc << left) fits int32 (requant_tail.h's guard always passes),
+    right_shift >= 1 (the sign fix-up is v >> 31), and v + k + (v >> 31) stays in int32 for
+    every SMMULR result v, k = round + (output_offset << right_shift); 0 otherwise."""
+    m = np.asarray(multipliers, dtype=np.int64)
+    shift = np.asarray(shifts, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    double_shift, right_shift = left + 1, left - shift
+    round_term = np.where(right_shift > 0, np.left_shift(1, np.maximum(right_shift - 1, 0)), 0)
+    k = round_term + np.int64(output_offset) * np.left_shift(np.int64(1), right_shift)
+    doubled_bound = np.left_shift(np.asarray(acc_bound, dtype=np.int64), double_shift)
+    v_bound = (doubled_bound * m >> 32) + 1  # |SMMULR(doubled, m)| for m in [0, 2^31)
+    proved = (
+        len(m) > 0
+        and bool(np.all(double_shift == double_shift[0]))
+        and bool(np.all(right_shift >= 1))
+        and bool(np.all(doubled_bound < INT32))
+        and bool(np.all(v_bound + k < INT32))
+        and bool(np.all(k - v_bound - 1 >= -INT32))
+    )
+    table = np.stack([np.where(proved, k, 0), right_shift], axis=1).reshape(-1)
+    flag = int(double_shift[0]) if proved else 0
+    return np.concatenate([table, [flag]]).astype(np.int32)
 
 
 def group_taps(w: np.ndarray) -> np.ndarray:
@@ -85,7 +123,8 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
         ConstArg("bias", "int32_t", _biases(node, graph).astype(np.int32).reshape(-1)),
         multiplier,
-        ConstArg("requant", "int32_t", requant_table(shift.values)),
+        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast_tail_table(
+            multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)])),
         TensorArg(y_name),
     )
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
