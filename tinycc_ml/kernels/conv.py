@@ -30,6 +30,7 @@ from .common import (
     require_same_layout,
     struct,
 )
+from . import conv_w16
 from .depthwise3x3 import DEPTHWISE_3X3
 from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE
 from .target import KernelTarget
@@ -277,9 +278,13 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStr
     )  # fmt: skip
     multiplier, shift = per_channel_args(
         qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
+    if weights.dtype == np.int32:  # int16 pairs packed in int32 words (tinyc_conv_w16_s8)
+        weight_arg = ConstArg("weights", "int32_t", np.ascontiguousarray(weights).reshape(-1))
+    else:
+        weight_arg = ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1))
     args = (
         TensorArg(x_name),
-        ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)),
+        weight_arg,
         bias,
         multiplier,
         shift,
@@ -357,6 +362,11 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel", row_strides=True),
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
+    # DSP cores with flash to spare: KxK convs with in_c, out_c % 4 == 0, no scratch (where the
+    # scratch pass forgoes the im2col variants above), ahead of tinyc_conv_s8
+    _conv_variant(conv_w16.SYMBOL, applies=conv_w16.applies, weight_layout="int16 pairs, 4 channels by 4",
+                  reorder_weights=conv_w16.int16_words, access=access.conv, row_strides=True,
+                  reason="conv, pixel by pixel, four channels at a time (int16 weights)"),
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
                   access=access.conv, describe=_conv_reason, row_strides=True),
     _conv_variant("tinyc_depthwise_conv_chw_inplace_s8", applies=_depthwise_chw, weight_layout="C,KH,KW",
