@@ -13,15 +13,12 @@ from hypothesis import strategies as st
 from kernel_support import NHWC, act, act_range, check_kernels_batch, const, draw_examples, per_tensor, scales, seeds, single_node
 from test_kernels_conv_dsp import (
     DSP,
-    IM2COL,
-    IM2COL8,
     QEMU_CASES,
     SETTINGS,
     _bias,
     _no_shift_overflow,
     _weight_quant,
     _weights,
-    avoiding,
     check_dsp,
     dsp_case,
 )
@@ -33,20 +30,17 @@ from tinycc_ml.kernels.target import KernelTarget
 from tinycc_ml.quant import params as qparams
 
 W16 = "tinyc_conv_w16_s8"
-AVOID = (IM2COL, IM2COL8)  # what passes/scratch.py marks where no scratch fits the arena
 
 
 @st.composite
 def w16_conv_graphs(draw: st.DrawFn) -> Graph:
-    """One-group convs with in_c, out_c multiples of 4 (4..40), KxK up to 4x4 (1x1 only
-    strided or padded), strides 1-2, any padding, input zero points at the extremes."""
+    """One-group convs with in_c, out_c multiples of 4 (4..40), kernels 1x2 to 4x4, strides
+    1-2, any padding, input zero points at the extremes."""
     rng = np.random.default_rng(draw(seeds))
     in_c, out_c = 4 * draw(st.integers(1, 10)), 4 * draw(st.integers(1, 10))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kh, kw = draw(st.sampled_from([(1, 2), (2, 1), (2, 2), (3, 3), (1, 3), (3, 1), (4, 4), (2, 4)]))
     sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     pads = tuple(draw(st.integers(0, e - 1)) for e in (kh, kw, kh, kw))
-    if (kh, kw, sh, sw) == (1, 1, 1, 1) and not any(pads):
-        sh = 2  # pointwise: another variant
     h = draw(st.integers(max(1, kh - pads[0] - pads[2]), max(7, kh)))
     w = draw(st.integers(max(1, kw - pads[1] - pads[3]), max(7, kw)))
     n = draw(st.integers(1, 2))
@@ -64,7 +58,7 @@ def w16_conv_graphs(draw: st.DrawFn) -> Graph:
     attrs = ops.Conv2d((sh, sw), (1, 1), pads, 1, act_min, act_max)
     inputs = [act("x", (n, in_c, h, w), in_q), const("w", weights, w_q), const("b", bias) if bias is not None else None]
     graph = single_node(attrs, inputs, act("y", (n, out_c, oh, ow), out_q), {"x": NHWC, "y": NHWC})
-    return avoiding(graph, AVOID)
+    return graph
 
 
 @SETTINGS
@@ -85,11 +79,15 @@ def test_int16_weight_conv_only_where_the_flash_has_room_and_the_shape_fits():
     node = graph.nodes[0]
     doubled = 2 * sum(t.nbytes for t in graph.constants()) - sum(t.nbytes for t in graph.constants() if t.name != "w")
     room = -(-doubled * 4 // 3)
-    for flash, symbol in ((room, W16), (room - 2, "tinyc_conv_s8"), (0, "tinyc_conv_s8")):
+    for flash, symbol in ((room, W16), (room - 2, "tinyc_conv_im2col_s8"), (0, "tinyc_conv_im2col_s8")):
         target = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=flash)
         assert kernel_calls(node, graph, target)[0].symbol == symbol, flash
     q = QuantParams.per_tensor(0.1, 0)
     odd = single_node(ops.Conv2d((1, 1), (1, 1), (1, 1, 1, 1), 1),
                       [act("x", (1, 6, 5, 5), q), const("w", np.ones((4, 6, 3, 3), dtype=np.int8), q), None],
                       act("y", (1, 4, 5, 5), q), {"x": NHWC, "y": NHWC})
-    assert kernel_calls(avoiding(odd, AVOID).nodes[0], odd, DSP)[0].symbol == "tinyc_conv_s8"
+    assert kernel_calls(odd.nodes[0], odd, DSP)[0].symbol == "tinyc_conv_im2col_s8"
+    pointwise_s2 = single_node(ops.Conv2d((2, 2), (1, 1), (0, 0, 0, 0), 1),
+                               [act("x", (1, 8, 6, 6), q), const("w", np.ones((8, 8, 1, 1), dtype=np.int8), q), None],
+                               act("y", (1, 8, 3, 3), q), {"x": NHWC, "y": NHWC})
+    assert kernel_calls(pointwise_s2.nodes[0], pointwise_s2, DSP)[0].symbol == "tinyc_conv_im2col_s8"
