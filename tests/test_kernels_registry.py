@@ -195,8 +195,9 @@ def test_every_op_kind_has_a_kernel_and_sources():
     variants = {p.name for p in runtime_sources() if "inplace" in p.name or "pointwise" in p.name}
     variants.add(DEPTHWISE_3X3.source)  # DSP cores only: tests/test_kernels_depthwise.py covers it
     # The DSP cores' variants never run on the host target these samples use;
-    # tests/test_kernels_conv_dsp.py covers their sources.
-    variants |= {"tinyc_conv_im2col_s8.c", "tinyc_conv_im2col8_s8.c", "tinyc_fully_connected_w16_s8.c"}
+    # tests/test_kernels_conv_dsp.py and test_kernels_conv_w16.py cover their sources.
+    variants |= {"tinyc_conv_im2col_s8.c", "tinyc_conv_im2col8_s8.c", "tinyc_fully_connected_w16_s8.c",
+                 "tinyc_conv_w16_s8.c"}  # tests/test_kernels_conv_w16.py
     assert names == {p.name for p in runtime_sources()} - {"tinyc_quantize_f32.c"} - variants
     assert [p.name for p in runtime_sources_for(calls["Conv2d"] + calls["Softmax"])] == [
         "tinyc_conv_s8.c",

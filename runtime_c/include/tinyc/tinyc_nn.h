@@ -50,6 +50,12 @@ void tinyc_conv_s8(const tinyc_conv_params *params, const int8_t *input, const i
                    const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 int32_t tinyc_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* The same for DSP cores with weights pre-expanded to int16 (the compiler picks it where the
+ * flash has room): groups 1, dilation 1, in_c and out_c multiples of 4, no scratch. weights:
+ * int32 words of two int16, [out_c / 4][kernel_h][kernel_w * in_c / 4][4 channels]{w0, w2}{w1, w3}. */
+void tinyc_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                       const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+
 /* Regular convolution (groups 1) by partial im2col, for DSP cores: two output pixels' windows
  * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * (kernel_w * in_c rounded up
  * to a multiple of 4)), then two pixels x two output channels per inner iteration. Pixels in
