@@ -9,50 +9,24 @@ in place like tinyc_conv_s8 (same access model: a pixel's four output bytes are 
 after its window is read) with the weights pre-expanded to int16 and interleaved by blocks
 of four output channels, so one pointer walks them and the inner loop is one LDRD and two
 SMLADs per channel and group of four inputs. It doubles those weights in flash: chosen only
-where the model's constants, with every such conv's weights doubled, fit in three quarters
-of the board's flash (the rule of tinyc_fully_connected_w16_s8).
+under the flash rule all int16-weight variants share (kernels/wide_weights.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import ops
-from ..ir.conv_shapes import is_pointwise
 from ..ir.graph import Graph, Node
-from ..ir.layout import NHWC, is_layout
 from .target import KernelTarget
+from .wide_weights import kxk_w16_shape, wide_weights_fit
 
 SYMBOL = "tinyc_conv_w16_s8"
 
 
-def shape_applies(node: Node, graph: Graph) -> bool:
-    """NHWC, not in place, one group, dilation 1, in_c and out_c multiples of 4, a kernel
-    larger than 1x1 (pointwise and strided 1x1 convs have their own kernels)."""
-    if node.kind != "Conv2d" or node.attrs.in_place:  # type: ignore[attr-defined]
-        return False
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    x, y = node.inputs[0], node.outputs[0]
-    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC)) or is_pointwise(node, graph):
-        return False
-    in_c, out_c = graph.tensor(x).shape[1], graph.tensor(y).shape[1]
-    kernel_h, kernel_w = graph.tensor(node.inputs[1]).shape[2:]
-    return (attrs.groups == 1 and tuple(attrs.dilations) == (1, 1) and in_c % 4 == 0 and out_c % 4 == 0
-            and (kernel_h, kernel_w) != (1, 1))  # strided 1x1 convs have their own variants
-
-
-def doubled_bytes(graph: Graph) -> int:
-    """The flash this layout adds: one more byte per weight of every conv it could run."""
-    return sum(graph.tensor(n.inputs[1]).nbytes for n in graph.nodes if shape_applies(n, graph))
-
-
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """DSP cores whose flash holds the model's constants, with those weights doubled, in at
-    most three quarters of it (a quarter stays for the code and the application)."""
-    if not (target.dsp and target.flash_bytes > 0 and shape_applies(node, graph)):
-        return False
-    constants = sum(t.nbytes for t in graph.constants())
-    return constants + doubled_bytes(graph) <= target.flash_bytes * 3 // 4
+    """DSP cores whose flash holds the doubled weights (kernels/wide_weights.py, the one
+    budget of every int16-weight variant)."""
+    return target.dsp and kxk_w16_shape(node, graph) and wide_weights_fit(graph, target)
 
 
 def int16_words(w: np.ndarray) -> np.ndarray:
