@@ -141,6 +141,9 @@ class CompileResult:
             *memory_summary(r),
             *(self.patch.summary_lines() if self.patch else []),
             f"  {self.fit.summary()}",
+            *([f"  of the weights, {r['int16_weights_extra_bytes']:,} B are the int16 copies the DSP kernels run "
+               f"faster on (the board's flash has room; int8 weights otherwise)"]
+              if r.get("int16_weights_extra_bytes") else []),
             *([f"  {footprint_summary(self.footprint, self.board)}"] if self.footprint else []),
             *([f"  {code_summary(self.footprint)}"] if self.footprint and self.footprint.code else []),
             *([f"  warning: {err}"] if self.footprint and (err := footprint_overflow(self.footprint, self.board)) else []),

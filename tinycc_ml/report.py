@@ -94,6 +94,7 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
         **memory_figures(program),
         "arena_bytes": ctx.arena_bytes,  # the emitted array's length (equal to the plan's)
         "weights_bytes": ctx.weights_bytes,
+        "int16_weights_extra_bytes": int16_weights_extra_bytes(program),
         "macs": sum(op["macs"] for op in ops),
         "fits": fits,
         "sram_limit_bytes": board.arena_limit_bytes,
@@ -111,6 +112,14 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
     }
 
 
+def int16_weights_extra_bytes(program: Program) -> int:
+    """The flash the int16 weight layouts cost (the *_w16_s8 kernels of DSP cores,
+    kernels/wide_weights.py): one more byte per weight of every node that runs one."""
+    graph = program.graph
+    return sum(graph.tensor(node.inputs[1]).nbytes for node in graph.nodes
+               if any(c.symbol.endswith("_w16_s8") for c in program.calls.get(node.name, ())))
+
+
 def _executed_macs(program: Program) -> dict[str, int]:
     """The MACs the ops of patch stages execute: the sum over their bands (or tiles), so the
     halo recomputation counts where it runs; the other ops run once, on the whole tensor."""
@@ -126,6 +135,8 @@ def _executed_macs(program: Program) -> dict[str, int]:
 # What every size figure includes, so that no two numbers appear without saying which is which.
 FIGURE_LABELS = {
     "weights_bytes": "flash, model only: the constant arrays and kernel parameters of the generated code",
+    "int16_weights_extra_bytes": "flash, part of weights_bytes: what the int16 weight copies of the DSP kernels "
+                                 "add over int8 weights (chosen only where the board's flash has room)",
     "firmware_footprint": "flash and RAM, model + runtime: the generated code and the runtime kernels it calls, "
                           "cross-built for the board's core (no harness, no libc); its runtime_code_bytes: the code "
                           "alone (kernels + generated glue + the library functions they call; weights excluded)",
