@@ -357,9 +357,11 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     # DSP cores with flash to spare: KxK convs (not 1x1) with in_c, out_c % 4 == 0, ahead of
     # the im2col variants: no scratch, and faster at these channel counts (resnet8's 3x3
-    # convs at 1.05-1.53 instructions per MAC against im2col's 1.25-1.60 and im2col8's 1.94)
+    # convs at 1.05-1.53 instructions per MAC against im2col's 1.25-1.60 and im2col8's 1.94).
+    # Dense tensors only until tests/test_kernels_strides.py runs it on windows (its C reads
+    # rows through the params' row strides, untested there).
     _conv_variant(conv_w16.SYMBOL, applies=conv_w16.applies, weight_layout="int16 pairs, 4 channels by 4",
-                  reorder_weights=conv_w16.int16_words, access=access.conv, row_strides=True,
+                  reorder_weights=conv_w16.int16_words, access=access.conv,
                   reason="conv, pixel by pixel, four channels at a time (int16 weights)"),
     _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
                   reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,
