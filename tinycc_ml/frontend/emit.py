@@ -310,6 +310,17 @@ def spatial_mean(b: GraphBuilder, name: str, label: str, x: str, out: str, out_q
     return out
 
 
+def onnx_spatial_mean(b: GraphBuilder, name: str, x: str, mean_of: str, out: str, out_q: QuantParams) -> str:
+    """The mean over H and W of NCHW `x` into [N, C, 1, 1] `out` as onnxruntime computes a QDQ
+    ReduceMean (ONNX semantics): a whole-plane AveragePool2d that names the ONNX layout the mean
+    was written in (`mean_of`, ops.MEAN_NCHW or MEAN_NHWC), which decides onnxruntime's float32
+    summation order (quant/ort_reduce.py)."""
+    n, c, h, w = b.shape(x)
+    b.activation(out, (n, c, 1, 1), out_q)
+    b.node(name, ops.AveragePool2d(kernel=(h, w), mean_of=mean_of), (x,), (out,))
+    return out
+
+
 def concat(b: GraphBuilder, name: str, label: str, inputs: Sequence[str], axis: int, out: str, out_q: QuantParams) -> str:
     in_shapes = [b.shape(x) for x in inputs]
     rank = len(in_shapes[0])

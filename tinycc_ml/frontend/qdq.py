@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 
 from ..errors import ModelError
+from ..ir import ops
 from ..ir.graph import BoundaryIO, QuantParams
 from . import emit, integer_ops
 from .emit import NO_CLAMP, Clamp, QConst
@@ -278,7 +279,8 @@ def _reduce_axes(ctx: Lowering, node: onnx.NodeProto, rank: int) -> list[int] | 
 def _reduce_mean(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clamp: Clamp) -> None:
     """tf2onnx's form of TFLite's MEAN: the spatial mean of a 4-D tensor, over axes [2, 3] of an NCHW
     tensor or [1, 2] of an NHWC one (moved to NCHW by a Transpose the layout pass cancels), with
-    TFLite Micro's arithmetic (emit.spatial_mean); keepdims 0 or 1."""
+    TFLite Micro's arithmetic (emit.spatial_mean) or, under ONNX semantics, onnxruntime's float32
+    reduction (emit.onnx_spatial_mean); keepdims 0 or 1."""
     label = node_label(node)
     x = ctx.float_input(node, node.input[0])
     shape = ctx.b.shape(x)
@@ -288,6 +290,11 @@ def _reduce_mean(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantPara
                          "tensor; tinyc supports the spatial mean of a 4-D tensor (axes [2, 3] of NCHW or [1, 2] of "
                          "NHWC, as tf2onnx writes TFLite's MEAN)")
     nhwc = axes == [1, 2]
+    onnx_arithmetic = ctx.b.semantics == ops.ONNX
+    if onnx_arithmetic and nhwc and shape[0] != 1:
+        raise ModelError(f"{label}: ReduceMean over axes [1, 2] of a batch of {shape[0]}; under ONNX semantics tinyc "
+                         "follows onnxruntime's summation order for a batch of 1 only (export with batch 1, or use "
+                         "--semantics tflite)")
     if nhwc:
         x = emit.transpose(ctx.b, ctx.b.fresh_name(f"{node.name or out}/to_nchw"), x, (0, 3, 1, 2),
                            ctx.b.fresh_name(f"{out}/nchw"))
@@ -295,7 +302,11 @@ def _reduce_mean(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantPara
     keep = bool(int(attributes(node).get("keepdims", 1)))
     final = (n, 1, 1, c) if keep and nhwc else (n, c, 1, 1) if keep else (n, c)
     pooled = out if final == (n, c, 1, 1) else ctx.b.fresh_name(f"{out}/mean")
-    emit.spatial_mean(ctx.b, node.name or ctx.b.fresh_name("ReduceMean"), label, x, pooled, out_q)
+    name = node.name or ctx.b.fresh_name("ReduceMean")
+    if onnx_arithmetic:
+        emit.onnx_spatial_mean(ctx.b, name, x, ops.MEAN_NHWC if nhwc else ops.MEAN_NCHW, pooled, out_q)
+    else:
+        emit.spatial_mean(ctx.b, name, label, x, pooled, out_q)
     if pooled != out:  # only unit axes move: the same bytes
         emit.reshape(ctx.b, ctx.b.fresh_name(f"{node.name or out}/reshape"), pooled, final, out)
 

@@ -106,6 +106,10 @@ class AveragePool2d(OpAttrs):
     With count_include_pad the divisor counts the explicit pads too (ONNX), but never the
     overhang that ceil_mode adds past the bottom/right pad. The output shape (and so
     ceil_mode) is carried by the output tensor.
+
+    `mean_of` names the ONNX form of a ReduceMean lowered to a whole-plane pool under ONNX
+    semantics ("" for an AveragePool): MEAN_NCHW (axes [2, 3]) or MEAN_NHWC (axes [1, 2]);
+    onnxruntime sums each form in its own float32 order (quant/ort_reduce.py).
     """
 
     kind: ClassVar[str] = "AveragePool2d"
@@ -116,6 +120,11 @@ class AveragePool2d(OpAttrs):
     act_min: int = INT8_MIN
     act_max: int = INT8_MAX
     semantics: str = TFLITE
+    mean_of: str = ""
+
+
+MEAN_NCHW = "nchw"
+MEAN_NHWC = "nhwc"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ constants (quant/params.py) run on the shared kernels unchanged.
 * tinyc_softmax_table_s8: the exact softmax through a compile-time exp table, quantized once
   into any output quantization (quant/softmax_table.py);
 * tinyc_avgpool_onnx_s8: onnxruntime's float32 DequantizeLinear -> AveragePool -> QuantizeLinear,
-  operation by operation in MLAS's summation order (quant/ort_pool.py).
+  operation by operation in MLAS's summation order (quant/ort_pool.py), and a ReduceMean lowered
+  to a whole-plane pool in onnxruntime's reduction order (quant/ort_reduce.py).
 
 The registry lists these before the TFLite records of the same op kinds; each applies only to
 nodes whose attributes say "onnx".
@@ -63,7 +64,7 @@ def build_avgpool_onnx(node: Node, graph: Graph, variant: KernelVariant, strides
         raise ModelError(f"node {node.name}: an average pool window of {attrs.kernel[0]}x{attrs.kernel[1]} cells; "
                          f"the ONNX-semantics kernel supports {qparams.MAX_POOL_WINDOW}")
     n, channels, in_h, in_w = x.shape
-    order = ort_pool.summation_order((in_h, in_w), attrs.kernel, attrs.strides, attrs.pads)
+    order = ort_pool.summation_order((in_h, in_w), attrs.kernel, attrs.strides, attrs.pads, attrs.mean_of)
     # multiplier / shift carry the float32 bit patterns of the two scales, requantize the order
     p = struct(
         batch=n, in_h=in_h, in_w=in_w, channels=channels, out_h=y.shape[2], out_w=y.shape[3],

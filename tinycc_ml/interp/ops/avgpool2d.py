@@ -77,4 +77,4 @@ def _onnx_average(attrs: ops.AveragePool2d, x: Operand, output: Tensor) -> np.nd
     q_in, q_out = x.tensor.quant, output.quant
     return ort_average_pool(x.value, int(q_in.zp), float(q_in.s), int(q_out.zp), float(q_out.s), attrs.kernel,
                             attrs.strides, attrs.pads, attrs.count_include_pad, (output.shape[2], output.shape[3]),
-                            attrs.act_min, attrs.act_max)
+                            attrs.act_min, attrs.act_max, attrs.mean_of)
