@@ -220,6 +220,20 @@ def test_ort_quantized_models_reduce_mean_equals_onnxruntime(tmp_path, axes, kee
     assert result.output_max_lsb <= 1, result
 
 
+@pytest.mark.parametrize("axes,keepdims", [((2, 3), 1), ((1, 2), 0)])
+def test_compiled_model_equals_interpreter_on_host_and_cortex_m7(tmp_path, axes, keepdims):
+    """The whole compiled model (planned arena, generated C) with its ReduceMean in onnxruntime's
+    order: byte for byte the interpreter's, on the host and on qemu-m7."""
+    from frontend_support import quantize
+
+    from tinycc_ml.verification import verify_model
+
+    path = tmp_path / "model.onnx"
+    onnx.save(quantize(_conv_mean_head(axes, keepdims, (7, 6))), path)
+    result = verify_model(path, "stm32f746", 3, 0, targets=("host", "qemu-m7"))
+    assert result.ok, "\n".join(result.lines())
+
+
 # --- the C kernel equals the interpreter -------------------------------------------------
 
 
