@@ -48,10 +48,16 @@ def _qdq_mean(shape, axes, keepdims, s_in, zp_in, s_out, zp_out, pads=None, opse
                   helper.make_node("QuantizeLinear", ["pf", "s_in", "zp_in"], ["pq"], name="pad_q"),
                   helper.make_node("DequantizeLinear", ["pq", "s_in", "zp_in"], ["pd"], name="pad_dq")]
         source = "pd"
-    nodes += [helper.make_node("ReduceMean", [source], ["yf"], name="mean", axes=list(axes), keepdims=keepdims),
+    if opset >= 18:  # the axes are an input from opset 18 on
+        init.append(helper.make_tensor("axes", TensorProto.INT64, [len(axes)], list(axes)))
+        mean = helper.make_node("ReduceMean", [source, "axes"], ["yf"], name="mean", keepdims=keepdims)
+    else:
+        mean = helper.make_node("ReduceMean", [source], ["yf"], name="mean", axes=list(axes), keepdims=keepdims)
+    nodes += [mean,
               helper.make_node("QuantizeLinear", ["yf", "s_out", "zp_out"], ["y"], name="q")]
     padded = [d + (pads[i] + pads[i + len(shape)] if pads else 0) for i, d in enumerate(shape)]
-    out_shape = [1 if i in axes else d for i, d in enumerate(padded) if keepdims or i not in axes]
+    reduced = {a % len(shape) for a in axes}
+    out_shape = [1 if i in reduced else d for i, d in enumerate(padded) if keepdims or i not in reduced]
     graph = helper.make_graph(nodes, "mean", [helper.make_tensor_value_info("x", TensorProto.INT8, list(shape))],
                               [helper.make_tensor_value_info("y", TensorProto.INT8, out_shape)], init)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
@@ -94,6 +100,8 @@ ORT_CASES = {
     "nhwc_one_channel": ((1, 9, 6, 1), (1, 2), 0, None),
     "nhwc_50x50": ((1, 50, 50, 3), (1, 2), 1, None),
     "nhwc_2x3_wide": ((1, 2, 3, 70), (1, 2), 0, None),
+    "nchw_opset18": ((1, 6, 5, 7), (-1, -2), 1, None, 18),
+    "nhwc_opset18": ((1, 6, 5, 7), (1, 2), 0, None, 18),
 }
 QUANTS = (
     (0.0370, 3, 0.0370, 3),  # equal quantization: sums of integers over H*W, with exact ties
@@ -107,14 +115,14 @@ QUANTS = (
 def test_reduce_mean_equals_onnxruntime_bit_for_bit(name):
     """The interpreter on tinyc's import of the QDQ model against onnxruntime (ORT_DISABLE_ALL):
     every element equal, over scales whose float sums are inexact and scales with exact ties."""
-    shape, axes, keepdims, pads = ORT_CASES[name]
+    shape, axes, keepdims, pads, *opset = ORT_CASES[name]
     rng = np.random.default_rng(sum(map(ord, name)))
     for s_in, zp_in, s_out, zp_out in QUANTS:
-        model = _qdq_mean(shape, axes, keepdims, s_in, zp_in, s_out, zp_out, pads)
+        model = _qdq_mean(shape, axes, keepdims, s_in, zp_in, s_out, zp_out, pads, *opset)
         graph, choice = load_model_with_semantics(model)
         assert choice.semantics == "onnx"
         (mean,) = [n for n in graph.nodes if n.kind == ops.AveragePool2d.kind]
-        assert mean.attrs.mean_of == (ops.MEAN_NCHW if tuple(axes) == (2, 3) else ops.MEAN_NHWC)
+        assert mean.attrs.mean_of == (ops.MEAN_NHWC if tuple(axes) == (1, 2) else ops.MEAN_NCHW)
         session = _session(model)
         for trial in range(8):
             x = rng.integers(-128, 128, size=shape).astype(np.int8)
