@@ -63,6 +63,9 @@ def sample_graphs() -> dict[str, Graph]:
         "OnnxAveragePool2d": _onnx(single_node(ops.AveragePool2d((2, 2), (2, 2), semantics=ops.ONNX),
                                                [act("x", (1, 3, 4, 4), Q)], act("y", (1, 3, 2, 2), Q_OUT),
                                                {"x": NHWC, "y": NHWC})),
+        "OnnxReduceMean": _onnx(single_node(ops.AveragePool2d((4, 4), semantics=ops.ONNX, mean_of=ops.MEAN_NCHW),
+                                            [act("x", (1, 3, 4, 4), Q)], act("y", (1, 3, 1, 1), Q_OUT),
+                                            {"x": NHWC, "y": NHWC})),
     }  # fmt: skip
 
 
@@ -186,7 +189,7 @@ def test_unsupported_shapes_are_model_errors():
 
 def test_every_op_kind_has_a_kernel_and_sources():
     calls = sample_calls()
-    extra = {"DepthwiseConv2d", "AddTable", "OnnxSoftmax", "OnnxAveragePool2d"}  # further variants of op kinds
+    extra = {"DepthwiseConv2d", "AddTable", "OnnxSoftmax", "OnnxAveragePool2d", "OnnxReduceMean"}  # further variants of op kinds
     assert (set(calls) - extra) | {"Reshape"} == set(ops.OPS_BY_KIND)  # Reshape: no call here
     every = [c for cs in calls.values() for c in cs]
     names = {p.name for p in runtime_sources_for(every)}

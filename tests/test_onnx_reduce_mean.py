@@ -1,7 +1,7 @@
 """ReduceMean under ONNX semantics follows onnxruntime (ORT_DISABLE_ALL) bit for bit: DequantizeLinear,
 the float32 sum in onnxruntime's own order (Eigen's packets for NCHW, MLAS's row-of-ones MatMul for
 NHWC: quant/ort_reduce.py), the division by float(count), QuantizeLinear half to even. The C
-kernel (tinyc_avgpool_onnx_s8, orders 3 and 4) equals the interpreter on the host (portable and
+kernel (tinyc_reduce_mean_onnx_s8) equals the interpreter on the host (portable and
 emulated-SIMD builds, sanitizers) and on qemu-m4/m7/m33/m3. TFLite semantics keeps TFLite Micro's
 MEAN (a depthwise conv of ones).
 """
@@ -264,7 +264,7 @@ def mean_graphs(draw: st.DrawFn):
 @given(graph=mean_graphs(), seed=seeds)
 def test_reduce_mean_kernel_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph)
-    assert call.symbol == "tinyc_avgpool_onnx_s8"
+    assert call.symbol == "tinyc_reduce_mean_onnx_s8"
     order = ort_pool.EIGEN_ROWS if graph.nodes[0].attrs.mean_of == ops.MEAN_NCHW else ort_pool.SEQUENTIAL
     assert call.params["requantize"] == order
     check_kernels(graph, kernel_runners, seed)
@@ -322,3 +322,25 @@ def test_reduce_mean_kernel_on_cortex_m(qemu_kernel_runner):
 
 def test_reduce_mean_kernel_on_m33_and_m3(qemu_other_core_runner):
     assert check_kernels_batch(_cortex_m_cases(30), qemu_other_core_runner) == 30 + len(TIE_CASES)
+
+
+def test_reduce_mean_kernel_has_no_fused_multiply_add_in_gnu_mode(tmp_path):
+    """As tinyc_avgpool_onnx_s8: under -std=gnu11 GCC may contract a * b + c into VFMA on the M7,
+    which rounds once where onnxruntime rounds twice; the kernel's pragma keeps them apart."""
+    import os
+    import shutil
+    import subprocess
+
+    gcc, objdump = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-objdump")
+    if not (gcc and objdump):
+        if os.environ.get("CI"):
+            pytest.fail("arm-none-eabi-gcc / objdump not found")
+        pytest.skip("arm-none-eabi-gcc not found")
+    runtime = Path(__file__).resolve().parents[1] / "runtime_c"
+    obj = tmp_path / "mean.o"
+    subprocess.run([gcc, "-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-O2", "-std=gnu11",
+                    f"-I{runtime / 'include'}", "-c", str(runtime / "src" / "tinyc_reduce_mean_onnx_s8.c"), "-o", str(obj)],
+                   check=True)
+    listing = subprocess.run([objdump, "-d", str(obj)], check=True, capture_output=True, text=True).stdout
+    assert "vadd.f32" in listing and "vdiv.f32" in listing and "vmul.f32" in listing
+    assert not any(op in listing for op in ("vfma", "vfms", "vmla", "vmls", "vfnm")), "a fused multiply-add"

@@ -5,8 +5,9 @@ constants (quant/params.py) run on the shared kernels unchanged.
 * tinyc_softmax_table_s8: the exact softmax through a compile-time exp table, quantized once
   into any output quantization (quant/softmax_table.py);
 * tinyc_avgpool_onnx_s8: onnxruntime's float32 DequantizeLinear -> AveragePool -> QuantizeLinear,
-  operation by operation in MLAS's summation order (quant/ort_pool.py), and a ReduceMean lowered
-  to a whole-plane pool in onnxruntime's reduction order (quant/ort_reduce.py).
+  operation by operation in MLAS's summation order (quant/ort_pool.py);
+* tinyc_reduce_mean_onnx_s8: a ReduceMean lowered to a whole-plane pool (AveragePool2d.mean_of),
+  in onnxruntime's reduction order for its ONNX form (quant/ort_reduce.py).
 
 The registry lists these before the TFLite records of the same op kinds; each applies only to
 nodes whose attributes say "onnx".
@@ -34,6 +35,14 @@ SOFTMAX_TABLE_MAX_DEPTH = 1 << 16  # the uint64 sum of exps (each <= 2^24) and i
 
 def _onnx(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return getattr(node.attrs, "semantics", ops.TFLITE) == ops.ONNX
+
+
+def _onnx_pool(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _onnx(node, graph, target) and not node.attrs.mean_of  # type: ignore[attr-defined]
+
+
+def _onnx_mean(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return _onnx(node, graph, target) and bool(node.attrs.mean_of)  # type: ignore[attr-defined]
 
 
 def build_softmax_table(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
@@ -85,6 +94,9 @@ ONNX_VARIANTS: tuple[KernelVariant, ...] = (
                   "tinyc_softmax_table_s8.c", build_softmax_table, applies=_onnx, access=access.softmax,
                   reason="softmax, row by row"),
     KernelVariant("tinyc_avgpool_onnx_s8", "tinyc_pool_params", (ops.AveragePool2d.kind,), 2,
-                  "tinyc_avgpool_onnx_s8.c", build_avgpool_onnx, applies=_onnx, access=access.pool,
+                  "tinyc_avgpool_onnx_s8.c", build_avgpool_onnx, applies=_onnx_pool, access=access.pool,
                   reason="average pooling, window by window"),
+    KernelVariant("tinyc_reduce_mean_onnx_s8", "tinyc_pool_params", (ops.AveragePool2d.kind,), 2,
+                  "tinyc_reduce_mean_onnx_s8.c", build_avgpool_onnx, applies=_onnx_mean, access=access.pool,
+                  reason="a whole-plane mean, channel by channel"),
 )

@@ -13,7 +13,8 @@ nearest, so the result is a function of the order of the additions, which MLAS p
 * ROWS (otherwise, MlasPool2DKernel): the window's cells row-major, from 0.0f;
 * EIGEN_ROWS, SEQUENTIAL: not a pool but a ReduceMean over the spatial axes lowered to one
   (AveragePool2d.mean_of), NCHW or NHWC, summed as onnxruntime's reduction sums them
-  (quant/ort_reduce.py), the row index deciding the Eigen order.
+  (quant/ort_reduce.py; its C twin is tinyc_reduce_mean_onnx_s8.c), the row index deciding the
+  Eigen order.
 
 Pad cells add 0.0f, which changes no float sum. The divisor is float(count): the cells inside
 the input, or with count_include_pad the whole kernel (MLAS never clips it, not even in the

@@ -19,7 +19,7 @@ sum's order depends on the ONNX layout:
   change nothing). Batched NHWC means take Eigen's rowwise() path, which is not replayed.
 
 Determined against onnxruntime 1.32.0 on x86-64 (tests/test_onnx_reduce_mean.py checks every
-element against onnxruntime). Pad cells (a Pad folded into the whole-plane pool) are 0.0f: they
+element against onnxruntime). The C twin is runtime_c/src/tinyc_reduce_mean_onnx_s8.c. Pad cells (a Pad folded into the whole-plane pool) are 0.0f: they
 change no sum, but they occupy their position in the row, which decides the order.
 """
 

@@ -256,6 +256,10 @@ void tinyc_maxpool_s8(const tinyc_pool_params *params, const int8_t *input, int8
  * float32 bit patterns of the input / output scales, requantize the summation order
  * (tinycc_ml/quant/ort_pool.py). */
 void tinyc_avgpool_onnx_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
+/* ReduceMean over H and W as onnxruntime computes a QDQ ReduceMean (ONNX semantics), as a
+ * whole-plane pool: float32 dequantize, sum in onnxruntime's order for the ONNX form (requantize
+ * 3 NCHW, 4 NHWC: tinycc_ml/quant/ort_reduce.py), divide by the count, quantize half to even. */
+void tinyc_reduce_mean_onnx_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output);
 
 /* Softmax over the innermost dimension (TFLite's int8 kernel, output (1/256, -128)). */
 typedef struct {
