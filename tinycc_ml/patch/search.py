@@ -24,7 +24,7 @@ from ..kernels.target import HOST_TARGET, KernelTarget
 from ..memory.picture import short
 from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
-from .band_facts import Models
+from .memo import SearchMemo
 from .rows import STAGE_KINDS
 from .stage import Candidate, StageError, patch_candidate, patched_program, program_macs
 
@@ -172,7 +172,7 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
     base_macs = program_macs(straight)
     # (lower bound, overhead, columns, order, candidate, split, n_h, n_w)
     found: list[tuple[int, float, int, int, Candidate, str, int, int]] = []
-    models: Models = {}
+    memo = SearchMemo()
     for split in candidate_splits(straight):
         height, width = straight.graph.tensor(split).shape[2:]
         narrower: int | None = None  # the split's best bound with fewer columns
@@ -182,7 +182,7 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             counts = band_counts(height, width, n_w)
             for n_h in counts:
                 try:
-                    candidate = patch_candidate(straight, split, n_h, target, models, columns=n_w)
+                    candidate = patch_candidate(straight, split, n_h, target, memo, columns=n_w)
                 except StageError:
                     break  # the stage cannot end here (or cannot be cut finer): no finer grid either
                 overhead = 100.0 * (candidate.macs - base_macs) / max(base_macs, 1)

@@ -23,12 +23,14 @@ from ..ir.layout import CHW, NHWC, same_bytes
 from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
+from ..kernels.wide_weights import wide_weights_fit
 from ..memory.bounds import lower_bound_bytes, resolve_facts
 from ..memory.facts import OverlapFact
 from ..memory.liveness import BufferRequest, step_requests
 from ..memory.planners import DEFAULT_PLANNER, plan
 from ..program import Iteration, LoopStep, NodeStep, Program, Region, Step, node_macs
-from .band_facts import Models, band_facts
+from .band_facts import band_facts
+from .memo import CallMemo, SearchMemo
 from .resident import resident_facts
 from .rows import STAGE_KINDS, InputRows, Rows, band_attrs, input_rows
 
@@ -167,19 +169,23 @@ def stage_windows(graph: Graph, stage: Stage, band: Rows) -> tuple[dict[str, Row
     return {name: w[0] for name, w in held.items()}, {name: tuple(r for r, _ in w) for name, w in reads.items()}
 
 
-CallMemo = dict[tuple, tuple[list[str], list[KernelCall]]]
-
-
-def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo) -> list[KernelCall]:
-    """The node's kernel calls; patches of one loop with the same geometry (shapes, pads,
-    strides) share them, renamed to their own region tensors (interior tiles are alike,
-    and building a conv's calls reorders its weights)."""
+def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo,
+                wide: bool) -> list[KernelCall]:
+    """The node's kernel calls; patches with the same geometry (shapes, pads, strides) share
+    them, renamed to their own region tensors (interior tiles are alike, a band of one
+    height and pads recurs across band counts and across the stages of later splits, and
+    building a conv's calls reorders its weights). `wide`: the int16-weight flash rule on
+    the iteration's graph (kernels/wide_weights.py), the one thing a kernel's record reads
+    beyond the node's own tensors and attributes."""
     acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
-    key = (node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts), tuple(strides.get(n, 0) for n in acts))
+    key = (wide, node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts),
+           tuple(strides.get(n, 0) for n in acts))
     if key not in memo:
         memo[key] = (acts, kernel_calls(node, graph, target, strides))
         return memo[key][1]
     names, calls = memo[key]
+    if names == acts:
+        return calls
     rename = dict(zip(names, acts))
     return [replace(c, args=tuple(TensorArg(rename[a.tensor], a.row_stride) if isinstance(a, TensorArg) else a
                                   for a in c.args)) for c in calls]
@@ -199,7 +205,7 @@ def _plane_region(region_name: str, name: str, source: Tensor, window: Window) -
 
 
 def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
-                   cols: Rows | None = None, memo: CallMemo | None = None) -> Iteration:
+                   cols: Rows | None = None, memo: SearchMemo | None = None) -> Iteration:
     """One patch: a full-width band (cols None) or the tile band x cols. A region is a
     window of its buffer: a resident tensor (stage input, K) is whole, a scoped one holds
     the patch's hull of what its consumers read; a window narrower than its buffer's image
@@ -249,16 +255,23 @@ def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: K
     it_graph = replace(graph, nodes=tuple(nodes), tensors=tensors, dim_orders=dim_orders, inputs=(), outputs=())
     strides = {name: r.row_stride // tensors[name].dtype.itemsize
                for name, r in regions.items() if r.is_strided(tensors[name])}
-    memo = {} if memo is None else memo
-    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo))) for n in nodes)
+    memo = SearchMemo() if memo is None else memo
+    # The flash rule reads the iteration graph's ops and constants: those of the stage, with
+    # this band's attributes (pads), the only part of them that varies across its bands.
+    wide_key = (stage.split, tuple(n.attrs for n in nodes))
+    if wide_key not in memo.wide_weights:
+        memo.wide_weights[wide_key] = wide_weights_fit(it_graph, target)
+    wide = memo.wide_weights[wide_key]
+    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo.calls, wide))) for n in nodes)
     return Iteration(it_graph, steps, tuple(regions.values()))
 
 
 def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HOST_TARGET,
-               columns: int = 1) -> LoopStep:
-    """The stage's loop over an n_h x n_w grid of K (row-major); columns 1: full-width bands."""
+               columns: int = 1, memo: SearchMemo | None = None) -> LoopStep:
+    """The stage's loop over an n_h x n_w grid of K (row-major); columns 1: full-width bands.
+    `memo`: what a search's candidates share (memo.py)."""
     height, width = graph.tensor(stage.split).shape[2:]
-    memo: CallMemo = {}
+    memo = SearchMemo() if memo is None else memo
     if columns == 1:
         iterations = tuple(band_iteration(graph, stage, i, band, target, memo=memo)
                            for i, band in enumerate(band_rows(height, bands)))
@@ -295,7 +308,7 @@ class Candidate:
 
 
 def patch_candidate(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
-                    models: Models | None = None, columns: int = 1) -> Candidate:
+                    memo: SearchMemo | None = None, columns: int = 1) -> Candidate:
     """`straight` with the patch stage ending at `split` run in `bands` row bands (times
     `columns` column bands: a grid of patches, row-major).
 
@@ -303,11 +316,12 @@ def patch_candidate(straight: Program, split: str, bands: int, target: KernelTar
     overlap facts of the ops outside the stage still hold (their buffers are whole and
     their last reads unchanged, unless they read a stage input); the stage's ops get the
     same kind of facts between their band buffers (band_facts.py), and K may overwrite
-    the rows of a dying stage input no later band reads (resident.py). `models`: the
-    kernel access models already derived (band_facts.Models), shared by a search."""
+    the rows of a dying stage input no later band reads (resident.py). `memo`: the
+    kernel calls and access models a search's candidates share (memo.py)."""
     graph = straight.graph
     stage = find_stage(graph, straight.schedule, split, tiles=columns > 1)
-    loop = stage_loop(graph, stage, bands, target, columns)
+    memo = SearchMemo() if memo is None else memo
+    loop = stage_loop(graph, stage, bands, target, columns, memo)
     members = {n.name for n in stage.nodes}
     steps: list = []
     for step in straight.steps:
@@ -323,7 +337,7 @@ def patch_candidate(straight: Program, split: str, bands: int, target: KernelTar
         # Both derivations assume full-width bands, whose regions are contiguous rows. A grid's
         # tiles are strided windows, which no overlap fact covers (kernels.variant): none.
         facts.extend(resident_facts(graph, steps, loop, stage.inputs, split))
-        facts.extend(band_facts(loop, {r.name: r.size for r in requests}, models))
+        facts.extend(band_facts(loop, {r.name: r.size for r in requests}, memo.models))
     return Candidate(straight, tuple(steps), requests, tuple(facts))
 
 
