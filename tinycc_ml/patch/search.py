@@ -26,7 +26,7 @@ from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
 from .memo import SearchMemo
 from .rows import STAGE_KINDS
-from .stage import Candidate, StageError, patch_candidate, patched_program, program_macs
+from .stage import Candidate, StageError, layout_candidate, patch_layout, patched_program, program_macs
 
 DEFAULT_OVERHEAD_PCT = 20.0
 MAX_BANDS = 32  # more bands only add halo: the per-band buffers stop shrinking long before
@@ -182,12 +182,13 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             counts = band_counts(height, width, n_w)
             for n_h in counts:
                 try:
-                    candidate = patch_candidate(straight, split, n_h, target, memo, columns=n_w)
+                    layout = patch_layout(straight, split, n_h, n_w, memo)
+                    overhead = 100.0 * (layout.macs - base_macs) / max(base_macs, 1)
+                    if overhead > request.overhead_pct:
+                        break  # more bands only add halo (checked before any kernel call is built)
+                    candidate = layout_candidate(layout, target, memo)
                 except StageError:
                     break  # the stage cannot end here (or cannot be cut finer): no finer grid either
-                overhead = 100.0 * (candidate.macs - base_macs) / max(base_macs, 1)
-                if overhead > request.overhead_pct:
-                    break  # more bands only add halo
                 bound = candidate.lower_bound_bytes()
                 found.append((bound, overhead, n_w, len(found), candidate, split, n_h, n_w))
                 # Band counts with the same tallest band size their buffers alike: only a new
