@@ -13,6 +13,13 @@ MAX_COLUMNS whose tiles are near square (aspect within 2: a square tile has the 
 halo per byte of patch buffer, and every candidate costs a full plan); each (split, n_w)
 series over n_h stops at the MAC budget or after PATIENCE grids that do not lower its arena,
 and a split stops widening after COLUMN_PATIENCE column counts that do not lower its arena.
+
+Cost: a candidate's MACs come from its Layout (the patches' regions and shapes, no kernel
+call), so a grid past the budget costs no call; the kernel calls, access models and stages
+of one search are shared through one SearchMemo (memo.py): a band of one height and pads
+recurs across band counts and across the stages of later splits. Each candidate within the
+budget still gets its exact lower bound (its calls' scratch and in-band facts), since the
+series' patience compares them; only the planning is left to the few that can win.
 """
 
 from __future__ import annotations
