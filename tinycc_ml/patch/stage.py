@@ -266,7 +266,7 @@ def with_calls(patch: Iteration, stage: Stage, target: KernelTarget, memo: Searc
     # The flash rule reads the iteration graph's ops and constants: those of the stage, with
     # this patch's attributes (pads), the only part of them that varies across its patches.
     nodes = [step.node for step in patch.steps]
-    wide_key = (stage.split, tuple(n.attrs for n in nodes))
+    wide_key = tuple((n.name, n.attrs) for n in nodes)
     if wide_key not in memo.wide_weights:
         memo.wide_weights[wide_key] = wide_weights_fit(it_graph, target)
     wide = memo.wide_weights[wide_key]
