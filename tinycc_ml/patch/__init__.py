@@ -5,4 +5,5 @@
     resident.py  the overlap fact letting K overwrite the stage input's dead rows
     band_facts.py  the overlap facts between the per-band buffers
     search.py  the choice of (K, bands): exact peak of each candidate, MAC overhead, budget
+    memo.py    what one search's candidates share (kernel calls, access models, stages)
 """

@@ -22,9 +22,10 @@ from ..memory.facts import OverlapFact
 from ..steps import LoopStep
 
 
-# (node, attrs, region shapes) -> the kernel's min_distance per activation input (None:
-# no access model): bands of one shape and pads share one model, and so do the
-# candidates of one search, which passes the same dict to every loop it builds.
+# (node, attrs, region shapes, kernel symbols) -> the kernel's min_distance per activation
+# input (None: no access model): bands of one shape and pads share one model, and so do the
+# candidates of one search, which passes the same dict to every loop it builds (the
+# symbols: two stages may run one node's band on different variants, e.g. int16 weights).
 Models = dict[tuple, "dict[int, int] | None"]
 
 
@@ -55,7 +56,8 @@ def _distance(loop: LoopStep, j: int, buffer: str, per_shape: Models) -> int | N
     for it in loop.iterations:
         body = it.steps[j]
         names = [n for n in body.node.inputs if n and not it.graph.tensor(n).is_constant]
-        key = (loop.nodes[j].name, body.node.attrs, tuple(it.graph.tensor(n).shape for n in (*names, body.node.outputs[0])))
+        key = (loop.nodes[j].name, body.node.attrs, tuple(it.graph.tensor(n).shape for n in (*names, body.node.outputs[0])),
+               tuple(c.symbol for c in body.calls))
         if key not in per_shape:
             traffic = node_traffic(body.calls) if body.calls else None
             per_shape[key] = None if traffic is None else {

@@ -13,6 +13,13 @@ MAX_COLUMNS whose tiles are near square (aspect within 2: a square tile has the 
 halo per byte of patch buffer, and every candidate costs a full plan); each (split, n_w)
 series over n_h stops at the MAC budget or after PATIENCE grids that do not lower its arena,
 and a split stops widening after COLUMN_PATIENCE column counts that do not lower its arena.
+
+Cost: a candidate's MACs come from its Layout (the patches' regions and shapes, no kernel
+call), so a grid past the budget costs no call; the kernel calls, access models and stages
+of one search are shared through one SearchMemo (memo.py): a band of one height and pads
+recurs across band counts and across the stages of later splits. Each candidate within the
+budget still gets its exact lower bound (its calls' scratch and in-band facts), since the
+series' patience compares them; only the planning is left to the few that can win.
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ from ..kernels.target import HOST_TARGET, KernelTarget
 from ..memory.picture import short
 from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
-from .band_facts import Models
+from .memo import SearchMemo
 from .rows import STAGE_KINDS
-from .stage import Candidate, StageError, patch_candidate, patched_program, program_macs
+from .stage import Candidate, StageError, layout_candidate, patch_layout, patched_program, program_macs
 
 DEFAULT_OVERHEAD_PCT = 20.0
 MAX_BANDS = 32  # more bands only add halo: the per-band buffers stop shrinking long before
@@ -172,7 +179,7 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
     base_macs = program_macs(straight)
     # (lower bound, overhead, columns, order, candidate, split, n_h, n_w)
     found: list[tuple[int, float, int, int, Candidate, str, int, int]] = []
-    models: Models = {}
+    memo = SearchMemo()
     for split in candidate_splits(straight):
         height, width = straight.graph.tensor(split).shape[2:]
         narrower: int | None = None  # the split's best bound with fewer columns
@@ -182,12 +189,13 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
             counts = band_counts(height, width, n_w)
             for n_h in counts:
                 try:
-                    candidate = patch_candidate(straight, split, n_h, target, models, columns=n_w)
+                    layout = patch_layout(straight, split, n_h, n_w, memo)
+                    overhead = 100.0 * (layout.macs - base_macs) / max(base_macs, 1)
+                    if overhead > request.overhead_pct:
+                        break  # more bands only add halo (checked before any kernel call is built)
+                    candidate = layout_candidate(layout, target, memo)
                 except StageError:
                     break  # the stage cannot end here (or cannot be cut finer): no finer grid either
-                overhead = 100.0 * (candidate.macs - base_macs) / max(base_macs, 1)
-                if overhead > request.overhead_pct:
-                    break  # more bands only add halo
                 bound = candidate.lower_bound_bytes()
                 found.append((bound, overhead, n_w, len(found), candidate, split, n_h, n_w))
                 # Band counts with the same tallest band size their buffers alike: only a new

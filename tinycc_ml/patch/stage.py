@@ -23,12 +23,14 @@ from ..ir.layout import CHW, NHWC, same_bytes
 from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
+from ..kernels.wide_weights import wide_weights_fit
 from ..memory.bounds import lower_bound_bytes, resolve_facts
 from ..memory.facts import OverlapFact
 from ..memory.liveness import BufferRequest, step_requests
 from ..memory.planners import DEFAULT_PLANNER, plan
 from ..program import Iteration, LoopStep, NodeStep, Program, Region, Step, node_macs
-from .band_facts import Models, band_facts
+from .band_facts import band_facts
+from .memo import CallMemo, SearchMemo
 from .resident import resident_facts
 from .rows import STAGE_KINDS, InputRows, Rows, band_attrs, input_rows
 
@@ -42,6 +44,7 @@ class Stage:
     split: str  # K: the tensor the bands tile
     nodes: tuple[Node, ...]  # in the straight program's order; the last produces K
     inputs: tuple[str, ...]  # resident tensors the stage reads from outside
+    planar: frozenset[str] = frozenset()  # its channel-major (CHW) images: regions of their planes
 
     @property
     def scoped(self) -> tuple[str, ...]:
@@ -112,7 +115,9 @@ def find_stage(graph: Graph, order: Sequence[Node], split: str, tiles: bool = Fa
     nodes = tuple(n for n in order if n.name in members)
     if len(nodes) < 2:
         raise StageError(f"the stage of {split} has a single op: nothing to save")
-    return Stage(split, nodes, tuple(sorted(inputs)))
+    tensors = {n for node in nodes for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant}
+    planar = frozenset(n for n in tensors if _is_chw_image(graph, n) and not _is_image(graph, n))
+    return Stage(split, nodes, tuple(sorted(inputs)), planar)
 
 
 def band_rows(height: int, bands: int) -> tuple[Rows, ...]:
@@ -167,19 +172,23 @@ def stage_windows(graph: Graph, stage: Stage, band: Rows) -> tuple[dict[str, Row
     return {name: w[0] for name, w in held.items()}, {name: tuple(r for r, _ in w) for name, w in reads.items()}
 
 
-CallMemo = dict[tuple, tuple[list[str], list[KernelCall]]]
-
-
-def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo) -> list[KernelCall]:
-    """The node's kernel calls; patches of one loop with the same geometry (shapes, pads,
-    strides) share them, renamed to their own region tensors (interior tiles are alike,
-    and building a conv's calls reorders its weights)."""
+def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo,
+                wide: bool) -> list[KernelCall]:
+    """The node's kernel calls; patches with the same geometry (shapes, pads, strides) share
+    them, renamed to their own region tensors (interior tiles are alike, a band of one
+    height and pads recurs across band counts and across the stages of later splits, and
+    building a conv's calls reorders its weights). `wide`: the int16-weight flash rule on
+    the iteration's graph (kernels/wide_weights.py), the one thing a kernel's record reads
+    beyond the node's own tensors and attributes."""
     acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
-    key = (node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts), tuple(strides.get(n, 0) for n in acts))
+    key = (wide, node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts),
+           tuple(strides.get(n, 0) for n in acts))
     if key not in memo:
         memo[key] = (acts, kernel_calls(node, graph, target, strides))
         return memo[key][1]
     names, calls = memo[key]
+    if names == acts:
+        return calls
     rename = dict(zip(names, acts))
     return [replace(c, args=tuple(TensorArg(rename[a.tensor], a.row_stride) if isinstance(a, TensorArg) else a
                                   for a in c.args)) for c in calls]
@@ -198,12 +207,12 @@ def _plane_region(region_name: str, name: str, source: Tensor, window: Window) -
     return Region(region_name, name, r0 * width * item, height * width * item if strided else 0, planes=strided)
 
 
-def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
-                   cols: Rows | None = None, memo: CallMemo | None = None) -> Iteration:
-    """One patch: a full-width band (cols None) or the tile band x cols. A region is a
-    window of its buffer: a resident tensor (stage input, K) is whole, a scoped one holds
-    the patch's hull of what its consumers read; a window narrower than its buffer's image
-    has a row stride (the kernels address it through it)."""
+def patch_geometry(graph: Graph, stage: Stage, index: int, band: Rows, cols: Rows | None = None) -> Iteration:
+    """One patch before its kernel calls (every step's calls empty): a full-width band (cols
+    None) or the tile band x cols. A region is a window of its buffer: a resident tensor
+    (stage input, K) is whole, a scoped one holds the patch's hull of what its consumers
+    read; a window narrower than its buffer's image has a row stride (the kernels address
+    it through it). Its sizes and MACs are those of the patch with its calls."""
     held, reads = tile_windows(graph, stage, band, cols)
     scoped = set(stage.scoped)
     tensors: dict[str, Tensor] = {}
@@ -216,7 +225,7 @@ def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: K
             n, c, height, width = source.shape
             (r0, r1), (c0, c1) = window
             tensors[region_name] = Tensor(region_name, (n, c, r1 - r0, c1 - c0), source.dtype, source.quant)
-            if _is_chw_image(graph, name) and not _is_image(graph, name):
+            if name in stage.planar:
                 regions[region_name] = _plane_region(region_name, name, source, window)
                 return region_name
             # The buffer's image: the whole tensor, or (scoped) the patch's hull of it.
@@ -247,29 +256,60 @@ def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: K
         nodes.append(replace(node, attrs=band_attrs(node, rows, columns), inputs=tuple(ins), outputs=(out,)))
     dim_orders = {name: graph.dim_order(r.buffer) for name, r in regions.items()}
     it_graph = replace(graph, nodes=tuple(nodes), tensors=tensors, dim_orders=dim_orders, inputs=(), outputs=())
-    strides = {name: r.row_stride // tensors[name].dtype.itemsize
-               for name, r in regions.items() if r.is_strided(tensors[name])}
-    memo = {} if memo is None else memo
-    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo))) for n in nodes)
-    return Iteration(it_graph, steps, tuple(regions.values()))
+    return Iteration(it_graph, tuple(NodeStep(n, ()) for n in nodes), tuple(regions.values()))
 
 
-def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HOST_TARGET,
-               columns: int = 1) -> LoopStep:
-    """The stage's loop over an n_h x n_w grid of K (row-major); columns 1: full-width bands."""
-    height, width = graph.tensor(stage.split).shape[2:]
-    memo: CallMemo = {}
-    if columns == 1:
-        iterations = tuple(band_iteration(graph, stage, i, band, target, memo=memo)
-                           for i, band in enumerate(band_rows(height, bands)))
-    else:
-        iterations = tuple(band_iteration(graph, stage, i, band, target, cols, memo)
-                           for i, (band, cols) in enumerate(patch_grid(height, width, bands, columns)))
+def with_calls(patch: Iteration, stage: Stage, target: KernelTarget, memo: SearchMemo) -> Iteration:
+    """The patch with the kernel calls of its nodes (on its region tensors and row strides)."""
+    it_graph = patch.graph
+    strides = patch.row_strides()
+    # The flash rule reads the iteration graph's ops and constants: those of the stage, with
+    # this patch's attributes (pads), the only part of them that varies across its patches.
+    nodes = [step.node for step in patch.steps]
+    wide_key = tuple((n.name, n.attrs) for n in nodes)
+    if wide_key not in memo.wide_weights:
+        memo.wide_weights[wide_key] = wide_weights_fit(it_graph, target)
+    wide = memo.wide_weights[wide_key]
+    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo.calls, wide))) for n in nodes)
+    return replace(patch, steps=steps)
+
+
+def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
+                   cols: Rows | None = None, memo: SearchMemo | None = None) -> Iteration:
+    """One patch with its kernel calls (patch_geometry, with_calls)."""
+    return with_calls(patch_geometry(graph, stage, index, band, cols), stage, target,
+                      SearchMemo() if memo is None else memo)
+
+
+def _loop(stage: Stage, iterations: tuple[Iteration, ...]) -> LoopStep:
     name = "patch_" + "".join(ch if ch.isalnum() else "_" for ch in stage.split)
     try:
         return LoopStep(name, stage.nodes, iterations, stage.scoped)
     except ValueError as exc:  # a band's pads chose another kernel variant than the others
         raise StageError(str(exc)) from None
+
+
+def stage_geometry(graph: Graph, stage: Stage, bands: int, columns: int = 1) -> LoopStep:
+    """The stage's loop over an n_h x n_w grid of K (row-major; columns 1: full-width bands),
+    before its kernel calls (patch_geometry)."""
+    height, width = graph.tensor(stage.split).shape[2:]
+    if columns == 1:
+        return _loop(stage, tuple(patch_geometry(graph, stage, i, band) for i, band in enumerate(band_rows(height, bands))))
+    return _loop(stage, tuple(patch_geometry(graph, stage, i, band, cols)
+                              for i, (band, cols) in enumerate(patch_grid(height, width, bands, columns))))
+
+
+def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HOST_TARGET,
+               columns: int = 1, memo: SearchMemo | None = None) -> LoopStep:
+    """The stage's loop over an n_h x n_w grid of K, with its kernel calls. `memo`: what a
+    search's candidates share (memo.py)."""
+    return loop_with_calls(stage_geometry(graph, stage, bands, columns), stage, target, memo)
+
+
+def loop_with_calls(geometry: LoopStep, stage: Stage, target: KernelTarget,
+                    memo: SearchMemo | None = None) -> LoopStep:
+    memo = SearchMemo() if memo is None else memo
+    return _loop(stage, tuple(with_calls(it, stage, target, memo) for it in geometry.iterations))
 
 
 @dataclass(frozen=True)
@@ -294,37 +334,91 @@ class Candidate:
         return Program(self.straight.graph, self.steps, memory, self.straight.scheduling)
 
 
-def patch_candidate(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
-                    models: Models | None = None, columns: int = 1) -> Candidate:
-    """`straight` with the patch stage ending at `split` run in `bands` row bands (times
-    `columns` column bands: a grid of patches, row-major).
+@dataclass(frozen=True)
+class Layout:
+    """A candidate before its kernel calls: `straight`'s steps with the stage's loop (its
+    patches' regions, shapes and pads: patch_geometry) in place of the stage's ops. Its
+    MACs are the candidate's: what the search checks before it builds any call."""
 
-    The loop takes the place of K's producer; the rest keeps its order and kernels. The
-    overlap facts of the ops outside the stage still hold (their buffers are whole and
-    their last reads unchanged, unless they read a stage input); the stage's ops get the
-    same kind of facts between their band buffers (band_facts.py), and K may overwrite
-    the rows of a dying stage input no later band reads (resident.py). `models`: the
-    kernel access models already derived (band_facts.Models), shared by a search."""
+    straight: Program
+    stage: Stage
+    steps: tuple[Step, ...]
+    loop_index: int  # of the loop in `steps`
+    columns: int  # 1: full-width bands
+
+    @property
+    def loop(self) -> LoopStep:
+        loop = self.steps[self.loop_index]
+        assert isinstance(loop, LoopStep)
+        return loop
+
+    @property
+    def macs(self) -> int:
+        return steps_macs(self.straight.graph, self.steps)
+
+
+def patch_layout(straight: Program, split: str, bands: int, columns: int = 1,
+                 memo: SearchMemo | None = None) -> Layout:
+    """The Layout of `straight` with the stage ending at `split` run in `bands` row bands
+    (times `columns` column bands: a grid of patches, row-major); StageError when there is none.
+    The loop takes the place of K's producer; the rest keeps its order and kernels."""
     graph = straight.graph
-    stage = find_stage(graph, straight.schedule, split, tiles=columns > 1)
-    loop = stage_loop(graph, stage, bands, target, columns)
+    tiles = columns > 1
+    if memo is None or (split, tiles) not in memo.stages:
+        try:
+            stage: Stage | StageError = find_stage(graph, straight.schedule, split, tiles)
+        except StageError as exc:
+            stage = exc
+        if memo is not None:
+            memo.stages[split, tiles] = stage
+    else:
+        stage = memo.stages[split, tiles]
+    if isinstance(stage, StageError):
+        raise StageError(str(stage))
+    loop = stage_geometry(graph, stage, bands, columns)
     members = {n.name for n in stage.nodes}
-    steps: list = []
+    steps: list[Step] = []
     for step in straight.steps:
         if isinstance(step, NodeStep) and step.node.name in members:
             if step.node.name == stage.nodes[-1].name:
+                loop_index = len(steps)
                 steps.append(loop)
             continue
         steps.append(step)
+    return Layout(straight, stage, tuple(steps), loop_index, columns)
+
+
+def layout_candidate(layout: Layout, target: KernelTarget = HOST_TARGET, memo: SearchMemo | None = None) -> Candidate:
+    """The layout with its kernel calls, buffer requests and overlap facts (StageError when
+    its patches' pads choose different kernel variants).
+
+    The overlap facts of the ops outside the stage still hold (their buffers are whole and
+    their last reads unchanged, unless they read a stage input); the stage's ops get the
+    same kind of facts between their band buffers (band_facts.py), and K may overwrite
+    the rows of a dying stage input no later band reads (resident.py). `memo`: the
+    kernel calls and access models a search's candidates share (memo.py)."""
+    memo = SearchMemo() if memo is None else memo
+    straight, stage = layout.straight, layout.stage
+    graph = straight.graph
+    loop = loop_with_calls(layout.loop, stage, target, memo)
+    steps = layout.steps[:layout.loop_index] + (loop,) + layout.steps[layout.loop_index + 1:]
+    members = {n.name for n in stage.nodes}
     # An outside op that read a stage input last may now run before the loop reads it.
     facts = [f for f in straight.plan.facts if f.node not in members and f.input not in stage.inputs]
     requests = step_requests(graph, steps)
-    if columns == 1:
+    if layout.columns == 1:
         # Both derivations assume full-width bands, whose regions are contiguous rows. A grid's
         # tiles are strided windows, which no overlap fact covers (kernels.variant): none.
-        facts.extend(resident_facts(graph, steps, loop, stage.inputs, split))
-        facts.extend(band_facts(loop, {r.name: r.size for r in requests}, models))
-    return Candidate(straight, tuple(steps), requests, tuple(facts))
+        facts.extend(resident_facts(graph, steps, loop, stage.inputs, stage.split))
+        facts.extend(band_facts(loop, {r.name: r.size for r in requests}, memo.models))
+    return Candidate(straight, steps, requests, tuple(facts))
+
+
+def patch_candidate(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
+                    memo: SearchMemo | None = None, columns: int = 1) -> Candidate:
+    """`straight` with the patch stage ending at `split` run in `bands` row bands (times
+    `columns` column bands): patch_layout, then layout_candidate."""
+    return layout_candidate(patch_layout(straight, split, bands, columns, memo), target, memo)
 
 
 def patched_program(straight: Program, split: str, bands: int, target: KernelTarget = HOST_TARGET,
