@@ -1,0 +1,249 @@
+/*
+ * Regular convolution (one group; any kernel, stride, dilation and padding) for the convs
+ * whose windows are short and whose output channels are many: first layers (one to four
+ * input channels: kws's 10x4 over one channel, vww's and resnet8's 3x3 over three) and
+ * strided 1x1 convs (resnet8's shortcuts). Each output pixel's window, K = kernel_h *
+ * kernel_w * in_c values, is gathered once into an int16 column (x + input_offset; 0 for
+ * a padding tap), densely (no per-row rounding, unlike tinyc_conv_im2col_s8), then every
+ * output channel is computed from it, four at a time, with SMLAD against int16 weights
+ * expanded and interleaved at compile time (kernels/conv_gather.py; chosen only under the
+ * int16-weight flash rule of kernels/wide_weights.py).
+ *
+ * scratch: one column of K4 int16 (K rounded up to 4; tinyc_conv_gather_w16_s8_get_buffer_size).
+ * Values K .. K4 - 1 are zeroed once per call and meet zero weights.
+ *
+ * weights: int32 words, each two int16 weights (low half first), in blocks of four output
+ * channels (out_c rounded up to 4; the missing channels' weights are 0 and their outputs
+ * never stored): [out_c4 / 4][K4 / 4][4 channels][2 words], word 0 = {w[4g], w[4g + 1]},
+ * word 1 = {w[4g + 2], w[4g + 3]}, w the channel's OHWI row. Per group of four window
+ * values: two words of the column, and per channel one LDRD and two SMLADs.
+ *
+ * Order (kernels/access.py conv, as tinyc_conv_s8): pixel by pixel, the whole window read
+ * (gathered) before any of the pixel's out_c bytes is written. Rows are addressed through
+ * input_row_stride / output_row_stride, so a region of a larger image (a patch) works too.
+ * The portable build runs the same gather and the same blocks one value at a time, with the
+ * same requantize tail (requant.h).
+ */
+#include <string.h>
+
+#include "tinyc/arm_dsp.h"
+#include "tinyc/requant.h"
+#include "tinyc/tinyc_nn.h"
+
+static int32_t tinyc_gather_window4(const tinyc_conv_params *params)
+{
+    return (params->kernel_h * params->kernel_w * params->in_c + 3) & ~3;
+}
+
+int32_t tinyc_conv_gather_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_gather_window4(params) * (int32_t)sizeof(int16_t);
+}
+
+#if TINYC_USE_SIMD
+/* {a.lo, b.lo} and {a.hi, b.hi}: PKHBT / PKHTB. */
+static inline int32_t tinyc_pack_lo16(int32_t a, int32_t b)
+{
+#if TINYC_HAVE_DSP
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return tinyc_pack_s16x2(tinyc_lo16(a), tinyc_lo16(b));
+#endif
+}
+
+static inline int32_t tinyc_pack_hi16(int32_t a, int32_t b)
+{
+#if TINYC_HAVE_DSP
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+#else
+    return tinyc_pack_s16x2(tinyc_hi16(a), tinyc_hi16(b));
+#endif
+}
+#endif
+
+/* n input values from x into col, plus the offset: four at a time as two words (LDR, two
+ * SXTAB16, PKHBT, PKHTB, two STR; the column need not be word-aligned at this point). */
+static inline int16_t *tinyc_gather_run(int16_t *col, const int8_t *x, int32_t n, int32_t input_offset)
+{
+#if TINYC_USE_SIMD
+    const int32_t offset2 = tinyc_pack_s16x2(input_offset, input_offset);
+    for (; n >= 4; n -= 4, x += 4, col += 4) {
+        const int32_t xv = tinyc_read_s8x4(x);
+        const int32_t even = tinyc_sxtab16(offset2, xv);    /* {v0, v2} */
+        const int32_t odd = tinyc_sxtab16_ror8(offset2, xv); /* {v1, v3} */
+        tinyc_write_s16x2(col, tinyc_pack_lo16(even, odd));
+        tinyc_write_s16x2(col + 2, tinyc_pack_hi16(even, odd));
+    }
+#endif
+    for (; n > 0; --n, ++x, ++col) {
+        *col = (int16_t)(*x + input_offset);
+    }
+    return col;
+}
+
+static inline int16_t *tinyc_gather_zeros(int16_t *col, int32_t n)
+{
+    for (; n > 0; --n, ++col) {
+        *col = 0;
+    }
+    return col;
+}
+
+/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. */
+static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image, int16_t *col, int32_t in_y0,
+                                int32_t in_x0)
+{
+    const int32_t in_h = params->in_h;
+    const int32_t in_w = params->in_w;
+    const int32_t in_c = params->in_c;
+    const int32_t kernel_h = params->kernel_h;
+    const int32_t kernel_w = params->kernel_w;
+    const int32_t dilation_w = params->dilation_w;
+    const int32_t input_offset = params->input_offset;
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t row_values = kernel_w * in_c;
+    /* The in-bounds taps kx_lo <= kx < kx_hi of a row (dilation 1): one run of the input. */
+    const int32_t kx_lo = in_x0 < 0 ? (-in_x0 < kernel_w ? -in_x0 : kernel_w) : 0;
+    const int32_t kx_hi = in_w - in_x0 < kernel_w ? (in_w - in_x0 > kx_lo ? in_w - in_x0 : kx_lo) : kernel_w;
+    int32_t ky, kx;
+    for (ky = 0; ky < kernel_h; ++ky) {
+        const int32_t in_y = in_y0 + ky * params->dilation_h;
+        if (in_y < 0 || in_y >= in_h) {
+            col = tinyc_gather_zeros(col, row_values);
+        } else if (dilation_w == 1) {
+            col = tinyc_gather_zeros(col, kx_lo * in_c);
+            if (kx_hi > kx_lo) {
+                col = tinyc_gather_run(col, image + in_y * in_row_pitch + (in_x0 + kx_lo) * in_c,
+                                       (kx_hi - kx_lo) * in_c, input_offset);
+            }
+            col = tinyc_gather_zeros(col, (kernel_w - kx_hi) * in_c);
+        } else {
+            for (kx = 0; kx < kernel_w; ++kx) {
+                const int32_t in_x = in_x0 + kx * dilation_w;
+                if (in_x < 0 || in_x >= in_w) {
+                    col = tinyc_gather_zeros(col, in_c);
+                } else {
+                    col = tinyc_gather_run(col, image + in_y * in_row_pitch + in_x * in_c, in_c, input_offset);
+                }
+            }
+        }
+    }
+}
+
+#if TINYC_USE_SIMD
+#if defined(__GNUC__) && !defined(__clang__)
+#define TINYC_GATHER_LOOP static __attribute__((noinline, optimize("no-schedule-insns")))
+#else
+#define TINYC_GATHER_LOOP static
+#endif
+
+/* A group's words: what the loads below read (for the compiler's view of memory). */
+typedef struct {
+    int32_t words[8];
+} tinyc_gather_group;
+
+#if TINYC_HAVE_DSP
+#define TINYC_GATHER_CHANNEL(w, offset, x01, x23, acc)                                                \
+    do {                                                                                              \
+        int32_t lo, hi;                                                                               \
+        __asm__("ldrd %0, %1, [%2, #" #offset "]"                                                     \
+                : "=r"(lo), "=r"(hi)                                                                  \
+                : "r"(w), "m"(*(const tinyc_gather_group *)(const void *)(w)));                      \
+        (acc) = tinyc_smlad(lo, (x01), (acc));                                                        \
+        (acc) = tinyc_smlad(hi, (x23), (acc));                                                        \
+    } while (0)
+#else
+#define TINYC_GATHER_CHANNEL(w, offset, x01, x23, acc)                                                \
+    do {                                                                                              \
+        (acc) = tinyc_smlad((w)[(offset) / 4], (x01), (acc));                                         \
+        (acc) = tinyc_smlad((w)[(offset) / 4 + 1], (x23), (acc));                                     \
+    } while (0)
+#endif
+
+/* Four channels over `groups` groups of four column values (the column word-aligned). */
+TINYC_GATHER_LOOP void tinyc_gather_dot4(const int32_t *col, const int32_t *w, int32_t groups, int32_t acc[4])
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (; groups > 0; --groups, col += 2, w += 8) {
+        const int32_t x01 = col[0];
+        const int32_t x23 = col[1];
+        TINYC_GATHER_CHANNEL(w, 0, x01, x23, a0);
+        TINYC_GATHER_CHANNEL(w, 8, x01, x23, a1);
+        TINYC_GATHER_CHANNEL(w, 16, x01, x23, a2);
+        TINYC_GATHER_CHANNEL(w, 24, x01, x23, a3);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#else
+/* The same sums, one value at a time: value 4 g + j meets lane j % 2 of word j / 2. */
+static void tinyc_gather_dot4(const int16_t *col, const int32_t *w, int32_t groups, int32_t acc[4])
+{
+    int32_t g, c, j;
+    for (c = 0; c < 4; ++c) {
+        acc[c] = 0;
+    }
+    for (g = 0; g < groups; ++g) {
+        for (c = 0; c < 4; ++c) {
+            for (j = 0; j < 4; ++j) {
+                const int32_t word = w[g * 8 + c * 2 + (j >> 1)];
+                const int32_t weight = (j & 1) != 0 ? tinyc_hi16(word) : tinyc_lo16(word);
+                acc[c] += weight * (int32_t)col[4 * g + j];
+            }
+        }
+    }
+}
+#endif
+
+void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                              int8_t *scratch)
+{
+    /* The scratch is an arena slice (16-byte aligned) or a test's malloc: word-aligned. */
+    int16_t *col = (int16_t *)(void *)scratch;
+    const int32_t out_h = params->out_h;
+    const int32_t out_w = params->out_w;
+    const int32_t out_c = params->out_c;
+    const int32_t window = params->kernel_h * params->kernel_w * params->in_c;
+    const int32_t window4 = tinyc_gather_window4(params);
+    const int32_t groups = window4 >> 2;
+    const int32_t block_words = window4 * 2; /* a block of four output channels */
+    const int32_t in_row_pitch = params->input_row_stride;
+    const int32_t out_row_pitch = params->output_row_stride;
+    const tinyc_requant_output out_q = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
+    int32_t b, oy, ox, oc, j;
+
+    (void)tinyc_gather_zeros(col + window, window4 - window);
+    for (b = 0; b < params->batch; ++b) {
+        const int8_t *image = input + b * params->in_h * in_row_pitch;
+        for (oy = 0; oy < out_h; ++oy) {
+            int8_t *out = output + (b * out_h + oy) * out_row_pitch;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int32_t *w = weights;
+                tinyc_gather_window(params, image, col, oy * params->stride_h - params->pad_top,
+                                    ox * params->stride_w - params->pad_left);
+                for (oc = 0; oc < out_c; oc += 4, w += block_words) {
+                    const int32_t count = out_c - oc < 4 ? out_c - oc : 4;
+                    int32_t acc[4];
+#if TINYC_USE_SIMD
+                    tinyc_gather_dot4((const int32_t *)(const void *)col, w, groups, acc);
+#else
+                    tinyc_gather_dot4(col, w, groups, acc);
+#endif
+                    for (j = 0; j < count; ++j) {
+                        const int32_t a = bias != 0 ? acc[j] + bias[oc + j] : acc[j];
+                        out[j] = tinyc_requantize_channel_s8(
+                            a, tinyc_requant_channel_of(multiplier[oc + j], shift[oc + j]), out_q);
+                    }
+                    out += count;
+                }
+            }
+        }
+    }
+}
