@@ -13,10 +13,16 @@
  * Values K .. K4 - 1 are zeroed once per call and meet zero weights.
  *
  * weights: int32 words, each two int16 weights (low half first), in blocks of four output
- * channels (out_c rounded up to 4; the missing channels' weights are 0 and their outputs
- * never stored): [out_c4 / 4][K4 / 4][4 channels][2 words], word 0 = {w[4g], w[4g + 1]},
+ * channels (out_c rounded up to 4, out_c4; the missing channels' weights are 0 and their
+ * outputs never stored): [out_c4 / 4][K4 / 4][4 channels][2 words], word 0 = {w[4g], w[4g + 1]},
  * word 1 = {w[4g + 2], w[4g + 3]}, w the channel's OHWI row. Per group of four window
  * values: two words of the column, and per channel one LDRD and two SMLADs.
+ *
+ * bias: out_c4 accumulator start values (the model's bias or 0). table: per channel
+ * {multiplier, shift, k, right_shift} and a last word, double_shift: where the compiler proved
+ * for every channel that requant.h's guard always passes and the rounding cannot overflow,
+ * the tail is SMMULR, two adds, a shift and a clamp (SSAT for the full int8 range); where it
+ * could not (double_shift 0), requant.h's guarded tail runs from multiplier and shift.
  *
  * Order (kernels/access.py conv, as tinyc_conv_s8): pixel by pixel, the whole window read
  * (gathered) before any of the pixel's out_c bytes is written. Rows are addressed through
@@ -28,6 +34,7 @@
 
 #include "tinyc/arm_dsp.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 static int32_t tinyc_gather_window4(const tinyc_conv_params *params)
@@ -69,31 +76,55 @@ static inline int32_t tinyc_pack_hi16(int32_t a, int32_t b)
  * SXTAB16, PKHBT, PKHTB, two STR; the column need not be word-aligned at this point). */
 static inline int16_t *tinyc_gather_run(int16_t *col, const int8_t *x, int32_t n, int32_t input_offset)
 {
+    const int8_t *const end = x + n;
 #if TINYC_USE_SIMD
+    const int8_t *const end4 = x + (n & ~3);
     const int32_t offset2 = tinyc_pack_s16x2(input_offset, input_offset);
-    for (; n >= 4; n -= 4, x += 4, col += 4) {
+    while (x != end4) {
         const int32_t xv = tinyc_read_s8x4(x);
         const int32_t even = tinyc_sxtab16(offset2, xv);    /* {v0, v2} */
         const int32_t odd = tinyc_sxtab16_ror8(offset2, xv); /* {v1, v3} */
         tinyc_write_s16x2(col, tinyc_pack_lo16(even, odd));
         tinyc_write_s16x2(col + 2, tinyc_pack_hi16(even, odd));
+        x += 4;
+        col += 4;
     }
 #endif
-    for (; n > 0; --n, ++x, ++col) {
-        *col = (int16_t)(*x + input_offset);
+    while (x != end) {
+        *col++ = (int16_t)(*x++ + input_offset);
     }
     return col;
 }
 
 static inline int16_t *tinyc_gather_zeros(int16_t *col, int32_t n)
 {
-    for (; n > 0; --n, ++col) {
-        *col = 0;
+    for (; n >= 2; n -= 2, col += 2) {
+        tinyc_write_s16x2(col, 0);
+    }
+    if (n > 0) {
+        *col++ = 0;
     }
     return col;
 }
 
-/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. */
+/* An interior window (every tap in the image, dilation_w 1): `rows` runs of n values, run r
+ * at x + r * step. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void tinyc_gather_rows(int16_t *col, const int8_t *x, int32_t step, int32_t rows, int32_t n,
+                              int32_t input_offset)
+{
+    for (; rows > 0; --rows, x += step) {
+        col = tinyc_gather_run(col, x, n, input_offset);
+    }
+}
+
+/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. Its
+ * runs are short (a kernel row): gcc must not turn the zero loops into memset calls. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image, int16_t *col, int32_t in_y0,
                                 int32_t in_x0)
 {
@@ -134,13 +165,25 @@ static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *i
     }
 }
 
-#if TINYC_USE_SIMD
 #if defined(__GNUC__) && !defined(__clang__)
 #define TINYC_GATHER_LOOP static __attribute__((noinline, optimize("no-schedule-insns")))
+#elif defined(__GNUC__)
+#define TINYC_GATHER_LOOP static __attribute__((noinline))
 #else
 #define TINYC_GATHER_LOOP static
 #endif
+#if defined(__GNUC__)
+#define TINYC_GATHER_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYC_GATHER_INLINE static inline
+#endif
 
+/* The requant table: per channel (out_c rounded up to 4) {multiplier, shift, k, right_shift},
+ * then one word: the double shift every channel shares where kernels/conv_gather.py proved
+ * the short tail for all of them (tinyc_gather_proved_tail), else 0. */
+#define TINYC_GATHER_TABLE_WORDS 4
+
+#if TINYC_USE_SIMD
 /* A group's words: what the loads below read (for the compiler's view of memory). */
 typedef struct {
     int32_t words[8];
@@ -164,10 +207,17 @@ typedef struct {
     } while (0)
 #endif
 
-/* Four channels over `groups` groups of four column values (the column word-aligned). */
-TINYC_GATHER_LOOP void tinyc_gather_dot4(const int32_t *col, const int32_t *w, int32_t groups, int32_t acc[4])
+typedef struct {
+    int32_t a0, a1, a2, a3;
+} tinyc_gather_acc4;
+
+/* Four channels over `groups` groups of four column values (the column word-aligned),
+ * starting from the channels' biases. */
+TINYC_GATHER_INLINE tinyc_gather_acc4 tinyc_gather_dot4(const int32_t *col, const int32_t *w, int32_t groups,
+                                                        const int32_t *bias)
 {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    tinyc_gather_acc4 acc;
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
     for (; groups > 0; --groups, col += 2, w += 8) {
         const int32_t x01 = col[0];
         const int32_t x23 = col[1];
@@ -176,34 +226,102 @@ TINYC_GATHER_LOOP void tinyc_gather_dot4(const int32_t *col, const int32_t *w, i
         TINYC_GATHER_CHANNEL(w, 16, x01, x23, a2);
         TINYC_GATHER_CHANNEL(w, 24, x01, x23, a3);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    acc.a0 = a0;
+    acc.a1 = a1;
+    acc.a2 = a2;
+    acc.a3 = a3;
+    return acc;
 }
-#else
-/* The same sums, one value at a time: value 4 g + j meets lane j % 2 of word j / 2. */
-static void tinyc_gather_dot4(const int16_t *col, const int32_t *w, int32_t groups, int32_t acc[4])
+
+/* The proved tail (kernels/conv_gather.py, depthwise3x3.fast_tail_table): for this layer
+ * the compiler has shown that 2 * (acc << left) fits int32 for every accumulator a window
+ * can produce, that right_shift >= 1 and that adding k = round + (output_offset <<
+ * right_shift) cannot overflow, so requant.h's fast tail is exactly
+ * (SMMULR(acc << double_shift, m) + k + (v >> 31)) >> right_shift, with no guard. */
+TINYC_GATHER_INLINE int32_t tinyc_gather_proved_tail(int32_t acc, const int32_t *q, int32_t double_shift,
+                                                     int32_t act_min, int32_t act_max, int full_range)
 {
-    int32_t g, c, j;
-    for (c = 0; c < 4; ++c) {
-        acc[c] = 0;
+    const int32_t v = tinyc_smmulr((int32_t)((uint32_t)acc << double_shift), q[0]);
+    int32_t out = (v + q[2] + (v >> 31)) >> q[3];
+    if (full_range) {
+        return tinyc_tail_sat8(out);
     }
-    for (g = 0; g < groups; ++g) {
-        for (c = 0; c < 4; ++c) {
+    out = out < act_min ? act_min : out;
+    return out > act_max ? act_max : out;
+}
+
+/* Every output channel of one pixel from its gathered column: blocks of four through the
+ * proved tail (double_shift != 0) or requant.h's guarded one. */
+TINYC_GATHER_INLINE void tinyc_gather_pixel(const int32_t *col, const int32_t *w, int32_t groups, const int32_t *bias,
+                                            const int32_t *table, int32_t double_shift, int32_t out_c,
+                                            tinyc_requant_output o, int full_range, int8_t *out)
+{
+    const int32_t block_words = groups * 8;
+    int32_t oc, j;
+    for (oc = 0; oc < out_c; oc += 4, w += block_words, out += 4) {
+        const tinyc_gather_acc4 acc = tinyc_gather_dot4(col, w, groups, bias + oc);
+        const int32_t *q = table + oc * TINYC_GATHER_TABLE_WORDS;
+        const int32_t a[4] = {acc.a0, acc.a1, acc.a2, acc.a3};
+        int8_t bytes[4];
+        const int32_t count = out_c - oc < 4 ? out_c - oc : 4;
+        if (double_shift != 0) {
+            bytes[0] = (int8_t)tinyc_gather_proved_tail(a[0], q, double_shift, o.act_min, o.act_max, full_range);
+            bytes[1] = (int8_t)tinyc_gather_proved_tail(a[1], q + 4, double_shift, o.act_min, o.act_max, full_range);
+            bytes[2] = (int8_t)tinyc_gather_proved_tail(a[2], q + 8, double_shift, o.act_min, o.act_max, full_range);
+            bytes[3] = (int8_t)tinyc_gather_proved_tail(a[3], q + 12, double_shift, o.act_min, o.act_max, full_range);
+        } else {
             for (j = 0; j < 4; ++j) {
-                const int32_t word = w[g * 8 + c * 2 + (j >> 1)];
-                const int32_t weight = (j & 1) != 0 ? tinyc_hi16(word) : tinyc_lo16(word);
-                acc[c] += weight * (int32_t)col[4 * g + j];
+                bytes[j] = tinyc_requantize_channel_s8(a[j], tinyc_requant_channel_of(q[4 * j], q[4 * j + 1]), o);
             }
         }
+        if (count == 4) {
+            memcpy(out, bytes, sizeof bytes);
+        } else {
+            for (j = 0; j < count; ++j) {
+                out[j] = bytes[j];
+            }
+        }
+    }
+}
+
+TINYC_GATHER_LOOP void tinyc_gather_pixel_full(const int32_t *col, const int32_t *w, int32_t groups,
+                                               const int32_t *bias, const int32_t *table, int32_t double_shift,
+                                               int32_t out_c, tinyc_requant_output o, int8_t *out)
+{
+    tinyc_gather_pixel(col, w, groups, bias, table, double_shift, out_c, o, 1, out);
+}
+
+TINYC_GATHER_LOOP void tinyc_gather_pixel_clamped(const int32_t *col, const int32_t *w, int32_t groups,
+                                                  const int32_t *bias, const int32_t *table, int32_t double_shift,
+                                                  int32_t out_c, tinyc_requant_output o, int8_t *out)
+{
+    tinyc_gather_pixel(col, w, groups, bias, table, double_shift, out_c, o, 0, out);
+}
+#else
+/* The same sums one value at a time (value 4 g + j meets lane j % 2 of word j / 2), and
+ * requant.h's tail for every channel. */
+static void tinyc_gather_pixel_portable(const int16_t *col, const int32_t *w, int32_t groups, const int32_t *bias,
+                                        const int32_t *table, int32_t out_c, tinyc_requant_output o, int8_t *out)
+{
+    int32_t oc, g, j;
+    for (oc = 0; oc < out_c; ++oc) {
+        const int32_t *wc = w + (oc >> 2) * groups * 8 + (oc & 3) * 2;
+        const int32_t *q = table + oc * TINYC_GATHER_TABLE_WORDS;
+        int32_t acc = bias[oc];
+        for (g = 0; g < groups; ++g) {
+            for (j = 0; j < 4; ++j) {
+                const int32_t word = wc[g * 8 + (j >> 1)];
+                const int32_t weight = (j & 1) != 0 ? tinyc_hi16(word) : tinyc_lo16(word);
+                acc += weight * (int32_t)col[4 * g + j];
+            }
+        }
+        out[oc] = tinyc_requantize_channel_s8(acc, tinyc_requant_channel_of(q[0], q[1]), o);
     }
 }
 #endif
 
 void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output,
-                              int8_t *scratch)
+                              const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
 {
     /* The scratch is an arena slice (16-byte aligned) or a test's malloc: word-aligned. */
     int16_t *col = (int16_t *)(void *)scratch;
@@ -213,36 +331,43 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
     const int32_t window = params->kernel_h * params->kernel_w * params->in_c;
     const int32_t window4 = tinyc_gather_window4(params);
     const int32_t groups = window4 >> 2;
-    const int32_t block_words = window4 * 2; /* a block of four output channels */
     const int32_t in_row_pitch = params->input_row_stride;
     const int32_t out_row_pitch = params->output_row_stride;
-    const tinyc_requant_output out_q = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
-    int32_t b, oy, ox, oc, j;
+    const tinyc_requant_output o = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
+#if TINYC_USE_SIMD
+    const int32_t double_shift = table[((out_c + 3) & ~3) * TINYC_GATHER_TABLE_WORDS];
+    const int full_range = params->act_min == -128 && params->act_max == 127;
+#endif
+    int32_t b, oy, ox;
 
     (void)tinyc_gather_zeros(col + window, window4 - window);
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * params->in_h * in_row_pitch;
         for (oy = 0; oy < out_h; ++oy) {
             int8_t *out = output + (b * out_h + oy) * out_row_pitch;
-            for (ox = 0; ox < out_w; ++ox) {
-                const int32_t *w = weights;
-                tinyc_gather_window(params, image, col, oy * params->stride_h - params->pad_top,
-                                    ox * params->stride_w - params->pad_left);
-                for (oc = 0; oc < out_c; oc += 4, w += block_words) {
-                    const int32_t count = out_c - oc < 4 ? out_c - oc : 4;
-                    int32_t acc[4];
-#if TINYC_USE_SIMD
-                    tinyc_gather_dot4((const int32_t *)(const void *)col, w, groups, acc);
-#else
-                    tinyc_gather_dot4(col, w, groups, acc);
-#endif
-                    for (j = 0; j < count; ++j) {
-                        const int32_t a = bias != 0 ? acc[j] + bias[oc + j] : acc[j];
-                        out[j] = tinyc_requantize_channel_s8(
-                            a, tinyc_requant_channel_of(multiplier[oc + j], shift[oc + j]), out_q);
-                    }
-                    out += count;
+            const int32_t in_y0 = oy * params->stride_h - params->pad_top;
+            const int interior_row =
+                in_y0 >= 0 && in_y0 + (params->kernel_h - 1) * params->dilation_h < params->in_h;
+            for (ox = 0; ox < out_w; ++ox, out += out_c) {
+                const int32_t in_x0 = ox * params->stride_w - params->pad_left;
+                if (interior_row && params->dilation_w == 1 && in_x0 >= 0 && in_x0 + params->kernel_w <= params->in_w) {
+                    tinyc_gather_rows(col, image + in_y0 * in_row_pitch + in_x0 * params->in_c,
+                                      in_row_pitch * params->dilation_h, params->kernel_h,
+                                      params->kernel_w * params->in_c, params->input_offset);
+                } else {
+                    tinyc_gather_window(params, image, col, in_y0, in_x0);
                 }
+#if TINYC_USE_SIMD
+                if (full_range) {
+                    tinyc_gather_pixel_full((const int32_t *)(const void *)col, weights, groups, bias, table,
+                                            double_shift, out_c, o, out);
+                } else {
+                    tinyc_gather_pixel_clamped((const int32_t *)(const void *)col, weights, groups, bias, table,
+                                               double_shift, out_c, o, out);
+                }
+#else
+                tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, out);
+#endif
             }
         }
     }

@@ -365,9 +365,7 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="conv, pixel by pixel, four channels at a time (int16 weights)"),
     # DSP cores with flash to spare: first layers (in_c 1-4) and strided 1x1 convs, ahead of
     # im2col: the window gathered once per pixel, int16 weights (kernels/conv_gather.py).
-    _conv_variant(conv_gather.SYMBOL, applies=conv_gather.applies, weight_layout="OHWI/K4 int16 pairs, 4 channels by 4",
-                  reorder_weights=conv_gather.int16_words, scratch=conv_gather.scratch, access=access.conv,
-                  reason="conv, pixel by pixel through a gathered window (int16 weights)", row_strides=True),
+    conv_gather.GATHER_W16,
     _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
                   reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,
                   reason="conv by im2col, two pixels at a time"),
