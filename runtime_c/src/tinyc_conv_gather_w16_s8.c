@@ -250,52 +250,63 @@ TINYC_GATHER_INLINE int32_t tinyc_gather_proved_tail(int32_t acc, const int32_t 
     return out > act_max ? act_max : out;
 }
 
-/* Every output channel of one pixel from its gathered column: blocks of four through the
- * proved tail (double_shift != 0) or requant.h's guarded one. */
-TINYC_GATHER_INLINE void tinyc_gather_pixel(const int32_t *col, const int32_t *w, int32_t groups, const int32_t *bias,
-                                            const int32_t *table, int32_t double_shift, int32_t out_c,
-                                            tinyc_requant_output o, int full_range, int8_t *out)
+/* Every output channel of one pixel from its gathered column, blocks of four, through the
+ * proved tail (full_range: the clamp is SSAT). A last partial block's extra channels are
+ * computed and not stored. */
+TINYC_GATHER_INLINE void tinyc_gather_pixel_proved(const int32_t *col, const int32_t *w, int32_t groups,
+                                                   const int32_t *bias, const int32_t *table, int32_t double_shift,
+                                                   int32_t out_c, int32_t act_min, int32_t act_max, int full_range,
+                                                   int8_t *out)
 {
     const int32_t block_words = groups * 8;
+    const int32_t full_blocks = out_c & ~3;
     int32_t oc, j;
-    for (oc = 0; oc < out_c; oc += 4, w += block_words, out += 4) {
+    for (oc = 0; oc < full_blocks; oc += 4, w += block_words, table += 4 * TINYC_GATHER_TABLE_WORDS) {
         const tinyc_gather_acc4 acc = tinyc_gather_dot4(col, w, groups, bias + oc);
-        const int32_t *q = table + oc * TINYC_GATHER_TABLE_WORDS;
+        out[oc] = (int8_t)tinyc_gather_proved_tail(acc.a0, table, double_shift, act_min, act_max, full_range);
+        out[oc + 1] = (int8_t)tinyc_gather_proved_tail(acc.a1, table + 4, double_shift, act_min, act_max, full_range);
+        out[oc + 2] = (int8_t)tinyc_gather_proved_tail(acc.a2, table + 8, double_shift, act_min, act_max, full_range);
+        out[oc + 3] = (int8_t)tinyc_gather_proved_tail(acc.a3, table + 12, double_shift, act_min, act_max, full_range);
+    }
+    if (oc < out_c) {
+        const tinyc_gather_acc4 acc = tinyc_gather_dot4(col, w, groups, bias + oc);
         const int32_t a[4] = {acc.a0, acc.a1, acc.a2, acc.a3};
-        int8_t bytes[4];
-        const int32_t count = out_c - oc < 4 ? out_c - oc : 4;
-        if (double_shift != 0) {
-            bytes[0] = (int8_t)tinyc_gather_proved_tail(a[0], q, double_shift, o.act_min, o.act_max, full_range);
-            bytes[1] = (int8_t)tinyc_gather_proved_tail(a[1], q + 4, double_shift, o.act_min, o.act_max, full_range);
-            bytes[2] = (int8_t)tinyc_gather_proved_tail(a[2], q + 8, double_shift, o.act_min, o.act_max, full_range);
-            bytes[3] = (int8_t)tinyc_gather_proved_tail(a[3], q + 12, double_shift, o.act_min, o.act_max, full_range);
-        } else {
-            for (j = 0; j < 4; ++j) {
-                bytes[j] = tinyc_requantize_channel_s8(a[j], tinyc_requant_channel_of(q[4 * j], q[4 * j + 1]), o);
-            }
-        }
-        if (count == 4) {
-            memcpy(out, bytes, sizeof bytes);
-        } else {
-            for (j = 0; j < count; ++j) {
-                out[j] = bytes[j];
-            }
+        for (j = 0; oc + j < out_c; ++j) {
+            out[oc + j] = (int8_t)tinyc_gather_proved_tail(a[j], table + 4 * j, double_shift, act_min, act_max,
+                                                           full_range);
         }
     }
 }
 
 TINYC_GATHER_LOOP void tinyc_gather_pixel_full(const int32_t *col, const int32_t *w, int32_t groups,
                                                const int32_t *bias, const int32_t *table, int32_t double_shift,
-                                               int32_t out_c, tinyc_requant_output o, int8_t *out)
+                                               int32_t out_c, int8_t *out)
 {
-    tinyc_gather_pixel(col, w, groups, bias, table, double_shift, out_c, o, 1, out);
+    tinyc_gather_pixel_proved(col, w, groups, bias, table, double_shift, out_c, -128, 127, 1, out);
 }
 
 TINYC_GATHER_LOOP void tinyc_gather_pixel_clamped(const int32_t *col, const int32_t *w, int32_t groups,
                                                   const int32_t *bias, const int32_t *table, int32_t double_shift,
-                                                  int32_t out_c, tinyc_requant_output o, int8_t *out)
+                                                  int32_t out_c, int32_t act_min, int32_t act_max, int8_t *out)
 {
-    tinyc_gather_pixel(col, w, groups, bias, table, double_shift, out_c, o, 0, out);
+    tinyc_gather_pixel_proved(col, w, groups, bias, table, double_shift, out_c, act_min, act_max, 0, out);
+}
+
+/* The same blocks through requant.h's guarded tail (a layer whose tail is not proved). */
+TINYC_GATHER_LOOP void tinyc_gather_pixel_guarded(const int32_t *col, const int32_t *w, int32_t groups,
+                                                  const int32_t *bias, const int32_t *table, int32_t out_c,
+                                                  tinyc_requant_output o, int8_t *out)
+{
+    const int32_t block_words = groups * 8;
+    int32_t oc, j;
+    for (oc = 0; oc < out_c; oc += 4, w += block_words) {
+        const tinyc_gather_acc4 acc = tinyc_gather_dot4(col, w, groups, bias + oc);
+        const int32_t a[4] = {acc.a0, acc.a1, acc.a2, acc.a3};
+        for (j = 0; j < 4 && oc + j < out_c; ++j) {
+            const int32_t *q = table + (oc + j) * TINYC_GATHER_TABLE_WORDS;
+            out[oc + j] = tinyc_requantize_channel_s8(a[j], tinyc_requant_channel_of(q[0], q[1]), o);
+        }
+    }
 }
 #else
 /* The same sums one value at a time (value 4 g + j meets lane j % 2 of word j / 2), and
@@ -337,6 +348,7 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
 #if TINYC_USE_SIMD
     const int32_t double_shift = table[((out_c + 3) & ~3) * TINYC_GATHER_TABLE_WORDS];
     const int full_range = params->act_min == -128 && params->act_max == 127;
+    const int32_t *col_words = (const int32_t *)(const void *)col;
 #endif
     int32_t b, oy, ox;
 
@@ -358,12 +370,13 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
                     tinyc_gather_window(params, image, col, in_y0, in_x0);
                 }
 #if TINYC_USE_SIMD
-                if (full_range) {
-                    tinyc_gather_pixel_full((const int32_t *)(const void *)col, weights, groups, bias, table,
-                                            double_shift, out_c, o, out);
+                if (double_shift == 0) {
+                    tinyc_gather_pixel_guarded(col_words, weights, groups, bias, table, out_c, o, out);
+                } else if (full_range) {
+                    tinyc_gather_pixel_full(col_words, weights, groups, bias, table, double_shift, out_c, out);
                 } else {
-                    tinyc_gather_pixel_clamped((const int32_t *)(const void *)col, weights, groups, bias, table,
-                                               double_shift, out_c, o, out);
+                    tinyc_gather_pixel_clamped(col_words, weights, groups, bias, table, double_shift, out_c,
+                                               params->act_min, params->act_max, out);
                 }
 #else
                 tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, out);
