@@ -120,12 +120,21 @@ static void tinyc_gather_rows(int16_t *col, const int8_t *x, int32_t step, int32
     }
 }
 
-/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. Its
- * runs are short (a kernel row): gcc must not turn the zero loops into memset calls. */
+/* The zero runs are short (a few values): gcc must not turn their loops into memset calls
+ * (a library function linked in for this file alone). */
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#define TINYC_GATHER_NO_MEMSET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TINYC_GATHER_NO_MEMSET
 #endif
-static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image, int16_t *col, int32_t in_y0,
+
+TINYC_GATHER_NO_MEMSET static void tinyc_gather_clear(int16_t *col, int32_t n)
+{
+    (void)tinyc_gather_zeros(col, n);
+}
+
+/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. */
+TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image, int16_t *col, int32_t in_y0,
                                 int32_t in_x0)
 {
     const int32_t in_h = params->in_h;
@@ -352,7 +361,7 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
 #endif
     int32_t b, oy, ox;
 
-    (void)tinyc_gather_zeros(col + window, window4 - window);
+    tinyc_gather_clear(col + window, window4 - window); /* meets zero weights; never gathered */
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * params->in_h * in_row_pitch;
         for (oy = 0; oy < out_h; ++oy) {
