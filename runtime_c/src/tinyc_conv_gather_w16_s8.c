@@ -220,20 +220,47 @@ typedef struct {
     int32_t a0, a1, a2, a3;
 } tinyc_gather_acc4;
 
+#if TINYC_HAVE_DSP
+/* x01, x23 = the next two column words; col += 2 (LDRD with post-increment). */
+#define TINYC_GATHER_COLUMN(col, x01, x23)                                                            \
+    __asm__("ldrd %0, %1, [%2], #8"                                                                   \
+            : "=r"(x01), "=r"(x23), "+r"(col)                                                         \
+            : "m"(*(const int32_t(*)[2])(const void *)(col)))
+#else
+#define TINYC_GATHER_COLUMN(col, x01, x23)                                                            \
+    do {                                                                                              \
+        (x01) = (col)[0];                                                                             \
+        (x23) = (col)[1];                                                                             \
+        (col) += 2;                                                                                   \
+    } while (0)
+#endif
+
+/* One group of four column values against the four channels' words at w + offset / 4. */
+#define TINYC_GATHER_GROUP(col, w, offset)                                                            \
+    do {                                                                                              \
+        int32_t x01, x23;                                                                             \
+        TINYC_GATHER_COLUMN(col, x01, x23);                                                           \
+        TINYC_GATHER_CHANNEL(w, offset, x01, x23, a0);                                                \
+        TINYC_GATHER_CHANNEL(w, offset + 8, x01, x23, a1);                                            \
+        TINYC_GATHER_CHANNEL(w, offset + 16, x01, x23, a2);                                           \
+        TINYC_GATHER_CHANNEL(w, offset + 24, x01, x23, a3);                                           \
+    } while (0)
+
 /* Four channels over `groups` groups of four column values (the column word-aligned),
- * starting from the channels' biases. */
+ * starting from the channels' biases; two groups per iteration (29 instructions for 32
+ * MACs on a DSP core). */
 TINYC_GATHER_INLINE tinyc_gather_acc4 tinyc_gather_dot4(const int32_t *col, const int32_t *w, int32_t groups,
                                                         const int32_t *bias)
 {
     tinyc_gather_acc4 acc;
     int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-    for (; groups > 0; --groups, col += 2, w += 8) {
-        const int32_t x01 = col[0];
-        const int32_t x23 = col[1];
-        TINYC_GATHER_CHANNEL(w, 0, x01, x23, a0);
-        TINYC_GATHER_CHANNEL(w, 8, x01, x23, a1);
-        TINYC_GATHER_CHANNEL(w, 16, x01, x23, a2);
-        TINYC_GATHER_CHANNEL(w, 24, x01, x23, a3);
+    int32_t pairs;
+    for (pairs = groups >> 1; pairs > 0; --pairs, w += 16) {
+        TINYC_GATHER_GROUP(col, w, 0);
+        TINYC_GATHER_GROUP(col, w, 32);
+    }
+    if (groups & 1) {
+        TINYC_GATHER_GROUP(col, w, 0);
     }
     acc.a0 = a0;
     acc.a1 = a1;
