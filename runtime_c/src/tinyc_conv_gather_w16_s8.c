@@ -278,7 +278,14 @@ TINYC_GATHER_INLINE int32_t tinyc_gather_proved_tail(int32_t acc, const int32_t 
                                                      int32_t act_min, int32_t act_max, int full_range)
 {
     const int32_t v = tinyc_smmulr((int32_t)((uint32_t)acc << double_shift), q[0]);
-    int32_t out = (v + q[2] + (v >> 31)) >> q[3];
+    int32_t k, right_shift, out;
+#if TINYC_HAVE_DSP
+    __asm__("ldrd %0, %1, [%2, #8]" : "=r"(k), "=r"(right_shift) : "r"(q), "m"(*(const int32_t(*)[4])(const void *)q));
+#else
+    k = q[2];
+    right_shift = q[3];
+#endif
+    out = (v + k + (v >> 31)) >> right_shift;
     if (full_range) {
         return tinyc_tail_sat8(out);
     }
