@@ -134,8 +134,8 @@ TINYC_GATHER_NO_MEMSET static void tinyc_gather_clear(int16_t *col, int32_t n)
 }
 
 /* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. */
-TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image, int16_t *col, int32_t in_y0,
-                                int32_t in_x0)
+TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image,
+                                                       int16_t *col, int32_t in_y0, int32_t in_x0)
 {
     const int32_t in_h = params->in_h;
     const int32_t in_w = params->in_w;
@@ -193,10 +193,15 @@ TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *
 #define TINYC_GATHER_TABLE_WORDS 4
 
 #if TINYC_USE_SIMD
-/* A group's words: what the loads below read (for the compiler's view of memory). */
+/* What the loads below read (for the compiler's view of memory): two words (of weights or of
+ * the column), a channel's row of the requant table. */
 typedef struct {
-    int32_t words[8];
-} tinyc_gather_group;
+    int32_t words[2];
+} tinyc_gather_pair;
+
+typedef struct {
+    int32_t words[4];
+} tinyc_gather_row;
 
 #if TINYC_HAVE_DSP
 #define TINYC_GATHER_CHANNEL(w, offset, x01, x23, acc)                                                \
@@ -204,7 +209,7 @@ typedef struct {
         int32_t lo, hi;                                                                               \
         __asm__("ldrd %0, %1, [%2, #" #offset "]"                                                     \
                 : "=r"(lo), "=r"(hi)                                                                  \
-                : "r"(w), "m"(*(const tinyc_gather_group *)(const void *)(w)));                      \
+                : "r"(w), "m"(*(const tinyc_gather_pair *)(const void *)((w) + (offset) / 4)));      \
         (acc) = tinyc_smlad(lo, (x01), (acc));                                                        \
         (acc) = tinyc_smlad(hi, (x23), (acc));                                                        \
     } while (0)
@@ -225,7 +230,7 @@ typedef struct {
 #define TINYC_GATHER_COLUMN(col, x01, x23)                                                            \
     __asm__("ldrd %0, %1, [%2], #8"                                                                   \
             : "=r"(x01), "=r"(x23), "+r"(col)                                                         \
-            : "m"(*(const int32_t(*)[2])(const void *)(col)))
+            : "m"(*(const tinyc_gather_pair *)(const void *)(col)))
 #else
 #define TINYC_GATHER_COLUMN(col, x01, x23)                                                            \
     do {                                                                                              \
@@ -280,7 +285,9 @@ TINYC_GATHER_INLINE int32_t tinyc_gather_proved_tail(int32_t acc, const int32_t 
     const int32_t v = tinyc_smmulr((int32_t)((uint32_t)acc << double_shift), q[0]);
     int32_t k, right_shift, out;
 #if TINYC_HAVE_DSP
-    __asm__("ldrd %0, %1, [%2, #8]" : "=r"(k), "=r"(right_shift) : "r"(q), "m"(*(const int32_t(*)[4])(const void *)q));
+    __asm__("ldrd %0, %1, [%2, #8]"
+            : "=r"(k), "=r"(right_shift)
+            : "r"(q), "m"(*(const tinyc_gather_row *)(const void *)q));
 #else
     k = q[2];
     right_shift = q[3];
