@@ -90,4 +90,4 @@ def test_int16_weight_conv_only_where_the_flash_has_room_and_the_shape_fits():
     pointwise_s2 = single_node(ops.Conv2d((2, 2), (1, 1), (0, 0, 0, 0), 1),
                                [act("x", (1, 8, 6, 6), q), const("w", np.ones((8, 8, 1, 1), dtype=np.int8), q), None],
                                act("y", (1, 8, 3, 3), q), {"x": NHWC, "y": NHWC})
-    assert kernel_calls(pointwise_s2.nodes[0], pointwise_s2, DSP)[0].symbol == "tinyc_conv_im2col_s8"
+    assert kernel_calls(pointwise_s2.nodes[0], pointwise_s2, DSP)[0].symbol == "tinyc_conv_gather_w16_s8"

@@ -200,7 +200,8 @@ def test_every_op_kind_has_a_kernel_and_sources():
     # The DSP cores' variants never run on the host target these samples use;
     # tests/test_kernels_conv_dsp.py and test_kernels_conv_w16.py cover their sources.
     variants |= {"tinyc_conv_im2col_s8.c", "tinyc_conv_im2col8_s8.c", "tinyc_fully_connected_w16_s8.c",
-                 "tinyc_conv_w16_s8.c"}  # tests/test_kernels_conv_w16.py
+                 "tinyc_conv_w16_s8.c",  # tests/test_kernels_conv_w16.py
+                 "tinyc_conv_gather_w16_s8.c"}  # tests/test_kernels_conv_gather.py
     assert names == {p.name for p in runtime_sources()} - {"tinyc_quantize_f32.c"} - variants
     assert [p.name for p in runtime_sources_for(calls["Conv2d"] + calls["Softmax"])] == [
         "tinyc_conv_s8.c",

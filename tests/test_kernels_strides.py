@@ -34,6 +34,8 @@ from kernel_support import (
     to_physical,
 )
 from test_kernels_conv import conv_graphs
+from test_kernels_conv_dsp import DSP
+from test_kernels_conv_gather import GATHER, gather_graphs
 from test_kernels_pool import pool_graphs
 
 from tinycc_ml.interp import run_core
@@ -42,14 +44,16 @@ from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.call import KernelCall, TensorArg
 from tinycc_ml.kernels.harness import POISON, BatchRunner, Runner, plan, run_calls
 from tinycc_ml.kernels.registry import VARIANTS, kernel_calls
-from tinycc_ml.kernels.target import HOST_TARGET
+from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.targets.qemu_driver import QemuDriverRunner
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STRIDED = ("tinyc_conv_s8", "tinyc_depthwise_conv_s8", "tinyc_avgpool_s8", "tinyc_maxpool_s8", "tinyc_pad_s8",
            "tinyc_add_s8", "tinyc_mul_s8", "tinyc_lut_s8",
            # the layout copy reads a band of a CHW image, a plane apart (tests/test_patch_chw_input.py)
-           "tinyc_transpose_s8")
+           "tinyc_transpose_s8",
+           # DSP cores: first layers and strided 1x1 convs (a patch stage's first conv)
+           "tinyc_conv_gather_w16_s8")
 
 
 def test_the_records_say_which_kernels_take_row_strides():
@@ -88,9 +92,10 @@ def extract(data: bytes, rows: int, row: int, pitch: int) -> bytes:
     return b"".join(data[r * pitch:r * pitch + row] for r in range(rows))
 
 
-def strided_case(graph: Graph, seed: int, extra: Sequence[int]) -> StridedCase | None:
+def strided_case(graph: Graph, seed: int, extra: Sequence[int], target: KernelTarget = HOST_TARGET) -> StridedCase | None:
     """The graph's node with activation k embedded in an image extra[k] columns wider (None
-    when no tensor ends up strided: one row each, or no extra columns)."""
+    when no tensor ends up strided: one row each, or no extra columns), its kernels chosen
+    for `target`."""
     rng = np.random.default_rng(seed)
     inputs = {name: random_int8(rng, graph.tensor(name).shape) for name in graph.input_tensors()}
     want = run_core(graph, inputs)[graph.output_tensors()[0]]
@@ -108,7 +113,7 @@ def strided_case(graph: Graph, seed: int, extra: Sequence[int]) -> StridedCase |
             contents[name] = embed(to_physical(graph, name, inputs[name]), rows, row, pitch[name], junk)
     if not strides:
         return None
-    calls = tuple(c for node in graph.nodes for c in kernel_calls(node, graph, HOST_TARGET, strides))
+    calls = tuple(c for node in graph.nodes for c in kernel_calls(node, graph, target, strides))
     for call in calls:
         assert call.symbol in STRIDED
         for arg in call.args:
@@ -163,6 +168,15 @@ def test_wide_conv_on_strided_regions(kernel_runners, case, seed, extra):
 @given(graph=st.one_of(pool_graphs(average=True), pool_graphs(average=False)), seed=seeds, extra=extras)
 def test_pooling_on_strided_regions(kernel_runners, graph, seed, extra):
     check_strided(strided_case(graph, seed, extra), kernel_runners)
+
+
+@SETTINGS
+@given(graph=gather_graphs, seed=seeds, extra=extras)
+def test_gather_conv_on_strided_regions(kernel_runners, graph, seed, extra):
+    case = strided_case(graph, seed, extra, DSP)
+    assume(case is not None)
+    assert case is not None and case.calls[0].symbol == GATHER
+    check_strided(case, kernel_runners)
 
 
 # --- pad, add, mul, lut on NHWC images -----------------------------------------------------
@@ -250,4 +264,7 @@ def test_strided_kernels_on_cortex_m7(qemu_m7_runner):
         *draw_examples(st.one_of(pad_graphs(), binary_image_graphs(), lut_image_graphs()), 30),
     ]
     cases = [c for seed, g in enumerate(graphs) if (c := strided_case(g, seed, [1 + seed % 3, seed % 2]))]
-    assert check_strided_batch(cases, qemu_m7_runner) == len(cases) > 90
+    gather = [c for seed, g in enumerate(draw_examples(gather_graphs, 30))
+              if (c := strided_case(g, seed, [1 + seed % 3, seed % 2], DSP))]
+    assert {c.calls[0].symbol for c in gather} == {GATHER}
+    assert check_strided_batch(cases + gather, qemu_m7_runner) == len(cases) + len(gather) > 110

@@ -30,7 +30,7 @@ from .common import (
     require_same_layout,
     struct,
 )
-from . import conv_w16
+from . import conv_gather, conv_w16
 from .depthwise3x3 import DEPTHWISE_3X3
 from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16
 from .target import KernelTarget
@@ -363,6 +363,9 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant(conv_w16.SYMBOL, applies=conv_w16.applies, weight_layout="int16 pairs, 4 channels by 4",
                   reorder_weights=conv_w16.int16_words, access=access.conv,
                   reason="conv, pixel by pixel, four channels at a time (int16 weights)"),
+    # DSP cores with flash to spare: first layers (in_c 1-4) and strided 1x1 convs, ahead of
+    # im2col: the window gathered once per pixel, int16 weights (kernels/conv_gather.py).
+    conv_gather.GATHER_W16,
     _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
                   reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,
                   reason="conv by im2col, two pixels at a time"),

@@ -1,5 +1,5 @@
 """Which layers may take weights pre-expanded to int16 (tinyc_fully_connected_w16_s8,
-tinyc_pointwise_conv(_inplace_pairs)_w16_s8, tinyc_conv_w16_s8): their shapes, and the flash rule they share.
+tinyc_pointwise_conv(_inplace_pairs)_w16_s8, tinyc_conv_w16_s8, tinyc_conv_gather_w16_s8): their shapes, and the flash rule they share.
 
 The int16 copy doubles a layer's weights in flash. One budget for all of them: the model's
 constants, with the weights of every layer a w16 variant could run doubled, must fit three
@@ -62,11 +62,26 @@ def kxk_w16_shape(node: Node, graph: Graph) -> bool:
             and (kernel_h, kernel_w) != (1, 1))
 
 
+def gather_shape(node: Node, graph: Graph) -> bool:
+    """What tinyc_conv_gather_w16_s8 runs: NHWC, not in place, one group, not pointwise, and
+    a short window: one to four input channels (first layers) or a 1x1 kernel (strided)."""
+    if node.kind != "Conv2d" or node.attrs.in_place:  # type: ignore[attr-defined]
+        return False
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, y = node.inputs[0], node.outputs[0]
+    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC)) or is_pointwise(node, graph):
+        return False
+    in_c = graph.tensor(x).shape[1]
+    kernel_h, kernel_w = graph.tensor(node.inputs[1]).shape[2:]
+    return attrs.groups == 1 and (in_c <= 4 or (kernel_h, kernel_w) == (1, 1))
+
+
 def wide_weights_bytes(graph: Graph, target: KernelTarget) -> int:
     """The model's constants with the weights of every layer a w16 variant could run doubled."""
     wide = {n.inputs[1] for n in graph.nodes
             if fc_w16_shape(n, graph) or pointwise_nhwc_shape(n, graph, target, False)
-            or pointwise_nhwc_shape(n, graph, target, True) or kxk_w16_shape(n, graph)}
+            or pointwise_nhwc_shape(n, graph, target, True) or kxk_w16_shape(n, graph)
+            or gather_shape(n, graph)}
     return sum(t.nbytes for t in graph.constants()) + sum(graph.tensor(name).nbytes for name in wide)
 
 

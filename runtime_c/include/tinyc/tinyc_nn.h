@@ -56,6 +56,19 @@ int32_t tinyc_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 void tinyc_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                        const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 
+/* Regular convolution (groups 1, any kernel, stride, dilation, padding) for DSP cores, for
+ * short windows (first layers with 1-4 input channels, strided 1x1 convs): each output pixel's
+ * window (K = kernel_h * kernel_w * in_c values, x + input_offset, 0 for padding taps) gathered
+ * once into an int16 column (scratch: K4 int16, K rounded up to 4), then four output channels
+ * at a time by SMLAD. weights: int32 words of two int16, [out_c4 / 4][K4 / 4][4 channels]
+ * {w0, w1}{w2, w3} (OHWI rows, zero-padded; out_c4 = out_c rounded up to 4). bias: out_c4
+ * entries (never NULL). table: [out_c4][4] {multiplier, shift, k, right_shift} and one word,
+ * the double shift of the compile-time-proved tail, or 0 (kernels/conv_gather.py). Takes
+ * row strides. */
+void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                              const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch);
+int32_t tinyc_conv_gather_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+
 /* Regular convolution (groups 1) by partial im2col, for DSP cores: two output pixels' windows
  * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * (kernel_w * in_c rounded up
  * to a multiple of 4)), then two pixels x two output channels per inner iteration. Pixels in

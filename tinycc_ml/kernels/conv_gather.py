@@ -1,0 +1,132 @@
+"""The gathered-window conv with int16 weights (tinyc_conv_gather_w16_s8): its shape rule,
+its weight layout and its scratch twin.
+
+First layers (one to four input channels) and strided 1x1 convs ran by im2col
+(tinyc_conv_im2col_s8: 2.8-5.5 instructions per MAC on kws, vww and resnet8): its kernel
+rows are rounded up to 4 values each (vww's 3x3x3 window becomes 36 values for 27) and its
+two-by-two blocks requantize each weight pair's channels with int8 weights unpacked at run
+time. This variant gathers one pixel's window densely into an int16 column (K rounded up to
+4 once, not per row) and runs four output channels at a time over it with weights already
+int16 (one LDRD and two SMLADs per channel and four values), so the gather is paid once per
+pixel and shared by all output channels. It doubles those weights in flash: chosen only
+under the flash rule all int16-weight variants share (kernels/wide_weights.py, which counts
+these layers through gather_shape). Its scratch (2 * K4 bytes) is at most the im2col
+scratch it replaces (4 * K4' bytes, K4' >= K4), and passes/scratch.py still drops it where
+it would grow the arena.
+
+It addresses rows through the params' row strides, so it also runs on a region of a larger
+image (a patch stage; tests/test_kernels_strides.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import ops
+from ..ir.graph import Graph, Node
+from ..quant import params as qparams
+from . import access
+from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
+from .common import image_row_stride, per_channel_args, struct
+from .depthwise3x3 import fast_tail_table
+from .target import KernelTarget
+from .variant import KernelVariant, RowStrides
+from .wide_weights import gather_shape, wide_weights_fit
+
+SYMBOL = "tinyc_conv_gather_w16_s8"
+
+
+def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """DSP cores whose flash holds the doubled weights, for the shapes of gather_shape."""
+    return target.dsp and gather_shape(node, graph) and wide_weights_fit(graph, target)
+
+
+def window4(kernel_h: int, kernel_w: int, in_c: int) -> int:
+    """The window's values rounded up to a group of four."""
+    return -(-(kernel_h * kernel_w * in_c) // 4) * 4
+
+
+def scratch(params: ParamStruct) -> int:
+    """Twin of tinyc_conv_gather_w16_s8_get_buffer_size: one column of K4 int16."""
+    return 2 * window4(params["kernel_h"], params["kernel_w"], params["in_c"])
+
+
+def int16_words(w: np.ndarray) -> np.ndarray:
+    """OIHW int8 -> the kernel's words: OHWI rows zero-padded to K4 and the channels to a
+    multiple of 4, [out_c4 / 4][K4 / 4][4 channels][2], word 0 = {w[4g], w[4g + 1]}, word 1 =
+    {w[4g + 2], w[4g + 3]} (low half first)."""
+    out_c, in_c, kernel_h, kernel_w = w.shape
+    k4 = window4(kernel_h, kernel_w, in_c)
+    out_c4 = -(-out_c // 4) * 4
+    rows = np.zeros((out_c4, k4), dtype=np.int64)
+    rows[:out_c, :kernel_h * kernel_w * in_c] = w.transpose(0, 2, 3, 1).reshape(out_c, -1)
+    blocks = rows.reshape(out_c4 // 4, 4, k4 // 4, 4).transpose(0, 2, 1, 3)  # [block][group][channel][4]
+    lo, hi = blocks[..., [0, 2]], blocks[..., [1, 3]]
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def _padded(values: np.ndarray, count: int) -> np.ndarray:
+    """Rows padded to `count` with copies of the last one (outputs computed, never stored)."""
+    return np.concatenate([values, np.repeat(values[-1:], count - len(values), axis=0)])
+
+
+def requant_table(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray, w: np.ndarray,
+                  output_offset: int) -> np.ndarray:
+    """[out_c4][4] {multiplier, shift, k, right_shift} and the proved tail's double shift (0:
+    not proved), from depthwise3x3.fast_tail_table with |acc| <= |bias| + 255 * sum |w| (a
+    gathered value x + input_offset lies in [-255, 255], a padding tap is 0)."""
+    out_c = w.shape[0]
+    bound = np.abs(bias.astype(np.int64)) + 255 * np.abs(w.astype(np.int64)).reshape(out_c, -1).sum(axis=1)
+    fast = fast_tail_table(multipliers, shifts, bound, output_offset)
+    rows = np.stack([np.asarray(multipliers, dtype=np.int64), np.asarray(shifts, dtype=np.int64),
+                     fast[:-1:2].astype(np.int64), fast[1:-1:2].astype(np.int64)], axis=1)
+    out_c4 = -(-out_c // 4) * 4
+    return np.concatenate([_padded(rows, out_c4).reshape(-1), fast[-1:]]).astype(np.int32)
+
+
+def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x_name, w_name = node.inputs[0], node.inputs[1]
+    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    (y_name,) = node.outputs
+    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
+    if any(zp != 0 for zp in w.quant.zero_point):
+        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
+    n, in_c, in_h, in_w = x.shape
+    out_c, _, kernel_h, kernel_w = w.shape
+    _, _, out_h, out_w = y.shape
+    p = struct(
+        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        kernel_h=kernel_h, kernel_w=kernel_w,
+        stride_h=attrs.strides[0], stride_w=attrs.strides[1],
+        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
+        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
+        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
+    )  # fmt: skip
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
+    bias = np.zeros(out_c, dtype=np.int64)
+    if b_name:
+        bias = np.asarray(graph.tensor(b_name).data, dtype=np.int64).reshape(-1)
+    out_c4 = -(-out_c // 4) * 4
+    args = (
+        TensorArg(x_name),
+        ConstArg("weights", "int32_t", int16_words(w.data)),
+        ConstArg("bias", "int32_t", np.concatenate([bias, np.zeros(out_c4 - out_c, dtype=np.int64)]).astype(np.int32)),
+        ConstArg("requant", "int32_t", requant_table(multiplier.values, shift.values, bias, w.data, y.quant.zp)),
+        TensorArg(y_name),
+        ScratchArg(scratch(p)),
+    )
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+GATHER_W16 = KernelVariant(
+    symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
+    build=build, applies=applies, weight_layout="OHWI/K4 int16 pairs, 4 channels by 4", reorder_weights=int16_words,
+    scratch=scratch, access=access.conv, reason="conv, pixel by pixel through a gathered window (int16 weights)",
+    row_strides=True,
+)
