@@ -21,6 +21,10 @@ class KernelTarget:
     # The board's flash: variants that trade flash for speed (weights pre-expanded to int16)
     # run only where the model's constants fit in three quarters of it. 0: unknown, never.
     flash_bytes: int = 0
+    # That rule decided once for the whole model (wide_weights.decide_for_model): a patch
+    # stage selects kernels on band graphs that hold only the stage's constants, where the
+    # rule would see a smaller model. None: decided on the graph at hand.
+    wide_weights: bool | None = None
 
     @staticmethod
     def of_board(board: Board) -> "KernelTarget":

@@ -10,6 +10,8 @@ never depends on the order the registry asks in.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..ir import ops
@@ -86,5 +88,15 @@ def wide_weights_bytes(graph: Graph, target: KernelTarget) -> int:
 
 
 def wide_weights_fit(graph: Graph, target: KernelTarget) -> bool:
-    """The w16 variants' flash rule (see above)."""
+    """The w16 variants' flash rule (see above), unless the target carries the whole model's."""
+    if target.wide_weights is not None:
+        return target.dsp and target.wide_weights
     return target.dsp and target.flash_bytes > 0 and wide_weights_bytes(graph, target) <= target.flash_bytes * 3 // 4
+
+
+def decide_for_model(graph: Graph, target: KernelTarget) -> KernelTarget:
+    """`target` with the flash rule decided on `graph`, the whole model, for selections made
+    on parts of it (a patch stage's band graphs)."""
+    if target.wide_weights is not None:
+        return target
+    return replace(target, wide_weights=wide_weights_fit(graph, target))

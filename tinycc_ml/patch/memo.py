@@ -29,5 +29,3 @@ class SearchMemo:
     calls: CallMemo = field(default_factory=dict)  # kernel calls per node geometry (stage._node_calls)
     models: Models = field(default_factory=dict)  # kernel access models per node geometry (band_facts.py)
     stages: dict[tuple[str, bool], "Stage | StageError"] = field(default_factory=dict)  # (split, tiles) -> find_stage
-    # the band's (op, attributes) -> the int16-weight flash rule on that band's graph
-    wide_weights: dict[tuple, bool] = field(default_factory=dict)

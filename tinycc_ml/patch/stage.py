@@ -23,7 +23,7 @@ from ..ir.layout import CHW, NHWC, same_bytes
 from ..kernels.call import KernelCall, TensorArg
 from ..kernels.registry import kernel_calls
 from ..kernels.target import HOST_TARGET, KernelTarget
-from ..kernels.wide_weights import wide_weights_fit
+from ..kernels.wide_weights import decide_for_model
 from ..memory.bounds import lower_bound_bytes, resolve_facts
 from ..memory.facts import OverlapFact
 from ..memory.liveness import BufferRequest, step_requests
@@ -172,16 +172,16 @@ def stage_windows(graph: Graph, stage: Stage, band: Rows) -> tuple[dict[str, Row
     return {name: w[0] for name, w in held.items()}, {name: tuple(r for r, _ in w) for name, w in reads.items()}
 
 
-def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int], memo: CallMemo,
-                wide: bool) -> list[KernelCall]:
+def _node_calls(node: Node, graph: Graph, target: KernelTarget, strides: dict[str, int],
+                memo: CallMemo) -> list[KernelCall]:
     """The node's kernel calls; patches with the same geometry (shapes, pads, strides) share
     them, renamed to their own region tensors (interior tiles are alike, a band of one
     height and pads recurs across band counts and across the stages of later splits, and
-    building a conv's calls reorders its weights). `wide`: the int16-weight flash rule on
-    the iteration's graph (kernels/wide_weights.py), the one thing a kernel's record reads
-    beyond the node's own tensors and attributes."""
+    building a conv's calls reorders its weights). The target's int16-weight flash rule
+    (kernels/wide_weights.py), decided for the whole model, is the one thing a kernel's record
+    reads beyond the node's own tensors and attributes."""
     acts = [n for n in (*node.inputs, *node.outputs) if n and not graph.tensor(n).is_constant]
-    key = (wide, node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts),
+    key = (target.wide_weights, node.name, node.attrs, tuple(graph.tensor(n).shape for n in acts),
            tuple(strides.get(n, 0) for n in acts))
     if key not in memo:
         memo[key] = (acts, kernel_calls(node, graph, target, strides))
@@ -263,21 +263,16 @@ def with_calls(patch: Iteration, stage: Stage, target: KernelTarget, memo: Searc
     """The patch with the kernel calls of its nodes (on its region tensors and row strides)."""
     it_graph = patch.graph
     strides = patch.row_strides()
-    # The flash rule reads the iteration graph's ops and constants: those of the stage, with
-    # this patch's attributes (pads), the only part of them that varies across its patches.
+    assert target.wide_weights is not None, "the flash rule is the whole model's (wide_weights.decide_for_model)"
     nodes = [step.node for step in patch.steps]
-    wide_key = tuple((n.name, n.attrs) for n in nodes)
-    if wide_key not in memo.wide_weights:
-        memo.wide_weights[wide_key] = wide_weights_fit(it_graph, target)
-    wide = memo.wide_weights[wide_key]
-    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo.calls, wide))) for n in nodes)
+    steps = tuple(NodeStep(n, tuple(_node_calls(n, it_graph, target, strides, memo.calls))) for n in nodes)
     return replace(patch, steps=steps)
 
 
 def band_iteration(graph: Graph, stage: Stage, index: int, band: Rows, target: KernelTarget,
                    cols: Rows | None = None, memo: SearchMemo | None = None) -> Iteration:
     """One patch with its kernel calls (patch_geometry, with_calls)."""
-    return with_calls(patch_geometry(graph, stage, index, band, cols), stage, target,
+    return with_calls(patch_geometry(graph, stage, index, band, cols), stage, decide_for_model(graph, target),
                       SearchMemo() if memo is None else memo)
 
 
@@ -303,7 +298,7 @@ def stage_loop(graph: Graph, stage: Stage, bands: int, target: KernelTarget = HO
                columns: int = 1, memo: SearchMemo | None = None) -> LoopStep:
     """The stage's loop over an n_h x n_w grid of K, with its kernel calls. `memo`: what a
     search's candidates share (memo.py)."""
-    return loop_with_calls(stage_geometry(graph, stage, bands, columns), stage, target, memo)
+    return loop_with_calls(stage_geometry(graph, stage, bands, columns), stage, decide_for_model(graph, target), memo)
 
 
 def loop_with_calls(geometry: LoopStep, stage: Stage, target: KernelTarget,
@@ -400,7 +395,7 @@ def layout_candidate(layout: Layout, target: KernelTarget = HOST_TARGET, memo: S
     memo = SearchMemo() if memo is None else memo
     straight, stage = layout.straight, layout.stage
     graph = straight.graph
-    loop = loop_with_calls(layout.loop, stage, target, memo)
+    loop = loop_with_calls(layout.loop, stage, decide_for_model(graph, target), memo)
     steps = layout.steps[:layout.loop_index] + (loop,) + layout.steps[layout.loop_index + 1:]
     members = {n.name for n in stage.nodes}
     # An outside op that read a stage input last may now run before the loop reads it.
