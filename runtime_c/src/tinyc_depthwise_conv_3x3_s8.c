@@ -43,6 +43,7 @@ static inline int32_t tinyc_dw3_weight_index(int32_t c, int32_t ky, int32_t kx)
 #if TINYC_USE_SIMD
 typedef struct {
     int32_t output_offset, act_min, act_max;
+    int32_t channels, offset_pair, mode;
 } tinyc_dw3_out;
 
 #if defined(__GNUC__)
@@ -113,70 +114,168 @@ TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *multi
     memcpy(out + c, bytes, sizeof bytes);
 }
 
-/* One tap of four channels, no offset: acc[k] += x[k] * w[k]. */
-#define TINYC_DW3_TAP(row, x_off, w_off)                                                                           \
-    do {                                                                                                          \
-        const int32_t xs_ = tinyc_read_s8x4((row) + (x_off));                                                     \
-        const int32_t ws_ = tinyc_read_s8x4(w + (w_off));                                                         \
-        const int32_t x02_ = tinyc_sxtb16(xs_);                                                                   \
-        const int32_t x13_ = tinyc_sxtb16_ror8(xs_);                                                              \
-        const int32_t w02_ = tinyc_sxtb16(ws_);                                                                   \
-        const int32_t w13_ = tinyc_sxtb16_ror8(ws_);                                                              \
-        acc.a0 = tinyc_smlabb(x02_, w02_, acc.a0);                                                                \
-        acc.a1 = tinyc_smlabb(x13_, w13_, acc.a1);                                                                \
-        acc.a2 = tinyc_smlatt(x02_, w02_, acc.a2);                                                                \
-        acc.a3 = tinyc_smlatt(x13_, w13_, acc.a3);                                                                \
-    } while (0)
-
-/* An interior pixel: x is its window's top-left input pixel (channel 0). */
-TINYC_DW3_INLINE void tinyc_dw3_interior(const int8_t *x, int32_t in_row_pitch, int32_t channels, const int8_t *w,
-                                         const int32_t *interior_bias, const int32_t *multiplier,
-                                         const int32_t *fast, int32_t double_shift, tinyc_dw3_out o, int full_range,
-                                         int8_t *out)
+/* One of a pixel pair's lanes (lane 0: channels c, c + 2; lane 1: c + 1, c + 3) of one tap
+ * column: the input word at p widened with the input offset added, or the weight word. */
+TINYC_DW3_INLINE int32_t tinyc_dw3_lane_x(const int8_t *p, int32_t offset_pair, int lane)
 {
-    const int8_t *r0 = x;
-    const int8_t *r1 = x + in_row_pitch;
-    const int8_t *r2 = r1 + in_row_pitch;
-    const int32_t two = 2 * channels;
-    int32_t c;
-    for (c = 0; c < channels; c += 4) {
-        tinyc_acc4 acc;
-        acc.a0 = interior_bias[c];
-        acc.a1 = interior_bias[c + 1];
-        acc.a2 = interior_bias[c + 2];
-        acc.a3 = interior_bias[c + 3];
-        TINYC_DW3_TAP(r0, 0, 0);
-        TINYC_DW3_TAP(r0, channels, 4);
-        TINYC_DW3_TAP(r0, two, 8);
-        TINYC_DW3_TAP(r1, 0, 12);
-        TINYC_DW3_TAP(r1, channels, 16);
-        TINYC_DW3_TAP(r1, two, 20);
-        TINYC_DW3_TAP(r2, 0, 24);
-        TINYC_DW3_TAP(r2, channels, 28);
-        TINYC_DW3_TAP(r2, two, 32);
-        r0 += 4;
-        r1 += 4;
-        r2 += 4;
-        w += 36;
-        tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, full_range, out);
+    const int32_t word = tinyc_read_s8x4(p);
+    return lane ? tinyc_sxtab16_ror8(offset_pair, word) : tinyc_sxtab16(offset_pair, word);
+}
+
+TINYC_DW3_INLINE int32_t tinyc_dw3_lane_w(const int8_t *w, int lane)
+{
+    const int32_t word = tinyc_read_s8x4(w);
+    return lane ? tinyc_sxtb16_ror8(word) : tinyc_sxtb16(word);
+}
+
+/* How a layer's outputs are requantized: the proved tail (fast_tail_table) with the SSAT clamp
+ * or the activation range, or requant_tail.h's guarded tail. */
+enum { TINYC_DW3_FAST_FULL, TINYC_DW3_FAST_CLAMPED, TINYC_DW3_GUARDED };
+
+/* Output bytes of channels ch and ch + 2 of a pixel pair (a0, a2: px; a1, a3: px + 1), px + 1
+ * stored o.channels bytes after px, for the layers whose tail is not the proved one with the
+ * SSAT clamp: out of line, so the pair loops stay small. */
+TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                                      const int32_t *multiplier, const int32_t *requant, int32_t ch,
+                                                      int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)
+{
+    const int32_t channels = o->channels;
+    if (o->mode == TINYC_DW3_FAST_CLAMPED) {
+        const int32_t *fast = requant + 2 * channels + 2 * ch;
+        const int32_t m0 = multiplier[ch];
+        const int32_t m2 = multiplier[ch + 2];
+        out[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, m0, fast, double_shift), *o, 0);
+        out[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, m2, fast + 4, double_shift), *o, 0);
+        out[channels + ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, m0, fast, double_shift), *o, 0);
+        out[channels + ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, m2, fast + 4, double_shift), *o, 0);
+    } else {
+        const int full = o->act_min == -128 && o->act_max == 127;
+        const tinyc_tail_channel q0 = tinyc_tail_channel_packed(multiplier, requant, ch);
+        const tinyc_tail_channel q2 = tinyc_tail_channel_packed(multiplier, requant, ch + 2);
+        out[ch] = tinyc_tail_s8(a0, q0, o->output_offset, o->act_min, o->act_max, full);
+        out[ch + 2] = tinyc_tail_s8(a2, q2, o->output_offset, o->act_min, o->act_max, full);
+        out[channels + ch] = tinyc_tail_s8(a1, q0, o->output_offset, o->act_min, o->act_max, full);
+        out[channels + ch + 2] = tinyc_tail_s8(a3, q2, o->output_offset, o->act_min, o->act_max, full);
     }
 }
 
-TINYC_DW3_NOINLINE void tinyc_dw3_interior_full(const int8_t *x, int32_t in_row_pitch, int32_t channels,
-                                                const int8_t *w, const int32_t *interior_bias,
-                                                const int32_t *multiplier, const int32_t *fast, int32_t double_shift,
-                                                tinyc_dw3_out o, int8_t *out)
+/* The same through the proved tail and SSAT (most layers): the channels' constants loaded
+ * once for both pixels, before the stores (a byte store may alias them for the compiler). */
+TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *multiplier,
+                                      const int32_t *requant, int32_t ch, int32_t double_shift, const tinyc_dw3_out *o,
+                                      int8_t *out)
 {
-    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, fast, double_shift, o, 1, out);
+    if (o->mode == TINYC_DW3_FAST_FULL) {
+        const int32_t channels = o->channels;
+        const int32_t *fast = requant + 2 * channels + 2 * ch;
+        const int32_t m0 = multiplier[ch], k0 = fast[0], s0 = fast[1];
+        const int32_t m2 = multiplier[ch + 2], k2 = fast[4], s2 = fast[5];
+        const int32_t v0 = tinyc_smmulr((int32_t)((uint32_t)a0 << double_shift), m0);
+        const int32_t v1 = tinyc_smmulr((int32_t)((uint32_t)a1 << double_shift), m0);
+        const int32_t v2 = tinyc_smmulr((int32_t)((uint32_t)a2 << double_shift), m2);
+        const int32_t v3 = tinyc_smmulr((int32_t)((uint32_t)a3 << double_shift), m2);
+        const int32_t y0 = tinyc_tail_sat8((v0 + k0 + (v0 >> 31)) >> s0);
+        const int32_t y1 = tinyc_tail_sat8((v1 + k0 + (v1 >> 31)) >> s0);
+        const int32_t y2 = tinyc_tail_sat8((v2 + k2 + (v2 >> 31)) >> s2);
+        const int32_t y3 = tinyc_tail_sat8((v3 + k2 + (v3 >> 31)) >> s2);
+        out[ch] = (int8_t)y0;
+        out[ch + 2] = (int8_t)y2;
+        out[channels + ch] = (int8_t)y1;
+        out[channels + ch + 2] = (int8_t)y3;
+    } else {
+        tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out);
+    }
 }
 
-TINYC_DW3_NOINLINE void tinyc_dw3_interior_clamped(const int8_t *x, int32_t in_row_pitch, int32_t channels,
-                                                   const int8_t *w, const int32_t *interior_bias,
-                                                   const int32_t *multiplier, const int32_t *fast,
-                                                   int32_t double_shift, tinyc_dw3_out o, int8_t *out)
+/* One lane of one group of four channels of an output pixel pair (px, px + 1), px + 1 being
+ * sw input columns to the right of px: rows input rows from p (the group's channel 0 of the
+ * first tapped column, the window's kx = left column of px), weights from w (row ky_lo of the
+ * group). left: px's kx = 0 column is padding; right: px + 1's kx = 2 column is padding.
+ * Both pixels' windows of the lane's two channels are read, then their four bytes written
+ * (access model: depthwise3x3.pairs_traffic). With stride 1 the column both pixels tap is
+ * loaded and widened once (the compiler merges the two identical loads). */
+TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int32_t offset_pair,
+                                          int32_t in_row_pitch, int32_t rows, const int8_t *w, const int32_t *bias,
+                                          const int32_t *multiplier, const int32_t *requant, int32_t ch,
+                                          int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int lane,
+                                          int sw, int left, int right)
 {
-    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, fast, double_shift, o, 0, out);
+    /* two pointers a fixed distance apart cover the pair's four or five columns with
+     * register offsets 0 and channels, and keep the row loop's addresses in registers */
+    const int8_t *q = p + 2 * channels;
+    int32_t a0 = bias[ch];     /* px, channel ch */
+    int32_t a2 = bias[ch + 2]; /* px, channel ch + 2 */
+    int32_t a1 = a0;           /* px + 1 */
+    int32_t a3 = a2;
+    int32_t x, wv;
+#define TINYC_DW3_COL(k) ((k) < 2 ? p + (k) * channels : q + ((k) - 2) * channels)
+    do {
+        wv = tinyc_dw3_lane_w(w, lane);
+        if (!left) {
+            x = tinyc_dw3_lane_x(TINYC_DW3_COL(0), offset_pair, lane);
+            a0 = tinyc_smlabb(x, wv, a0);
+            a2 = tinyc_smlatt(x, wv, a2);
+        }
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(sw - left), offset_pair, lane);
+        a1 = tinyc_smlabb(x, wv, a1);
+        a3 = tinyc_smlatt(x, wv, a3);
+        wv = tinyc_dw3_lane_w(w + 4, lane);
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(1 - left), offset_pair, lane);
+        a0 = tinyc_smlabb(x, wv, a0);
+        a2 = tinyc_smlatt(x, wv, a2);
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(1 + sw - left), offset_pair, lane);
+        a1 = tinyc_smlabb(x, wv, a1);
+        a3 = tinyc_smlatt(x, wv, a3);
+        wv = tinyc_dw3_lane_w(w + 8, lane);
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(2 - left), offset_pair, lane);
+        a0 = tinyc_smlabb(x, wv, a0);
+        a2 = tinyc_smlatt(x, wv, a2);
+        if (!right) {
+            x = tinyc_dw3_lane_x(TINYC_DW3_COL(2 + sw - left), offset_pair, lane);
+            a1 = tinyc_smlabb(x, wv, a1);
+            a3 = tinyc_smlatt(x, wv, a3);
+        }
+        p += in_row_pitch;
+        q += in_row_pitch;
+        w += 12;
+    } while (--rows != 0);
+#undef TINYC_DW3_COL
+    tinyc_dw3_tail4(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out);
 }
+
+/* A pixel pair, every group of four channels, both lanes. */
+TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int sw, int left,
+                                     int right)
+{
+    const int32_t channels = o->channels;
+    const int32_t offset_pair = o->offset_pair;
+    int32_t c;
+    for (c = 0; c < channels; c += 4) {
+        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, bias, multiplier, requant, c,
+                            double_shift, o, out, 0, sw, left, right);
+        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, bias, multiplier, requant, c + 1,
+                            double_shift, o, out, 1, sw, left, right);
+        p += 4;
+        w += 36;
+    }
+}
+
+#define TINYC_DW3_PAIR_FN(name, sw, left, right)                                                                   \
+    TINYC_DW_NOINLINE static void name(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,     \
+                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,   \
+                                       int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)                 \
+    {                                                                                                             \
+        tinyc_dw3_pair(p, in_row_pitch, rows, w, bias, multiplier, requant, double_shift, o, out, sw, left, right); \
+    }
+
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1, 1, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_left, 1, 1, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_right, 1, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2, 2, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_left, 2, 1, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_right, 2, 0, 1)
 
 /* A border pixel: taps ky_lo <= ky < ky_hi, kx_lo <= kx < kx_hi of the window whose (0, 0)
  * tap is input pixel (in_y0, in_x0), x pointing at the image; the input offset on every tap. */
@@ -216,6 +315,40 @@ TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_r
         }
     }
 }
+
+/* What runs output pixel ox of a row (with ox + 1 when a pair): kernels/depthwise3x3.py
+ * run_units is its twin (the access model follows it). A pair needs two pixels, stride 1 or 2,
+ * at least one window row inside the image, both windows' columns inside the input but for
+ * the first pixel's kx = 0 column (left) or the second's kx = 2 column (right). */
+typedef enum {
+    TINYC_DW3_SINGLE,
+    TINYC_DW3_PAIR_S1,
+    TINYC_DW3_PAIR_S1_LEFT,
+    TINYC_DW3_PAIR_S1_RIGHT,
+    TINYC_DW3_PAIR_S2,
+    TINYC_DW3_PAIR_S2_LEFT,
+    TINYC_DW3_PAIR_S2_RIGHT
+} tinyc_dw3_unit;
+
+static inline tinyc_dw3_unit tinyc_dw3_unit_at(int32_t ox, int32_t out_w, int32_t in_x0, int32_t in_w,
+                                               int32_t stride_w, int32_t rows)
+{
+    const int32_t second = in_x0 + stride_w;
+    int32_t kind;
+    if (ox + 1 >= out_w || rows < 1 || (stride_w != 1 && stride_w != 2)) {
+        return TINYC_DW3_SINGLE;
+    }
+    if (in_x0 >= 0 && second + 3 <= in_w) {
+        kind = 0;
+    } else if (in_x0 == -1 && second + 3 <= in_w) {
+        kind = 1;
+    } else if (in_x0 >= 0 && second + 3 == in_w + 1) {
+        kind = 2;
+    } else {
+        return TINYC_DW3_SINGLE;
+    }
+    return (tinyc_dw3_unit)((stride_w == 1 ? TINYC_DW3_PAIR_S1 : TINYC_DW3_PAIR_S2) + kind);
+}
 #endif /* TINYC_USE_SIMD */
 
 void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
@@ -236,16 +369,16 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
     int32_t b, oy, ox;
 #if TINYC_USE_SIMD
     const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
-    const int32_t *interior_bias = bias + channels;
-    const int32_t *fast = requant + 2 * channels;
+    const int32_t double_shift = requant[4 * channels];
     tinyc_dw3_out o;
-    int full_range;
-    int32_t double_shift;
     o.output_offset = params->output_offset;
     o.act_min = params->act_min;
     o.act_max = params->act_max;
-    full_range = o.act_min == -128 && o.act_max == 127;
-    double_shift = requant[4 * channels];
+    o.channels = channels;
+    o.offset_pair = offset_pair;
+    o.mode = double_shift == 0 ? TINYC_DW3_GUARDED
+             : (o.act_min == -128 && o.act_max == 127) ? TINYC_DW3_FAST_FULL
+                                                         : TINYC_DW3_FAST_CLAMPED;
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
@@ -253,25 +386,53 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
             const int32_t in_y0 = oy * stride_h - pad_top;
             const int32_t ky_lo = in_y0 < 0 ? -in_y0 : 0;
             const int32_t ky_hi = in_y0 + 3 > in_h ? in_h - in_y0 : 3;
-            for (ox = 0; ox < out_w; ++ox) {
+            const int32_t rows = ky_hi - ky_lo;
+            const int8_t *row = image + (in_y0 + ky_lo) * in_row_pitch;
+            const int8_t *w_row = weights + ky_lo * 12;
+            int8_t *out_row = out_image + oy * out_row_pitch;
+            ox = 0;
+            while (ox < out_w) {
                 const int32_t in_x0 = ox * stride_w - pad_left;
-                const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
-                const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
-                int8_t *out = out_image + oy * out_row_pitch + ox * channels;
-                if (double_shift != 0 && ky_lo == 0 && ky_hi == 3 && kx_lo == 0 && kx_hi == 3) {
-                    const int8_t *x = image + in_y0 * in_row_pitch + in_x0 * channels;
-                    if (full_range) {
-                        tinyc_dw3_interior_full(x, in_row_pitch, channels, weights, interior_bias, multiplier,
-                                                fast, double_shift, o, out);
-                    } else {
-                        tinyc_dw3_interior_clamped(x, in_row_pitch, channels, weights, interior_bias, multiplier,
-                                                   fast, double_shift, o, out);
-                    }
-                } else {
-                    /* a clipped window, or a layer whose fast tail is not proved: every tap
-                     * with its offset and requant_tail.h's guarded tail */
+                int8_t *out = out_row + ox * channels;
+                const tinyc_dw3_unit unit = tinyc_dw3_unit_at(ox, out_w, in_x0, in_w, stride_w, rows);
+                if (unit == TINYC_DW3_SINGLE) {
+                    const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
+                    const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
                     tinyc_dw3_border(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo, kx_hi,
                                      offset_pair, weights, bias, multiplier, requant, double_shift, o, out);
+                    ox += 1;
+                    continue;
+                }
+                {
+                    /* the pair's first tapped column: in_x0, or in_x0 + 1 = 0 for a left pair */
+                    const int8_t *p = row + (in_x0 < 0 ? 0 : in_x0) * channels;
+                    switch (unit) {
+                    case TINYC_DW3_PAIR_S1:
+                        tinyc_dw3_pair_s1(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift, &o,
+                                          out);
+                        break;
+                    case TINYC_DW3_PAIR_S1_LEFT:
+                        tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift,
+                                               &o, out);
+                        break;
+                    case TINYC_DW3_PAIR_S1_RIGHT:
+                        tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, bias, multiplier, requant,
+                                                double_shift, &o, out);
+                        break;
+                    case TINYC_DW3_PAIR_S2:
+                        tinyc_dw3_pair_s2(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift, &o,
+                                          out);
+                        break;
+                    case TINYC_DW3_PAIR_S2_LEFT:
+                        tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift,
+                                               &o, out);
+                        break;
+                    default:
+                        tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, bias, multiplier, requant,
+                                                double_shift, &o, out);
+                        break;
+                    }
+                    ox += 2;
                 }
             }
         }

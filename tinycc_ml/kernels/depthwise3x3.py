@@ -21,8 +21,8 @@ from ..ir.conv_shapes import is_plain_depthwise
 from ..ir.graph import Graph, Node
 from ..ir.layout import NHWC, is_layout
 from ..quant import params as qparams
-from . import access
-from .call import ConstArg, KernelCall, TensorArg
+from .access import CallTraffic, Reads
+from .call import ConstArg, KernelCall, ParamStruct, TensorArg
 from .common import per_channel_args, struct
 from .pointwise import requant_table
 from .target import KernelTarget
@@ -32,23 +32,19 @@ SYMBOL = "tinyc_depthwise_conv_3x3_s8"
 INT32 = 1 << 31
 
 
-def _biases(node: Node, graph: Graph) -> np.ndarray:
-    """[2][C] int64: the model's bias (or 0), and the interior bias."""
-    w, x = graph.tensor(node.inputs[1]), graph.tensor(node.inputs[0])
-    channels = w.shape[0]
-    bias = np.zeros(channels, dtype=np.int64)
+def _bias(node: Node, graph: Graph) -> np.ndarray:
+    """[C] int64: the model's bias (or 0)."""
+    channels = graph.tensor(node.inputs[1]).shape[0]
     if len(node.inputs) > 2 and node.inputs[2]:
-        bias = np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
-    interior = bias + (-x.quant.zp) * w.data.astype(np.int64).reshape(channels, -1).sum(axis=1)
-    return np.stack([bias, interior])
+        return np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return np.zeros(channels, dtype=np.int64)
 
 
 def _acc_bound(node: Node, graph: Graph) -> np.ndarray:
     """Per channel a bound of |acc| over every window, interior or clipped: the model's bias
-    plus 255 * sum |w| (x + input_offset lies in [-255, 255]); the interior accumulator, the
-    interior bias plus sum x * w, is the same number."""
+    plus 255 * sum |w| (x + input_offset lies in [-255, 255])."""
     w = graph.tensor(node.inputs[1]).data.astype(np.int64)
-    return np.abs(_biases(node, graph)[0]) + 255 * np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+    return np.abs(_bias(node, graph)) + 255 * np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
 
 
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
@@ -61,7 +57,7 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     w = graph.tensor(node.inputs[1])
     if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
         return False
-    return bool(np.abs(_biases(node, graph)).max(initial=0) < INT32)
+    return bool(np.abs(_bias(node, graph)).max(initial=0) < INT32)
 
 
 def fast_tail_table(
@@ -121,7 +117,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
-        ConstArg("bias", "int32_t", _biases(node, graph).astype(np.int32).reshape(-1)),
+        ConstArg("bias", "int32_t", _bias(node, graph).astype(np.int32)),
         multiplier,
         ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast_tail_table(
             multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)])),
@@ -130,8 +126,78 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
+def _pair_kind(ox: int, out_w: int, in_x0: int, in_w: int, stride_w: int, rows: int) -> bool:
+    """tinyc_dw3_unit_at's twin: whether output pixel ox runs with ox + 1 as a pair."""
+    if ox + 1 >= out_w or rows < 1 or stride_w not in (1, 2):
+        return False
+    second = in_x0 + stride_w
+    return (in_x0 >= 0 and second + 3 <= in_w) or (in_x0 == -1 and second + 3 <= in_w) or (
+        in_x0 >= 0 and second + 3 == in_w + 1)
+
+
+def run_units(p: ParamStruct) -> list[list[tuple[int, int]]]:
+    """Per output row (batch-major): its units in run order, (first pixel, pixel count)."""
+    in_h, in_w, out_w, sh, sw = p["in_h"], p["in_w"], p["out_w"], p["stride_h"], p["stride_w"]
+    units = []
+    for oy in range(p["batch"] * p["out_h"]):
+        in_y0 = oy % p["out_h"] * sh - p["pad_top"]
+        rows = min(3, in_h - in_y0) - max(0, -in_y0)
+        row, ox = [], 0
+        while ox < out_w:
+            count = 2 if _pair_kind(ox, out_w, ox * sw - p["pad_left"], in_w, sw, rows) else 1
+            row.append((oy * out_w + ox, count))
+            ox += count
+        units.append(row)
+    return units
+
+
+def _windows(p: ParamStruct) -> tuple[np.ndarray, np.ndarray]:
+    """Every in-bounds (output pixel, tap) of the 3x3 windows, by pixel: the pixel's index and
+    the tapped input pixel's."""
+    n, oh, ow = p["batch"], p["out_h"], p["out_w"]
+    b, oy, ox, ky, kx = (a.reshape(-1) for a in np.meshgrid(*(np.arange(e, dtype=np.int64) for e in (n, oh, ow, 3, 3)),
+                                                             indexing="ij"))
+    iy = oy * p["stride_h"] - p["pad_top"] + ky
+    ix = ox * p["stride_w"] - p["pad_left"] + kx
+    ok = (iy >= 0) & (iy < p["in_h"]) & (ix >= 0) & (ix < p["in_w"])
+    return ((b * oh + oy) * ow + ox)[ok], ((b * p["in_h"] + iy) * p["in_w"] + ix)[ok]
+
+
+def pairs_traffic(p: ParamStruct) -> CallTraffic:
+    """What tinyc_depthwise_conv_3x3_s8 does (NHWC, multiplier 1): per output row, its pixels
+    in units (run_units: pairs where both windows' columns are inside the input but one edge
+    column, else single pixels); per unit, per group of four channels, per lane (channels
+    c, c + 2, then c + 1, c + 3): read the unit's windows at the lane's channels, then write
+    those channels of the unit's pixels. A single pixel's group is one block (all four
+    channels), followed by an empty block for the other lane."""
+    c = p["in_c"]
+    pixel, tapped = _windows(p)
+    bounds = np.searchsorted(pixel, np.arange(p["batch"] * p["out_h"] * p["out_w"] + 1))
+    groups = c // 4
+    lanes = (np.array([0, 2]), np.array([1, 3]))
+    pos, first, wpos, wblock = [], [], [], []
+    block = 0
+    for row in run_units(p):
+        for start, count in row:
+            pixels = range(start, start + count)
+            taps = np.concatenate([tapped[bounds[q]:bounds[q + 1]] for q in pixels])
+            for g in range(groups):
+                for lane in range(2):
+                    chans = 4 * g + (lanes[lane] if count == 2 else (np.arange(4) if lane == 0 else np.arange(0)))
+                    if chans.size:
+                        pos.append((taps[:, None] * c + chans[None, :]).reshape(-1))
+                        first.append(np.full(taps.size * chans.size, block, dtype=np.int64))
+                        out = np.array([q * c for q in pixels], dtype=np.int64)
+                        wpos.append((out[:, None] + chans[None, :]).reshape(-1))
+                        wblock.append(np.full(out.size * chans.size, block, dtype=np.int64))
+                    block += 1
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+    first_all = cat(first)
+    return CallTraffic(block, cat(wpos), cat(wblock), (Reads(cat(pos), first_all, first_all),))
+
+
 DEPTHWISE_3X3 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="C/4,3,3,4", reorder_weights=group_taps,
-    access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel",
+    access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time",
 )
