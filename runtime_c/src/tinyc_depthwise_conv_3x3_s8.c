@@ -34,6 +34,10 @@
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
+/* The second pixel of a pair waits in a stack buffer of this many bytes (wider layers run
+ * pixel by pixel). */
+#define TINYC_DW3_PAIR_MAX_CHANNELS 256
+
 /* Weight (ky, kx) of channel c in the layout above. */
 static inline int32_t tinyc_dw3_weight_index(int32_t c, int32_t ky, int32_t kx)
 {
@@ -137,25 +141,26 @@ enum { TINYC_DW3_FAST_FULL, TINYC_DW3_FAST_CLAMPED, TINYC_DW3_GUARDED };
  * SSAT clamp: out of line, so the pair loops stay small. */
 TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                                       const int32_t *multiplier, const int32_t *requant, int32_t ch,
-                                                      int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)
+                                                      int32_t double_shift, const tinyc_dw3_out *o, int8_t *out,
+                                                      int8_t *later)
 {
     const int32_t channels = o->channels;
     if (o->mode == TINYC_DW3_FAST_CLAMPED) {
         const int32_t *fast = requant + 2 * channels + 2 * ch;
         const int32_t m0 = multiplier[ch];
         const int32_t m2 = multiplier[ch + 2];
-        out[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, m0, fast, double_shift), *o, 0);
-        out[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, m2, fast + 4, double_shift), *o, 0);
-        out[channels + ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, m0, fast, double_shift), *o, 0);
-        out[channels + ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, m2, fast + 4, double_shift), *o, 0);
+        out[ch & 3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, m0, fast, double_shift), *o, 0);
+        out[(ch & 3) + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, m2, fast + 4, double_shift), *o, 0);
+        later[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, m0, fast, double_shift), *o, 0);
+        later[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, m2, fast + 4, double_shift), *o, 0);
     } else {
         const int full = o->act_min == -128 && o->act_max == 127;
         const tinyc_tail_channel q0 = tinyc_tail_channel_packed(multiplier, requant, ch);
         const tinyc_tail_channel q2 = tinyc_tail_channel_packed(multiplier, requant, ch + 2);
-        out[ch] = tinyc_tail_s8(a0, q0, o->output_offset, o->act_min, o->act_max, full);
-        out[ch + 2] = tinyc_tail_s8(a2, q2, o->output_offset, o->act_min, o->act_max, full);
-        out[channels + ch] = tinyc_tail_s8(a1, q0, o->output_offset, o->act_min, o->act_max, full);
-        out[channels + ch + 2] = tinyc_tail_s8(a3, q2, o->output_offset, o->act_min, o->act_max, full);
+        out[ch & 3] = tinyc_tail_s8(a0, q0, o->output_offset, o->act_min, o->act_max, full);
+        out[(ch & 3) + 2] = tinyc_tail_s8(a2, q2, o->output_offset, o->act_min, o->act_max, full);
+        later[ch] = tinyc_tail_s8(a1, q0, o->output_offset, o->act_min, o->act_max, full);
+        later[ch + 2] = tinyc_tail_s8(a3, q2, o->output_offset, o->act_min, o->act_max, full);
     }
 }
 
@@ -163,7 +168,7 @@ TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, in
  * once for both pixels, before the stores (a byte store may alias them for the compiler). */
 TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *multiplier,
                                       const int32_t *requant, int32_t ch, int32_t double_shift, const tinyc_dw3_out *o,
-                                      int8_t *out)
+                                      int8_t *out, int8_t *later)
 {
     if (o->mode == TINYC_DW3_FAST_FULL) {
         const int32_t channels = o->channels;
@@ -178,12 +183,12 @@ TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_
         const int32_t y1 = tinyc_tail_sat8((v1 + k0 + (v1 >> 31)) >> s0);
         const int32_t y2 = tinyc_tail_sat8((v2 + k2 + (v2 >> 31)) >> s2);
         const int32_t y3 = tinyc_tail_sat8((v3 + k2 + (v3 >> 31)) >> s2);
-        out[ch] = (int8_t)y0;
-        out[ch + 2] = (int8_t)y2;
-        out[channels + ch] = (int8_t)y1;
-        out[channels + ch + 2] = (int8_t)y3;
+        out[ch & 3] = (int8_t)y0;
+        out[(ch & 3) + 2] = (int8_t)y2;
+        later[ch] = (int8_t)y1;
+        later[ch + 2] = (int8_t)y3;
     } else {
-        tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out);
+        tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out, later);
     }
 }
 
@@ -197,8 +202,8 @@ TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_
 TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int32_t offset_pair,
                                           int32_t in_row_pitch, int32_t rows, const int8_t *w, const int32_t *bias,
                                           const int32_t *multiplier, const int32_t *requant, int32_t ch,
-                                          int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int lane,
-                                          int sw, int left, int right)
+                                          int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int8_t *later,
+                                          int lane, int sw, int left, int right)
 {
     /* two pointers a fixed distance apart cover the pair's four or five columns with
      * register offsets 0 and channels, and keep the row loop's addresses in registers */
@@ -240,34 +245,43 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
         w += 12;
     } while (--rows != 0);
 #undef TINYC_DW3_COL
-    tinyc_dw3_tail4(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out);
+    tinyc_dw3_tail4(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out, later);
 }
 
 /* A pixel pair, every group of four channels, both lanes. */
 TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                     int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int sw, int left,
-                                     int right)
+                                     int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int8_t *later,
+                                     int sw, int left, int right)
 {
     const int32_t channels = o->channels;
     const int32_t offset_pair = o->offset_pair;
     int32_t c;
+    int8_t group[4]; /* the first pixel's four bytes, stored after both lanes */
     for (c = 0; c < channels; c += 4) {
         tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, bias, multiplier, requant, c,
-                            double_shift, o, out, 0, sw, left, right);
+                            double_shift, o, group, later, 0, sw, left, right);
         tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, bias, multiplier, requant, c + 1,
-                            double_shift, o, out, 1, sw, left, right);
+                            double_shift, o, group, later, 1, sw, left, right);
+        memcpy(out + c, group, sizeof group);
         p += 4;
         w += 36;
     }
 }
+
+/* The second pixel's bytes wait in a stack buffer until the first pixel is complete, so the
+ * pair writes in tinyc_depthwise_conv_s8's order but for the two lanes of a group of four
+ * (access model: depthwise3x3.pairs_traffic); wider layers run pixel by pixel. */
 
 #define TINYC_DW3_PAIR_FN(name, sw, left, right)                                                                   \
     TINYC_DW_NOINLINE static void name(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,     \
                                        const int32_t *bias, const int32_t *multiplier, const int32_t *requant,   \
                                        int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)                 \
     {                                                                                                             \
-        tinyc_dw3_pair(p, in_row_pitch, rows, w, bias, multiplier, requant, double_shift, o, out, sw, left, right); \
+        int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];                                                                \
+        tinyc_dw3_pair(p, in_row_pitch, rows, w, bias, multiplier, requant, double_shift, o, out, later, sw, left, \
+                       right);                                                                                    \
+        memcpy(out + o->channels, later, (size_t)o->channels);                                                    \
     }
 
 TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1, 1, 0, 0)
@@ -316,6 +330,8 @@ TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_r
     }
 }
 
+#endif /* TINYC_USE_SIMD */
+
 /* What runs output pixel ox of a row (with ox + 1 when a pair): kernels/depthwise3x3.py
  * run_units is its twin (the access model follows it). A pair needs two pixels, stride 1 or 2,
  * at least one window row inside the image, both windows' columns inside the input but for
@@ -331,11 +347,11 @@ typedef enum {
 } tinyc_dw3_unit;
 
 static inline tinyc_dw3_unit tinyc_dw3_unit_at(int32_t ox, int32_t out_w, int32_t in_x0, int32_t in_w,
-                                               int32_t stride_w, int32_t rows)
+                                               int32_t stride_w, int32_t rows, int32_t channels)
 {
     const int32_t second = in_x0 + stride_w;
     int32_t kind;
-    if (ox + 1 >= out_w || rows < 1 || (stride_w != 1 && stride_w != 2)) {
+    if (ox + 1 >= out_w || rows < 1 || (stride_w != 1 && stride_w != 2) || channels > TINYC_DW3_PAIR_MAX_CHANNELS) {
         return TINYC_DW3_SINGLE;
     }
     if (in_x0 >= 0 && second + 3 <= in_w) {
@@ -349,7 +365,6 @@ static inline tinyc_dw3_unit tinyc_dw3_unit_at(int32_t ox, int32_t out_w, int32_
     }
     return (tinyc_dw3_unit)((stride_w == 1 ? TINYC_DW3_PAIR_S1 : TINYC_DW3_PAIR_S2) + kind);
 }
-#endif /* TINYC_USE_SIMD */
 
 void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
@@ -394,7 +409,7 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
             while (ox < out_w) {
                 const int32_t in_x0 = ox * stride_w - pad_left;
                 int8_t *out = out_row + ox * channels;
-                const tinyc_dw3_unit unit = tinyc_dw3_unit_at(ox, out_w, in_x0, in_w, stride_w, rows);
+                const tinyc_dw3_unit unit = tinyc_dw3_unit_at(ox, out_w, in_x0, in_w, stride_w, rows, channels);
                 if (unit == TINYC_DW3_SINGLE) {
                     const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
                     const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
@@ -438,35 +453,59 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
         }
     }
 #else
+    /* the SIMD path's order (pairs, a group of four channels at a time, the second pixel
+     * after the first), so one access model holds for both */
     const int32_t input_offset = params->input_offset;
-    int32_t c, ky, kx;
+    int32_t c, ky, kx, k, j;
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t in_y0 = oy * stride_h - pad_top;
-            for (ox = 0; ox < out_w; ++ox) {
-                const int32_t in_x0 = ox * stride_w - pad_left;
+            const int32_t rows = (in_y0 + 3 > in_h ? in_h - in_y0 : 3) - (in_y0 < 0 ? -in_y0 : 0);
+            ox = 0;
+            while (ox < out_w) {
+                const int32_t count =
+                    tinyc_dw3_unit_at(ox, out_w, ox * stride_w - pad_left, in_w, stride_w, rows, channels) ==
+                            TINYC_DW3_SINGLE
+                        ? 1
+                        : 2;
                 int8_t *out = out_image + oy * out_row_pitch + ox * channels;
-                for (c = 0; c < channels; ++c) {
-                    int32_t acc = bias[c];
-                    for (ky = 0; ky < 3; ++ky) {
-                        const int32_t in_y = in_y0 + ky;
-                        if (in_y < 0 || in_y >= in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < 3; ++kx) {
-                            const int32_t in_x = in_x0 + kx;
-                            if (in_x < 0 || in_x >= in_w) {
-                                continue;
+                int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];
+                for (c = 0; c < channels; c += 4) {
+                    int8_t group[2][4];
+                    for (k = 0; k < count; ++k) {
+                        const int32_t in_x0 = (ox + k) * stride_w - pad_left;
+                        for (j = 0; j < 4; ++j) {
+                            const int32_t ch = c + j;
+                            int32_t acc = bias[ch];
+                            for (ky = 0; ky < 3; ++ky) {
+                                const int32_t in_y = in_y0 + ky;
+                                if (in_y < 0 || in_y >= in_h) {
+                                    continue;
+                                }
+                                for (kx = 0; kx < 3; ++kx) {
+                                    const int32_t in_x = in_x0 + kx;
+                                    if (in_x < 0 || in_x >= in_w) {
+                                        continue;
+                                    }
+                                    acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + ch] + input_offset) *
+                                           (int32_t)weights[tinyc_dw3_weight_index(ch, ky, kx)];
+                                }
                             }
-                            acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + c] + input_offset) *
-                                   (int32_t)weights[tinyc_dw3_weight_index(c, ky, kx)];
+                            group[k][j] = tinyc_requantize_s8(acc, multiplier[ch], tinyc_tail_packed_shift(requant, ch),
+                                                              params->output_offset, params->act_min, params->act_max);
                         }
                     }
-                    out[c] = tinyc_requantize_s8(acc, multiplier[c], tinyc_tail_packed_shift(requant, c),
-                                                 params->output_offset, params->act_min, params->act_max);
+                    memcpy(out + c, group[0], 4);
+                    if (count == 2) {
+                        memcpy(later + c, group[1], 4);
+                    }
                 }
+                if (count == 2) {
+                    memcpy(out + channels, later, (size_t)channels);
+                }
+                ox += count;
             }
         }
     }

@@ -126,9 +126,12 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
-def _pair_kind(ox: int, out_w: int, in_x0: int, in_w: int, stride_w: int, rows: int) -> bool:
+PAIR_MAX_CHANNELS = 256  # TINYC_DW3_PAIR_MAX_CHANNELS: the second pixel's stack buffer
+
+
+def _pair_kind(ox: int, out_w: int, in_x0: int, in_w: int, stride_w: int, rows: int, channels: int) -> bool:
     """tinyc_dw3_unit_at's twin: whether output pixel ox runs with ox + 1 as a pair."""
-    if ox + 1 >= out_w or rows < 1 or stride_w not in (1, 2):
+    if ox + 1 >= out_w or rows < 1 or stride_w not in (1, 2) or channels > PAIR_MAX_CHANNELS:
         return False
     second = in_x0 + stride_w
     return (in_x0 >= 0 and second + 3 <= in_w) or (in_x0 == -1 and second + 3 <= in_w) or (
@@ -144,7 +147,7 @@ def run_units(p: ParamStruct) -> list[list[tuple[int, int]]]:
         rows = min(3, in_h - in_y0) - max(0, -in_y0)
         row, ox = [], 0
         while ox < out_w:
-            count = 2 if _pair_kind(ox, out_w, ox * sw - p["pad_left"], in_w, sw, rows) else 1
+            count = 2 if _pair_kind(ox, out_w, ox * sw - p["pad_left"], in_w, sw, rows, p["in_c"]) else 1
             row.append((oy * out_w + ox, count))
             ox += count
         units.append(row)
@@ -167,30 +170,32 @@ def pairs_traffic(p: ParamStruct) -> CallTraffic:
     """What tinyc_depthwise_conv_3x3_s8 does (NHWC, multiplier 1): per output row, its pixels
     in units (run_units: pairs where both windows' columns are inside the input but one edge
     column, else single pixels); per unit, per group of four channels, per lane (channels
-    c, c + 2, then c + 1, c + 3): read the unit's windows at the lane's channels, then write
-    those channels of the unit's pixels. A single pixel's group is one block (all four
-    channels), followed by an empty block for the other lane."""
+    c, c + 2, then c + 1, c + 3): read the unit's windows at the lane's channels; after both
+    lanes write the group's four bytes of the first pixel (the second's go to a stack
+    buffer); a pair ends with a block writing the second pixel. One block per (unit, group),
+    and a last one per pair."""
     c = p["in_c"]
     pixel, tapped = _windows(p)
     bounds = np.searchsorted(pixel, np.arange(p["batch"] * p["out_h"] * p["out_w"] + 1))
     groups = c // 4
-    lanes = (np.array([0, 2]), np.array([1, 3]))
     pos, first, wpos, wblock = [], [], [], []
     block = 0
     for row in run_units(p):
         for start, count in row:
-            pixels = range(start, start + count)
-            taps = np.concatenate([tapped[bounds[q]:bounds[q + 1]] for q in pixels])
+            taps = np.concatenate([tapped[bounds[q]:bounds[q + 1]] for q in range(start, start + count)])
             for g in range(groups):
-                for lane in range(2):
-                    chans = 4 * g + (lanes[lane] if count == 2 else (np.arange(4) if lane == 0 else np.arange(0)))
-                    if chans.size:
-                        pos.append((taps[:, None] * c + chans[None, :]).reshape(-1))
-                        first.append(np.full(taps.size * chans.size, block, dtype=np.int64))
-                        out = np.array([q * c for q in pixels], dtype=np.int64)
-                        wpos.append((out[:, None] + chans[None, :]).reshape(-1))
-                        wblock.append(np.full(out.size * chans.size, block, dtype=np.int64))
-                    block += 1
+                # both lanes' reads (the lanes of a single pixel at once), then the first pixel's
+                # four bytes of the group
+                chans = 4 * g + np.arange(4, dtype=np.int64)
+                pos.append((taps[:, None] * c + chans[None, :]).reshape(-1))
+                first.append(np.full(taps.size * 4, block, dtype=np.int64))
+                wpos.append(start * c + chans)
+                wblock.append(np.full(4, block, dtype=np.int64))
+                block += 1
+            if count == 2:  # the second pixel's bytes, from the stack buffer, after the first's
+                wpos.append((start + 1) * c + np.arange(c, dtype=np.int64))
+                wblock.append(np.full(c, block, dtype=np.int64))
+                block += 1
     cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
     first_all = cat(first)
     return CallTraffic(block, cat(wpos), cat(wblock), (Reads(cat(pos), first_all, first_all),))
