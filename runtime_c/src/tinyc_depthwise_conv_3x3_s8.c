@@ -136,81 +136,80 @@ TINYC_DW3_INLINE int32_t tinyc_dw3_lane_w(const int8_t *w, int lane)
  * or the activation range, or requant_tail.h's guarded tail. */
 enum { TINYC_DW3_FAST_FULL, TINYC_DW3_FAST_CLAMPED, TINYC_DW3_GUARDED };
 
-/* Output bytes of channels ch and ch + 2 of a pixel pair (a0, a2: px; a1, a3: px + 1), px + 1
- * stored o.channels bytes after px, for the layers whose tail is not the proved one with the
- * SSAT clamp: out of line, so the pair loops stay small. */
+/* The lane table (kernels/depthwise3x3.py lane_table), after the proved tail's flag word: per
+ * group of four channels, per lane (channels ch, ch + 2 with ch = c, then c + 1), eight words:
+ * the two channels' biases, then per channel its multiplier and the proved tail's k and right
+ * shift. One pointer walks it, so a lane loads its constants from fixed offsets. */
+enum { TINYC_DW3_LANE_WORDS = 8 };
+
+/* Output bytes of channels ch and ch + 2 of a pixel pair (a0, a2: px, stored at out[lane] and
+ * out[lane + 2]; a1, a3: px + 1, stored in later) through the proved tail and SSAT. */
+TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *t, int32_t ch,
+                                      int lane, int32_t double_shift, int8_t *out, int8_t *later)
+{
+    const int32_t m0 = t[2], k0 = t[3], s0 = t[4];
+    const int32_t m2 = t[5], k2 = t[6], s2 = t[7];
+    const int32_t v0 = tinyc_smmulr((int32_t)((uint32_t)a0 << double_shift), m0);
+    const int32_t v1 = tinyc_smmulr((int32_t)((uint32_t)a1 << double_shift), m0);
+    const int32_t v2 = tinyc_smmulr((int32_t)((uint32_t)a2 << double_shift), m2);
+    const int32_t v3 = tinyc_smmulr((int32_t)((uint32_t)a3 << double_shift), m2);
+    const int32_t y0 = tinyc_tail_sat8((v0 + k0 + (v0 >> 31)) >> s0);
+    const int32_t y1 = tinyc_tail_sat8((v1 + k0 + (v1 >> 31)) >> s0);
+    const int32_t y2 = tinyc_tail_sat8((v2 + k2 + (v2 >> 31)) >> s2);
+    const int32_t y3 = tinyc_tail_sat8((v3 + k2 + (v3 >> 31)) >> s2);
+    out[lane] = (int8_t)y0;
+    out[lane + 2] = (int8_t)y2;
+    later[ch] = (int8_t)y1;
+    later[ch + 2] = (int8_t)y3;
+}
+
+/* The same for the layers whose tail is not the proved one with the SSAT clamp: out of line,
+ * so the pair loops stay small. */
 TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                                       const int32_t *multiplier, const int32_t *requant, int32_t ch,
-                                                      int32_t double_shift, const tinyc_dw3_out *o, int8_t *out,
-                                                      int8_t *later)
+                                                      int lane, int32_t double_shift, const tinyc_dw3_out *o,
+                                                      int8_t *out, int8_t *later)
 {
     const int32_t channels = o->channels;
     if (o->mode == TINYC_DW3_FAST_CLAMPED) {
         const int32_t *fast = requant + 2 * channels + 2 * ch;
         const int32_t m0 = multiplier[ch];
         const int32_t m2 = multiplier[ch + 2];
-        out[ch & 3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, m0, fast, double_shift), *o, 0);
-        out[(ch & 3) + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, m2, fast + 4, double_shift), *o, 0);
+        out[lane] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, m0, fast, double_shift), *o, 0);
+        out[lane + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, m2, fast + 4, double_shift), *o, 0);
         later[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, m0, fast, double_shift), *o, 0);
         later[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, m2, fast + 4, double_shift), *o, 0);
     } else {
         const int full = o->act_min == -128 && o->act_max == 127;
         const tinyc_tail_channel q0 = tinyc_tail_channel_packed(multiplier, requant, ch);
         const tinyc_tail_channel q2 = tinyc_tail_channel_packed(multiplier, requant, ch + 2);
-        out[ch & 3] = tinyc_tail_s8(a0, q0, o->output_offset, o->act_min, o->act_max, full);
-        out[(ch & 3) + 2] = tinyc_tail_s8(a2, q2, o->output_offset, o->act_min, o->act_max, full);
+        out[lane] = tinyc_tail_s8(a0, q0, o->output_offset, o->act_min, o->act_max, full);
+        out[lane + 2] = tinyc_tail_s8(a2, q2, o->output_offset, o->act_min, o->act_max, full);
         later[ch] = tinyc_tail_s8(a1, q0, o->output_offset, o->act_min, o->act_max, full);
         later[ch + 2] = tinyc_tail_s8(a3, q2, o->output_offset, o->act_min, o->act_max, full);
-    }
-}
-
-/* The same through the proved tail and SSAT (most layers): the channels' constants loaded
- * once for both pixels, before the stores (a byte store may alias them for the compiler). */
-TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *multiplier,
-                                      const int32_t *requant, int32_t ch, int32_t double_shift, const tinyc_dw3_out *o,
-                                      int8_t *out, int8_t *later)
-{
-    if (o->mode == TINYC_DW3_FAST_FULL) {
-        const int32_t channels = o->channels;
-        const int32_t *fast = requant + 2 * channels + 2 * ch;
-        const int32_t m0 = multiplier[ch], k0 = fast[0], s0 = fast[1];
-        const int32_t m2 = multiplier[ch + 2], k2 = fast[4], s2 = fast[5];
-        const int32_t v0 = tinyc_smmulr((int32_t)((uint32_t)a0 << double_shift), m0);
-        const int32_t v1 = tinyc_smmulr((int32_t)((uint32_t)a1 << double_shift), m0);
-        const int32_t v2 = tinyc_smmulr((int32_t)((uint32_t)a2 << double_shift), m2);
-        const int32_t v3 = tinyc_smmulr((int32_t)((uint32_t)a3 << double_shift), m2);
-        const int32_t y0 = tinyc_tail_sat8((v0 + k0 + (v0 >> 31)) >> s0);
-        const int32_t y1 = tinyc_tail_sat8((v1 + k0 + (v1 >> 31)) >> s0);
-        const int32_t y2 = tinyc_tail_sat8((v2 + k2 + (v2 >> 31)) >> s2);
-        const int32_t y3 = tinyc_tail_sat8((v3 + k2 + (v3 >> 31)) >> s2);
-        out[ch & 3] = (int8_t)y0;
-        out[(ch & 3) + 2] = (int8_t)y2;
-        later[ch] = (int8_t)y1;
-        later[ch + 2] = (int8_t)y3;
-    } else {
-        tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out, later);
     }
 }
 
 /* One lane of one group of four channels of an output pixel pair (px, px + 1), px + 1 being
  * sw input columns to the right of px: rows input rows from p (the group's channel 0 of the
  * first tapped column, the window's kx = left column of px), weights from w (row ky_lo of the
- * group). left: px's kx = 0 column is padding; right: px + 1's kx = 2 column is padding.
- * Both pixels' windows of the lane's two channels are read, then their four bytes written
- * (access model: depthwise3x3.pairs_traffic). With stride 1 the column both pixels tap is
- * loaded and widened once (the compiler merges the two identical loads). */
+ * group), t the lane's entry of the lane table. left: px's kx = 0 column is padding; right:
+ * px + 1's kx = 2 column is padding. Both pixels' windows of the lane's two channels are read,
+ * then their four bytes go to out (px: the group's four bytes) and later (px + 1). With
+ * stride 1 the column both pixels tap is loaded and widened once (the compiler merges the
+ * two identical loads). */
 TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int32_t offset_pair,
-                                          int32_t in_row_pitch, int32_t rows, const int8_t *w, const int32_t *bias,
-                                          const int32_t *multiplier, const int32_t *requant, int32_t ch,
-                                          int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int8_t *later,
-                                          int lane, int sw, int left, int right)
+                                          int32_t in_row_pitch, int32_t rows, const int8_t *w, const int32_t *t,
+                                          int32_t ch, int32_t double_shift, int fast_full, const int32_t *multiplier,
+                                          const int32_t *requant, const tinyc_dw3_out *o, int8_t *out,
+                                          int8_t *later, int lane, int sw, int left, int right)
 {
     /* two pointers a fixed distance apart cover the pair's four or five columns with
      * register offsets 0 and channels, and keep the row loop's addresses in registers */
     const int8_t *q = p + 2 * channels;
-    int32_t a0 = bias[ch];     /* px, channel ch */
-    int32_t a2 = bias[ch + 2]; /* px, channel ch + 2 */
-    int32_t a1 = a0;           /* px + 1 */
+    int32_t a0 = t[0]; /* px, channel ch */
+    int32_t a2 = t[1]; /* px, channel ch + 2 */
+    int32_t a1 = a0;   /* px + 1 */
     int32_t a3 = a2;
     int32_t x, wv;
 #define TINYC_DW3_COL(k) ((k) < 2 ? p + (k) * channels : q + ((k) - 2) * channels)
@@ -245,27 +244,33 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
         w += 12;
     } while (--rows != 0);
 #undef TINYC_DW3_COL
-    tinyc_dw3_tail4(a0, a1, a2, a3, multiplier, requant, ch, double_shift, o, out, later);
+    if (fast_full) {
+        tinyc_dw3_tail4(a0, a1, a2, a3, t, ch, lane, double_shift, out, later);
+    } else {
+        tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, lane, double_shift, o, out, later);
+    }
 }
 
 /* A pixel pair, every group of four channels, both lanes. */
 TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,
-                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                     int32_t double_shift, const tinyc_dw3_out *o, int8_t *out, int8_t *later,
-                                     int sw, int left, int right)
+                                     const int32_t *multiplier, const int32_t *requant, int32_t double_shift,
+                                     const tinyc_dw3_out *o, int8_t *out, int8_t *later, int sw, int left, int right)
 {
     const int32_t channels = o->channels;
     const int32_t offset_pair = o->offset_pair;
+    const int fast_full = o->mode == TINYC_DW3_FAST_FULL;
+    const int32_t *t = requant + 4 * channels + 1;
     int32_t c;
     int8_t group[4]; /* the first pixel's four bytes, stored after both lanes */
     for (c = 0; c < channels; c += 4) {
-        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, bias, multiplier, requant, c,
-                            double_shift, o, group, later, 0, sw, left, right);
-        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, bias, multiplier, requant, c + 1,
-                            double_shift, o, group, later, 1, sw, left, right);
+        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, t, c, double_shift, fast_full,
+                            multiplier, requant, o, group, later, 0, sw, left, right);
+        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, t + TINYC_DW3_LANE_WORDS, c + 1,
+                            double_shift, fast_full, multiplier, requant, o, group, later, 1, sw, left, right);
         memcpy(out + c, group, sizeof group);
         p += 4;
         w += 36;
+        t += 2 * TINYC_DW3_LANE_WORDS;
     }
 }
 
@@ -279,8 +284,8 @@ TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int3
                                        int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)                 \
     {                                                                                                             \
         int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];                                                                \
-        tinyc_dw3_pair(p, in_row_pitch, rows, w, bias, multiplier, requant, double_shift, o, out, later, sw, left, \
-                       right);                                                                                    \
+        (void)bias; /* in the lane table */                                                                       \
+        tinyc_dw3_pair(p, in_row_pitch, rows, w, multiplier, requant, double_shift, o, out, later, sw, left, right); \
         memcpy(out + o->channels, later, (size_t)o->channels);                                                    \
     }
 

@@ -89,6 +89,18 @@ def fast_tail_table(
     return np.concatenate([table, [flag]]).astype(np.int32)
 
 
+def lane_table(bias: np.ndarray, multipliers: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    """[C / 4][2][8] int32, what a pixel pair's lane loads (tinyc_dw3_pair_lane): per group of
+    four channels c..c + 3, per lane (channels ch, ch + 2; ch = c, then c + 1): the two
+    biases, then per channel its multiplier, k and right shift (fast_tail_table's pairs)."""
+    channels = len(bias)
+    ch = (np.arange(channels // 4)[:, None] * 4 + np.arange(2)[None, :]).reshape(-1)  # each lane's ch
+    k, rs = fast[0:2 * channels:2], fast[1:2 * channels:2]
+    m = np.asarray(multipliers, dtype=np.int64)
+    table = np.stack([bias[ch], bias[ch + 2], m[ch], k[ch], rs[ch], m[ch + 2], k[ch + 2], rs[ch + 2]], axis=1)
+    return table.reshape(-1).astype(np.int32)
+
+
 def group_taps(w: np.ndarray) -> np.ndarray:
     """OIHW (I = 1, 3x3) -> [C / 4][3][3][4]."""
     channels = w.shape[0]
@@ -114,13 +126,14 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
+    fast = fast_tail_table(multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
         ConstArg("bias", "int32_t", _bias(node, graph).astype(np.int32)),
         multiplier,
-        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast_tail_table(
-            multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)])),
+        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast, lane_table(
+            _bias(node, graph), multiplier.values, fast)])),
         TensorArg(y_name),
     )
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
