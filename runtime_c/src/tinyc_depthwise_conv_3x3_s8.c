@@ -274,19 +274,25 @@ TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int3
     }
 }
 
-/* The second pixel's bytes wait in a stack buffer until the first pixel is complete, so the
+/* pairs pixel pairs of one kind side by side along a row (a run of interior pairs in one
+ * call). The second pixel's bytes wait in a stack buffer until the first pixel is complete, so the
  * pair writes in tinyc_depthwise_conv_s8's order but for the two lanes of a group of four
  * (access model: depthwise3x3.pairs_traffic); wider layers run pixel by pixel. */
 
 #define TINYC_DW3_PAIR_FN(name, sw, left, right)                                                                   \
     TINYC_DW_NOINLINE static void name(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,     \
-                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,   \
+                                       int32_t pairs, const int32_t *multiplier, const int32_t *requant,         \
                                        int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)                 \
     {                                                                                                             \
+        const int32_t channels = o->channels;                                                                     \
         int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];                                                                \
-        (void)bias; /* in the lane table */                                                                       \
-        tinyc_dw3_pair(p, in_row_pitch, rows, w, multiplier, requant, double_shift, o, out, later, sw, left, right); \
-        memcpy(out + o->channels, later, (size_t)o->channels);                                                    \
+        do {                                                                                                      \
+            tinyc_dw3_pair(p, in_row_pitch, rows, w, multiplier, requant, double_shift, o, out, later, sw, left,  \
+                           right);                                                                                \
+            memcpy(out + channels, later, (size_t)channels);                                                      \
+            p += 2 * (sw) * channels;                                                                             \
+            out += 2 * channels;                                                                                  \
+        } while (--pairs != 0);                                                                                   \
     }
 
 TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1, 1, 0, 0)
@@ -426,33 +432,40 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                 {
                     /* the pair's first tapped column: in_x0, or in_x0 + 1 = 0 for a left pair */
                     const int8_t *p = row + (in_x0 < 0 ? 0 : in_x0) * channels;
+                    int32_t pairs = 1;
+                    if (unit == TINYC_DW3_PAIR_S1 || unit == TINYC_DW3_PAIR_S2) {
+                        while (tinyc_dw3_unit_at(ox + 2 * pairs, out_w, in_x0 + 2 * pairs * stride_w, in_w, stride_w,
+                                                 rows, channels) == unit) {
+                            ++pairs;
+                        }
+                    }
                     switch (unit) {
                     case TINYC_DW3_PAIR_S1:
-                        tinyc_dw3_pair_s1(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift, &o,
+                        tinyc_dw3_pair_s1(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o,
                                           out);
                         break;
                     case TINYC_DW3_PAIR_S1_LEFT:
-                        tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift,
-                                               &o, out);
+                        tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o,
+                                               out);
                         break;
                     case TINYC_DW3_PAIR_S1_RIGHT:
-                        tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, bias, multiplier, requant,
-                                                double_shift, &o, out);
+                        tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift,
+                                                &o, out);
                         break;
                     case TINYC_DW3_PAIR_S2:
-                        tinyc_dw3_pair_s2(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift, &o,
+                        tinyc_dw3_pair_s2(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o,
                                           out);
                         break;
                     case TINYC_DW3_PAIR_S2_LEFT:
-                        tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, bias, multiplier, requant, double_shift,
-                                               &o, out);
+                        tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o,
+                                               out);
                         break;
                     default:
-                        tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, bias, multiplier, requant,
-                                                double_shift, &o, out);
+                        tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift,
+                                                &o, out);
                         break;
                     }
-                    ox += 2;
+                    ox += 2 * pairs;
                 }
             }
         }
