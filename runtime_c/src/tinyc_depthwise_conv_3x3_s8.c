@@ -6,25 +6,29 @@
  * Compile-time layouts (kernels/depthwise3x3.py):
  *   weights [channels / 4][3][3][4]: per group of four channels its nine taps' words in a row,
  *           so the inner code loads them at fixed offsets from one pointer;
- *   bias    [2][channels]: the model's bias (or 0), then the interior bias: the same plus
- *           input_offset * (sum of the channel's nine weights), for windows with no padding
- *           tap, whose sum of (x + offset) * w is sum x * w + offset * sum w exactly;
+ *   bias    [channels]: the model's bias (or 0); the input offset is added on every tap;
  *   requant [channels][2]: requant_tail.h's packed constants instead of a shift, then
  *           [channels][2] the proved tail's (k, right_shift) and one word: the double shift
  *           every channel shares where the compiler proved that tail for all of them, else 0
- *           (then every pixel takes the border path and its guarded tail).
+ *           (then every output takes the guarded tail), then the lane table (below).
  *
- * Order (kernels/access.py depthwise, as tinyc_depthwise_conv_s8): per image, per output
- * pixel in raster order, per group of four channels: read the group's window, then write
- * its four outputs (the model's consecutive per-channel blocks merged).
+ * Order (kernels/depthwise3x3.py pairs_traffic, run_units): per image, per output row, its
+ * pixels in units: a pair (px, px + 1) where both windows' columns lie inside the input but
+ * for px's left or px + 1's right column (stride 1 or 2, at most 256 channels), else one
+ * pixel. A pair, per group of four channels: read both windows' channels c, c + 2, then
+ * c + 1, c + 3 (the two lanes), then write px's four bytes; px + 1's bytes wait in a stack
+ * buffer and are written after px's last group. A single pixel, per group: read its window,
+ * write four bytes. Every write thus comes no earlier, relative to the reads, than in
+ * tinyc_depthwise_conv_s8's raster order, and the overlap distances stay the same. The
+ * portable path runs the same units in the same order.
  *
- * SIMD path: an interior pixel (full window) runs the nine taps unrolled per group, one
- * input word and one weight word each, SXTB16 widening both into lanes {c0, c2} and {c1, c3}
- * and four SMLAxy (no offset add: it is in the interior bias); the group's three input rows
- * are three pointers moved on by four bytes per group; the four outputs go through the
- * proved tail (SMMULR, two adds, a shift and SSAT per output, no guard). A border pixel walks its clipped taps
- * with SXTAB16 adding the input offset and the model's bias. Portable path: plain loops, the
- * offset on every tap.
+ * SIMD path: a pair lane keeps four accumulators (two channels of two pixels) over the
+ * window rows inside the image; per row its three weight words widened by SXTB16 into the
+ * lane's {c, c + 2}, the four (stride 1; five for stride 2) input columns by SXTAB16 adding
+ * the input offset, twelve SMLAxy; the column both pixels of a stride-1 pair tap is loaded
+ * once. Its biases and tail constants come from the lane table, one pointer walking it;
+ * the proved tail is SMMULR, two adds, a shift and SSAT per output. A single pixel walks its
+ * clipped taps four channels at a time (tinyc_dw_mac4). Portable path: plain loops.
  */
 #include <string.h>
 

@@ -1,14 +1,14 @@
 """The 3x3 depthwise conv DSP cores run (tinyc_depthwise_conv_3x3_s8): its record, weight
-layout and builder.
+layout, builder and access model.
 
 Multiplier 1, dilation 1, channels a multiple of 4, NHWC, not in place: the depthwise layers
 of MobileNet-like models. Per group of four channels the nine taps' weights are stored in a
-row ([C / 4][3][3][4]), so an interior pixel loads them at fixed offsets; the bias argument
-carries a second row, the interior bias (the input offset times the channel's weight sum
-folded in: an interior window has no padding tap), so interior pixels add no offset; the
-per-channel shift becomes requant_tail.h's packed constants (pointwise.requant_table), followed
-by the constants of a requantize tail proved at compile time to need no guard (fast_tail_table). The
-loop order is tinyc_depthwise_conv_s8's (access.depthwise), so every overlap stays as it was.
+row ([C / 4][3][3][4]), so the kernel loads them at fixed offsets; the bias is the model's
+(the kernel adds the input offset on every tap with SXTAB16, at no cost); the per-channel
+shift becomes requant_tail.h's packed constants (pointwise.requant_table), followed by the
+constants of a requantize tail proved at compile time to need no guard (fast_tail_table) and
+the lane table a pixel pair's lanes load them from (lane_table). The kernel runs output
+pixels in pairs where it can (run_units); pairs_traffic is its access model.
 """
 
 from __future__ import annotations
