@@ -59,14 +59,6 @@ typedef struct {
 #else
 #define TINYC_DW3_INLINE static inline
 #endif
-#if defined(__GNUC__) && !defined(__clang__)
-#define TINYC_DW3_NOINLINE static __attribute__((noinline, unused, optimize("no-schedule-insns")))
-#elif defined(__GNUC__)
-#define TINYC_DW3_NOINLINE static __attribute__((noinline, unused))
-#else
-#define TINYC_DW3_NOINLINE static
-#endif
-
 
 /* The four outputs of channels c..c + 3, stored as one word after the group's reads. */
 TINYC_DW3_INLINE void tinyc_dw3_store4(tinyc_acc4 acc, const int32_t *multiplier, const int32_t *requant, int32_t c,
