@@ -6,11 +6,14 @@
  * Compile-time layouts (kernels/depthwise3x3.py):
  *   weights [channels / 4][3][3][4]: per group of four channels its nine taps' words in a row,
  *           so the inner code loads them at fixed offsets from one pointer;
- *   bias    [channels]: the model's bias (or 0); the input offset is added on every tap;
- *   requant [channels][2]: requant_tail.h's packed constants instead of a shift, then
- *           [channels][2] the proved tail's (k, right_shift) and one word: the double shift
- *           every channel shares where the compiler proved that tail for all of them, else 0
- *           (then every output takes the guarded tail), then the lane table (below).
+ *   bias    the lane table: per group of four channels c..c + 3, per lane (channels ch, ch + 2;
+ *           ch = c, then c + 1) eight words: the two channels' biases (the model's, or 0: the
+ *           input offset is added on every tap), then per channel its multiplier and the
+ *           proved tail's k and right shift (0 where not proved);
+ *   requant [channels][2]: requant_tail.h's packed constants instead of a shift (the guarded
+ *           tail's), then one word: the double shift every channel shares where the compiler
+ *           proved the fast tail for all of them, else 0 (then every output takes the guarded
+ *           tail).
  *
  * Order (kernels/depthwise3x3.py pairs_traffic, run_units): per image, per output row, its
  * pixels in units: a pair (px, px + 1) where both windows' columns lie inside the input but
@@ -42,6 +45,12 @@
  * pixel by pixel). */
 #define TINYC_DW3_PAIR_MAX_CHANNELS 256
 
+/* Channel c's bias in the lane table (below: per group, per lane c & 1, its two channels). */
+static inline int32_t tinyc_dw3_lane_bias(const int32_t *lanes, int32_t c)
+{
+    return lanes[(c >> 2) * 16 + (c & 1) * 8 + ((c >> 1) & 1)];
+}
+
 /* Weight (ky, kx) of channel c in the layout above. */
 static inline int32_t tinyc_dw3_weight_index(int32_t c, int32_t ky, int32_t kx)
 {
@@ -52,6 +61,7 @@ static inline int32_t tinyc_dw3_weight_index(int32_t c, int32_t ky, int32_t kx)
 typedef struct {
     int32_t output_offset, act_min, act_max;
     int32_t channels, offset_pair, mode;
+    const int32_t *lanes; /* the lane table */
 } tinyc_dw3_out;
 
 #if defined(__GNUC__)
@@ -100,17 +110,16 @@ TINYC_DW3_INLINE int8_t tinyc_dw3_fast_clamp(int32_t v, tinyc_dw3_out o, int ful
 }
 
 /* The four outputs of channels c..c + 3 through the proved tail, stored as one word. */
-TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *multiplier, const int32_t *fast,
-                                            int32_t double_shift, int32_t c, tinyc_dw3_out o, int full_range,
-                                            int8_t *out)
+TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *group_lanes, int32_t double_shift,
+                                            int32_t c, tinyc_dw3_out o, int full_range, int8_t *out)
 {
     int8_t bytes[4];
-    const int32_t *m = multiplier + c;
-    const int32_t *f = fast + 2 * c;
-    bytes[0] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, m[0], f, double_shift), o, full_range);
-    bytes[1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, m[1], f + 2, double_shift), o, full_range);
-    bytes[2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, m[2], f + 4, double_shift), o, full_range);
-    bytes[3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, m[3], f + 6, double_shift), o, full_range);
+    const int32_t *l0 = group_lanes;      /* channels c, c + 2 */
+    const int32_t *l1 = group_lanes + 8;  /* channels c + 1, c + 3 */
+    bytes[0] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, l0[2], l0 + 3, double_shift), o, full_range);
+    bytes[1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, l1[2], l1 + 3, double_shift), o, full_range);
+    bytes[2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, l0[5], l0 + 6, double_shift), o, full_range);
+    bytes[3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, l1[5], l1 + 6, double_shift), o, full_range);
     memcpy(out + c, bytes, sizeof bytes);
 }
 
@@ -166,15 +175,12 @@ TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, in
                                                       int lane, int32_t double_shift, const tinyc_dw3_out *o,
                                                       int8_t *out, int8_t *later)
 {
-    const int32_t channels = o->channels;
     if (o->mode == TINYC_DW3_FAST_CLAMPED) {
-        const int32_t *fast = requant + 2 * channels + 2 * ch;
-        const int32_t m0 = multiplier[ch];
-        const int32_t m2 = multiplier[ch + 2];
-        out[lane] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, m0, fast, double_shift), *o, 0);
-        out[lane + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, m2, fast + 4, double_shift), *o, 0);
-        later[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, m0, fast, double_shift), *o, 0);
-        later[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, m2, fast + 4, double_shift), *o, 0);
+        const int32_t *t = o->lanes + (ch >> 2) * 2 * TINYC_DW3_LANE_WORDS + lane * TINYC_DW3_LANE_WORDS;
+        out[lane] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, t[2], t + 3, double_shift), *o, 0);
+        out[lane + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, t[5], t + 6, double_shift), *o, 0);
+        later[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, t[2], t + 3, double_shift), *o, 0);
+        later[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, t[5], t + 6, double_shift), *o, 0);
     } else {
         const int full = o->act_min == -128 && o->act_max == 127;
         const tinyc_tail_channel q0 = tinyc_tail_channel_packed(multiplier, requant, ch);
@@ -255,7 +261,7 @@ TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int3
     const int32_t channels = o->channels;
     const int32_t offset_pair = o->offset_pair;
     const int fast_full = o->mode == TINYC_DW3_FAST_FULL;
-    const int32_t *t = requant + 4 * channels + 1;
+    const int32_t *t = o->lanes;
     int32_t c;
     int8_t group[4]; /* the first pixel's four bytes, stored after both lanes */
     for (c = 0; c < channels; c += 4) {
@@ -303,37 +309,38 @@ TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_right, 2, 0, 1)
 TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_row_pitch, int32_t channels,
                                                int32_t in_y0, int32_t in_x0, int32_t ky_lo, int32_t ky_hi,
                                                int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int8_t *w,
-                                               const int32_t *bias, const int32_t *multiplier,
+                                               const int32_t *multiplier,
                                                const int32_t *requant, int32_t double_shift, tinyc_dw3_out o,
                                                int8_t *out)
 {
-    const int32_t *fast = requant + 2 * channels;
+    const int32_t *lanes = o.lanes;
     const int full_range = o.act_min == -128 && o.act_max == 127;
     int32_t c, ky, kx;
     for (c = 0; c < channels; c += 4) {
         tinyc_acc4 acc;
-        acc.a0 = bias[c];
-        acc.a1 = bias[c + 1];
-        acc.a2 = bias[c + 2];
-        acc.a3 = bias[c + 3];
+        acc.a0 = lanes[0];
+        acc.a1 = lanes[TINYC_DW3_LANE_WORDS];
+        acc.a2 = lanes[1];
+        acc.a3 = lanes[TINYC_DW3_LANE_WORDS + 1];
         for (ky = ky_lo; ky < ky_hi; ++ky) {
             const int8_t *row = image + (in_y0 + ky) * in_row_pitch + c;
             for (kx = kx_lo; kx < kx_hi; ++kx) {
                 tinyc_dw_mac4(row + (in_x0 + kx) * channels, w + (ky * 3 + kx) * 4, offset_pair, &acc);
             }
         }
-        w += 36;
         if (double_shift != 0) {
             if (full_range) {
-                tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, 1, out);
+                tinyc_dw3_store4_fast(acc, lanes, double_shift, c, o, 1, out);
             } else {
-                tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, 0, out);
+                tinyc_dw3_store4_fast(acc, lanes, double_shift, c, o, 0, out);
             }
         } else if (full_range) {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 1, out);
         } else {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 0, out);
         }
+        w += 36;
+        lanes += 2 * TINYC_DW3_LANE_WORDS;
     }
 }
 
@@ -391,13 +398,14 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
     int32_t b, oy, ox;
 #if TINYC_USE_SIMD
     const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
-    const int32_t double_shift = requant[4 * channels];
+    const int32_t double_shift = requant[2 * channels];
     tinyc_dw3_out o;
     o.output_offset = params->output_offset;
     o.act_min = params->act_min;
     o.act_max = params->act_max;
     o.channels = channels;
     o.offset_pair = offset_pair;
+    o.lanes = bias;
     o.mode = double_shift == 0 ? TINYC_DW3_GUARDED
              : (o.act_min == -128 && o.act_max == 127) ? TINYC_DW3_FAST_FULL
                                                          : TINYC_DW3_FAST_CLAMPED;
@@ -421,7 +429,7 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                     const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
                     const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
                     tinyc_dw3_border(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo, kx_hi,
-                                     offset_pair, weights, bias, multiplier, requant, double_shift, o, out);
+                                     offset_pair, weights, multiplier, requant, double_shift, o, out);
                     ox += 1;
                     continue;
                 }
@@ -492,7 +500,7 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                         const int32_t in_x0 = (ox + k) * stride_w - pad_left;
                         for (j = 0; j < 4; ++j) {
                             const int32_t ch = c + j;
-                            int32_t acc = bias[ch];
+                            int32_t acc = tinyc_dw3_lane_bias(bias, ch);
                             for (ky = 0; ky < 3; ++ky) {
                                 const int32_t in_y = in_y0 + ky;
                                 if (in_y < 0 || in_y >= in_h) {

@@ -5,9 +5,10 @@ Multiplier 1, dilation 1, channels a multiple of 4, NHWC, not in place: the dept
 of MobileNet-like models. Per group of four channels the nine taps' weights are stored in a
 row ([C / 4][3][3][4]), so the kernel loads them at fixed offsets; the bias is the model's
 (the kernel adds the input offset on every tap with SXTAB16, at no cost); the per-channel
-shift becomes requant_tail.h's packed constants (pointwise.requant_table), followed by the
-constants of a requantize tail proved at compile time to need no guard (fast_tail_table) and
-the lane table a pixel pair's lanes load them from (lane_table). The kernel runs output
+shift becomes requant_tail.h's packed constants (pointwise.requant_table) and the flag word of
+a requantize tail proved at compile time to need no guard (fast_tail_table); the bias
+argument is the lane table (lane_table): biases, multipliers and the proved tail's constants
+in the order a pixel pair's lanes load them. The kernel runs output
 pixels in pairs where it can (run_units); pairs_traffic is its access model.
 """
 
@@ -130,10 +131,9 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
-        ConstArg("bias", "int32_t", _bias(node, graph).astype(np.int32)),
+        ConstArg("bias", "int32_t", lane_table(_bias(node, graph), multiplier.values, fast)),
         multiplier,
-        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast, lane_table(
-            _bias(node, graph), multiplier.values, fast)])),
+        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast[-1:]])),
         TensorArg(y_name),
     )
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
