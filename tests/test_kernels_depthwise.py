@@ -234,9 +234,9 @@ def test_depthwise_3x3_needs_a_dsp_core_and_its_shape():
         assert symbol(other, M7) == "tinyc_depthwise_conv_s8"
 
 
-def test_depthwise_3x3_bias_rows_and_weight_groups():
-    """The bias argument's second row is the model's bias plus input_offset * sum(weights); the
-    weights of four channels' nine taps lie in a row."""
+def test_depthwise_3x3_bias_and_weight_groups():
+    """The bias argument's lane table carries the model's bias (the kernel adds the input
+    offset on every tap); the weights of four channels' nine taps lie in a row."""
     from tinycc_ml.kernels.depthwise3x3 import group_taps
 
     wt = np.arange(8 * 9, dtype=np.int64).reshape(8, 1, 3, 3) % 7 - 3
@@ -248,9 +248,8 @@ def test_depthwise_3x3_bias_rows_and_weight_groups():
                     [act("x", (1, 8, 4, 4), QI), const("w", wt.astype(np.int8), QW), const("b", b)],
                     act("y", (1, 8, 4, 4), QO), {"x": NHWC, "y": NHWC})
     (call,) = kernel_calls(g.nodes[0], g, M7)
-    bias = np.asarray(call.args[2].values).reshape(2, 8)
-    assert bias[0].tolist() == b.tolist()
-    assert bias[1].tolist() == (b - QI.zp * wt.reshape(8, -1).sum(axis=1)).tolist()
+    lanes = np.asarray(call.args[2].values).reshape(2, 2, 8)  # the lane table: [group][lane][8]
+    assert [lanes[c // 4, c % 2, c // 2 % 2] for c in range(8)] == b.tolist()
 
 
 def test_depthwise_3x3_keeps_overlap_distances(kernel_lib, kernel_lib_simd):

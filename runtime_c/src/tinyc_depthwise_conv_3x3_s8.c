@@ -6,25 +6,32 @@
  * Compile-time layouts (kernels/depthwise3x3.py):
  *   weights [channels / 4][3][3][4]: per group of four channels its nine taps' words in a row,
  *           so the inner code loads them at fixed offsets from one pointer;
- *   bias    [2][channels]: the model's bias (or 0), then the interior bias: the same plus
- *           input_offset * (sum of the channel's nine weights), for windows with no padding
- *           tap, whose sum of (x + offset) * w is sum x * w + offset * sum w exactly;
- *   requant [channels][2]: requant_tail.h's packed constants instead of a shift, then
- *           [channels][2] the proved tail's (k, right_shift) and one word: the double shift
- *           every channel shares where the compiler proved that tail for all of them, else 0
- *           (then every pixel takes the border path and its guarded tail).
+ *   bias    the lane table: per group of four channels c..c + 3, per lane (channels ch, ch + 2;
+ *           ch = c, then c + 1) eight words: the two channels' biases (the model's, or 0: the
+ *           input offset is added on every tap), then per channel its multiplier and the
+ *           proved tail's k and right shift (0 where not proved);
+ *   requant [channels][2]: requant_tail.h's packed constants instead of a shift (the guarded
+ *           tail's), then one word: the double shift every channel shares where the compiler
+ *           proved the fast tail for all of them, else 0 (then every output takes the guarded
+ *           tail).
  *
- * Order (kernels/access.py depthwise, as tinyc_depthwise_conv_s8): per image, per output
- * pixel in raster order, per group of four channels: read the group's window, then write
- * its four outputs (the model's consecutive per-channel blocks merged).
+ * Order (kernels/depthwise3x3.py pairs_traffic, run_units): per image, per output row, its
+ * pixels in units: a pair (px, px + 1) where both windows' columns lie inside the input but
+ * for px's left or px + 1's right column (stride 1 or 2, at most 256 channels), else one
+ * pixel. A pair, per group of four channels: read both windows' channels c, c + 2, then
+ * c + 1, c + 3 (the two lanes), then write px's four bytes; px + 1's bytes wait in a stack
+ * buffer and are written after px's last group. A single pixel, per group: read its window,
+ * write four bytes. Every write thus comes no earlier, relative to the reads, than in
+ * tinyc_depthwise_conv_s8's raster order, and the overlap distances stay the same. The
+ * portable path runs the same units in the same order.
  *
- * SIMD path: an interior pixel (full window) runs the nine taps unrolled per group, one
- * input word and one weight word each, SXTB16 widening both into lanes {c0, c2} and {c1, c3}
- * and four SMLAxy (no offset add: it is in the interior bias); the group's three input rows
- * are three pointers moved on by four bytes per group; the four outputs go through the
- * proved tail (SMMULR, two adds, a shift and SSAT per output, no guard). A border pixel walks its clipped taps
- * with SXTAB16 adding the input offset and the model's bias. Portable path: plain loops, the
- * offset on every tap.
+ * SIMD path: a pair lane keeps four accumulators (two channels of two pixels) over the
+ * window rows inside the image; per row its three weight words widened by SXTB16 into the
+ * lane's {c, c + 2}, the four (stride 1; five for stride 2) input columns by SXTAB16 adding
+ * the input offset, twelve SMLAxy; the column both pixels of a stride-1 pair tap is loaded
+ * once. Its biases and tail constants come from the lane table, one pointer walking it;
+ * the proved tail is SMMULR, two adds, a shift and SSAT per output. A single pixel walks its
+ * clipped taps four channels at a time (tinyc_dw_mac4). Portable path: plain loops.
  */
 #include <string.h>
 
@@ -33,6 +40,16 @@
 #include "tinyc/requant.h"
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
+
+/* The second pixel of a pair waits in a stack buffer of this many bytes (wider layers run
+ * pixel by pixel). */
+#define TINYC_DW3_PAIR_MAX_CHANNELS 256
+
+/* Channel c's bias in the lane table (below: per group, per lane c & 1, its two channels). */
+static inline int32_t tinyc_dw3_lane_bias(const int32_t *lanes, int32_t c)
+{
+    return lanes[(c >> 2) * 16 + (c & 1) * 8 + ((c >> 1) & 1)];
+}
 
 /* Weight (ky, kx) of channel c in the layout above. */
 static inline int32_t tinyc_dw3_weight_index(int32_t c, int32_t ky, int32_t kx)
@@ -43,6 +60,8 @@ static inline int32_t tinyc_dw3_weight_index(int32_t c, int32_t ky, int32_t kx)
 #if TINYC_USE_SIMD
 typedef struct {
     int32_t output_offset, act_min, act_max;
+    int32_t channels, offset_pair, mode;
+    const int32_t *lanes; /* the lane table */
 } tinyc_dw3_out;
 
 #if defined(__GNUC__)
@@ -50,14 +69,6 @@ typedef struct {
 #else
 #define TINYC_DW3_INLINE static inline
 #endif
-#if defined(__GNUC__) && !defined(__clang__)
-#define TINYC_DW3_NOINLINE static __attribute__((noinline, unused, optimize("no-schedule-insns")))
-#elif defined(__GNUC__)
-#define TINYC_DW3_NOINLINE static __attribute__((noinline, unused))
-#else
-#define TINYC_DW3_NOINLINE static
-#endif
-
 
 /* The four outputs of channels c..c + 3, stored as one word after the group's reads. */
 TINYC_DW3_INLINE void tinyc_dw3_store4(tinyc_acc4 acc, const int32_t *multiplier, const int32_t *requant, int32_t c,
@@ -99,124 +110,275 @@ TINYC_DW3_INLINE int8_t tinyc_dw3_fast_clamp(int32_t v, tinyc_dw3_out o, int ful
 }
 
 /* The four outputs of channels c..c + 3 through the proved tail, stored as one word. */
-TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *multiplier, const int32_t *fast,
-                                            int32_t double_shift, int32_t c, tinyc_dw3_out o, int full_range,
-                                            int8_t *out)
+TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *group_lanes, int32_t double_shift,
+                                            int32_t c, tinyc_dw3_out o, int full_range, int8_t *out)
 {
     int8_t bytes[4];
-    const int32_t *m = multiplier + c;
-    const int32_t *f = fast + 2 * c;
-    bytes[0] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, m[0], f, double_shift), o, full_range);
-    bytes[1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, m[1], f + 2, double_shift), o, full_range);
-    bytes[2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, m[2], f + 4, double_shift), o, full_range);
-    bytes[3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, m[3], f + 6, double_shift), o, full_range);
+    const int32_t *l0 = group_lanes;      /* channels c, c + 2 */
+    const int32_t *l1 = group_lanes + 8;  /* channels c + 1, c + 3 */
+    bytes[0] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, l0[2], l0 + 3, double_shift), o, full_range);
+    bytes[1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, l1[2], l1 + 3, double_shift), o, full_range);
+    bytes[2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, l0[5], l0 + 6, double_shift), o, full_range);
+    bytes[3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, l1[5], l1 + 6, double_shift), o, full_range);
     memcpy(out + c, bytes, sizeof bytes);
 }
 
-/* One tap of four channels, no offset: acc[k] += x[k] * w[k]. */
-#define TINYC_DW3_TAP(row, x_off, w_off)                                                                           \
-    do {                                                                                                          \
-        const int32_t xs_ = tinyc_read_s8x4((row) + (x_off));                                                     \
-        const int32_t ws_ = tinyc_read_s8x4(w + (w_off));                                                         \
-        const int32_t x02_ = tinyc_sxtb16(xs_);                                                                   \
-        const int32_t x13_ = tinyc_sxtb16_ror8(xs_);                                                              \
-        const int32_t w02_ = tinyc_sxtb16(ws_);                                                                   \
-        const int32_t w13_ = tinyc_sxtb16_ror8(ws_);                                                              \
-        acc.a0 = tinyc_smlabb(x02_, w02_, acc.a0);                                                                \
-        acc.a1 = tinyc_smlabb(x13_, w13_, acc.a1);                                                                \
-        acc.a2 = tinyc_smlatt(x02_, w02_, acc.a2);                                                                \
-        acc.a3 = tinyc_smlatt(x13_, w13_, acc.a3);                                                                \
-    } while (0)
-
-/* An interior pixel: x is its window's top-left input pixel (channel 0). */
-TINYC_DW3_INLINE void tinyc_dw3_interior(const int8_t *x, int32_t in_row_pitch, int32_t channels, const int8_t *w,
-                                         const int32_t *interior_bias, const int32_t *multiplier,
-                                         const int32_t *fast, int32_t double_shift, tinyc_dw3_out o, int full_range,
-                                         int8_t *out)
+/* One of a pixel pair's lanes (lane 0: channels c, c + 2; lane 1: c + 1, c + 3) of one tap
+ * column: the input word at p widened with the input offset added, or the weight word. */
+TINYC_DW3_INLINE int32_t tinyc_dw3_lane_x(const int8_t *p, int32_t offset_pair, int lane)
 {
-    const int8_t *r0 = x;
-    const int8_t *r1 = x + in_row_pitch;
-    const int8_t *r2 = r1 + in_row_pitch;
-    const int32_t two = 2 * channels;
-    int32_t c;
-    for (c = 0; c < channels; c += 4) {
-        tinyc_acc4 acc;
-        acc.a0 = interior_bias[c];
-        acc.a1 = interior_bias[c + 1];
-        acc.a2 = interior_bias[c + 2];
-        acc.a3 = interior_bias[c + 3];
-        TINYC_DW3_TAP(r0, 0, 0);
-        TINYC_DW3_TAP(r0, channels, 4);
-        TINYC_DW3_TAP(r0, two, 8);
-        TINYC_DW3_TAP(r1, 0, 12);
-        TINYC_DW3_TAP(r1, channels, 16);
-        TINYC_DW3_TAP(r1, two, 20);
-        TINYC_DW3_TAP(r2, 0, 24);
-        TINYC_DW3_TAP(r2, channels, 28);
-        TINYC_DW3_TAP(r2, two, 32);
-        r0 += 4;
-        r1 += 4;
-        r2 += 4;
-        w += 36;
-        tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, full_range, out);
+    const int32_t word = tinyc_read_s8x4(p);
+    return lane ? tinyc_sxtab16_ror8(offset_pair, word) : tinyc_sxtab16(offset_pair, word);
+}
+
+TINYC_DW3_INLINE int32_t tinyc_dw3_lane_w(const int8_t *w, int lane)
+{
+    const int32_t word = tinyc_read_s8x4(w);
+    return lane ? tinyc_sxtb16_ror8(word) : tinyc_sxtb16(word);
+}
+
+/* How a layer's outputs are requantized: the proved tail (fast_tail_table) with the SSAT clamp
+ * or the activation range, or requant_tail.h's guarded tail. */
+enum { TINYC_DW3_FAST_FULL, TINYC_DW3_FAST_CLAMPED, TINYC_DW3_GUARDED };
+
+/* The lane table (kernels/depthwise3x3.py lane_table), after the proved tail's flag word: per
+ * group of four channels, per lane (channels ch, ch + 2 with ch = c, then c + 1), eight words:
+ * the two channels' biases, then per channel its multiplier and the proved tail's k and right
+ * shift. One pointer walks it, so a lane loads its constants from fixed offsets. */
+enum { TINYC_DW3_LANE_WORDS = 8 };
+
+/* Output bytes of channels ch and ch + 2 of a pixel pair (a0, a2: px, stored at out[lane] and
+ * out[lane + 2]; a1, a3: px + 1, stored in later) through the proved tail and SSAT. */
+TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *t, int32_t ch,
+                                      int lane, int32_t double_shift, int8_t *out, int8_t *later)
+{
+    const int32_t m0 = t[2], k0 = t[3], s0 = t[4];
+    const int32_t m2 = t[5], k2 = t[6], s2 = t[7];
+    const int32_t v0 = tinyc_smmulr((int32_t)((uint32_t)a0 << double_shift), m0);
+    const int32_t v1 = tinyc_smmulr((int32_t)((uint32_t)a1 << double_shift), m0);
+    const int32_t v2 = tinyc_smmulr((int32_t)((uint32_t)a2 << double_shift), m2);
+    const int32_t v3 = tinyc_smmulr((int32_t)((uint32_t)a3 << double_shift), m2);
+    const int32_t y0 = tinyc_tail_sat8((v0 + k0 + (v0 >> 31)) >> s0);
+    const int32_t y1 = tinyc_tail_sat8((v1 + k0 + (v1 >> 31)) >> s0);
+    const int32_t y2 = tinyc_tail_sat8((v2 + k2 + (v2 >> 31)) >> s2);
+    const int32_t y3 = tinyc_tail_sat8((v3 + k2 + (v3 >> 31)) >> s2);
+    out[lane] = (int8_t)y0;
+    out[lane + 2] = (int8_t)y2;
+    later[ch] = (int8_t)y1;
+    later[ch + 2] = (int8_t)y3;
+}
+
+/* The same for the layers whose tail is not the proved one with the SSAT clamp: out of line,
+ * so the pair loops stay small. */
+TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                                      const int32_t *multiplier, const int32_t *requant, int32_t ch,
+                                                      int lane, int32_t double_shift, const tinyc_dw3_out *o,
+                                                      int8_t *out, int8_t *later)
+{
+    if (o->mode == TINYC_DW3_FAST_CLAMPED) {
+        const int32_t *t = o->lanes + (ch >> 2) * 2 * TINYC_DW3_LANE_WORDS + lane * TINYC_DW3_LANE_WORDS;
+        out[lane] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, t[2], t + 3, double_shift), *o, 0);
+        out[lane + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, t[5], t + 6, double_shift), *o, 0);
+        later[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, t[2], t + 3, double_shift), *o, 0);
+        later[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, t[5], t + 6, double_shift), *o, 0);
+    } else {
+        const int full = o->act_min == -128 && o->act_max == 127;
+        const tinyc_tail_channel q0 = tinyc_tail_channel_packed(multiplier, requant, ch);
+        const tinyc_tail_channel q2 = tinyc_tail_channel_packed(multiplier, requant, ch + 2);
+        out[lane] = tinyc_tail_s8(a0, q0, o->output_offset, o->act_min, o->act_max, full);
+        out[lane + 2] = tinyc_tail_s8(a2, q2, o->output_offset, o->act_min, o->act_max, full);
+        later[ch] = tinyc_tail_s8(a1, q0, o->output_offset, o->act_min, o->act_max, full);
+        later[ch + 2] = tinyc_tail_s8(a3, q2, o->output_offset, o->act_min, o->act_max, full);
     }
 }
 
-TINYC_DW3_NOINLINE void tinyc_dw3_interior_full(const int8_t *x, int32_t in_row_pitch, int32_t channels,
-                                                const int8_t *w, const int32_t *interior_bias,
-                                                const int32_t *multiplier, const int32_t *fast, int32_t double_shift,
-                                                tinyc_dw3_out o, int8_t *out)
+/* One lane of one group of four channels of an output pixel pair (px, px + 1), px + 1 being
+ * sw input columns to the right of px: rows input rows from p (the group's channel 0 of the
+ * first tapped column, the window's kx = left column of px), weights from w (row ky_lo of the
+ * group), t the lane's entry of the lane table. left: px's kx = 0 column is padding; right:
+ * px + 1's kx = 2 column is padding. Both pixels' windows of the lane's two channels are read,
+ * then their four bytes go to out (px: the group's four bytes) and later (px + 1). With
+ * stride 1 the column both pixels tap is loaded and widened once (the compiler merges the
+ * two identical loads). */
+TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int32_t offset_pair,
+                                          int32_t in_row_pitch, int32_t rows, const int8_t *w, const int32_t *t,
+                                          int32_t ch, int32_t double_shift, int fast_full, const int32_t *multiplier,
+                                          const int32_t *requant, const tinyc_dw3_out *o, int8_t *out,
+                                          int8_t *later, int lane, int sw, int left, int right)
 {
-    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, fast, double_shift, o, 1, out);
+    /* two pointers a fixed distance apart cover the pair's four or five columns with
+     * register offsets 0 and channels, and keep the row loop's addresses in registers */
+    const int8_t *q = p + 2 * channels;
+    int32_t a0 = t[0]; /* px, channel ch */
+    int32_t a2 = t[1]; /* px, channel ch + 2 */
+    int32_t a1 = a0;   /* px + 1 */
+    int32_t a3 = a2;
+    int32_t x, wv;
+#define TINYC_DW3_COL(k) ((k) < 2 ? p + (k) * channels : q + ((k) - 2) * channels)
+    do {
+        wv = tinyc_dw3_lane_w(w, lane);
+        if (!left) {
+            x = tinyc_dw3_lane_x(TINYC_DW3_COL(0), offset_pair, lane);
+            a0 = tinyc_smlabb(x, wv, a0);
+            a2 = tinyc_smlatt(x, wv, a2);
+        }
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(sw - left), offset_pair, lane);
+        a1 = tinyc_smlabb(x, wv, a1);
+        a3 = tinyc_smlatt(x, wv, a3);
+        wv = tinyc_dw3_lane_w(w + 4, lane);
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(1 - left), offset_pair, lane);
+        a0 = tinyc_smlabb(x, wv, a0);
+        a2 = tinyc_smlatt(x, wv, a2);
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(1 + sw - left), offset_pair, lane);
+        a1 = tinyc_smlabb(x, wv, a1);
+        a3 = tinyc_smlatt(x, wv, a3);
+        wv = tinyc_dw3_lane_w(w + 8, lane);
+        x = tinyc_dw3_lane_x(TINYC_DW3_COL(2 - left), offset_pair, lane);
+        a0 = tinyc_smlabb(x, wv, a0);
+        a2 = tinyc_smlatt(x, wv, a2);
+        if (!right) {
+            x = tinyc_dw3_lane_x(TINYC_DW3_COL(2 + sw - left), offset_pair, lane);
+            a1 = tinyc_smlabb(x, wv, a1);
+            a3 = tinyc_smlatt(x, wv, a3);
+        }
+        p += in_row_pitch;
+        q += in_row_pitch;
+        w += 12;
+    } while (--rows != 0);
+#undef TINYC_DW3_COL
+    if (fast_full) {
+        tinyc_dw3_tail4(a0, a1, a2, a3, t, ch, lane, double_shift, out, later);
+    } else {
+        tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, lane, double_shift, o, out, later);
+    }
 }
 
-TINYC_DW3_NOINLINE void tinyc_dw3_interior_clamped(const int8_t *x, int32_t in_row_pitch, int32_t channels,
-                                                   const int8_t *w, const int32_t *interior_bias,
-                                                   const int32_t *multiplier, const int32_t *fast,
-                                                   int32_t double_shift, tinyc_dw3_out o, int8_t *out)
+/* A pixel pair, every group of four channels, both lanes. */
+TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,
+                                     const int32_t *multiplier, const int32_t *requant, int32_t double_shift,
+                                     const tinyc_dw3_out *o, int8_t *out, int8_t *later, int sw, int left, int right)
 {
-    tinyc_dw3_interior(x, in_row_pitch, channels, w, interior_bias, multiplier, fast, double_shift, o, 0, out);
+    const int32_t channels = o->channels;
+    const int32_t offset_pair = o->offset_pair;
+    const int fast_full = o->mode == TINYC_DW3_FAST_FULL;
+    const int32_t *t = o->lanes;
+    int32_t c;
+    int8_t group[4]; /* the first pixel's four bytes, stored after both lanes */
+    for (c = 0; c < channels; c += 4) {
+        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, t, c, double_shift, fast_full,
+                            multiplier, requant, o, group, later, 0, sw, left, right);
+        tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, t + TINYC_DW3_LANE_WORDS, c + 1,
+                            double_shift, fast_full, multiplier, requant, o, group, later, 1, sw, left, right);
+        memcpy(out + c, group, sizeof group);
+        p += 4;
+        w += 36;
+        t += 2 * TINYC_DW3_LANE_WORDS;
+    }
 }
+
+/* pairs pixel pairs of one kind side by side along a row (a run of interior pairs in one
+ * call). The second pixel's bytes wait in a stack buffer until the first pixel is complete, so the
+ * pair writes in tinyc_depthwise_conv_s8's order but for the two lanes of a group of four
+ * (access model: depthwise3x3.pairs_traffic); wider layers run pixel by pixel. */
+
+#define TINYC_DW3_PAIR_FN(name, sw, left, right)                                                                   \
+    TINYC_DW_NOINLINE static void name(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,     \
+                                       int32_t pairs, const int32_t *multiplier, const int32_t *requant,         \
+                                       int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)                 \
+    {                                                                                                             \
+        const int32_t channels = o->channels;                                                                     \
+        int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];                                                                \
+        do {                                                                                                      \
+            tinyc_dw3_pair(p, in_row_pitch, rows, w, multiplier, requant, double_shift, o, out, later, sw, left,  \
+                           right);                                                                                \
+            memcpy(out + channels, later, (size_t)channels);                                                      \
+            p += 2 * (sw) * channels;                                                                             \
+            out += 2 * channels;                                                                                  \
+        } while (--pairs != 0);                                                                                   \
+    }
+
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1, 1, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_left, 1, 1, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_right, 1, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2, 2, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_left, 2, 1, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_right, 2, 0, 1)
 
 /* A border pixel: taps ky_lo <= ky < ky_hi, kx_lo <= kx < kx_hi of the window whose (0, 0)
  * tap is input pixel (in_y0, in_x0), x pointing at the image; the input offset on every tap. */
 TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_row_pitch, int32_t channels,
                                                int32_t in_y0, int32_t in_x0, int32_t ky_lo, int32_t ky_hi,
                                                int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int8_t *w,
-                                               const int32_t *bias, const int32_t *multiplier,
+                                               const int32_t *multiplier,
                                                const int32_t *requant, int32_t double_shift, tinyc_dw3_out o,
                                                int8_t *out)
 {
-    const int32_t *fast = requant + 2 * channels;
+    const int32_t *lanes = o.lanes;
     const int full_range = o.act_min == -128 && o.act_max == 127;
     int32_t c, ky, kx;
     for (c = 0; c < channels; c += 4) {
         tinyc_acc4 acc;
-        acc.a0 = bias[c];
-        acc.a1 = bias[c + 1];
-        acc.a2 = bias[c + 2];
-        acc.a3 = bias[c + 3];
+        acc.a0 = lanes[0];
+        acc.a1 = lanes[TINYC_DW3_LANE_WORDS];
+        acc.a2 = lanes[1];
+        acc.a3 = lanes[TINYC_DW3_LANE_WORDS + 1];
         for (ky = ky_lo; ky < ky_hi; ++ky) {
             const int8_t *row = image + (in_y0 + ky) * in_row_pitch + c;
             for (kx = kx_lo; kx < kx_hi; ++kx) {
                 tinyc_dw_mac4(row + (in_x0 + kx) * channels, w + (ky * 3 + kx) * 4, offset_pair, &acc);
             }
         }
-        w += 36;
         if (double_shift != 0) {
             if (full_range) {
-                tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, 1, out);
+                tinyc_dw3_store4_fast(acc, lanes, double_shift, c, o, 1, out);
             } else {
-                tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, 0, out);
+                tinyc_dw3_store4_fast(acc, lanes, double_shift, c, o, 0, out);
             }
         } else if (full_range) {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 1, out);
         } else {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 0, out);
         }
+        w += 36;
+        lanes += 2 * TINYC_DW3_LANE_WORDS;
     }
 }
+
 #endif /* TINYC_USE_SIMD */
+
+/* What runs output pixel ox of a row (with ox + 1 when a pair): kernels/depthwise3x3.py
+ * run_units is its twin (the access model follows it). A pair needs two pixels, stride 1 or 2,
+ * at least one window row inside the image, both windows' columns inside the input but for
+ * the first pixel's kx = 0 column (left) or the second's kx = 2 column (right). */
+typedef enum {
+    TINYC_DW3_SINGLE,
+    TINYC_DW3_PAIR_S1,
+    TINYC_DW3_PAIR_S1_LEFT,
+    TINYC_DW3_PAIR_S1_RIGHT,
+    TINYC_DW3_PAIR_S2,
+    TINYC_DW3_PAIR_S2_LEFT,
+    TINYC_DW3_PAIR_S2_RIGHT
+} tinyc_dw3_unit;
+
+static inline tinyc_dw3_unit tinyc_dw3_unit_at(int32_t ox, int32_t out_w, int32_t in_x0, int32_t in_w,
+                                               int32_t stride_w, int32_t rows, int32_t channels)
+{
+    const int32_t second = in_x0 + stride_w;
+    int32_t kind;
+    if (ox + 1 >= out_w || rows < 1 || (stride_w != 1 && stride_w != 2) || channels > TINYC_DW3_PAIR_MAX_CHANNELS) {
+        return TINYC_DW3_SINGLE;
+    }
+    if (in_x0 >= 0 && second + 3 <= in_w) {
+        kind = 0;
+    } else if (in_x0 == -1 && second + 3 <= in_w) {
+        kind = 1;
+    } else if (in_x0 >= 0 && second + 3 == in_w + 1) {
+        kind = 2;
+    } else {
+        return TINYC_DW3_SINGLE;
+    }
+    return (tinyc_dw3_unit)((stride_w == 1 ? TINYC_DW3_PAIR_S1 : TINYC_DW3_PAIR_S2) + kind);
+}
 
 void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
@@ -236,16 +398,17 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
     int32_t b, oy, ox;
 #if TINYC_USE_SIMD
     const int32_t offset_pair = tinyc_dw_offset_pair(params->input_offset);
-    const int32_t *interior_bias = bias + channels;
-    const int32_t *fast = requant + 2 * channels;
+    const int32_t double_shift = requant[2 * channels];
     tinyc_dw3_out o;
-    int full_range;
-    int32_t double_shift;
     o.output_offset = params->output_offset;
     o.act_min = params->act_min;
     o.act_max = params->act_max;
-    full_range = o.act_min == -128 && o.act_max == 127;
-    double_shift = requant[4 * channels];
+    o.channels = channels;
+    o.offset_pair = offset_pair;
+    o.lanes = bias;
+    o.mode = double_shift == 0 ? TINYC_DW3_GUARDED
+             : (o.act_min == -128 && o.act_max == 127) ? TINYC_DW3_FAST_FULL
+                                                         : TINYC_DW3_FAST_CLAMPED;
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
@@ -253,59 +416,118 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
             const int32_t in_y0 = oy * stride_h - pad_top;
             const int32_t ky_lo = in_y0 < 0 ? -in_y0 : 0;
             const int32_t ky_hi = in_y0 + 3 > in_h ? in_h - in_y0 : 3;
-            for (ox = 0; ox < out_w; ++ox) {
+            const int32_t rows = ky_hi - ky_lo;
+            const int8_t *row = image + (in_y0 + ky_lo) * in_row_pitch;
+            const int8_t *w_row = weights + ky_lo * 12;
+            int8_t *out_row = out_image + oy * out_row_pitch;
+            ox = 0;
+            while (ox < out_w) {
                 const int32_t in_x0 = ox * stride_w - pad_left;
-                const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
-                const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
-                int8_t *out = out_image + oy * out_row_pitch + ox * channels;
-                if (double_shift != 0 && ky_lo == 0 && ky_hi == 3 && kx_lo == 0 && kx_hi == 3) {
-                    const int8_t *x = image + in_y0 * in_row_pitch + in_x0 * channels;
-                    if (full_range) {
-                        tinyc_dw3_interior_full(x, in_row_pitch, channels, weights, interior_bias, multiplier,
-                                                fast, double_shift, o, out);
-                    } else {
-                        tinyc_dw3_interior_clamped(x, in_row_pitch, channels, weights, interior_bias, multiplier,
-                                                   fast, double_shift, o, out);
-                    }
-                } else {
-                    /* a clipped window, or a layer whose fast tail is not proved: every tap
-                     * with its offset and requant_tail.h's guarded tail */
+                int8_t *out = out_row + ox * channels;
+                const tinyc_dw3_unit unit = tinyc_dw3_unit_at(ox, out_w, in_x0, in_w, stride_w, rows, channels);
+                if (unit == TINYC_DW3_SINGLE) {
+                    const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
+                    const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
                     tinyc_dw3_border(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo, kx_hi,
-                                     offset_pair, weights, bias, multiplier, requant, double_shift, o, out);
+                                     offset_pair, weights, multiplier, requant, double_shift, o, out);
+                    ox += 1;
+                    continue;
+                }
+                {
+                    /* the pair's first tapped column: in_x0, or in_x0 + 1 = 0 for a left pair */
+                    const int8_t *p = row + (in_x0 < 0 ? 0 : in_x0) * channels;
+                    int32_t pairs = 1;
+                    if (unit == TINYC_DW3_PAIR_S1 || unit == TINYC_DW3_PAIR_S2) {
+                        while (tinyc_dw3_unit_at(ox + 2 * pairs, out_w, in_x0 + 2 * pairs * stride_w, in_w, stride_w,
+                                                 rows, channels) == unit) {
+                            ++pairs;
+                        }
+                    }
+                    switch (unit) {
+                    case TINYC_DW3_PAIR_S1:
+                        tinyc_dw3_pair_s1(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o,
+                                          out);
+                        break;
+                    case TINYC_DW3_PAIR_S1_LEFT:
+                        tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o,
+                                               out);
+                        break;
+                    case TINYC_DW3_PAIR_S1_RIGHT:
+                        tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift,
+                                                &o, out);
+                        break;
+                    case TINYC_DW3_PAIR_S2:
+                        tinyc_dw3_pair_s2(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o,
+                                          out);
+                        break;
+                    case TINYC_DW3_PAIR_S2_LEFT:
+                        tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o,
+                                               out);
+                        break;
+                    default:
+                        tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift,
+                                                &o, out);
+                        break;
+                    }
+                    ox += 2 * pairs;
                 }
             }
         }
     }
 #else
+    /* the SIMD path's order (pairs, a group of four channels at a time, the second pixel
+     * after the first), so one access model holds for both */
     const int32_t input_offset = params->input_offset;
-    int32_t c, ky, kx;
+    int32_t c, ky, kx, k, j;
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t in_y0 = oy * stride_h - pad_top;
-            for (ox = 0; ox < out_w; ++ox) {
-                const int32_t in_x0 = ox * stride_w - pad_left;
+            const int32_t rows = (in_y0 + 3 > in_h ? in_h - in_y0 : 3) - (in_y0 < 0 ? -in_y0 : 0);
+            ox = 0;
+            while (ox < out_w) {
+                const int32_t count =
+                    tinyc_dw3_unit_at(ox, out_w, ox * stride_w - pad_left, in_w, stride_w, rows, channels) ==
+                            TINYC_DW3_SINGLE
+                        ? 1
+                        : 2;
                 int8_t *out = out_image + oy * out_row_pitch + ox * channels;
-                for (c = 0; c < channels; ++c) {
-                    int32_t acc = bias[c];
-                    for (ky = 0; ky < 3; ++ky) {
-                        const int32_t in_y = in_y0 + ky;
-                        if (in_y < 0 || in_y >= in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < 3; ++kx) {
-                            const int32_t in_x = in_x0 + kx;
-                            if (in_x < 0 || in_x >= in_w) {
-                                continue;
+                int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];
+                for (c = 0; c < channels; c += 4) {
+                    int8_t group[2][4];
+                    for (k = 0; k < count; ++k) {
+                        const int32_t in_x0 = (ox + k) * stride_w - pad_left;
+                        for (j = 0; j < 4; ++j) {
+                            const int32_t ch = c + j;
+                            int32_t acc = tinyc_dw3_lane_bias(bias, ch);
+                            for (ky = 0; ky < 3; ++ky) {
+                                const int32_t in_y = in_y0 + ky;
+                                if (in_y < 0 || in_y >= in_h) {
+                                    continue;
+                                }
+                                for (kx = 0; kx < 3; ++kx) {
+                                    const int32_t in_x = in_x0 + kx;
+                                    if (in_x < 0 || in_x >= in_w) {
+                                        continue;
+                                    }
+                                    acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + ch] + input_offset) *
+                                           (int32_t)weights[tinyc_dw3_weight_index(ch, ky, kx)];
+                                }
                             }
-                            acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + c] + input_offset) *
-                                   (int32_t)weights[tinyc_dw3_weight_index(c, ky, kx)];
+                            group[k][j] = tinyc_requantize_s8(acc, multiplier[ch], tinyc_tail_packed_shift(requant, ch),
+                                                              params->output_offset, params->act_min, params->act_max);
                         }
                     }
-                    out[c] = tinyc_requantize_s8(acc, multiplier[c], tinyc_tail_packed_shift(requant, c),
-                                                 params->output_offset, params->act_min, params->act_max);
+                    memcpy(out + c, group[0], 4);
+                    if (count == 2) {
+                        memcpy(later + c, group[1], 4);
+                    }
                 }
+                if (count == 2) {
+                    memcpy(out + channels, later, (size_t)channels);
+                }
+                ox += count;
             }
         }
     }

@@ -1,14 +1,15 @@
 """The 3x3 depthwise conv DSP cores run (tinyc_depthwise_conv_3x3_s8): its record, weight
-layout and builder.
+layout, builder and access model.
 
 Multiplier 1, dilation 1, channels a multiple of 4, NHWC, not in place: the depthwise layers
 of MobileNet-like models. Per group of four channels the nine taps' weights are stored in a
-row ([C / 4][3][3][4]), so an interior pixel loads them at fixed offsets; the bias argument
-carries a second row, the interior bias (the input offset times the channel's weight sum
-folded in: an interior window has no padding tap), so interior pixels add no offset; the
-per-channel shift becomes requant_tail.h's packed constants (pointwise.requant_table), followed
-by the constants of a requantize tail proved at compile time to need no guard (fast_tail_table). The
-loop order is tinyc_depthwise_conv_s8's (access.depthwise), so every overlap stays as it was.
+row ([C / 4][3][3][4]), so the kernel loads them at fixed offsets; the bias is the model's
+(the kernel adds the input offset on every tap with SXTAB16, at no cost); the per-channel
+shift becomes requant_tail.h's packed constants (pointwise.requant_table) and the flag word of
+a requantize tail proved at compile time to need no guard (fast_tail_table); the bias
+argument is the lane table (lane_table): biases, multipliers and the proved tail's constants
+in the order a pixel pair's lanes load them. The kernel runs output
+pixels in pairs where it can (run_units); pairs_traffic is its access model.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from ..ir.conv_shapes import is_plain_depthwise
 from ..ir.graph import Graph, Node
 from ..ir.layout import NHWC, is_layout
 from ..quant import params as qparams
-from . import access
-from .call import ConstArg, KernelCall, TensorArg
+from .access import CallTraffic, Reads
+from .call import ConstArg, KernelCall, ParamStruct, TensorArg
 from .common import per_channel_args, struct
 from .pointwise import requant_table
 from .target import KernelTarget
@@ -32,23 +33,19 @@ SYMBOL = "tinyc_depthwise_conv_3x3_s8"
 INT32 = 1 << 31
 
 
-def _biases(node: Node, graph: Graph) -> np.ndarray:
-    """[2][C] int64: the model's bias (or 0), and the interior bias."""
-    w, x = graph.tensor(node.inputs[1]), graph.tensor(node.inputs[0])
-    channels = w.shape[0]
-    bias = np.zeros(channels, dtype=np.int64)
+def _bias(node: Node, graph: Graph) -> np.ndarray:
+    """[C] int64: the model's bias (or 0)."""
+    channels = graph.tensor(node.inputs[1]).shape[0]
     if len(node.inputs) > 2 and node.inputs[2]:
-        bias = np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
-    interior = bias + (-x.quant.zp) * w.data.astype(np.int64).reshape(channels, -1).sum(axis=1)
-    return np.stack([bias, interior])
+        return np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return np.zeros(channels, dtype=np.int64)
 
 
 def _acc_bound(node: Node, graph: Graph) -> np.ndarray:
     """Per channel a bound of |acc| over every window, interior or clipped: the model's bias
-    plus 255 * sum |w| (x + input_offset lies in [-255, 255]); the interior accumulator, the
-    interior bias plus sum x * w, is the same number."""
+    plus 255 * sum |w| (x + input_offset lies in [-255, 255])."""
     w = graph.tensor(node.inputs[1]).data.astype(np.int64)
-    return np.abs(_biases(node, graph)[0]) + 255 * np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+    return np.abs(_bias(node, graph)) + 255 * np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
 
 
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
@@ -61,7 +58,7 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     w = graph.tensor(node.inputs[1])
     if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
         return False
-    return bool(np.abs(_biases(node, graph)).max(initial=0) < INT32)
+    return bool(np.abs(_bias(node, graph)).max(initial=0) < INT32)
 
 
 def fast_tail_table(
@@ -93,6 +90,18 @@ def fast_tail_table(
     return np.concatenate([table, [flag]]).astype(np.int32)
 
 
+def lane_table(bias: np.ndarray, multipliers: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    """[C / 4][2][8] int32, what a pixel pair's lane loads (tinyc_dw3_pair_lane): per group of
+    four channels c..c + 3, per lane (channels ch, ch + 2; ch = c, then c + 1): the two
+    biases, then per channel its multiplier, k and right shift (fast_tail_table's pairs)."""
+    channels = len(bias)
+    ch = (np.arange(channels // 4)[:, None] * 4 + np.arange(2)[None, :]).reshape(-1)  # each lane's ch
+    k, rs = fast[0:2 * channels:2], fast[1:2 * channels:2]
+    m = np.asarray(multipliers, dtype=np.int64)
+    table = np.stack([bias[ch], bias[ch + 2], m[ch], k[ch], rs[ch], m[ch + 2], k[ch + 2], rs[ch + 2]], axis=1)
+    return table.reshape(-1).astype(np.int32)
+
+
 def group_taps(w: np.ndarray) -> np.ndarray:
     """OIHW (I = 1, 3x3) -> [C / 4][3][3][4]."""
     channels = w.shape[0]
@@ -118,20 +127,95 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
+    fast = fast_tail_table(multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
-        ConstArg("bias", "int32_t", _biases(node, graph).astype(np.int32).reshape(-1)),
+        ConstArg("bias", "int32_t", lane_table(_bias(node, graph), multiplier.values, fast)),
         multiplier,
-        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast_tail_table(
-            multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)])),
+        ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast[-1:]])),
         TensorArg(y_name),
     )
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
+PAIR_MAX_CHANNELS = 256  # TINYC_DW3_PAIR_MAX_CHANNELS: the second pixel's stack buffer
+
+
+def _pair_kind(ox: int, out_w: int, in_x0: int, in_w: int, stride_w: int, rows: int, channels: int) -> bool:
+    """tinyc_dw3_unit_at's twin: whether output pixel ox runs with ox + 1 as a pair."""
+    if ox + 1 >= out_w or rows < 1 or stride_w not in (1, 2) or channels > PAIR_MAX_CHANNELS:
+        return False
+    second = in_x0 + stride_w
+    return (in_x0 >= 0 and second + 3 <= in_w) or (in_x0 == -1 and second + 3 <= in_w) or (
+        in_x0 >= 0 and second + 3 == in_w + 1)
+
+
+def run_units(p: ParamStruct) -> list[list[tuple[int, int]]]:
+    """Per output row (batch-major): its units in run order, (first pixel, pixel count)."""
+    in_h, in_w, out_w, sh, sw = p["in_h"], p["in_w"], p["out_w"], p["stride_h"], p["stride_w"]
+    units = []
+    for oy in range(p["batch"] * p["out_h"]):
+        in_y0 = oy % p["out_h"] * sh - p["pad_top"]
+        rows = min(3, in_h - in_y0) - max(0, -in_y0)
+        row, ox = [], 0
+        while ox < out_w:
+            count = 2 if _pair_kind(ox, out_w, ox * sw - p["pad_left"], in_w, sw, rows, p["in_c"]) else 1
+            row.append((oy * out_w + ox, count))
+            ox += count
+        units.append(row)
+    return units
+
+
+def _windows(p: ParamStruct) -> tuple[np.ndarray, np.ndarray]:
+    """Every in-bounds (output pixel, tap) of the 3x3 windows, by pixel: the pixel's index and
+    the tapped input pixel's."""
+    n, oh, ow = p["batch"], p["out_h"], p["out_w"]
+    b, oy, ox, ky, kx = (a.reshape(-1) for a in np.meshgrid(*(np.arange(e, dtype=np.int64) for e in (n, oh, ow, 3, 3)),
+                                                             indexing="ij"))
+    iy = oy * p["stride_h"] - p["pad_top"] + ky
+    ix = ox * p["stride_w"] - p["pad_left"] + kx
+    ok = (iy >= 0) & (iy < p["in_h"]) & (ix >= 0) & (ix < p["in_w"])
+    return ((b * oh + oy) * ow + ox)[ok], ((b * p["in_h"] + iy) * p["in_w"] + ix)[ok]
+
+
+def pairs_traffic(p: ParamStruct) -> CallTraffic:
+    """What tinyc_depthwise_conv_3x3_s8 does (NHWC, multiplier 1): per output row, its pixels
+    in units (run_units: pairs where both windows' columns are inside the input but one edge
+    column, else single pixels); per unit, per group of four channels, per lane (channels
+    c, c + 2, then c + 1, c + 3): read the unit's windows at the lane's channels; after both
+    lanes write the group's four bytes of the first pixel (the second's go to a stack
+    buffer); a pair ends with a block writing the second pixel. One block per (unit, group),
+    and a last one per pair."""
+    c = p["in_c"]
+    pixel, tapped = _windows(p)
+    bounds = np.searchsorted(pixel, np.arange(p["batch"] * p["out_h"] * p["out_w"] + 1))
+    groups = c // 4
+    pos, first, wpos, wblock = [], [], [], []
+    block = 0
+    for row in run_units(p):
+        for start, count in row:
+            taps = np.concatenate([tapped[bounds[q]:bounds[q + 1]] for q in range(start, start + count)])
+            for g in range(groups):
+                # both lanes' reads (the lanes of a single pixel at once), then the first pixel's
+                # four bytes of the group
+                chans = 4 * g + np.arange(4, dtype=np.int64)
+                pos.append((taps[:, None] * c + chans[None, :]).reshape(-1))
+                first.append(np.full(taps.size * 4, block, dtype=np.int64))
+                wpos.append(start * c + chans)
+                wblock.append(np.full(4, block, dtype=np.int64))
+                block += 1
+            if count == 2:  # the second pixel's bytes, from the stack buffer, after the first's
+                wpos.append((start + 1) * c + np.arange(c, dtype=np.int64))
+                wblock.append(np.full(c, block, dtype=np.int64))
+                block += 1
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+    first_all = cat(first)
+    return CallTraffic(block, cat(wpos), cat(wblock), (Reads(cat(pos), first_all, first_all),))
+
+
 DEPTHWISE_3X3 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="C/4,3,3,4", reorder_weights=group_taps,
-    access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel",
+    access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time",
 )
