@@ -79,8 +79,10 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *requant;
+    const int32_t *proved; /* requant + 2 * out_c + 1: the proved tail's (multiplier, k, right_shift) per channel */
     int32_t in_c, out_c;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
+    int32_t double_shift; /* of the proved tail, every channel's (0: not proved) */
     int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
 
@@ -189,13 +191,27 @@ TINYC_PW_INLINE void tinyc_pw_store(int32_t acc_a, int32_t acc_b, tinyc_tail_cha
     }
 }
 
+/* The same two outputs through the proved tail (requant_tail.h tinyc_tail_proved): the
+ * output offset is in k, and no guard. */
+TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
+                                           int8_t *ya, int8_t *yb, int pair, int full_range)
+{
+    const int32_t m = f[0], kk = f[1], right_shift = f[2];
+    *ya = tinyc_tail_clamp_s8(tinyc_tail_proved(acc_a, m, kk, right_shift, k->double_shift), k->act_min, k->act_max,
+                              full_range);
+    if (pair) {
+        *yb = tinyc_tail_clamp_s8(tinyc_tail_proved(acc_b, m, kk, right_shift, k->double_shift), k->act_min,
+                                  k->act_max, full_range);
+    }
+}
+
 /* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
  * block; the two pixels' outputs share their channels' requantize constants. pair,
  * with_offset and full_range are constants at every call (the choice is made at compile
  * time). The call's fields are copied into a local first: an int8 store may alias *call, so
  * fields read through the pointer would be reloaded (and the pointer kept live) per block. */
 TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
-                                     int with_offset, int full_range, int wide)
+                                     int with_offset, int full_range, int wide, int proved)
 {
     const tinyc_pw_call k = *call;
     const int8_t *w = k.weights;
@@ -212,10 +228,16 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             acc = tinyc_pw_dot1x2(xa, w, w_end, k.offset_pair, with_offset, wide, acc);
         }
         w = w_end;
-        tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc, yb + oc,
-                       pair, full_range);
-        tinyc_pw_store(acc.a1, acc.b1, tinyc_tail_channel_packed(k.multiplier, k.requant, oc + 1), &k, ya + oc + 1,
-                       yb + oc + 1, pair, full_range);
+        if (proved) {
+            tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 3 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 3 * oc + 3, &k, ya + oc + 1, yb + oc + 1, pair,
+                                  full_range);
+        } else {
+            tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc,
+                           yb + oc, pair, full_range);
+            tinyc_pw_store(acc.a1, acc.b1, tinyc_tail_channel_packed(k.multiplier, k.requant, oc + 1), &k,
+                           ya + oc + 1, yb + oc + 1, pair, full_range);
+        }
     }
 }
 
@@ -224,22 +246,22 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
  * general case (an input offset the registry could not fold, any range); each with pair a
  * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
  * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. */
-#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide)                                                    \
+#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved)                                            \
     TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)               \
     {                                                                                                             \
         if (pair) {                                                                                               \
-            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide);                                      \
+            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved);                              \
         } else {                                                                                                  \
-            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide);                                      \
+            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide, proved);                              \
         }                                                                                                         \
     }
 
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_full_w8, 0, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_w8, 0, 0, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_full_w16, 0, 1, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_w16, 0, 0, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w8, 0, 0, 0, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0)
 #endif /* TINYC_USE_SIMD */
 
 /* Inlined into each public kernel with wide a constant, so it links only its own loop nests. */
@@ -264,19 +286,24 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     const int32_t out_row_pitch = params->out_w * params->out_c;
     int32_t row, x;
 #if TINYC_USE_SIMD
-    int full_range;
+    int full_range, proved;
     tinyc_pw_call call;
     call.weights = weights;
     call.bias = bias;
     call.multiplier = multiplier;
     call.requant = requant;
+    call.proved = requant + 2 * out_c + 1;
     call.in_c = in_c;
     call.out_c = out_c;
     call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
+    call.double_shift = requant[2 * out_c];
     call.output_offset = params->output_offset;
     call.act_min = params->act_min;
     call.act_max = params->act_max;
     full_range = call.act_min == -128 && call.act_max == 127;
+    /* The proved tail where the compiler proved it and folded the input offset; any other
+     * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
+    proved = call.double_shift != 0 && call.offset_pair == 0;
     for (row = 0; row < rows; ++row) {
         const int8_t *in_row = input + row * in_row_pitch;
         int8_t *out_row = output + row * out_row_pitch;
@@ -288,10 +315,10 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
                 memcpy(scratch, xa, (size_t)((pair ? 2 : 1) * in_c));
                 xa = scratch;
             }
-            if (call.offset_pair == 0 && full_range) {
-                (wide ? tinyc_pw_pixels_folded_full_w16 : tinyc_pw_pixels_folded_full_w8)(&call, xa, ya, pair);
-            } else if (call.offset_pair == 0) {
-                (wide ? tinyc_pw_pixels_folded_w16 : tinyc_pw_pixels_folded_w8)(&call, xa, ya, pair);
+            if (proved && full_range) {
+                (wide ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_full_w8)(&call, xa, ya, pair);
+            } else if (proved) {
+                (wide ? tinyc_pw_pixels_proved_w16 : tinyc_pw_pixels_proved_w8)(&call, xa, ya, pair);
             } else {
                 (wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8)(&call, xa, ya, pair);
             }

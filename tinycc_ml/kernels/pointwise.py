@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
+from ..quant import fixedpoint
 from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
@@ -92,6 +93,69 @@ def requant_table(shifts: np.ndarray) -> np.ndarray:
     return np.stack([packed, round_term], axis=1).astype(np.int32).reshape(-1)
 
 
+INT32 = 1 << 31
+
+
+def proved_tail_table(multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np.ndarray, output_offset: int,
+                      constant: np.ndarray | None = None) -> np.ndarray:
+    """One word, then [C][3] (multiplier, k, right_shift): the proved requantize tail of
+    tinyc_pointwise_conv_s8 (requant_tail.h tinyc_tail_proved). The word is the double
+    shift every channel shares where the tail without a guard is exact for every channel,
+    0 otherwise (the kernel then takes its guarded tail). Exact means, for |acc| <=
+    acc_bound: 2 * (acc << left) fits int32 (the guard would always pass), right_shift >= 1
+    (the sign fix-up is v >> 31), and v + k + (v >> 31) stays in int32 for every SMMULR
+    result v, with k = round + (output_offset << right_shift), so ((v + round + (v >> 31))
+    >> right_shift) + output_offset == (v + k + (v >> 31)) >> right_shift (the proof of
+    kernels/depthwise3x3.py's fast_tail_table). A channel whose output is the same for every
+    input (`constant`, the byte or -1000: its weights are all 0) needs no proof: multiplier
+    0, right_shift 1, k twice the byte."""
+    m = np.asarray(multipliers, dtype=np.int64)
+    shift = np.asarray(shifts, dtype=np.int64)
+    fixed = np.zeros(len(m), dtype=bool) if constant is None else np.asarray(constant) > -1000
+    left = np.maximum(shift, 0)
+    double_shift, right_shift = left + 1, left - shift
+    round_term = np.where(right_shift > 0, np.left_shift(1, np.maximum(right_shift - 1, 0)), 0)
+    k = round_term + np.int64(output_offset) * np.left_shift(np.int64(1), np.minimum(right_shift, 62))
+    doubled_bound = np.left_shift(np.asarray(acc_bound, dtype=np.int64), np.minimum(double_shift, 32))
+    v_bound = (doubled_bound * m >> 32) + 1  # |SMMULR(doubled, m)| for m in [0, 2^31)
+    live = ~fixed
+    shared = double_shift[live][0] if live.any() else 1
+    proved = bool(np.all(~live | ((double_shift == shared) & (right_shift >= 1) & (right_shift < 32)
+                                  & (doubled_bound < INT32) & (v_bound + k < INT32) & (k - v_bound - 1 >= -INT32))))
+    if constant is not None:
+        m, k, right_shift = np.where(fixed, 0, m), np.where(fixed, 2 * np.asarray(constant, dtype=np.int64), k), \
+            np.where(fixed, 1, right_shift)
+    table = np.stack([m, k, right_shift], axis=1) if proved else np.zeros((len(m), 3), dtype=np.int64)
+    return np.concatenate([[int(shared) if proved else 0], table.reshape(-1)]).astype(np.int32)
+
+
+def constant_outputs(weights_oi: np.ndarray, bias: np.ndarray | None, multipliers: np.ndarray, shifts: np.ndarray,
+                     output_offset: int, act_min: int, act_max: int) -> np.ndarray:
+    """Per output channel the byte it writes for every input where its weights are all 0
+    (then acc is the bias: the reference tail of it), -1000 elsewhere."""
+    b = np.zeros(weights_oi.shape[0], dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
+    value = fixedpoint.multiply_by_quantized_multiplier(b, np.asarray(multipliers), np.asarray(shifts)) + output_offset
+    value = np.clip(value, act_min, act_max)
+    return np.where(np.all(weights_oi == 0, axis=1), value, -1000)
+
+
+def acc_bound(weights_oi: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Per output channel a bound of |acc| = |bias + sum (x + input_offset) * w| over every
+    input: x + input_offset lies in [-255, 255] (the model's bias, before any folding: the
+    folded form sums to the same number)."""
+    w = np.abs(weights_oi.astype(np.int64)).sum(axis=1)
+    b = np.zeros_like(w) if bias is None else np.abs(np.asarray(bias, dtype=np.int64).reshape(-1))
+    return b + 255 * w
+
+
+def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bound: np.ndarray, output_offset: int,
+                 constant: np.ndarray | None = None) -> np.ndarray:
+    """The kernels' `requant` argument: requant_table (2 words a channel), then
+    proved_tail_table (the double-shift word, 3 words a channel)."""
+    return np.concatenate([requant_table(shifts), proved_tail_table(multipliers, shifts, bound, output_offset,
+                                                                    constant)])
+
+
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (the record does not take row strides)
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
@@ -104,6 +168,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     n, in_c, in_h, in_w = x.shape
     out_c = w.shape[0]
     input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
+    bound = acc_bound(w.data[:, :, 0, 0], bias.values if isinstance(bias, ConstArg) else None)
     folded = fold_input_offset(w.data[:, :, 0, 0], bias, input_offset)  # [out][in]: every tap is real
     if folded is not None:
         bias, input_offset = folded
@@ -120,7 +185,9 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         weights = ConstArg("weights", "int32_t", _reorder_w16(w.data))
     else:
         weights = ConstArg("weights", "int8_t", np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1))
-    requant = ConstArg("requant", "int32_t", requant_table(shift.values))
+    constant = constant_outputs(w.data[:, :, 0, 0], bias.values if isinstance(bias, ConstArg) else None,
+                                multiplier.values, shift.values, y.quant.zp, attrs.act_min, attrs.act_max)
+    requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values, bound, y.quant.zp, constant))
     args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
