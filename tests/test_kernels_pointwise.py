@@ -45,6 +45,8 @@ from tinycc_ml.quant import params as qparams
 M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
 M7_FLASH = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)  # room for int16 weights
 W16, IN_PLACE_W16 = "tinyc_pointwise_conv_w16_s8", "tinyc_pointwise_conv_inplace_pairs_w16_s8"
+IN8_W16, IN16_W16 = "tinyc_pointwise_conv_in8_w16_s8", "tinyc_pointwise_conv_in16_w16_s8"
+W16_FAMILY = {W16, IN8_W16, IN16_W16}  # the last two: in_c 8 and 16, the count a constant of the loop
 SYMBOL = "tinyc_pointwise_conv_s8"
 IN_PLACE = "tinyc_pointwise_conv_inplace_pairs_s8"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize="CI" in os.environ,
@@ -251,7 +253,7 @@ def test_vww_pointwise_shapes_on_cortex_m(qemu_kernel_runner, in_c, out_c):
 @given(graph=pointwise_graphs(), seed=seeds)
 def test_pointwise_w16_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == W16
+    assert call.symbol == {8: IN8_W16, 16: IN16_W16}.get(call.params["in_c"], W16)
     assert call.params["input_offset"] == 0  # folded into the bias
     check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
 
@@ -286,17 +288,17 @@ def test_int16_words_hold_each_block_in_smlad_order():
 
 def test_pointwise_w16_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
     tally = check_grid(kernel_lib, _grid(), replayable=True, tight=True, target=M7_FLASH)
-    assert tally.symbols == {W16} and tally.cases > 100 and tally.tight > 0, tally
+    assert tally.symbols == {W16, IN8_W16} and tally.cases > 100 and tally.tight > 0, tally
     for lib in (kernel_lib, kernel_lib_simd):
         tally = check_grid(lib, _grid(in_place=True), replayable=False, tight=False, target=M7_FLASH)
         assert tally.symbols == {IN_PLACE_W16} and tally.cases > 100, tally
     tally = check_grid(kernel_lib_simd, _grid(), replayable=True, tight=False, target=M7_FLASH)
-    assert tally.symbols == {W16} and tally.cases > 100, tally
+    assert tally.symbols == {W16, IN8_W16} and tally.cases > 100, tally
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["plain", "in_place"])
 def test_pointwise_w16_on_cortex_m(qemu_kernel_runner, in_place):
     cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 120)
     built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    assert {case.calls[0].symbol for case in built} == {IN_PLACE_W16 if in_place else W16}
+    assert {case.calls[0].symbol for case in built} == ({IN_PLACE_W16} if in_place else W16_FAMILY)
     assert check_kernels_batch(built, qemu_kernel_runner) > 80

@@ -79,8 +79,8 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *requant;
-    const int32_t *proved; /* requant + 2 * out_c + 1: the proved tail's (multiplier, k, right_shift) per channel */
-    int32_t in_c, out_c;
+    const int32_t *proved; /* requant + 2 * out_c + 1: per channel (bias, multiplier, k, right_shift) */
+    int32_t in_c, out_c, width, rows;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
     int32_t double_shift; /* of the proved tail, every channel's (0: not proved) */
     int32_t output_offset, act_min, act_max;
@@ -159,24 +159,36 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot2x2(const int8_t *xa, int32_t in_c, con
     return acc;
 }
 
-/* 1 pixel x 2 channels (an odd row's last pixel): the result in a0, a1. */
-TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, const int8_t *w_end,
+/* One block of four input channels, 1 pixel x 2 channels (the result in a0, a1). */
+#define TINYC_PW_BLOCK_1X2(xa, w, offset_pair, with_offset, wide, acc)                                               \
+    do {                                                                                                          \
+        const int32_t va_ = tinyc_read_s8x4(xa);                                                                  \
+        const int32_t a02_ = tinyc_pw_even(va_, offset_pair, with_offset);                                        \
+        const int32_t a13_ = tinyc_pw_odd(va_, offset_pair, with_offset);                                         \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+    } while (0)
+
+/* 1 pixel x 2 channels (an odd row's last pixel), two blocks per iteration as tinyc_pw_dot2x2. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, int32_t in_c, const int8_t *w, const int8_t *w_end,
                                              int32_t offset_pair, int with_offset, int wide, tinyc_pw_acc acc)
 {
-    do {
-        const int32_t va = tinyc_read_s8x4(xa);
-        const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
-        const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
-        int32_t w02, w13;
-        tinyc_pw_weights(w, 0, wide, &w02, &w13);
-        acc.a0 = tinyc_smlad(w02, a02, acc.a0);
-        acc.a0 = tinyc_smlad(w13, a13, acc.a0);
-        tinyc_pw_weights(w, 1, wide, &w02, &w13);
-        acc.a1 = tinyc_smlad(w02, a02, acc.a1);
-        acc.a1 = tinyc_smlad(w13, a13, acc.a1);
-        xa += 4;
-        w += wide ? 16 : 8;
-    } while (w != w_end);
+    const int32_t block = wide ? 16 : 8;
+    const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
+    while (w != w_pairs_end) {
+        TINYC_PW_BLOCK_1X2(xa, w, offset_pair, with_offset, wide, acc);
+        TINYC_PW_BLOCK_1X2(xa + 4, w + block, offset_pair, with_offset, wide, acc);
+        xa += 8;
+        w += 2 * block;
+    }
+    if (w != w_end) {
+        TINYC_PW_BLOCK_1X2(xa, w, offset_pair, with_offset, wide, acc);
+    }
     return acc;
 }
 
@@ -196,7 +208,7 @@ TINYC_PW_INLINE void tinyc_pw_store(int32_t acc_a, int32_t acc_b, tinyc_tail_cha
 TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
                                            int8_t *ya, int8_t *yb, int pair, int full_range)
 {
-    const int32_t m = f[0], kk = f[1], right_shift = f[2];
+    const int32_t m = f[1], kk = f[2], right_shift = f[3];
     *ya = tinyc_tail_clamp_s8(tinyc_tail_proved(acc_a, m, kk, right_shift, k->double_shift), k->act_min, k->act_max,
                               full_range);
     if (pair) {
@@ -211,26 +223,34 @@ TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const i
  * time). The call's fields are copied into a local first: an int8 store may alias *call, so
  * fields read through the pointer would be reloaded (and the pointer kept live) per block. */
 TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
-                                     int with_offset, int full_range, int wide, int proved)
+                                     int with_offset, int full_range, int wide, int proved, int32_t const_in_c)
 {
     const tinyc_pw_call k = *call;
+    /* const_in_c: the input channel count as a constant (the small-in_c kernels: their dot
+     * products unroll), or 0: the call's. */
+    const int32_t in_c = const_in_c != 0 ? const_in_c : k.in_c;
     const int8_t *w = k.weights;
     int8_t *yb = ya + k.out_c;
     int32_t oc;
     for (oc = 0; oc < k.out_c; oc += 2) {
-        const int8_t *w_end = w + (wide ? 4 : 2) * k.in_c;
+        const int8_t *w_end = w + (wide ? 4 : 2) * in_c;
         tinyc_pw_acc acc;
-        acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
-        acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
-        if (pair) {
-            acc = tinyc_pw_dot2x2(xa, k.in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
+        if (proved) {
+            acc.a0 = acc.b0 = k.proved[4 * oc];
+            acc.a1 = acc.b1 = k.proved[4 * oc + 4];
         } else {
-            acc = tinyc_pw_dot1x2(xa, w, w_end, k.offset_pair, with_offset, wide, acc);
+            acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
+            acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
+        }
+        if (pair) {
+            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
+        } else {
+            acc = tinyc_pw_dot1x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         }
         w = w_end;
         if (proved) {
-            tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 3 * oc, &k, ya + oc, yb + oc, pair, full_range);
-            tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 3 * oc + 3, &k, ya + oc + 1, yb + oc + 1, pair,
+            tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
                                   full_range);
         } else {
             tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc,
@@ -241,27 +261,64 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
     }
 }
 
+/* Every pixel of the call: per row, the pixels in pairs (an odd row's last pixel alone), each
+ * pair first copied into scratch when there is one (the in-place variants). */
+TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch,
+                                    int with_offset, int full_range, int wide, int proved, int32_t const_in_c)
+{
+    const int32_t in_c = const_in_c != 0 ? const_in_c : call->in_c;
+    const int32_t out_c = call->out_c;
+    const int32_t width = call->width;
+    const int32_t rows = call->rows;
+    int32_t row, x;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *xa = input + row * width * in_c;
+        int8_t *ya = output + row * width * out_c;
+        for (x = 0; x + 1 < width; x += 2) {
+            const int8_t *src = xa;
+            if (scratch != 0) {
+                memcpy(scratch, xa, (size_t)(2 * in_c));
+                src = scratch;
+            }
+            tinyc_pw_pixels(call, src, ya, 1, with_offset, full_range, wide, proved, const_in_c);
+            xa += 2 * in_c;
+            ya += 2 * out_c;
+        }
+        if (x < width) {
+            const int8_t *src = xa;
+            if (scratch != 0) {
+                memcpy(scratch, xa, (size_t)in_c);
+                src = scratch;
+            }
+            tinyc_pw_pixels(call, src, ya, 0, with_offset, full_range, wide, proved, const_in_c);
+        }
+    }
+}
+
 /* Out of line, so the loops over channels and blocks get the registers: the folded offset
  * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
  * general case (an input offset the registry could not fold, any range); each with pair a
  * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
  * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. */
-#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved)                                            \
-    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)               \
+#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved, const_in_c)                                \
+    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
-        if (pair) {                                                                                               \
-            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved);                              \
-        } else {                                                                                                  \
-            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide, proved);                              \
-        }                                                                                                         \
+        tinyc_pw_image(call, input, output, scratch, with_offset, full_range, wide, proved, const_in_c);          \
     }
 
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w8, 0, 0, 0, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w8, 0, 0, 0, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
+/* The small-in_c kernels (tinyc_pointwise_conv_in8_w16_s8, _in16_): in_c a constant. */
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in16, 0, 1, 1, 1, 16)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in16, 0, 0, 1, 1, 16)
+
+typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch);
 #endif /* TINYC_USE_SIMD */
 
 /* Inlined into each public kernel with wide a constant, so it links only its own loop nests. */
@@ -276,18 +333,16 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0)
  * outputs may overwrite its input (the in-place variant). */
 TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                      int8_t *output, int8_t *scratch, int wide)
+                                      int8_t *output, int8_t *scratch, int wide, int32_t const_in_c)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
     const int32_t width = params->in_w;
     const int32_t rows = params->batch * params->in_h;
-    const int32_t in_row_pitch = params->in_w * params->in_c;
-    const int32_t out_row_pitch = params->out_w * params->out_c;
-    int32_t row, x;
 #if TINYC_USE_SIMD
     int full_range, proved;
     tinyc_pw_call call;
+    tinyc_pw_pixels_fn pixels;
     call.weights = weights;
     call.bias = bias;
     call.multiplier = multiplier;
@@ -295,6 +350,8 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     call.proved = requant + 2 * out_c + 1;
     call.in_c = in_c;
     call.out_c = out_c;
+    call.width = width;
+    call.rows = rows;
     call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
     call.double_shift = requant[2 * out_c];
     call.output_offset = params->output_offset;
@@ -304,28 +361,25 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     /* The proved tail where the compiler proved it and folded the input offset; any other
      * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
     proved = call.double_shift != 0 && call.offset_pair == 0;
-    for (row = 0; row < rows; ++row) {
-        const int8_t *in_row = input + row * in_row_pitch;
-        int8_t *out_row = output + row * out_row_pitch;
-        for (x = 0; x < width; x += 2) {
-            const int8_t *xa = in_row + x * in_c;
-            int8_t *ya = out_row + x * out_c;
-            const int pair = x + 1 < width;
-            if (scratch != 0) {
-                memcpy(scratch, xa, (size_t)((pair ? 2 : 1) * in_c));
-                xa = scratch;
-            }
-            if (proved && full_range) {
-                (wide ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_full_w8)(&call, xa, ya, pair);
-            } else if (proved) {
-                (wide ? tinyc_pw_pixels_proved_w16 : tinyc_pw_pixels_proved_w8)(&call, xa, ya, pair);
-            } else {
-                (wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8)(&call, xa, ya, pair);
-            }
-        }
+    /* wide and const_in_c are constants in each public kernel, so it links only its own. */
+    if (!proved) {
+        pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
+    } else if (const_in_c == 8) {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in8 : tinyc_pw_pixels_proved_w16_in8;
+    } else if (const_in_c == 16) {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in16 : tinyc_pw_pixels_proved_w16_in16;
+    } else if (wide) {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_w16;
+    } else {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w8 : tinyc_pw_pixels_proved_w8;
     }
+    pixels(&call, input, output, scratch);
 #else
     const int32_t input_offset = params->input_offset;
+    (void)const_in_c; /* params->in_c is the same number */
+    const int32_t in_row_pitch = params->in_w * params->in_c;
+    const int32_t out_row_pitch = params->out_w * params->out_c;
+    int32_t row, x;
     const int32_t output_offset = params->output_offset;
     const int32_t act_min = params->act_min;
     const int32_t act_max = params->act_max;
@@ -372,14 +426,28 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0);
 }
 
 void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0);
+}
+
+void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8);
+}
+
+void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                      int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 16);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -391,7 +459,7 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -404,5 +472,5 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0);
 }

@@ -46,6 +46,15 @@ def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return applies(node, graph, target) and wide_weights_fit(graph, target)
 
 
+def applies_w16_in(in_c: int):
+    """applies_w16 for one input channel count (the kernels specialised for it)."""
+
+    def applies_class(node: Node, graph: Graph, target: KernelTarget) -> bool:
+        return applies_w16(node, graph, target) and graph.tensor(node.inputs[0]).shape[1] == in_c
+
+    return applies_class
+
+
 def applies_in_place_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return applies_in_place(node, graph, target) and wide_weights_fit(graph, target)
 
@@ -148,12 +157,15 @@ def acc_bound(weights_oi: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     return b + 255 * w
 
 
-def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bound: np.ndarray, output_offset: int,
-                 constant: np.ndarray | None = None) -> np.ndarray:
-    """The kernels' `requant` argument: requant_table (2 words a channel), then
-    proved_tail_table (the double-shift word, 3 words a channel)."""
-    return np.concatenate([requant_table(shifts), proved_tail_table(multipliers, shifts, bound, output_offset,
-                                                                    constant)])
+def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray | None, bound: np.ndarray,
+                 output_offset: int, constant: np.ndarray | None = None) -> np.ndarray:
+    """The kernels' `requant` argument: requant_table (2 words a channel), then the proved
+    tail's double-shift word (proved_tail_table) and per channel (bias or 0, multiplier, k,
+    right_shift): what the SIMD path's block reads, from one pointer."""
+    proved = proved_tail_table(multipliers, shifts, bound, output_offset, constant)
+    b = np.zeros(len(shifts), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
+    per_channel = np.concatenate([b[:, None], proved[1:].reshape(-1, 3)], axis=1)
+    return np.concatenate([requant_table(shifts), proved[:1], per_channel.reshape(-1)]).astype(np.int32)
 
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
@@ -187,7 +199,9 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         weights = ConstArg("weights", "int8_t", np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1))
     constant = constant_outputs(w.data[:, :, 0, 0], bias.values if isinstance(bias, ConstArg) else None,
                                 multiplier.values, shift.values, y.quant.zp, attrs.act_min, attrs.act_max)
-    requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values, bound, y.quant.zp, constant))
+    requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values,
+                                                         bias.values if isinstance(bias, ConstArg) else None, bound,
+                                                         y.quant.zp, constant))
     args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
@@ -216,6 +230,18 @@ POINTWISE_NHWC_W16 = KernelVariant(
     source=f"{SYMBOL}.c", build=build, applies=applies_w16, weight_layout="int16 pairs, O/2,I/4,2,2",
     reorder_weights=_reorder_w16, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time, int16 weights",
+)
+
+# The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
+# where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
+POINTWISE_NHWC_W16_SMALL = tuple(
+    KernelVariant(
+        symbol=f"tinyc_pointwise_conv_in{in_c}_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6,
+        source=f"{SYMBOL}.c", build=build, applies=applies_w16_in(in_c), weight_layout="int16 pairs, O/2,I/4,2,2",
+        reorder_weights=_reorder_w16, access=access.pointwise_pairs,
+        reason=f"pointwise conv, two pixels at a time, int16 weights, {in_c} input channels unrolled",
+    )
+    for in_c in (8, 16)
 )
 
 POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
