@@ -32,6 +32,7 @@
  * any of its output is written, so with out_c <= in_c the output may start on the input
  * (kernels/access.py pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "tinyc/arm_dsp.h"
@@ -192,6 +193,97 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, int32_t in_c, con
     return acc;
 }
 
+/* The in-place kernels' input, expanded into their scratch once per pixel pair (SXTB16, the
+ * input offset added there when it is not folded): per block of four input channels the
+ * int16 pairs {a0, a2}, {a1, a3}, then (a pair) {b0, b2}, {b1, b3}. Every block of the pair
+ * then loads its input as aligned words, no SXTB16. */
+TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t offset_pair, int with_offset, int pair,
+                                     int32_t *s)
+{
+    int32_t i;
+    for (i = 0; i < in_c; i += 4) {
+        const int32_t va = tinyc_read_s8x4(xa + i);
+        s[0] = tinyc_pw_even(va, offset_pair, with_offset);
+        s[1] = tinyc_pw_odd(va, offset_pair, with_offset);
+        if (pair) {
+            const int32_t vb = tinyc_read_s8x4(xa + in_c + i);
+            s[2] = tinyc_pw_even(vb, offset_pair, with_offset);
+            s[3] = tinyc_pw_odd(vb, offset_pair, with_offset);
+            s += 4;
+        } else {
+            s += 2;
+        }
+    }
+}
+
+/* One block of four input channels from the expanded pair, 2 pixels x 2 channels: 2 input
+ * and 2 weight LDRDs (wide), 8 SMLADs. */
+#define TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc)                                                                     \
+    do {                                                                                                          \
+        const int32_t a02_ = (s)[0], a13_ = (s)[1], b02_ = (s)[2], b13_ = (s)[3];                                 \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w02_, b02_, (acc).b0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w13_, b13_, (acc).b0);                                                             \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w02_, b02_, (acc).b1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w13_, b13_, (acc).b1);                                                             \
+    } while (0)
+
+#define TINYC_PW_BLOCK_X16_1X2(s, w, wide, acc)                                                                     \
+    do {                                                                                                          \
+        const int32_t a02_ = (s)[0], a13_ = (s)[1];                                                               \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+    } while (0)
+
+/* The expanded pair (pair == 0: one pixel) times two channels, two blocks per iteration. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot_x16(const int32_t *s, int32_t in_c, const int8_t *w, const int8_t *w_end,
+                                              int wide, int pair, tinyc_pw_acc acc)
+{
+    const int32_t block = wide ? 16 : 8;
+    const int8_t *w_quads_end = w + (in_c >> 4) * 4 * block;
+    const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
+    /* A pair: four blocks per iteration (the loop's own instructions a smaller share). */
+    while (pair && w != w_quads_end) {
+        TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
+        TINYC_PW_BLOCK_X16_2X2(s + 4, w + block, wide, acc);
+        TINYC_PW_BLOCK_X16_2X2(s + 8, w + 2 * block, wide, acc);
+        TINYC_PW_BLOCK_X16_2X2(s + 12, w + 3 * block, wide, acc);
+        s += 16;
+        w += 4 * block;
+    }
+    while (w != w_pairs_end) {
+        if (pair) {
+            TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
+            TINYC_PW_BLOCK_X16_2X2(s + 4, w + block, wide, acc);
+            s += 8;
+        } else {
+            TINYC_PW_BLOCK_X16_1X2(s, w, wide, acc);
+            TINYC_PW_BLOCK_X16_1X2(s + 2, w + block, wide, acc);
+            s += 4;
+        }
+        w += 2 * block;
+    }
+    if (w != w_end) {
+        if (pair) {
+            TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
+        } else {
+            TINYC_PW_BLOCK_X16_1X2(s, w, wide, acc);
+        }
+    }
+    return acc;
+}
+
 /* The two requantized outputs of one channel of a block (pixels a, b; pair == 0: a alone):
  * the channel's constants are unpacked once and serve both pixels. */
 TINYC_PW_INLINE void tinyc_pw_store(int32_t acc_a, int32_t acc_b, tinyc_tail_channel q, const tinyc_pw_call *k,
@@ -223,7 +315,8 @@ TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const i
  * time). The call's fields are copied into a local first: an int8 store may alias *call, so
  * fields read through the pointer would be reloaded (and the pointer kept live) per block. */
 TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
-                                     int with_offset, int full_range, int wide, int proved, int32_t const_in_c)
+                                     int with_offset, int full_range, int wide, int proved, int32_t const_in_c,
+                                     int x16, const int32_t *expanded)
 {
     const tinyc_pw_call k = *call;
     /* const_in_c: the input channel count as a constant (the small-in_c kernels: their dot
@@ -242,7 +335,9 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
             acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
         }
-        if (pair) {
+        if (x16) {
+            acc = tinyc_pw_dot_x16(expanded, in_c, w, w_end, wide, pair, acc);
+        } else if (pair) {
             acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         } else {
             acc = tinyc_pw_dot1x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
@@ -264,33 +359,34 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
 /* Every pixel of the call: per row, the pixels in pairs (an odd row's last pixel alone), each
  * pair first copied into scratch when there is one (the in-place variants). */
 TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch,
-                                    int with_offset, int full_range, int wide, int proved, int32_t const_in_c)
+                                    int with_offset, int full_range, int wide, int proved, int32_t const_in_c,
+                                    int x16)
 {
     const int32_t in_c = const_in_c != 0 ? const_in_c : call->in_c;
     const int32_t out_c = call->out_c;
     const int32_t width = call->width;
     const int32_t rows = call->rows;
+    const int32_t offset_pair = call->offset_pair;
+    /* The scratch rounded up to a word: tinyc_pw_scratch_bytes leaves room for it. */
+    int32_t *expanded = x16 ? (int32_t *)(void *)(scratch + ((4u - ((uintptr_t)scratch & 3u)) & 3u)) : 0;
     int32_t row, x;
     for (row = 0; row < rows; ++row) {
         const int8_t *xa = input + row * width * in_c;
         int8_t *ya = output + row * width * out_c;
         for (x = 0; x + 1 < width; x += 2) {
-            const int8_t *src = xa;
-            if (scratch != 0) {
-                memcpy(scratch, xa, (size_t)(2 * in_c));
-                src = scratch;
+            if (x16) {
+                /* with_offset: the expansion adds the offset, the blocks then need none */
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, expanded);
             }
-            tinyc_pw_pixels(call, src, ya, 1, with_offset, full_range, wide, proved, const_in_c);
+            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
             xa += 2 * in_c;
             ya += 2 * out_c;
         }
         if (x < width) {
-            const int8_t *src = xa;
-            if (scratch != 0) {
-                memcpy(scratch, xa, (size_t)in_c);
-                src = scratch;
+            if (x16) {
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 0, expanded);
             }
-            tinyc_pw_pixels(call, src, ya, 0, with_offset, full_range, wide, proved, const_in_c);
+            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
         }
     }
 }
@@ -303,7 +399,15 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
 #define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved, const_in_c)                                \
     TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
-        tinyc_pw_image(call, input, output, scratch, with_offset, full_range, wide, proved, const_in_c);          \
+        (void)scratch;                                                                                            \
+        tinyc_pw_image(call, input, output, 0, with_offset, full_range, wide, proved, const_in_c, 0);             \
+    }
+
+/* The in-place kernels' loops: each pixel pair expanded into the scratch first. */
+#define TINYC_PW_DISPATCH_X16(name, with_offset, full_range, wide, proved)                                        \
+    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
+    {                                                                                                             \
+        tinyc_pw_image(call, input, output, scratch, with_offset, full_range, wide, proved, 0, 1);                \
     }
 
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
@@ -317,6 +421,13 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in16, 0, 1, 1, 1, 16)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in16, 0, 0, 1, 1, 16)
+
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16, 0, 0, 1, 1)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0)
 
 typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch);
 #endif /* TINYC_USE_SIMD */
@@ -362,7 +473,15 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
      * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
     proved = call.double_shift != 0 && call.offset_pair == 0;
     /* wide and const_in_c are constants in each public kernel, so it links only its own. */
-    if (!proved) {
+    if (scratch != 0) { /* the in-place kernels */
+        if (!proved) {
+            pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
+        } else if (wide) {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_w16;
+        } else {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w8 : tinyc_pw_x16_proved_w8;
+        }
+    } else if (!proved) {
         pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
     } else if (const_in_c == 8) {
         pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in8 : tinyc_pw_pixels_proved_w16_in8;
@@ -450,9 +569,16 @@ void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int
     tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 16);
 }
 
+/* The expanded pair (2 bytes an input value, SIMD path; the portable one copies the pair's
+ * bytes into the same buffer) and 3 bytes to round its start up to a word. */
+static int32_t tinyc_pw_scratch_bytes(const tinyc_conv_params *params)
+{
+    return 2 * (params->in_w > 1 ? 2 : 1) * params->in_c + 3;
+}
+
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
 {
-    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+    return tinyc_pw_scratch_bytes(params);
 }
 
 void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
@@ -464,7 +590,7 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
 {
-    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+    return tinyc_pw_scratch_bytes(params);
 }
 
 void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, const int8_t *input,

@@ -60,8 +60,9 @@ def applies_in_place_w16(node: Node, graph: Graph, target: KernelTarget) -> bool
 
 
 def pair_scratch(params: ParamStruct) -> int:
-    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: one pixel pair."""
-    return (2 if params["in_w"] > 1 else 1) * params["in_c"]
+    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: one pixel pair expanded
+    to int16, and 3 bytes to start it on a word."""
+    return 2 * (2 if params["in_w"] > 1 else 1) * params["in_c"] + 3
 
 
 def interleave(oi: np.ndarray) -> np.ndarray:
