@@ -46,7 +46,13 @@ M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
 M7_FLASH = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)  # room for int16 weights
 W16, IN_PLACE_W16 = "tinyc_pointwise_conv_w16_s8", "tinyc_pointwise_conv_inplace_pairs_w16_s8"
 IN8_W16, IN16_W16 = "tinyc_pointwise_conv_in8_w16_s8", "tinyc_pointwise_conv_in16_w16_s8"
-W16_FAMILY = {W16, IN8_W16, IN16_W16}  # the last two: in_c 8 and 16, the count a constant of the loop
+X16_W16 = "tinyc_pointwise_conv_x16_w16_s8"  # in_c >= 32: each pixel pair expanded to int16 in a scratch
+W16_FAMILY = {W16, IN8_W16, IN16_W16, X16_W16}  # in_c 8 and 16: the count a constant of the loop
+
+
+def w16_symbol(in_c: int) -> str:
+    """The int16-weight kernel the registry picks for in_c (not in place)."""
+    return {8: IN8_W16, 16: IN16_W16}.get(in_c, X16_W16 if in_c >= 32 else W16)
 SYMBOL = "tinyc_pointwise_conv_s8"
 IN_PLACE = "tinyc_pointwise_conv_inplace_pairs_s8"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize="CI" in os.environ,
@@ -253,7 +259,7 @@ def test_vww_pointwise_shapes_on_cortex_m(qemu_kernel_runner, in_c, out_c):
 @given(graph=pointwise_graphs(), seed=seeds)
 def test_pointwise_w16_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == {8: IN8_W16, 16: IN16_W16}.get(call.params["in_c"], W16)
+    assert call.symbol == w16_symbol(call.params["in_c"])
     assert call.params["input_offset"] == 0  # folded into the bias
     check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
 
@@ -271,7 +277,7 @@ def test_w16_needs_the_flash_for_the_doubled_weights():
     constants = sum(t.nbytes for t in g.constants())
     fits = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=(constants + 4096) * 4 // 3 + 4)
     short = replace(fits, flash_bytes=fits.flash_bytes - 8)
-    assert kernel_calls(g.nodes[0], g, fits)[0].symbol == W16
+    assert kernel_calls(g.nodes[0], g, fits)[0].symbol == X16_W16
     assert kernel_calls(g.nodes[0], g, short)[0].symbol == SYMBOL
     assert kernel_calls(g.nodes[0], g, M7)[0].symbol == SYMBOL  # flash unknown: int8 weights
 

@@ -8,6 +8,7 @@ them) turned into constants, and the small-in_c kernels over drawn shapes."""
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -15,12 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_support import NHWC, act, act_range, check_kernels, check_kernels_batch, const, draw_examples, \
     kernel_case, seeds, single_node
-from test_kernels_pointwise import IN8_W16, IN16_W16, M7_FLASH, W16
+from overlap_support import check_grid
+from test_kernels_pointwise import IN8_W16, IN16_W16, M7_FLASH, X16_W16, pointwise_graphs, w16_symbol
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.pointwise import proved_tail_table
-from tinycc_ml.kernels.registry import kernel_calls
+from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 from tinycc_ml.quant import fixedpoint
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize="CI" in os.environ,
@@ -137,5 +139,51 @@ def test_small_in_c_and_proved_tail_on_cortex_m(qemu_kernel_runner):
               for s, (in_c, out_c, w, d, scale) in enumerate(((8, 16, 6, 2, 0.02), (16, 32, 3, 0, 0.02),
                                                                (32, 64, 5, 3, 0.02), (128, 128, 3, 1, 0.02),
                                                                (256, 16, 3, 0, 1e-5), (64, 64, 5, 0, 0.02)))]
-    assert {case.calls[0].symbol for case in built} == {IN8_W16, IN16_W16, W16}
+    assert {case.calls[0].symbol for case in built} == {IN8_W16, IN16_W16, X16_W16}
+    assert check_kernels_batch(built, qemu_kernel_runner) == len(built)
+
+
+# --- tinyc_pointwise_conv_x16_w16_s8: each pixel pair expanded into a scratch first ---------
+
+
+def _x16_grid():
+    shapes = itertools.product((1, 2, 3, 5), (32, 36, 64), (2, 6, 16, 40))
+    return [_graph(in_c, out_c, width, seed) for seed, (width, in_c, out_c) in enumerate(shapes)]
+
+
+def test_x16_keeps_the_pairs_overlap_distances(kernel_lib, kernel_lib_simd):
+    """Its access model is pointwise_pairs: tight on the portable build (which reads the
+    input where it is, block by block), safe at D on the SIMD one (which reads a pair's input
+    into the scratch before the pair's first block)."""
+    tally = check_grid(kernel_lib, _x16_grid(), replayable=True, tight=True, target=M7_FLASH)
+    assert tally.symbols == {X16_W16} and tally.cases > 30 and tally.tight > 0, tally
+    tally = check_grid(kernel_lib_simd, _x16_grid(), replayable=True, tight=False, target=M7_FLASH)
+    assert tally.symbols == {X16_W16} and tally.cases > 30, tally
+
+
+def test_x16_scratch_twin_equals_c(kernel_lib):
+    for width, in_c, want in ((5, 32, 131), (1, 36, 75), (2, 64, 259)):
+        g = _graph(in_c, 6, width, 0)
+        (call,) = kernel_calls(g.nodes[0], g, M7_FLASH)
+        assert call.symbol == X16_W16
+        assert scratch_bytes(call) == call.scratch_bytes == want
+        assert kernel_lib.call_int(f"{X16_W16}_get_buffer_size", call.params, call.params_type) == want
+
+
+@SETTINGS
+@given(graph=pointwise_graphs(most_in=96, most_out=24), seed=seeds)
+def test_x16_matches_interpreter(kernel_runners, graph, seed):
+    (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
+    assert call.symbol == w16_symbol(call.params["in_c"])
+    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+
+
+def test_x16_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(pointwise_graphs(most_in=96, most_out=24), seeds), 80)
+    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
+    built = [case for case in built if case.calls[0].symbol == X16_W16]
+    built += [kernel_case(_graph(in_c, out_c, w, s, dead=d, out_scale=scale, act_min=lo), s, target=M7_FLASH)
+              for s, (in_c, out_c, w, d, scale, lo) in enumerate(((32, 32, 5, 1, 0.02, -128), (36, 10, 3, 0, 1e-5, -128),
+                                                                  (64, 128, 1, 2, 0.02, -30), (256, 8, 3, 0, 0.3, -128)))]
+    assert len(built) > 40 and {case.calls[0].symbol for case in built} == {X16_W16}
     assert check_kernels_batch(built, qemu_kernel_runner) == len(built)

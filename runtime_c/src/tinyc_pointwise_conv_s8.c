@@ -444,7 +444,8 @@ typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *inpu
  * outputs may overwrite its input (the in-place variant). */
 TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                      int8_t *output, int8_t *scratch, int wide, int32_t const_in_c)
+                                      int8_t *output, int8_t *scratch, int wide, int32_t const_in_c, int in_place,
+                                      int scratch_kernel)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
@@ -473,7 +474,9 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
      * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
     proved = call.double_shift != 0 && call.offset_pair == 0;
     /* wide and const_in_c are constants in each public kernel, so it links only its own. */
-    if (scratch != 0) { /* the in-place kernels */
+    /* The kernels with a scratch (in place, and tinyc_pointwise_conv_x16_w16_s8) expand each
+     * pair into it: in_place, a constant of each public kernel, says which has one. */
+    if (in_place || scratch_kernel) {
         if (!proved) {
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
         } else if (wide) {
@@ -496,6 +499,7 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
 #else
     const int32_t input_offset = params->input_offset;
     (void)const_in_c; /* params->in_c is the same number */
+    (void)scratch_kernel; /* the portable path reads the input where it is unless in place */
     const int32_t in_row_pitch = params->in_w * params->in_c;
     const int32_t out_row_pitch = params->out_w * params->out_c;
     int32_t row, x;
@@ -509,7 +513,7 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
         for (x = 0; x < width; x += 2) {
             const int32_t count = x + 1 < width ? 2 : 1;
             const int8_t *pixels = in_row + x * in_c;
-            if (scratch != 0) {
+            if (in_place) { /* tinyc_pointwise_conv_x16_w16_s8 reads the input where it is, as modelled */
                 for (ic = 0; ic < count * in_c; ++ic) {
                     scratch[ic] = pixels[ic];
                 }
@@ -542,38 +546,50 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
 #endif
 }
 
+/* The expanded pair (2 bytes an input value, SIMD path; the portable one copies the pair's
+ * bytes into the same buffer) and 3 bytes to round its start up to a word. */
+static int32_t tinyc_pw_scratch_bytes(const tinyc_conv_params *params)
+{
+    return 2 * (params->in_w > 1 ? 2 : 1) * params->in_c + 3;
+}
+
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0);
 }
 
 void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0);
+}
+
+int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1);
 }
 
 void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                      int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0);
 }
 
 void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 16);
-}
-
-/* The expanded pair (2 bytes an input value, SIMD path; the portable one copies the pair's
- * bytes into the same buffer) and 3 bytes to round its start up to a word. */
-static int32_t tinyc_pw_scratch_bytes(const tinyc_conv_params *params)
-{
-    return 2 * (params->in_w > 1 ? 2 : 1) * params->in_c + 3;
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 16, 0, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -585,7 +601,7 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -598,5 +614,5 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1);
 }

@@ -245,6 +245,22 @@ POINTWISE_NHWC_W16_SMALL = tuple(
     for in_c in (8, 16)
 )
 
+def applies_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies_w16 from 32 input channels on: there the expanded pair's scratch pays."""
+    return applies_w16(node, graph, target) and graph.tensor(node.inputs[0]).shape[1] >= 32
+
+
+# The int16-weight kernel that expands each pixel pair to int16 into a scratch first (the
+# blocks then load input words, no SXTB16), listed ahead of POINTWISE_NHWC_W16 (conv.py).
+# Its SIMD path reads a pair's input before any block of the pair, earlier than
+# pointwise_pairs says, so the model's distances hold; the portable path is the model's.
+POINTWISE_NHWC_X16_W16 = KernelVariant(
+    symbol="tinyc_pointwise_conv_x16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL}.c", build=build, applies=applies_x16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
+    reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights",
+)
+
 POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
     c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_w16,

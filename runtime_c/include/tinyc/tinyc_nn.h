@@ -148,6 +148,12 @@ int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_co
 void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                      int8_t *output);
+/* tinyc_pointwise_conv_w16_s8 that expands each pixel pair to int16 into a scratch of
+ * tinyc_pointwise_conv_x16_w16_s8_get_buffer_size bytes first (in_c >= 32). */
+void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output);
