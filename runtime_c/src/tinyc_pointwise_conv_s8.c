@@ -404,10 +404,10 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
     }
 
 /* The in-place kernels' loops: each pixel pair expanded into the scratch first. */
-#define TINYC_PW_DISPATCH_X16(name, with_offset, full_range, wide, proved)                                        \
+#define TINYC_PW_DISPATCH_X16(name, with_offset, full_range, wide, proved, const_in_c)                            \
     TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
-        tinyc_pw_image(call, input, output, scratch, with_offset, full_range, wide, proved, 0, 1);                \
+        tinyc_pw_image(call, input, output, scratch, with_offset, full_range, wide, proved, const_in_c, 1);       \
     }
 
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
@@ -419,15 +419,15 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
 /* The small-in_c kernels (tinyc_pointwise_conv_in8_w16_s8, _in16_): in_c a constant. */
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in16, 0, 1, 1, 1, 16)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in16, 0, 0, 1, 1, 16)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
 
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16, 0, 0, 1, 1)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16, 0, 0, 1, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
 
 typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch);
 #endif /* TINYC_USE_SIMD */
@@ -479,6 +479,8 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     if (in_place || scratch_kernel) {
         if (!proved) {
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
+        } else if (const_in_c == 16) {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w16_in16 : tinyc_pw_x16_proved_w16_in16;
         } else if (wide) {
             pixels = full_range ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_w16;
         } else {
@@ -488,8 +490,6 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
         pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
     } else if (const_in_c == 8) {
         pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in8 : tinyc_pw_pixels_proved_w16_in8;
-    } else if (const_in_c == 16) {
-        pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in16 : tinyc_pw_pixels_proved_w16_in16;
     } else if (wide) {
         pixels = full_range ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_w16;
     } else {
@@ -585,11 +585,16 @@ void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8
     tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0);
 }
 
+int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
 void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                      int8_t *output)
+                                      int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 16, 0, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)

@@ -242,7 +242,16 @@ POINTWISE_NHWC_W16_SMALL = tuple(
         reorder_weights=_reorder_w16, access=access.pointwise_pairs,
         reason=f"pointwise conv, two pixels at a time, int16 weights, {in_c} input channels unrolled",
     )
-    for in_c in (8, 16)
+    for in_c in (8,)
+)
+
+# in_c 16 (vww's 24x24 layer): the expanded pair of tinyc_pointwise_conv_x16_w16_s8 with the
+# count a constant of the loop.
+POINTWISE_NHWC_IN16_X16_W16 = KernelVariant(
+    symbol="tinyc_pointwise_conv_in16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL}.c", build=build, applies=applies_w16_in(16), weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
+    reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights, 16 input channels unrolled",
 )
 
 def applies_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
