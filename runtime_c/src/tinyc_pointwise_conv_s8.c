@@ -3,34 +3,47 @@
  * image row, the matrix product of the row's pixels [w][in_c] with the filters [in_c][out_c].
  * The arithmetic is tinyc_conv_s8's, bit for bit (TFLite's ConvPerChannel on a 1x1 window).
  *
- * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). Instead of a shift per
- * channel it takes `requant`, two words per channel precomputed from it (requant_tail.h). weights are interleaved at
+ * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). weights are interleaved at
  * compile time (kernels/pointwise.py) as [out_c / 2][in_c / 4][2][4]: per pair of output
  * channels, per block of four input channels, the first channel's four weights, then the
  * second's, which is the order the inner loop loads them in (one pointer, post-increment).
+ * Instead of a shift per channel it takes `requant` (pointwise.requant_args): two words per
+ * channel (requant_tail.h's packed constants, for the guarded tail), then one word, the
+ * double shift of the tail proved at compile time (pointwise.proved_tail_table; 0: not
+ * proved), then per channel (bias or 0, multiplier, k, right_shift), what a block of the SIMD
+ * path reads from one pointer where the proof holds (requant_tail.h tinyc_tail_proved: no
+ * guard, the output offset inside k).
  *
  * Order (kernels/access.py pointwise_pairs models it): per row, the pixels in pairs (x, x + 1)
  * (an odd row's last pixel alone); per pair, per pair of output channels (c, c + 1): read both
  * pixels' in_c input bytes, then write the pair's four output bytes. So a block is a pair of
- * pixels and a pair of channels, and a pixel's input is read by every block of its pair.
+ * pixels and a pair of channels, and a pixel's input is read by every block of its pair. The
+ * portable path runs exactly that order with plain loops; the SIMD paths read a pair's input
+ * no later and write its outputs no earlier, so the model's distances hold for them too.
  *
  * SIMD path (TINYC_USE_SIMD): register blocking 2 pixels x 2 channels. Per four input
  * channels, one word of each pixel widened by SXTB16 / SXTB16 ROR 8 into int16 pairs {x0, x2}
  * and {x1, x3} (SXTAB16 adds the input offset when the registry could not fold it into the
  * bias), one word of each channel widened the same way (even lanes meet even lanes, so the
  * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
- * two pixels' four outputs share their two channels' requantize constants (tinyc/requant_tail.h,
- * requant.h's fast tail; one SSAT clamps when the activation range is all of int8). The portable path runs the same order with plain loops.
+ * four outputs go through the proved tail (SMMULR, two adds, two shifts, SSAT) or, where the
+ * compiler could not prove it, requant_tail.h's guarded one.
  *
- * tinyc_pointwise_conv_w16_s8 / tinyc_pointwise_conv_inplace_pairs_w16_s8 take the weights
- * pre-expanded to int16 at compile time (where the board's flash has room), two words per
- * channel and block in the order of the SMLADs: no SXTB16 on the weight side, 16 MACs for
- * 16 instructions (2 input loads, 4 SXTB16, 2 LDRD, 8 SMLAD).
+ * tinyc_pointwise_conv_w16_s8 / _inplace_pairs_w16_s8 take the weights pre-expanded to
+ * int16 at compile time (where the board's flash has room), two words per channel and block
+ * in the order of the SMLADs: no SXTB16 on the weight side, 16 MACs for 16 instructions.
+ * tinyc_pointwise_conv_in8_w16_s8 is the same with in_c a constant of the loop (unrolled).
  *
- * tinyc_pointwise_conv_inplace_pairs_s8 is the same loop with each pixel pair first copied
- * into a two-pixel scratch and computed from the copy: all of a pair's input is read before
- * any of its output is written, so with out_c <= in_c the output may start on the input
- * (kernels/access.py pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
+ * Expanded pair (tinyc_pointwise_conv_x16_w16_s8 for in_c >= 32, _in16_w16_s8 for in_c 16
+ * with the count a constant, and the in-place kernels): each pixel pair is first widened to
+ * int16 into the scratch (the input offset added there), per block of four input channels
+ * {a0, a2}, {a1, a3}, {b0, b2}, {b1, b3}; every block then loads input words with LDRD:
+ * 16 MACs for 12 instructions, four blocks an iteration.
+ *
+ * tinyc_pointwise_conv_inplace_pairs_s8 / _w16_s8 compute each pair from that copy (the
+ * portable path from a byte copy): all of a pair's input is read before any of its output
+ * is written, so with out_c <= in_c the output may start on the input (kernels/access.py
+ * pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
  */
 #include <stdint.h>
 #include <string.h>

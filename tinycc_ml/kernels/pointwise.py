@@ -8,7 +8,11 @@ the weights interleaved at compile time into the order that loop loads them, the
 offset folded into the bias (every tap reads the input). conv.py lists the record ahead of
 tinyc_conv_s8, so the channel counts it needs (in_c % 4 == 0, out_c % 2 == 0) decide.
 Its in-place twin (tinyc_pointwise_conv_inplace_pairs_s8, where the in-place pass marked the
-node) copies each pixel pair into a scratch first.
+node) copies each pixel pair into a scratch first. With int16 weights (where the flash has
+room): tinyc_pointwise_conv_in8_w16_s8 (in_c 8, the count a constant of the loop),
+_in16_w16_s8 and _x16_w16_s8 (in_c 16, >= 32: each pixel pair expanded to int16 into a scratch
+first), _w16_s8 for the other counts. Every kernel takes the requantize tail proved at compile
+time (proved_tail_table) where the proof holds for all of the layer's channels.
 """
 
 from __future__ import annotations
