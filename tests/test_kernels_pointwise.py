@@ -50,9 +50,16 @@ X16_W16 = "tinyc_pointwise_conv_x16_w16_s8"  # in_c >= 32: each pixel pair expan
 W16_FAMILY = {W16, IN8_W16, IN16_W16, X16_W16}  # in_c 8 and 16: the count a constant of the loop
 
 
-def w16_symbol(in_c: int) -> str:
-    """The int16-weight kernel the registry picks for in_c (not in place)."""
-    return {8: IN8_W16, 16: IN16_W16}.get(in_c, X16_W16 if in_c >= 32 else W16)
+def w16_symbol(in_c: int, out_c: int) -> str:
+    """The int16-weight kernel the registry picks (not in place): the expanded pair (x16, in16)
+    from 32 output channels on."""
+    if in_c == 8:
+        return IN8_W16
+    if out_c >= 32 and in_c == 16:
+        return IN16_W16
+    if out_c >= 32 and in_c >= 32:
+        return X16_W16
+    return W16
 SYMBOL = "tinyc_pointwise_conv_s8"
 IN_PLACE = "tinyc_pointwise_conv_inplace_pairs_s8"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize="CI" in os.environ,
@@ -153,7 +160,7 @@ def test_pointwise_needs_a_dsp_core_and_its_channel_counts():
 
 
 def test_in_place_pairs_scratch_twin_equals_c(kernel_lib):
-    for width, in_c, want in ((5, 8, 35), (1, 12, 27), (2, 4, 19)):  # the pair as int16, 3 bytes to align it
+    for width, in_c, want in ((5, 8, 35), (1, 12, 51), (2, 4, 19)):  # a pair as int16 (pairs span rows), 3 bytes to align it
         g = _overlap_graph(1, 3, width, in_c, 6, 0, in_place=True)
         (call,) = kernel_calls(g.nodes[0], g, M7)
         assert call.symbol == IN_PLACE
@@ -259,7 +266,7 @@ def test_vww_pointwise_shapes_on_cortex_m(qemu_kernel_runner, in_c, out_c):
 @given(graph=pointwise_graphs(), seed=seeds)
 def test_pointwise_w16_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == w16_symbol(call.params["in_c"])
+    assert call.symbol == w16_symbol(call.params["in_c"], call.params["out_c"])
     assert call.params["input_offset"] == 0  # folded into the bias
     check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
 

@@ -475,8 +475,10 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     call.proved = requant + 2 * out_c + 1;
     call.in_c = in_c;
     call.out_c = out_c;
-    call.width = width;
-    call.rows = rows;
+    /* The in-place kernels pair the pixels of the whole image (a row's last pixel with the next
+     * row's first: kernels/access.py pointwise_inplace_pairs), the others row by row. */
+    call.width = in_place ? rows * width : width;
+    call.rows = in_place ? 1 : rows;
     call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
     call.double_shift = requant[2 * out_c];
     call.output_offset = params->output_offset;
@@ -513,18 +515,21 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     const int32_t input_offset = params->input_offset;
     (void)const_in_c; /* params->in_c is the same number */
     (void)scratch_kernel; /* the portable path reads the input where it is unless in place */
-    const int32_t in_row_pitch = params->in_w * params->in_c;
-    const int32_t out_row_pitch = params->out_w * params->out_c;
+    /* in place: the pixels of the whole image paired as one row (see the SIMD path) */
+    const int32_t pair_width = in_place ? rows * width : width;
+    const int32_t pair_rows = in_place ? 1 : rows;
+    const int32_t in_row_pitch = pair_width * params->in_c;
+    const int32_t out_row_pitch = pair_width * params->out_c;
     int32_t row, x;
     const int32_t output_offset = params->output_offset;
     const int32_t act_min = params->act_min;
     const int32_t act_max = params->act_max;
     int32_t oc, ic, p, j;
-    for (row = 0; row < rows; ++row) {
+    for (row = 0; row < pair_rows; ++row) {
         const int8_t *in_row = input + row * in_row_pitch;
         int8_t *out_row = output + row * out_row_pitch;
-        for (x = 0; x < width; x += 2) {
-            const int32_t count = x + 1 < width ? 2 : 1;
+        for (x = 0; x < pair_width; x += 2) {
+            const int32_t count = x + 1 < pair_width ? 2 : 1;
             const int8_t *pixels = in_row + x * in_c;
             if (in_place) { /* tinyc_pointwise_conv_x16_w16_s8 reads the input where it is, as modelled */
                 for (ic = 0; ic < count * in_c; ++ic) {
@@ -564,6 +569,12 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
 static int32_t tinyc_pw_scratch_bytes(const tinyc_conv_params *params)
 {
     return 2 * (params->in_w > 1 ? 2 : 1) * params->in_c + 3;
+}
+
+/* The in-place kernels' (their pairs run over the whole image). */
+static int32_t tinyc_pw_inplace_scratch_bytes(const tinyc_conv_params *params)
+{
+    return 2 * (params->batch * params->in_h * params->in_w > 1 ? 2 : 1) * params->in_c + 3;
 }
 
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
@@ -612,7 +623,7 @@ void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
 {
-    return tinyc_pw_scratch_bytes(params);
+    return tinyc_pw_inplace_scratch_bytes(params);
 }
 
 void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
@@ -624,7 +635,7 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
 {
-    return tinyc_pw_scratch_bytes(params);
+    return tinyc_pw_inplace_scratch_bytes(params);
 }
 
 void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, const int8_t *input,

@@ -59,8 +59,26 @@ def applies_w16_in(in_c: int):
     return applies_class
 
 
+def _expansion_pays(node: Node, graph: Graph) -> bool:
+    """At least 32 output channels: the pair's expansion (8 instructions per four input
+    channels) is spread over out_c / 2 blocks that each save 4 there, and a layer that narrow
+    is rarely where its scratch would set the arena (a few output channels are: the inception
+    test's 32 -> 4 branch ends)."""
+    return graph.tensor(node.outputs[0]).shape[1] >= 32
+
+
+def applies_in16_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return applies_w16_in(16)(node, graph, target) and _expansion_pays(node, graph)
+
+
 def applies_in_place_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return applies_in_place(node, graph, target) and wide_weights_fit(graph, target)
+
+
+def inplace_pair_scratch(params: ParamStruct) -> int:
+    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: pair_scratch, the pairs
+    running over the whole image."""
+    return 2 * (2 if params["batch"] * params["in_h"] * params["in_w"] > 1 else 1) * params["in_c"] + 3
 
 
 def pair_scratch(params: ParamStruct) -> int:
@@ -224,7 +242,7 @@ POINTWISE_NHWC = KernelVariant(
 POINTWISE_NHWC_IN_PLACE = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
     source=f"{SYMBOL}.c", build=build, applies=applies_in_place, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
-    scratch=pair_scratch, access=access.pointwise_inplace_pairs,
+    scratch=inplace_pair_scratch, access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch",
 )
 
@@ -253,14 +271,15 @@ POINTWISE_NHWC_W16_SMALL = tuple(
 # count a constant of the loop.
 POINTWISE_NHWC_IN16_X16_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_in16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
-    source=f"{SYMBOL}.c", build=build, applies=applies_w16_in(16), weight_layout="int16 pairs, O/2,I/4,2,2",
+    source=f"{SYMBOL}.c", build=build, applies=applies_in16_x16, weight_layout="int16 pairs, O/2,I/4,2,2",
     reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights, 16 input channels unrolled",
 )
 
 def applies_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """applies_w16 from 32 input channels on: there the expanded pair's scratch pays."""
-    return applies_w16(node, graph, target) and graph.tensor(node.inputs[0]).shape[1] >= 32
+    """applies_w16 from 32 input and 32 output channels on: there the expanded pair's scratch pays."""
+    return (applies_w16(node, graph, target) and graph.tensor(node.inputs[0]).shape[1] >= 32
+            and _expansion_pays(node, graph))
 
 
 # The int16-weight kernel that expands each pixel pair to int16 into a scratch first (the
@@ -277,7 +296,7 @@ POINTWISE_NHWC_X16_W16 = KernelVariant(
 POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
     c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_w16,
-    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=pair_scratch,
+    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=inplace_pair_scratch,
     access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch, int16 weights",
 )
