@@ -3,35 +3,49 @@
  * image row, the matrix product of the row's pixels [w][in_c] with the filters [in_c][out_c].
  * The arithmetic is tinyc_conv_s8's, bit for bit (TFLite's ConvPerChannel on a 1x1 window).
  *
- * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). Instead of a shift per
- * channel it takes `requant`, two words per channel precomputed from it (requant_tail.h). weights are interleaved at
+ * Needs in_c % 4 == 0 and out_c % 2 == 0 (the record's applies). weights are interleaved at
  * compile time (kernels/pointwise.py) as [out_c / 2][in_c / 4][2][4]: per pair of output
  * channels, per block of four input channels, the first channel's four weights, then the
  * second's, which is the order the inner loop loads them in (one pointer, post-increment).
+ * Instead of a shift per channel it takes `requant` (pointwise.requant_args): two words per
+ * channel (requant_tail.h's packed constants, for the guarded tail), then one word, the
+ * double shift of the tail proved at compile time (pointwise.proved_tail_table; 0: not
+ * proved), then per channel (bias or 0, multiplier, k, right_shift), what a block of the SIMD
+ * path reads from one pointer where the proof holds (requant_tail.h tinyc_tail_proved: no
+ * guard, the output offset inside k).
  *
  * Order (kernels/access.py pointwise_pairs models it): per row, the pixels in pairs (x, x + 1)
  * (an odd row's last pixel alone); per pair, per pair of output channels (c, c + 1): read both
  * pixels' in_c input bytes, then write the pair's four output bytes. So a block is a pair of
- * pixels and a pair of channels, and a pixel's input is read by every block of its pair.
+ * pixels and a pair of channels, and a pixel's input is read by every block of its pair. The
+ * portable path runs exactly that order with plain loops; the SIMD paths read a pair's input
+ * no later and write its outputs no earlier, so the model's distances hold for them too.
  *
  * SIMD path (TINYC_USE_SIMD): register blocking 2 pixels x 2 channels. Per four input
  * channels, one word of each pixel widened by SXTB16 / SXTB16 ROR 8 into int16 pairs {x0, x2}
  * and {x1, x3} (SXTAB16 adds the input offset when the registry could not fold it into the
  * bias), one word of each channel widened the same way (even lanes meet even lanes, so the
  * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
- * two pixels' four outputs share their two channels' requantize constants (tinyc/requant_tail.h,
- * requant.h's fast tail; one SSAT clamps when the activation range is all of int8). The portable path runs the same order with plain loops.
+ * four outputs go through the proved tail (SMMULR, two adds, two shifts, SSAT) or, where the
+ * compiler could not prove it, requant_tail.h's guarded one.
  *
- * tinyc_pointwise_conv_w16_s8 / tinyc_pointwise_conv_inplace_pairs_w16_s8 take the weights
- * pre-expanded to int16 at compile time (where the board's flash has room), two words per
- * channel and block in the order of the SMLADs: no SXTB16 on the weight side, 16 MACs for
- * 16 instructions (2 input loads, 4 SXTB16, 2 LDRD, 8 SMLAD).
+ * tinyc_pointwise_conv_w16_s8 / _inplace_pairs_w16_s8 take the weights pre-expanded to
+ * int16 at compile time (where the board's flash has room), two words per channel and block
+ * in the order of the SMLADs: no SXTB16 on the weight side, 16 MACs for 16 instructions.
+ * tinyc_pointwise_conv_in8_w16_s8 is the same with in_c a constant of the loop (unrolled).
  *
- * tinyc_pointwise_conv_inplace_pairs_s8 is the same loop with each pixel pair first copied
- * into a two-pixel scratch and computed from the copy: all of a pair's input is read before
- * any of its output is written, so with out_c <= in_c the output may start on the input
- * (kernels/access.py pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
+ * Expanded pair (tinyc_pointwise_conv_x16_w16_s8 for in_c >= 32, _in16_w16_s8 for in_c 16
+ * with the count a constant, and the in-place kernels): each pixel pair is first widened to
+ * int16 into the scratch (the input offset added there), per block of four input channels
+ * {a0, a2}, {a1, a3}, {b0, b2}, {b1, b3}; every block then loads input words with LDRD:
+ * 16 MACs for 12 instructions, four blocks an iteration.
+ *
+ * tinyc_pointwise_conv_inplace_pairs_s8 / _w16_s8 compute each pair from that copy (the
+ * portable path from a byte copy): all of a pair's input is read before any of its output
+ * is written, so with out_c <= in_c the output may start on the input (kernels/access.py
+ * pointwise_inplace_pairs), as for tinyc_pointwise_conv_inplace_s8.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "tinyc/arm_dsp.h"
@@ -79,8 +93,10 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *requant;
-    int32_t in_c, out_c;
+    const int32_t *proved; /* requant + 2 * out_c + 1: per channel (bias, multiplier, k, right_shift) */
+    int32_t in_c, out_c, width, rows;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
+    int32_t double_shift; /* of the proved tail, every channel's (0: not proved) */
     int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
 
@@ -157,24 +173,127 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot2x2(const int8_t *xa, int32_t in_c, con
     return acc;
 }
 
-/* 1 pixel x 2 channels (an odd row's last pixel): the result in a0, a1. */
-TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, const int8_t *w, const int8_t *w_end,
+/* One block of four input channels, 1 pixel x 2 channels (the result in a0, a1). */
+#define TINYC_PW_BLOCK_1X2(xa, w, offset_pair, with_offset, wide, acc)                                               \
+    do {                                                                                                          \
+        const int32_t va_ = tinyc_read_s8x4(xa);                                                                  \
+        const int32_t a02_ = tinyc_pw_even(va_, offset_pair, with_offset);                                        \
+        const int32_t a13_ = tinyc_pw_odd(va_, offset_pair, with_offset);                                         \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+    } while (0)
+
+/* 1 pixel x 2 channels (an odd row's last pixel), two blocks per iteration as tinyc_pw_dot2x2. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, int32_t in_c, const int8_t *w, const int8_t *w_end,
                                              int32_t offset_pair, int with_offset, int wide, tinyc_pw_acc acc)
 {
-    do {
-        const int32_t va = tinyc_read_s8x4(xa);
-        const int32_t a02 = tinyc_pw_even(va, offset_pair, with_offset);
-        const int32_t a13 = tinyc_pw_odd(va, offset_pair, with_offset);
-        int32_t w02, w13;
-        tinyc_pw_weights(w, 0, wide, &w02, &w13);
-        acc.a0 = tinyc_smlad(w02, a02, acc.a0);
-        acc.a0 = tinyc_smlad(w13, a13, acc.a0);
-        tinyc_pw_weights(w, 1, wide, &w02, &w13);
-        acc.a1 = tinyc_smlad(w02, a02, acc.a1);
-        acc.a1 = tinyc_smlad(w13, a13, acc.a1);
-        xa += 4;
-        w += wide ? 16 : 8;
-    } while (w != w_end);
+    const int32_t block = wide ? 16 : 8;
+    const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
+    while (w != w_pairs_end) {
+        TINYC_PW_BLOCK_1X2(xa, w, offset_pair, with_offset, wide, acc);
+        TINYC_PW_BLOCK_1X2(xa + 4, w + block, offset_pair, with_offset, wide, acc);
+        xa += 8;
+        w += 2 * block;
+    }
+    if (w != w_end) {
+        TINYC_PW_BLOCK_1X2(xa, w, offset_pair, with_offset, wide, acc);
+    }
+    return acc;
+}
+
+/* The in-place kernels' input, expanded into their scratch once per pixel pair (SXTB16, the
+ * input offset added there when it is not folded): per block of four input channels the
+ * int16 pairs {a0, a2}, {a1, a3}, then (a pair) {b0, b2}, {b1, b3}. Every block of the pair
+ * then loads its input as aligned words, no SXTB16. */
+TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t offset_pair, int with_offset, int pair,
+                                     int32_t *s)
+{
+    int32_t i;
+    for (i = 0; i < in_c; i += 4) {
+        const int32_t va = tinyc_read_s8x4(xa + i);
+        s[0] = tinyc_pw_even(va, offset_pair, with_offset);
+        s[1] = tinyc_pw_odd(va, offset_pair, with_offset);
+        if (pair) {
+            const int32_t vb = tinyc_read_s8x4(xa + in_c + i);
+            s[2] = tinyc_pw_even(vb, offset_pair, with_offset);
+            s[3] = tinyc_pw_odd(vb, offset_pair, with_offset);
+            s += 4;
+        } else {
+            s += 2;
+        }
+    }
+}
+
+/* One block of four input channels from the expanded pair, 2 pixels x 2 channels: 2 input
+ * and 2 weight LDRDs (wide), 8 SMLADs. */
+#define TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc)                                                                     \
+    do {                                                                                                          \
+        const int32_t a02_ = (s)[0], a13_ = (s)[1], b02_ = (s)[2], b13_ = (s)[3];                                 \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w02_, b02_, (acc).b0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        (acc).b0 = tinyc_smlad(w13_, b13_, (acc).b0);                                                             \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w02_, b02_, (acc).b1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+        (acc).b1 = tinyc_smlad(w13_, b13_, (acc).b1);                                                             \
+    } while (0)
+
+#define TINYC_PW_BLOCK_X16_1X2(s, w, wide, acc)                                                                     \
+    do {                                                                                                          \
+        const int32_t a02_ = (s)[0], a13_ = (s)[1];                                                               \
+        int32_t w02_, w13_;                                                                                       \
+        tinyc_pw_weights(w, 0, wide, &w02_, &w13_);                                                               \
+        (acc).a0 = tinyc_smlad(w02_, a02_, (acc).a0);                                                             \
+        (acc).a0 = tinyc_smlad(w13_, a13_, (acc).a0);                                                             \
+        tinyc_pw_weights(w, 1, wide, &w02_, &w13_);                                                               \
+        (acc).a1 = tinyc_smlad(w02_, a02_, (acc).a1);                                                             \
+        (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
+    } while (0)
+
+/* The expanded pair (pair == 0: one pixel) times two channels, two blocks per iteration. */
+TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot_x16(const int32_t *s, int32_t in_c, const int8_t *w, const int8_t *w_end,
+                                              int wide, int pair, tinyc_pw_acc acc)
+{
+    const int32_t block = wide ? 16 : 8;
+    const int8_t *w_quads_end = w + (in_c >> 4) * 4 * block;
+    const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
+    /* A pair: four blocks per iteration (the loop's own instructions a smaller share). */
+    while (pair && w != w_quads_end) {
+        TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
+        TINYC_PW_BLOCK_X16_2X2(s + 4, w + block, wide, acc);
+        TINYC_PW_BLOCK_X16_2X2(s + 8, w + 2 * block, wide, acc);
+        TINYC_PW_BLOCK_X16_2X2(s + 12, w + 3 * block, wide, acc);
+        s += 16;
+        w += 4 * block;
+    }
+    while (w != w_pairs_end) {
+        if (pair) {
+            TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
+            TINYC_PW_BLOCK_X16_2X2(s + 4, w + block, wide, acc);
+            s += 8;
+        } else {
+            TINYC_PW_BLOCK_X16_1X2(s, w, wide, acc);
+            TINYC_PW_BLOCK_X16_1X2(s + 2, w + block, wide, acc);
+            s += 4;
+        }
+        w += 2 * block;
+    }
+    if (w != w_end) {
+        if (pair) {
+            TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
+        } else {
+            TINYC_PW_BLOCK_X16_1X2(s, w, wide, acc);
+        }
+    }
     return acc;
 }
 
@@ -189,33 +308,99 @@ TINYC_PW_INLINE void tinyc_pw_store(int32_t acc_a, int32_t acc_b, tinyc_tail_cha
     }
 }
 
+/* The same two outputs through the proved tail (requant_tail.h tinyc_tail_proved): the
+ * output offset is in k, and no guard. */
+TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
+                                           int8_t *ya, int8_t *yb, int pair, int full_range)
+{
+    const int32_t m = f[1], kk = f[2], right_shift = f[3];
+    *ya = tinyc_tail_clamp_s8(tinyc_tail_proved(acc_a, m, kk, right_shift, k->double_shift), k->act_min, k->act_max,
+                              full_range);
+    if (pair) {
+        *yb = tinyc_tail_clamp_s8(tinyc_tail_proved(acc_b, m, kk, right_shift, k->double_shift), k->act_min,
+                                  k->act_max, full_range);
+    }
+}
+
 /* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
  * block; the two pixels' outputs share their channels' requantize constants. pair,
  * with_offset and full_range are constants at every call (the choice is made at compile
  * time). The call's fields are copied into a local first: an int8 store may alias *call, so
  * fields read through the pointer would be reloaded (and the pointer kept live) per block. */
 TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair,
-                                     int with_offset, int full_range, int wide)
+                                     int with_offset, int full_range, int wide, int proved, int32_t const_in_c,
+                                     int x16, const int32_t *expanded)
 {
     const tinyc_pw_call k = *call;
+    /* const_in_c: the input channel count as a constant (the small-in_c kernels: their dot
+     * products unroll), or 0: the call's. */
+    const int32_t in_c = const_in_c != 0 ? const_in_c : k.in_c;
     const int8_t *w = k.weights;
     int8_t *yb = ya + k.out_c;
     int32_t oc;
     for (oc = 0; oc < k.out_c; oc += 2) {
-        const int8_t *w_end = w + (wide ? 4 : 2) * k.in_c;
+        const int8_t *w_end = w + (wide ? 4 : 2) * in_c;
         tinyc_pw_acc acc;
-        acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
-        acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
-        if (pair) {
-            acc = tinyc_pw_dot2x2(xa, k.in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
+        if (proved) {
+            acc.a0 = acc.b0 = k.proved[4 * oc];
+            acc.a1 = acc.b1 = k.proved[4 * oc + 4];
         } else {
-            acc = tinyc_pw_dot1x2(xa, w, w_end, k.offset_pair, with_offset, wide, acc);
+            acc.a0 = acc.b0 = k.bias != 0 ? k.bias[oc] : 0;
+            acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
+        }
+        if (x16) {
+            acc = tinyc_pw_dot_x16(expanded, in_c, w, w_end, wide, pair, acc);
+        } else if (pair) {
+            acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
+        } else {
+            acc = tinyc_pw_dot1x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         }
         w = w_end;
-        tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc, yb + oc,
-                       pair, full_range);
-        tinyc_pw_store(acc.a1, acc.b1, tinyc_tail_channel_packed(k.multiplier, k.requant, oc + 1), &k, ya + oc + 1,
-                       yb + oc + 1, pair, full_range);
+        if (proved) {
+            tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
+                                  full_range);
+        } else {
+            tinyc_pw_store(acc.a0, acc.b0, tinyc_tail_channel_packed(k.multiplier, k.requant, oc), &k, ya + oc,
+                           yb + oc, pair, full_range);
+            tinyc_pw_store(acc.a1, acc.b1, tinyc_tail_channel_packed(k.multiplier, k.requant, oc + 1), &k,
+                           ya + oc + 1, yb + oc + 1, pair, full_range);
+        }
+    }
+}
+
+/* Every pixel of the call: per row, the pixels in pairs (an odd row's last pixel alone), each
+ * pair first copied into scratch when there is one (the in-place variants). */
+TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch,
+                                    int with_offset, int full_range, int wide, int proved, int32_t const_in_c,
+                                    int x16)
+{
+    const int32_t in_c = const_in_c != 0 ? const_in_c : call->in_c;
+    const int32_t out_c = call->out_c;
+    const int32_t width = call->width;
+    const int32_t rows = call->rows;
+    const int32_t offset_pair = call->offset_pair;
+    /* The scratch rounded up to a word: tinyc_pw_scratch_bytes leaves room for it. */
+    int32_t *expanded = x16 ? (int32_t *)(void *)(scratch + ((4u - ((uintptr_t)scratch & 3u)) & 3u)) : 0;
+    int32_t row, x;
+    for (row = 0; row < rows; ++row) {
+        const int8_t *xa = input + row * width * in_c;
+        int8_t *ya = output + row * width * out_c;
+        for (x = 0; x + 1 < width; x += 2) {
+            if (x16) {
+                /* with_offset: the expansion adds the offset, the blocks then need none */
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, expanded);
+            }
+            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
+            xa += 2 * in_c;
+            ya += 2 * out_c;
+        }
+        if (x < width) {
+            if (x16) {
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 0, expanded);
+            }
+            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
+        }
     }
 }
 
@@ -224,22 +409,40 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
  * general case (an input offset the registry could not fold, any range); each with pair a
  * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
  * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. */
-#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide)                                                    \
-    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *xa, int8_t *ya, int pair)               \
+#define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved, const_in_c)                                \
+    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
-        if (pair) {                                                                                               \
-            tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide);                                      \
-        } else {                                                                                                  \
-            tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide);                                      \
-        }                                                                                                         \
+        (void)scratch;                                                                                            \
+        tinyc_pw_image(call, input, output, 0, with_offset, full_range, wide, proved, const_in_c, 0);             \
     }
 
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_full_w8, 0, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_w8, 0, 0, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_full_w16, 0, 1, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_folded_w16, 0, 0, 1)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1)
+/* The in-place kernels' loops: each pixel pair expanded into the scratch first. */
+#define TINYC_PW_DISPATCH_X16(name, with_offset, full_range, wide, proved, const_in_c)                            \
+    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
+    {                                                                                                             \
+        tinyc_pw_image(call, input, output, scratch, with_offset, full_range, wide, proved, const_in_c, 1);       \
+    }
+
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w8, 0, 0, 0, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
+/* The small-in_c kernels (tinyc_pointwise_conv_in8_w16_s8, _in16_): in_c a constant. */
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
+
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16, 0, 0, 1, 1, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
+
+typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch);
 #endif /* TINYC_USE_SIMD */
 
 /* Inlined into each public kernel with wide a constant, so it links only its own loop nests. */
@@ -254,62 +457,81 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1)
  * outputs may overwrite its input (the in-place variant). */
 TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                      int8_t *output, int8_t *scratch, int wide)
+                                      int8_t *output, int8_t *scratch, int wide, int32_t const_in_c, int in_place,
+                                      int scratch_kernel)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
     const int32_t width = params->in_w;
     const int32_t rows = params->batch * params->in_h;
-    const int32_t in_row_pitch = params->in_w * params->in_c;
-    const int32_t out_row_pitch = params->out_w * params->out_c;
-    int32_t row, x;
 #if TINYC_USE_SIMD
-    int full_range;
+    int full_range, proved;
     tinyc_pw_call call;
+    tinyc_pw_pixels_fn pixels;
     call.weights = weights;
     call.bias = bias;
     call.multiplier = multiplier;
     call.requant = requant;
+    call.proved = requant + 2 * out_c + 1;
     call.in_c = in_c;
     call.out_c = out_c;
+    /* The in-place kernels pair the pixels of the whole image (a row's last pixel with the next
+     * row's first: kernels/access.py pointwise_inplace_pairs), the others row by row. */
+    call.width = in_place ? rows * width : width;
+    call.rows = in_place ? 1 : rows;
     call.offset_pair = tinyc_pack_s16x2(params->input_offset, params->input_offset);
+    call.double_shift = requant[2 * out_c];
     call.output_offset = params->output_offset;
     call.act_min = params->act_min;
     call.act_max = params->act_max;
     full_range = call.act_min == -128 && call.act_max == 127;
-    for (row = 0; row < rows; ++row) {
-        const int8_t *in_row = input + row * in_row_pitch;
-        int8_t *out_row = output + row * out_row_pitch;
-        for (x = 0; x < width; x += 2) {
-            const int8_t *xa = in_row + x * in_c;
-            int8_t *ya = out_row + x * out_c;
-            const int pair = x + 1 < width;
-            if (scratch != 0) {
-                memcpy(scratch, xa, (size_t)((pair ? 2 : 1) * in_c));
-                xa = scratch;
-            }
-            if (call.offset_pair == 0 && full_range) {
-                (wide ? tinyc_pw_pixels_folded_full_w16 : tinyc_pw_pixels_folded_full_w8)(&call, xa, ya, pair);
-            } else if (call.offset_pair == 0) {
-                (wide ? tinyc_pw_pixels_folded_w16 : tinyc_pw_pixels_folded_w8)(&call, xa, ya, pair);
-            } else {
-                (wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8)(&call, xa, ya, pair);
-            }
+    /* The proved tail where the compiler proved it and folded the input offset; any other
+     * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
+    proved = call.double_shift != 0 && call.offset_pair == 0;
+    /* wide and const_in_c are constants in each public kernel, so it links only its own. */
+    /* The kernels with a scratch (in place, and tinyc_pointwise_conv_x16_w16_s8) expand each
+     * pair into it: in_place, a constant of each public kernel, says which has one. */
+    if (in_place || scratch_kernel) {
+        if (!proved) {
+            pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
+        } else if (const_in_c == 16) {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w16_in16 : tinyc_pw_x16_proved_w16_in16;
+        } else if (wide) {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_w16;
+        } else {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w8 : tinyc_pw_x16_proved_w8;
         }
+    } else if (!proved) {
+        pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
+    } else if (const_in_c == 8) {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in8 : tinyc_pw_pixels_proved_w16_in8;
+    } else if (wide) {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_w16;
+    } else {
+        pixels = full_range ? tinyc_pw_pixels_proved_full_w8 : tinyc_pw_pixels_proved_w8;
     }
+    pixels(&call, input, output, scratch);
 #else
     const int32_t input_offset = params->input_offset;
+    (void)const_in_c; /* params->in_c is the same number */
+    (void)scratch_kernel; /* the portable path reads the input where it is unless in place */
+    /* in place: the pixels of the whole image paired as one row (see the SIMD path) */
+    const int32_t pair_width = in_place ? rows * width : width;
+    const int32_t pair_rows = in_place ? 1 : rows;
+    const int32_t in_row_pitch = pair_width * params->in_c;
+    const int32_t out_row_pitch = pair_width * params->out_c;
+    int32_t row, x;
     const int32_t output_offset = params->output_offset;
     const int32_t act_min = params->act_min;
     const int32_t act_max = params->act_max;
     int32_t oc, ic, p, j;
-    for (row = 0; row < rows; ++row) {
+    for (row = 0; row < pair_rows; ++row) {
         const int8_t *in_row = input + row * in_row_pitch;
         int8_t *out_row = output + row * out_row_pitch;
-        for (x = 0; x < width; x += 2) {
-            const int32_t count = x + 1 < width ? 2 : 1;
+        for (x = 0; x < pair_width; x += 2) {
+            const int32_t count = x + 1 < pair_width ? 2 : 1;
             const int8_t *pixels = in_row + x * in_c;
-            if (scratch != 0) {
+            if (in_place) { /* tinyc_pointwise_conv_x16_w16_s8 reads the input where it is, as modelled */
                 for (ic = 0; ic < count * in_c; ++ic) {
                     scratch[ic] = pixels[ic];
                 }
@@ -342,34 +564,78 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
 #endif
 }
 
+/* The expanded pair (2 bytes an input value, SIMD path; the portable one copies the pair's
+ * bytes into the same buffer) and 3 bytes to round its start up to a word. */
+static int32_t tinyc_pw_scratch_bytes(const tinyc_conv_params *params)
+{
+    return 2 * (params->in_w > 1 ? 2 : 1) * params->in_c + 3;
+}
+
+/* The in-place kernels' (their pairs run over the whole image). */
+static int32_t tinyc_pw_inplace_scratch_bytes(const tinyc_conv_params *params)
+{
+    return 2 * (params->batch * params->in_h * params->in_w > 1 ? 2 : 1) * params->in_c + 3;
+}
+
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0);
 }
 
 void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0);
+}
+
+int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1);
+}
+
+void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0);
+}
+
+int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                      int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
 {
-    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+    return tinyc_pw_inplace_scratch_bytes(params);
 }
 
 void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
 {
-    return (params->in_w > 1 ? 2 : 1) * params->in_c;
+    return tinyc_pw_inplace_scratch_bytes(params);
 }
 
 void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, const int8_t *input,
@@ -377,5 +643,5 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1);
 }

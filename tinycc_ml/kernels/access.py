@@ -287,9 +287,11 @@ def pointwise_pairs(p: ParamStruct) -> CallTraffic:
 
 
 def pointwise_inplace_pairs(p: ParamStruct) -> CallTraffic:
-    """tinyc_pointwise_conv_inplace_pairs_s8: pointwise_pairs' order, each pixel pair copied
-    into the scratch at its first block, every block computing from the copy. NHWC."""
-    pairs = pointwise_pairs(p)
+    """tinyc_pointwise_conv_inplace_pairs_s8: pointwise_pairs' order with the pixels of the
+    whole image paired as one row (a row's last pixel with the next row's first), each pixel
+    pair copied into the scratch at its first block, every block computing from the copy. NHWC."""
+    flat = {"batch": 1, "in_h": 1, "in_w": p["batch"] * p["in_h"] * p["in_w"]}
+    pairs = pointwise_pairs(ParamStruct(tuple((k, flat.get(k, v)) for k, v in p.fields)))
     (reads,) = pairs.reads
     # Not replayable: later blocks use the copy, not the input as it is by then.
     return CallTraffic(pairs.blocks, pairs.write_pos, pairs.write_block, (Reads(reads.pos, reads.first, reads.first),),

@@ -32,7 +32,9 @@ from .common import (
 )
 from . import conv_gather, conv_w16
 from .depthwise3x3 import DEPTHWISE_3X3
-from .pointwise import POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16
+from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16,
+                        POINTWISE_NHWC_W16_SMALL, POINTWISE_NHWC_X16_W16,
+                        POINTWISE_NHWC_IN16_X16_W16)
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 from .wide_weights import fc_w16_shape, wide_weights_fit
@@ -374,6 +376,9 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="conv by im2col (int8 columns), two pixels at a time"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel", row_strides=True),
+    *POINTWISE_NHWC_W16_SMALL,  # the one below for in_c 8 and 16, the count a constant of the loop
+    POINTWISE_NHWC_IN16_X16_W16,  # the one below for in_c 16, the count a constant of the loop
+    POINTWISE_NHWC_X16_W16,  # the one below for in_c >= 32, each pixel pair expanded to int16 in a scratch
     POINTWISE_NHWC_W16,  # the same with int16 weights, where the flash has room
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,

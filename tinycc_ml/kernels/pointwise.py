@@ -8,7 +8,11 @@ the weights interleaved at compile time into the order that loop loads them, the
 offset folded into the bias (every tap reads the input). conv.py lists the record ahead of
 tinyc_conv_s8, so the channel counts it needs (in_c % 4 == 0, out_c % 2 == 0) decide.
 Its in-place twin (tinyc_pointwise_conv_inplace_pairs_s8, where the in-place pass marked the
-node) copies each pixel pair into a scratch first.
+node) copies each pixel pair into a scratch first. With int16 weights (where the flash has
+room): tinyc_pointwise_conv_in8_w16_s8 (in_c 8, the count a constant of the loop),
+_in16_w16_s8 and _x16_w16_s8 (in_c 16, >= 32: each pixel pair expanded to int16 into a scratch
+first), _w16_s8 for the other counts. Every kernel takes the requantize tail proved at compile
+time (proved_tail_table) where the proof holds for all of the layer's channels.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
+from ..quant import fixedpoint
 from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
@@ -45,13 +50,41 @@ def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return applies(node, graph, target) and wide_weights_fit(graph, target)
 
 
+def applies_w16_in(in_c: int):
+    """applies_w16 for one input channel count (the kernels specialised for it)."""
+
+    def applies_class(node: Node, graph: Graph, target: KernelTarget) -> bool:
+        return applies_w16(node, graph, target) and graph.tensor(node.inputs[0]).shape[1] == in_c
+
+    return applies_class
+
+
+def _expansion_pays(node: Node, graph: Graph) -> bool:
+    """At least 32 output channels: the pair's expansion (8 instructions per four input
+    channels) is spread over out_c / 2 blocks that each save 4 there, and a layer that narrow
+    is rarely where its scratch would set the arena (a few output channels are: the inception
+    test's 32 -> 4 branch ends)."""
+    return graph.tensor(node.outputs[0]).shape[1] >= 32
+
+
+def applies_in16_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    return applies_w16_in(16)(node, graph, target) and _expansion_pays(node, graph)
+
+
 def applies_in_place_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return applies_in_place(node, graph, target) and wide_weights_fit(graph, target)
 
 
+def inplace_pair_scratch(params: ParamStruct) -> int:
+    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: pair_scratch, the pairs
+    running over the whole image."""
+    return 2 * (2 if params["batch"] * params["in_h"] * params["in_w"] > 1 else 1) * params["in_c"] + 3
+
+
 def pair_scratch(params: ParamStruct) -> int:
-    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: one pixel pair."""
-    return (2 if params["in_w"] > 1 else 1) * params["in_c"]
+    """Twin of tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size: one pixel pair expanded
+    to int16, and 3 bytes to start it on a word."""
+    return 2 * (2 if params["in_w"] > 1 else 1) * params["in_c"] + 3
 
 
 def interleave(oi: np.ndarray) -> np.ndarray:
@@ -92,6 +125,72 @@ def requant_table(shifts: np.ndarray) -> np.ndarray:
     return np.stack([packed, round_term], axis=1).astype(np.int32).reshape(-1)
 
 
+INT32 = 1 << 31
+
+
+def proved_tail_table(multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np.ndarray, output_offset: int,
+                      constant: np.ndarray | None = None) -> np.ndarray:
+    """One word, then [C][3] (multiplier, k, right_shift): the proved requantize tail of
+    tinyc_pointwise_conv_s8 (requant_tail.h tinyc_tail_proved). The word is the double
+    shift every channel shares where the tail without a guard is exact for every channel,
+    0 otherwise (the kernel then takes its guarded tail). Exact means, for |acc| <=
+    acc_bound: 2 * (acc << left) fits int32 (the guard would always pass), right_shift >= 1
+    (the sign fix-up is v >> 31), and v + k + (v >> 31) stays in int32 for every SMMULR
+    result v, with k = round + (output_offset << right_shift), so ((v + round + (v >> 31))
+    >> right_shift) + output_offset == (v + k + (v >> 31)) >> right_shift (the proof of
+    kernels/depthwise3x3.py's fast_tail_table). A channel whose output is the same for every
+    input (`constant`, the byte or -1000: its weights are all 0) needs no proof: multiplier
+    0, right_shift 1, k twice the byte."""
+    m = np.asarray(multipliers, dtype=np.int64)
+    shift = np.asarray(shifts, dtype=np.int64)
+    fixed = np.zeros(len(m), dtype=bool) if constant is None else np.asarray(constant) > -1000
+    left = np.maximum(shift, 0)
+    double_shift, right_shift = left + 1, left - shift
+    round_term = np.where(right_shift > 0, np.left_shift(1, np.maximum(right_shift - 1, 0)), 0)
+    k = round_term + np.int64(output_offset) * np.left_shift(np.int64(1), np.minimum(right_shift, 62))
+    doubled_bound = np.left_shift(np.asarray(acc_bound, dtype=np.int64), np.minimum(double_shift, 32))
+    v_bound = (doubled_bound * m >> 32) + 1  # |SMMULR(doubled, m)| for m in [0, 2^31)
+    live = ~fixed
+    shared = double_shift[live][0] if live.any() else 1
+    proved = bool(np.all(~live | ((double_shift == shared) & (right_shift >= 1) & (right_shift < 32)
+                                  & (doubled_bound < INT32) & (v_bound + k < INT32) & (k - v_bound - 1 >= -INT32))))
+    if constant is not None:
+        m, k, right_shift = np.where(fixed, 0, m), np.where(fixed, 2 * np.asarray(constant, dtype=np.int64), k), \
+            np.where(fixed, 1, right_shift)
+    table = np.stack([m, k, right_shift], axis=1) if proved else np.zeros((len(m), 3), dtype=np.int64)
+    return np.concatenate([[int(shared) if proved else 0], table.reshape(-1)]).astype(np.int32)
+
+
+def constant_outputs(weights_oi: np.ndarray, bias: np.ndarray | None, multipliers: np.ndarray, shifts: np.ndarray,
+                     output_offset: int, act_min: int, act_max: int) -> np.ndarray:
+    """Per output channel the byte it writes for every input where its weights are all 0
+    (then acc is the bias: the reference tail of it), -1000 elsewhere."""
+    b = np.zeros(weights_oi.shape[0], dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
+    value = fixedpoint.multiply_by_quantized_multiplier(b, np.asarray(multipliers), np.asarray(shifts)) + output_offset
+    value = np.clip(value, act_min, act_max)
+    return np.where(np.all(weights_oi == 0, axis=1), value, -1000)
+
+
+def acc_bound(weights_oi: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Per output channel a bound of |acc| = |bias + sum (x + input_offset) * w| over every
+    input: x + input_offset lies in [-255, 255] (the model's bias, before any folding: the
+    folded form sums to the same number)."""
+    w = np.abs(weights_oi.astype(np.int64)).sum(axis=1)
+    b = np.zeros_like(w) if bias is None else np.abs(np.asarray(bias, dtype=np.int64).reshape(-1))
+    return b + 255 * w
+
+
+def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray | None, bound: np.ndarray,
+                 output_offset: int, constant: np.ndarray | None = None) -> np.ndarray:
+    """The kernels' `requant` argument: requant_table (2 words a channel), then the proved
+    tail's double-shift word (proved_tail_table) and per channel (bias or 0, multiplier, k,
+    right_shift): what the SIMD path's block reads, from one pointer."""
+    proved = proved_tail_table(multipliers, shifts, bound, output_offset, constant)
+    b = np.zeros(len(shifts), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
+    per_channel = np.concatenate([b[:, None], proved[1:].reshape(-1, 3)], axis=1)
+    return np.concatenate([requant_table(shifts), proved[:1], per_channel.reshape(-1)]).astype(np.int32)
+
+
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (the record does not take row strides)
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
@@ -104,6 +203,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     n, in_c, in_h, in_w = x.shape
     out_c = w.shape[0]
     input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
+    bound = acc_bound(w.data[:, :, 0, 0], bias.values if isinstance(bias, ConstArg) else None)
     folded = fold_input_offset(w.data[:, :, 0, 0], bias, input_offset)  # [out][in]: every tap is real
     if folded is not None:
         bias, input_offset = folded
@@ -120,7 +220,11 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         weights = ConstArg("weights", "int32_t", _reorder_w16(w.data))
     else:
         weights = ConstArg("weights", "int8_t", np.ascontiguousarray(_reorder(w.data), dtype=np.int8).reshape(-1))
-    requant = ConstArg("requant", "int32_t", requant_table(shift.values))
+    constant = constant_outputs(w.data[:, :, 0, 0], bias.values if isinstance(bias, ConstArg) else None,
+                                multiplier.values, shift.values, y.quant.zp, attrs.act_min, attrs.act_max)
+    requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values,
+                                                         bias.values if isinstance(bias, ConstArg) else None, bound,
+                                                         y.quant.zp, constant))
     args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
@@ -138,7 +242,7 @@ POINTWISE_NHWC = KernelVariant(
 POINTWISE_NHWC_IN_PLACE = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
     source=f"{SYMBOL}.c", build=build, applies=applies_in_place, weight_layout="O/2,I/4,2,4", reorder_weights=_reorder,
-    scratch=pair_scratch, access=access.pointwise_inplace_pairs,
+    scratch=inplace_pair_scratch, access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch",
 )
 
@@ -151,10 +255,48 @@ POINTWISE_NHWC_W16 = KernelVariant(
     reason="pointwise conv, two pixels at a time, int16 weights",
 )
 
+# The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
+# where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
+POINTWISE_NHWC_W16_SMALL = tuple(
+    KernelVariant(
+        symbol=f"tinyc_pointwise_conv_in{in_c}_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6,
+        source=f"{SYMBOL}.c", build=build, applies=applies_w16_in(in_c), weight_layout="int16 pairs, O/2,I/4,2,2",
+        reorder_weights=_reorder_w16, access=access.pointwise_pairs,
+        reason=f"pointwise conv, two pixels at a time, int16 weights, {in_c} input channels unrolled",
+    )
+    for in_c in (8,)
+)
+
+# in_c 16 (vww's 24x24 layer): the expanded pair of tinyc_pointwise_conv_x16_w16_s8 with the
+# count a constant of the loop.
+POINTWISE_NHWC_IN16_X16_W16 = KernelVariant(
+    symbol="tinyc_pointwise_conv_in16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL}.c", build=build, applies=applies_in16_x16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
+    reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights, 16 input channels unrolled",
+)
+
+def applies_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies_w16 from 32 input and 32 output channels on: there the expanded pair's scratch pays."""
+    return (applies_w16(node, graph, target) and graph.tensor(node.inputs[0]).shape[1] >= 32
+            and _expansion_pays(node, graph))
+
+
+# The int16-weight kernel that expands each pixel pair to int16 into a scratch first (the
+# blocks then load input words, no SXTB16), listed ahead of POINTWISE_NHWC_W16 (conv.py).
+# Its SIMD path reads a pair's input before any block of the pair, earlier than
+# pointwise_pairs says, so the model's distances hold; the portable path is the model's.
+POINTWISE_NHWC_X16_W16 = KernelVariant(
+    symbol="tinyc_pointwise_conv_x16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL}.c", build=build, applies=applies_x16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
+    reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights",
+)
+
 POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
     c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_w16,
-    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=pair_scratch,
+    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=inplace_pair_scratch,
     access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch, int16 weights",
 )

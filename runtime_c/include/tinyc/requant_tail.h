@@ -90,4 +90,29 @@ static inline int8_t tinyc_tail_s8(int32_t acc, tinyc_tail_channel q, int32_t ou
     return (int8_t)v;
 }
 
+/* The tail without a guard, for a channel whose constants the compiler proved
+ * (kernels/pointwise.py proved_tail_table, the proof of kernels/depthwise3x3.py): for every
+ * accumulator the layer can produce, 2 * (acc << left) fits int32, right_shift >= 1 and
+ * v + k + (v >> 31) cannot overflow, with k = round + (output_offset << right_shift); then
+ * tinyc_tail_s8's value before its clamp is exactly (v + k + (v >> 31)) >> right_shift:
+ * SMMULR, two adds and two shifts, no guard, no offset add. */
+static inline int32_t tinyc_tail_proved(int32_t acc, int32_t multiplier, int32_t k, int32_t right_shift,
+                                        int32_t double_shift)
+{
+    const int32_t v = tinyc_smmulr((int32_t)((uint32_t)acc << double_shift), multiplier);
+    return (v + k + (v >> 31)) >> right_shift;
+}
+
+/* v clamped to the activation range (full_range: [-128, 127], one SSAT; a constant at every
+ * call site). */
+static inline int8_t tinyc_tail_clamp_s8(int32_t v, int32_t act_min, int32_t act_max, int full_range)
+{
+    if (full_range) {
+        return (int8_t)tinyc_tail_sat8(v);
+    }
+    v = v < act_min ? act_min : v;
+    v = v > act_max ? act_max : v;
+    return (int8_t)v;
+}
+
 #endif /* TINYC_REQUANT_TAIL_H */

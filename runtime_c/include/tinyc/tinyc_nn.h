@@ -156,6 +156,21 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch);
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+/* tinyc_pointwise_conv_w16_s8 for in_c == 8 and in_c == 16: the count a constant of the loop
+ * (its dot products unrolled). */
+void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output);
+/* tinyc_pointwise_conv_w16_s8 that expands each pixel pair to int16 into a scratch of
+ * tinyc_pointwise_conv_x16_w16_s8_get_buffer_size bytes first (in_c >= 32). */
+void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                     int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                      int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
  * channel-major depthwise above needs no transpose copies: CHW -> CHW, CHW -> NHWC,
