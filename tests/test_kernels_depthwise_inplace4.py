@@ -1,5 +1,6 @@
-"""tinyc_depthwise_conv_inplace_c4_s8: the DSP cores' in-place NHWC depthwise conv (channels
-% 4 == 0, up to 25 taps; kws's four 3x3 layers). It equals the interpreter byte for byte,
+"""tinyc_depthwise_conv_inplace_c4_s8 and its int16-weight twin _c4_w16_s8: the DSP cores'
+in-place NHWC depthwise conv (channels % 4 == 0, up to 25 taps; kws's four 3x3 layers). Each
+equals the interpreter byte for byte,
 portable and SIMD (emulated on the host), in-process and under the sanitizers, and on
 emulated Cortex-M4 and M7, over channels 4..68, every kernel size up to 5x5, dilation, every
 padding, zero points and weights at their extremes and per-channel scales six decades apart;
@@ -31,12 +32,14 @@ from overlap_support import check_grid, single_node_distance
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
-from tinycc_ml.kernels.depthwise_inplace4 import SYMBOL, pair_taps
+from tinycc_ml.kernels.depthwise_inplace4 import SYMBOL, SYMBOL_W16, pair_taps, pair_taps_w16
 from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
 from tinycc_ml.quant import params as qparams
 
-M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
+M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")  # no flash figure: int8 weights
+M7_FLASH = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)  # the STM32F746: int16
+TARGETS = {SYMBOL: M7, SYMBOL_W16: M7_FLASH}
 GENERAL = "tinyc_depthwise_conv_inplace_s8"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize="CI" in os.environ,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -95,10 +98,10 @@ def _symbol(graph: Graph, target: KernelTarget = M7) -> str:
 
 
 @SETTINGS
-@given(graph=ring_graphs(), seed=seeds)
-def test_matches_interpreter(kernel_runners, graph, seed):
-    assert _symbol(graph) == SYMBOL
-    check_kernels(graph, kernel_runners, seed, target=M7)
+@given(graph=ring_graphs(), seed=seeds, symbol=st.sampled_from(sorted(TARGETS)))
+def test_matches_interpreter(kernel_runners, graph, seed, symbol):
+    assert _symbol(graph, TARGETS[symbol]) == symbol
+    check_kernels(graph, kernel_runners, seed, target=TARGETS[symbol])
 
 
 @SETTINGS
@@ -111,9 +114,11 @@ def test_other_channel_counts_keep_the_general_kernel(kernel_runners, graph, see
 
 
 def test_on_cortex_m(qemu_kernel_runner):
-    cases = draw_examples(st.tuples(ring_graphs(), seeds), 120)
-    assert all(_symbol(g) == SYMBOL for g, _ in cases)
-    assert check_kernels_batch([kernel_case(g, seed, target=M7) for g, seed in cases], qemu_kernel_runner) > 100
+    cases = draw_examples(st.tuples(ring_graphs(), seeds, st.sampled_from(sorted(TARGETS))), 160)
+    assert all(_symbol(g, TARGETS[symbol]) == symbol for g, _, symbol in cases)
+    assert {symbol for _, _, symbol in cases} == set(TARGETS)
+    batch = [kernel_case(g, seed, target=TARGETS[symbol]) for g, seed, symbol in cases]
+    assert check_kernels_batch(batch, qemu_kernel_runner) > 140
 
 
 def _grid_graph(n, c, h, w, kh, kw, dil, top, left, seed) -> Graph:
@@ -139,23 +144,25 @@ def test_is_in_place_on_one_shared_buffer(kernel_lib, kernel_lib_simd):
     """The access model's distance (exactly in place or better), run on one buffer at that
     distance by the portable and the SIMD build."""
     graphs = _overlap_grid()
-    assert all(_symbol(g) == SYMBOL for g in graphs)
-    assert all(single_node_distance(g, "x", target=M7) <= 0 for g in graphs)
-    for lib in (kernel_lib, kernel_lib_simd):
-        tally = check_grid(lib, graphs, replayable=False, target=M7)
-        assert tally.symbols == {SYMBOL} and tally.cases == len(graphs) > 200, tally
-        assert tally.tight > tally.cases // 3
+    for symbol, target in TARGETS.items():
+        assert all(_symbol(g, target) == symbol for g in graphs)
+        assert all(single_node_distance(g, "x", target=target) <= 0 for g in graphs)
+        for lib in (kernel_lib, kernel_lib_simd):
+            tally = check_grid(lib, graphs, replayable=False, target=target)
+            assert tally.symbols == {symbol} and tally.cases == len(graphs) > 200, tally
+            assert tally.tight > tally.cases // 3
 
 
 def test_scratch_twin_is_the_ring(kernel_lib):
     for shape in ((1, 8, 5, 4, 3, 3, 1, 1, 1), (2, 12, 25, 5, 3, 3, 1, 1, 1), (1, 4, 3, 6, 5, 5, 1, 4, 2),
                   (1, 4, 2, 2, 3, 3, 2, 4, 4)):
         graph = _grid_graph(*shape, seed=0)
-        (call,) = kernel_calls(graph.nodes[0], graph, M7)
         n, c, h, w, kh, kw, dil, top, left = shape
         want = min(top * w + left + 1, h * w) * c
-        assert call.symbol == SYMBOL and scratch_bytes(call) == call.scratch_bytes == want
-        assert kernel_lib.call_int(f"{SYMBOL}_get_buffer_size", call.params, call.params_type) == want
+        for symbol, target in TARGETS.items():
+            (call,) = kernel_calls(graph.nodes[0], graph, target)
+            assert call.symbol == symbol and scratch_bytes(call) == call.scratch_bytes == want
+            assert kernel_lib.call_int(f"{symbol}_get_buffer_size", call.params, call.params_type) == want
 
 
 def test_constants_the_compiler_prepares():
@@ -169,6 +176,13 @@ def test_constants_the_compiler_prepares():
     assert flat[32:36].tolist() == taps[0:4, 8].tolist()  # the odd ninth tap, one word
     assert flat[36:40].tolist() == [taps[4, 0], taps[5, 0], taps[4, 1], taps[5, 1]]
     assert sorted(flat.tolist()) == sorted(wt.reshape(-1).tolist())
+    words = pair_taps_w16(wt).view(np.uint32).astype(np.int64)
+    halves = np.stack([words & 0xFFFF, words >> 16], axis=1).reshape(-1).astype(np.uint16).view(np.int16)
+    assert halves[:8].tolist() == [taps[0, 0], taps[0, 1], taps[1, 0], taps[1, 1],
+                                   taps[2, 0], taps[2, 1], taps[3, 0], taps[3, 1]]
+    assert halves[32:36].tolist() == [taps[0, 8], taps[2, 8], taps[1, 8], taps[3, 8]]  # {w0, w2} {w1, w3}
+    assert halves[36:38].tolist() == [taps[4, 0], taps[4, 1]]
+    assert len(halves) == wt.size
     graph = _grid_graph(1, 8, 4, 4, 3, 3, 1, 1, 1, seed=3)
     (call,) = kernel_calls(graph.nodes[0], graph, M7)
     args = {a.name: a for a in call.args if hasattr(a, "values")}

@@ -1,10 +1,12 @@
-"""The in-place NHWC depthwise conv DSP cores run (tinyc_depthwise_conv_inplace_c4_s8): its
-record, weight layout and builder, and the ring scratch both in-place depthwise kernels use.
+"""The in-place NHWC depthwise conv DSP cores run (tinyc_depthwise_conv_inplace_c4_s8, and its
+int16-weight twin tinyc_depthwise_conv_inplace_c4_w16_s8 where the flash has room,
+wide_weights.py): their records, weight layouts and builder, and the ring scratch every
+in-place depthwise kernel uses.
 
 Where the in-place pass marked a stride-1, same-size depthwise conv with multiplier 1 (kws's
 four 3x3 layers), on a DSP core with channels % 4 == 0 and at most 25 taps: four channels at
 a time, tap pairs through SMLAD. The compiler prepares every constant: the weights in tap
-pairs ([C / 4][taps], pair_taps), the input offset folded into the bias (a tap outside the
+pairs ([C / 4][taps], pair_taps; int16: pair_taps_w16), the input offset folded into the bias (a tap outside the
 image reads a row of input zero points, `pad`, so every window has all its taps), and the
 requantize tail of tinyc_depthwise_conv_3x3_s8 (packed constants, then the tail proved at
 compile time, depthwise3x3.fast_tail_table). The loop order and the ring are
@@ -18,9 +20,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import ops
-from ..ir.conv_shapes import is_plain_depthwise, is_pointwise
 from ..ir.graph import Graph, Node
-from ..ir.layout import NHWC, is_layout
 from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
@@ -29,10 +29,10 @@ from .depthwise3x3 import fast_tail_table
 from .pointwise import requant_table
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
+from .wide_weights import depthwise_inplace4_shape, wide_weights_fit
 
 SYMBOL = "tinyc_depthwise_conv_inplace_c4_s8"
-MAX_TAPS = 25  # TINYC_DWI4_MAX_TAPS: the tap list the C keeps per pixel
-INT32 = 1 << 31
+SYMBOL_W16 = "tinyc_depthwise_conv_inplace_c4_w16_s8"
 
 
 def ring_scratch(params: ParamStruct) -> int:
@@ -61,23 +61,13 @@ def _abs_weight_sums(node: Node, graph: Graph) -> np.ndarray:
 
 
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """DSP cores; an in-place NHWC depthwise conv (multiplier 1, stride 1, same size) with
-    channels % 4 == 0 and at most MAX_TAPS taps, whose accumulator stays in int32 on the way
-    (folded bias + sum x * w, x in [-128, 127])."""
-    if not target.dsp or node.kind != "Conv2d" or not node.attrs.in_place:  # type: ignore[attr-defined]
-        return False
-    x, y = node.inputs[0], node.outputs[0]
-    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC)):
-        return False
-    if not is_plain_depthwise(node, graph) or is_pointwise(node, graph):
-        return False
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    xt, yt, w = graph.tensor(x), graph.tensor(y), graph.tensor(node.inputs[1])
-    kernel_h, kernel_w = w.shape[2:]
-    if attrs.strides != (1, 1) or xt.shape != yt.shape or xt.shape[1] % 4 or kernel_h * kernel_w > MAX_TAPS:
-        return False
-    running = np.abs(folded_bias(node, graph)) + 128 * _abs_weight_sums(node, graph)
-    return bool(running.max(initial=0) < INT32)
+    """DSP cores, the shapes wide_weights.depthwise_inplace4_shape names (int8 weights)."""
+    return target.dsp and depthwise_inplace4_shape(node, graph)
+
+
+def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """The same where the model's constants fit the flash with every int16 copy (wide_weights.py)."""
+    return applies(node, graph, target) and wide_weights_fit(graph, target)
 
 
 def pair_taps(w: np.ndarray) -> np.ndarray:
@@ -90,6 +80,23 @@ def pair_taps(w: np.ndarray) -> np.ndarray:
     paired = (groups[:, :2 * pairs].reshape(channels // 4, pairs, 2, 2, 2)  # [g][pair][tap][half][lane]
               .transpose(0, 1, 3, 2, 4).reshape(channels // 4, 8 * pairs))
     return np.concatenate([paired, groups[:, 2 * pairs:].reshape(channels // 4, -1)], axis=1).reshape(-1)
+
+
+def pair_taps_w16(w: np.ndarray) -> np.ndarray:
+    """OIHW (I = 1) -> int32 words of int16 pairs (low half first): per group of four channels,
+    tap pairs (2p, 2p + 1) as {a0, b0} {a1, b1} {a2, b2} {a3, b3}, an odd last tap as
+    {w0, w2} {w1, w3}."""
+    channels, _, kernel_h, kernel_w = w.shape
+    taps = kernel_h * kernel_w
+    groups = w[:, 0].astype(np.int64).reshape(channels // 4, 4, taps).transpose(0, 2, 1)  # [group][tap][channel]
+    pairs = taps // 2
+    paired = groups[:, :2 * pairs].reshape(channels // 4, pairs, 2, 4).transpose(0, 1, 3, 2)  # [g][pair][ch][tap]
+    halves = [paired.reshape(channels // 4, -1)]
+    if taps % 2:
+        halves.append(groups[:, -1][:, [0, 2, 1, 3]])
+    values = np.concatenate(halves, axis=1).reshape(-1, 2)
+    words = (values[:, 0] & 0xFFFF) | ((values[:, 1] & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32)
 
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
@@ -117,9 +124,13 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     acc_bound = np.abs(_model_bias(node, graph, channels)) + 255 * _abs_weight_sums(node, graph)
     requant = np.concatenate([requant_table(shift.values),
                               fast_tail_table(multiplier.values, shift.values, acc_bound, y.quant.zp)])
+    assert variant.reorder_weights is not None, variant.symbol
+    packed = variant.reorder_weights(w.data)
+    ctype = "int32_t" if packed.dtype == np.int32 else "int8_t"  # int16 pairs packed in int32 words
+    weights = ConstArg("weights", ctype, np.ascontiguousarray(packed))
     args = (
         TensorArg(x_name),
-        ConstArg("weights", "int8_t", np.ascontiguousarray(pair_taps(w.data), dtype=np.int8)),
+        weights,
         ConstArg("bias", "int32_t", folded_bias(node, graph).astype(np.int32)),
         multiplier,
         ConstArg("requant", "int32_t", requant.astype(np.int32)),
@@ -129,6 +140,13 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     )
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
+
+DEPTHWISE_IN_PLACE_C4_W16 = KernelVariant(
+    symbol=SYMBOL_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=8, source=f"{SYMBOL_W16}.c",
+    build=build, applies=applies_w16, weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16,
+    scratch=ring_scratch, access=access.depthwise_inplace,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights)",
+)
 
 DEPTHWISE_IN_PLACE_C4 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=8, source=f"{SYMBOL}.c",
