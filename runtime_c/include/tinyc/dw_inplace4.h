@@ -235,45 +235,107 @@ TINYC_DW3_INLINE tinyc_dwi4_pixel_fn tinyc_dwi4_choose(const tinyc_dwi4_pixel_fn
     return fns[(taps == 9 ? 0 : 2) + (full_range ? 0 : 1)];
 }
 
+/* Input pixel s into its ring slot, a word at a time (channels % 4 == 0). */
+TINYC_DW3_INLINE void tinyc_dwi4_save(int8_t *slot, const int8_t *pixel, int32_t channels)
+{
+    int32_t k;
+    for (k = 0; k < channels; k += 4) {
+        const int32_t v = tinyc_read_s8x4(pixel + k);
+        memcpy(slot + k, &v, sizeof v);
+    }
+}
+
 TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                           const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                           const int8_t *pad, int8_t *output, int8_t *scratch,
                                           const tinyc_dwi4_pixel_fn fns[6])
 {
+    const int32_t in_h = params->in_h;
     const int32_t in_w = params->in_w;
+    const int32_t kernel_h = params->kernel_h;
+    const int32_t kernel_w = params->kernel_w;
     const int32_t channels = params->in_c;
-    const int32_t pixels = params->in_h * in_w;
-    const int32_t ring = tinyc_dwi4_ring_pixels(params);
+    const int32_t pixels = in_h * in_w;
+    const int32_t ring_bytes = tinyc_dwi4_ring_pixels(params) * channels;
     const int8_t *tap[TINYC_DWI4_MAX_TAPS];
+    int32_t dy[TINYC_DWI4_MAX_TAPS], dx[TINYC_DWI4_MAX_TAPS], delta[TINYC_DWI4_MAX_TAPS];
+    /* the taps at or before s (ring) and after it (input), for windows inside the image */
+    int32_t ring_tap[TINYC_DWI4_MAX_TAPS], ring_delta[TINYC_DWI4_MAX_TAPS];
+    int32_t input_tap[TINYC_DWI4_MAX_TAPS], input_delta[TINYC_DWI4_MAX_TAPS];
+    int32_t ring_taps = 0, input_taps = 0;
+    int32_t y_lo = 0, y_hi = 0, x_lo = 0, x_hi = 0; /* the window's reach around the pixel */
     tinyc_dwi4_layer layer;
     tinyc_dwi4_pixel_fn pixel;
-    int32_t b, s, ky, kx;
+    int32_t b, s, t, ky, kx;
     layer.bias = bias;
     layer.multiplier = multiplier;
     layer.requant = requant;
     layer.channels = channels;
-    layer.taps = params->kernel_h * params->kernel_w;
+    layer.taps = kernel_h * kernel_w;
     layer.double_shift = requant[4 * channels];
     layer.o.output_offset = params->output_offset;
     layer.o.act_min = params->act_min;
     layer.o.act_max = params->act_max;
     pixel = tinyc_dwi4_choose(fns, layer.taps, layer.double_shift, params->act_min == -128 && params->act_max == 127);
+    /* Tap t of pixel (oy, ox) is input pixel (oy + dy[t], ox + dx[t]), delta[t] bytes from
+     * pixel s: at or before s (delta <= 0) it is in the ring, delta bytes from s's slot (mod
+     * the ring), after s in the input. */
+    for (ky = 0; ky < kernel_h; ++ky) {
+        for (kx = 0; kx < kernel_w; ++kx) {
+            t = ky * kernel_w + kx;
+            dy[t] = ky * params->dilation_h - params->pad_top;
+            dx[t] = kx * params->dilation_w - params->pad_left;
+            delta[t] = (dy[t] * in_w + dx[t]) * channels;
+            y_lo = dy[t] < y_lo ? dy[t] : y_lo;
+            y_hi = dy[t] > y_hi ? dy[t] : y_hi;
+            x_lo = dx[t] < x_lo ? dx[t] : x_lo;
+            x_hi = dx[t] > x_hi ? dx[t] : x_hi;
+            if (delta[t] <= 0) {
+                ring_tap[ring_taps] = t;
+                ring_delta[ring_taps++] = delta[t];
+            } else {
+                input_tap[input_taps] = t;
+                input_delta[input_taps++] = delta[t];
+            }
+        }
+    }
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * pixels * channels;
         int8_t *out = output + b * pixels * channels;
+        int32_t oy = 0, ox = 0, slot = 0; /* s = oy * in_w + ox; slot = (s % ring) * channels */
         for (s = 0; s < pixels; ++s) {
-            const int32_t oy = s / in_w;
-            const int32_t in_y0 = oy - params->pad_top;
-            const int32_t in_x0 = s - oy * in_w - params->pad_left;
-            memcpy(scratch + (s % ring) * channels, image + s * channels, (size_t)channels);
-            for (ky = 0; ky < params->kernel_h; ++ky) {
-                for (kx = 0; kx < params->kernel_w; ++kx) {
-                    tap[ky * params->kernel_w + kx] =
-                        tinyc_dwi4_tap(params, image, scratch, ring, pad, s, in_y0 + ky * params->dilation_h,
-                                       in_x0 + kx * params->dilation_w);
+            const int8_t *here = image + s * channels;
+            tinyc_dwi4_save(scratch + slot, here, channels);
+            if (oy + y_lo >= 0 && oy + y_hi < in_h && ox + x_lo >= 0 && ox + x_hi < in_w) {
+                for (t = 0; t < ring_taps; ++t) {
+                    const int32_t k = slot + ring_delta[t];
+                    tap[ring_tap[t]] = scratch + (k < 0 ? k + ring_bytes : k);
+                }
+                for (t = 0; t < input_taps; ++t) {
+                    tap[input_tap[t]] = here + input_delta[t];
+                }
+            } else {
+                for (t = 0; t < layer.taps; ++t) {
+                    const int32_t y = oy + dy[t];
+                    const int32_t x = ox + dx[t];
+                    const int32_t d = delta[t];
+                    if ((uint32_t)y >= (uint32_t)in_h || (uint32_t)x >= (uint32_t)in_w) {
+                        tap[t] = pad;
+                    } else if (d <= 0) {
+                        const int32_t k = slot + d;
+                        tap[t] = scratch + (k < 0 ? k + ring_bytes : k);
+                    } else {
+                        tap[t] = here + d;
+                    }
                 }
             }
             pixel(&layer, tap, weights, out + s * channels);
+            slot += channels;
+            slot = slot == ring_bytes ? 0 : slot;
+            if (++ox == in_w) {
+                ox = 0;
+                ++oy;
+            }
         }
     }
 }
