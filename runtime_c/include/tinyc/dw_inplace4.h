@@ -258,10 +258,10 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
     const int32_t pixels = in_h * in_w;
     const int32_t ring_bytes = tinyc_dwi4_ring_pixels(params) * channels;
     const int8_t *tap[TINYC_DWI4_MAX_TAPS];
-    int32_t dy[TINYC_DWI4_MAX_TAPS], dx[TINYC_DWI4_MAX_TAPS], delta[TINYC_DWI4_MAX_TAPS];
-    /* the taps at or before s (ring) and after it (input), for windows inside the image */
-    int32_t ring_tap[TINYC_DWI4_MAX_TAPS], ring_delta[TINYC_DWI4_MAX_TAPS];
-    int32_t input_tap[TINYC_DWI4_MAX_TAPS], input_delta[TINYC_DWI4_MAX_TAPS];
+    /* For windows inside the image: the taps at or before s (ring) first, then those after it
+     * (input): tap index and its distance in bytes from pixel s. */
+    int32_t order_delta[TINYC_DWI4_MAX_TAPS];
+    uint8_t order_tap[TINYC_DWI4_MAX_TAPS];
     int32_t ring_taps = 0, input_taps = 0;
     int32_t y_lo = 0, y_hi = 0, x_lo = 0, x_hi = 0; /* the window's reach around the pixel */
     tinyc_dwi4_layer layer;
@@ -277,25 +277,25 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
     layer.o.act_min = params->act_min;
     layer.o.act_max = params->act_max;
     pixel = tinyc_dwi4_choose(fns, layer.taps, layer.double_shift, params->act_min == -128 && params->act_max == 127);
-    /* Tap t of pixel (oy, ox) is input pixel (oy + dy[t], ox + dx[t]), delta[t] bytes from
-     * pixel s: at or before s (delta <= 0) it is in the ring, delta bytes from s's slot (mod
-     * the ring), after s in the input. */
-    for (ky = 0; ky < kernel_h; ++ky) {
-        for (kx = 0; kx < kernel_w; ++kx) {
-            t = ky * kernel_w + kx;
-            dy[t] = ky * params->dilation_h - params->pad_top;
-            dx[t] = kx * params->dilation_w - params->pad_left;
-            delta[t] = (dy[t] * in_w + dx[t]) * channels;
-            y_lo = dy[t] < y_lo ? dy[t] : y_lo;
-            y_hi = dy[t] > y_hi ? dy[t] : y_hi;
-            x_lo = dx[t] < x_lo ? dx[t] : x_lo;
-            x_hi = dx[t] > x_hi ? dx[t] : x_hi;
-            if (delta[t] <= 0) {
-                ring_tap[ring_taps] = t;
-                ring_delta[ring_taps++] = delta[t];
-            } else {
-                input_tap[input_taps] = t;
-                input_delta[input_taps++] = delta[t];
+    /* Tap (ky, kx) of pixel (oy, ox) is input pixel (oy + dy, ox + dx), delta bytes from pixel
+     * s: at or before s (delta <= 0) it is in the ring, delta bytes from s's slot (mod the
+     * ring), after s in the input. */
+    for (t = 0; t < 2; ++t) {
+        for (ky = 0; ky < kernel_h; ++ky) {
+            const int32_t dy = ky * params->dilation_h - params->pad_top;
+            for (kx = 0; kx < kernel_w; ++kx) {
+                const int32_t dx = kx * params->dilation_w - params->pad_left;
+                const int32_t delta = (dy * in_w + dx) * channels;
+                if ((delta <= 0) == (t == 0)) {
+                    order_tap[ring_taps + input_taps] = (uint8_t)(ky * kernel_w + kx);
+                    order_delta[ring_taps + input_taps] = delta;
+                    ring_taps += t == 0;
+                    input_taps += t == 1;
+                }
+                y_lo = dy < y_lo ? dy : y_lo;
+                y_hi = dy > y_hi ? dy : y_hi;
+                x_lo = dx < x_lo ? dx : x_lo;
+                x_hi = dx > x_hi ? dx : x_hi;
             }
         }
     }
@@ -308,24 +308,29 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
             tinyc_dwi4_save(scratch + slot, here, channels);
             if (oy + y_lo >= 0 && oy + y_hi < in_h && ox + x_lo >= 0 && ox + x_hi < in_w) {
                 for (t = 0; t < ring_taps; ++t) {
-                    const int32_t k = slot + ring_delta[t];
-                    tap[ring_tap[t]] = scratch + (k < 0 ? k + ring_bytes : k);
+                    const int32_t k = slot + order_delta[t];
+                    tap[order_tap[t]] = scratch + (k < 0 ? k + ring_bytes : k);
                 }
-                for (t = 0; t < input_taps; ++t) {
-                    tap[input_tap[t]] = here + input_delta[t];
+                for (; t < ring_taps + input_taps; ++t) {
+                    tap[order_tap[t]] = here + order_delta[t];
                 }
             } else {
-                for (t = 0; t < layer.taps; ++t) {
-                    const int32_t y = oy + dy[t];
-                    const int32_t x = ox + dx[t];
-                    const int32_t d = delta[t];
-                    if ((uint32_t)y >= (uint32_t)in_h || (uint32_t)x >= (uint32_t)in_w) {
-                        tap[t] = pad;
-                    } else if (d <= 0) {
-                        const int32_t k = slot + d;
-                        tap[t] = scratch + (k < 0 ? k + ring_bytes : k);
-                    } else {
-                        tap[t] = here + d;
+                for (ky = 0; ky < kernel_h; ++ky) {
+                    const int32_t dy = ky * params->dilation_h - params->pad_top;
+                    const int32_t y = oy + dy;
+                    for (kx = 0; kx < kernel_w; ++kx) {
+                        const int32_t dx = kx * params->dilation_w - params->pad_left;
+                        const int32_t x = ox + dx;
+                        const int32_t d = (dy * in_w + dx) * channels;
+                        const int8_t **p = &tap[ky * kernel_w + kx];
+                        if ((uint32_t)y >= (uint32_t)in_h || (uint32_t)x >= (uint32_t)in_w) {
+                            *p = pad;
+                        } else if (d <= 0) {
+                            const int32_t k = slot + d;
+                            *p = scratch + (k < 0 ? k + ring_bytes : k);
+                        } else {
+                            *p = here + d;
+                        }
                     }
                 }
             }
