@@ -191,3 +191,12 @@ def test_constants_the_compiler_prepares():
     assert np.asarray(args["pad"].values).tolist() == [zp] * 8
     requant = np.asarray(args["requant"].values)
     assert len(requant) == 4 * 8 + 1 and requant[-1] != 0  # this layer's tail is proved
+
+
+def test_on_m33_and_m3(qemu_other_core_runner):
+    """The Cortex-M33's DSP build and the Cortex-M3's portable firmware (selected for a DSP
+    target, so the M3 runs these kernels' portable path on their compile-time layouts)."""
+    cases = draw_examples(st.tuples(ring_graphs(), seeds, st.sampled_from(sorted(TARGETS))), 40)
+    batch = [kernel_case(g, seed, target=TARGETS[symbol]) for g, seed, symbol in cases]
+    assert {call.symbol for case in batch for call in case.calls} == set(TARGETS)
+    assert check_kernels_batch(batch, qemu_other_core_runner) == len(batch)
