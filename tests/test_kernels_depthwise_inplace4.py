@@ -166,8 +166,9 @@ def test_scratch_twin_is_the_ring(kernel_lib):
 
 
 def test_constants_the_compiler_prepares():
-    """Weights in SMLAD tap pairs, the input offset folded into the bias, a pad row of input
-    zero points, and the proved tail's word."""
+    """Weights in SMLAD tap pairs, the input offset folded into the bias, per group of four
+    channels its biases, multipliers and tail constants in one row, a pad row of input zero
+    points, and the proved tail's word."""
     wt = (np.arange(8 * 9, dtype=np.int64).reshape(8, 1, 3, 3) % 11 - 5).astype(np.int8)
     flat = pair_taps(wt)
     taps = wt[:, 0].reshape(8, 9)
@@ -187,10 +188,13 @@ def test_constants_the_compiler_prepares():
     (call,) = kernel_calls(graph.nodes[0], graph, M7)
     args = {a.name: a for a in call.args if hasattr(a, "values")}
     w, b, zp = graph.tensor("w").data, graph.tensor("b").data, graph.tensor("x").quant.zp
-    assert np.asarray(args["bias"].values).tolist() == (b - zp * w.astype(np.int64).reshape(8, -1).sum(axis=1)).tolist()
-    assert np.asarray(args["pad"].values).tolist() == [zp] * 8
+    folded = b - zp * w.astype(np.int64).reshape(8, -1).sum(axis=1)
+    consts = np.asarray(args["consts"].values).reshape(2, 16)  # per group: bias[4], multiplier[4], (k, shift)[4]
     requant = np.asarray(args["requant"].values)
-    assert len(requant) == 4 * 8 + 1 and requant[-1] != 0  # this layer's tail is proved
+    assert consts[:, :4].reshape(-1).tolist() == folded.tolist()
+    assert len(requant) == 2 * 8 + 1 and requant[-1] != 0  # packed shifts; this layer's tail is proved
+    assert np.all(consts[:, 4:8] >= 1 << 30) and np.all(consts[:, 9:16:2] >= 1)  # multipliers, right shifts
+    assert np.asarray(args["pad"].values).tolist() == [zp] * 8
 
 
 def test_on_m33_and_m3(qemu_other_core_runner):

@@ -21,16 +21,15 @@ TINYC_DWI4_PIXEL(tinyc_dwi4_pixeln_guarded_full, 1, 0, 0, 1)
 #endif
 
 void tinyc_depthwise_conv_inplace_c4_w16_s8(const tinyc_conv_params *params, const int8_t *input,
-                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                            const int32_t *requant, const int8_t *pad, int8_t *output,
-                                            int8_t *scratch)
+                                            const int32_t *weights, const int32_t *consts, const int32_t *requant,
+                                            const int8_t *pad, int8_t *output, int8_t *scratch)
 {
 #if TINYC_USE_SIMD
     static const tinyc_dwi4_pixel_fn fns[6] = {tinyc_dwi4_pixel9_full,  tinyc_dwi4_pixel9_clamped,
                                                tinyc_dwi4_pixeln_full,  tinyc_dwi4_pixeln_clamped,
                                                tinyc_dwi4_pixeln_guarded, tinyc_dwi4_pixeln_guarded_full};
-    tinyc_dwi4_run_simd(params, input, (const int8_t *)weights, bias, multiplier, requant, pad, output, scratch, fns);
+    tinyc_dwi4_run_simd(params, input, (const int8_t *)weights, consts, requant, pad, output, scratch, fns);
 #else
-    tinyc_dwi4_run_portable(params, input, weights, 1, bias, multiplier, requant, pad, output, scratch);
+    tinyc_dwi4_run_portable(params, input, weights, 1, consts, requant, pad, output, scratch);
 #endif
 }

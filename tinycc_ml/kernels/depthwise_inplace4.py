@@ -11,7 +11,8 @@ image reads a row of input zero points, `pad`, so every window has all its taps)
 requantize tail of tinyc_depthwise_conv_3x3_s8 (packed constants, then the tail proved at
 compile time, depthwise3x3.fast_tail_table). The loop order and the ring are
 tinyc_depthwise_conv_inplace_s8's (access.depthwise_inplace), so the overlap and the arena
-stay as they were.
+stay as they were. Per group of four channels its biases, multipliers and tail constants lie
+in one row of `consts` (group_constants), so a pixel's loop walks one pointer for them.
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ def pair_taps_w16(w: np.ndarray) -> np.ndarray:
     return words.astype(np.uint32).view(np.int32)
 
 
+def group_constants(bias: np.ndarray, multipliers: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    """Per group of four channels 16 int32: the four biases, the four multipliers, then per
+    channel the proved tail's (k, right_shift) (fast: [C][2] flattened)."""
+    groups = len(bias) // 4
+    return np.concatenate([np.asarray(bias, dtype=np.int64).reshape(groups, 4),
+                           np.asarray(multipliers, dtype=np.int64).reshape(groups, 4),
+                           np.asarray(fast, dtype=np.int64).reshape(groups, 8)], axis=1).astype(np.int32).reshape(-1)
+
+
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (an in-place kernel never takes row strides)
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
@@ -122,8 +132,8 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
     # |acc| <= |bias| + 255 * sum |w| for every window (x + input_offset in [-255, 255])
     acc_bound = np.abs(_model_bias(node, graph, channels)) + 255 * _abs_weight_sums(node, graph)
-    requant = np.concatenate([requant_table(shift.values),
-                              fast_tail_table(multiplier.values, shift.values, acc_bound, y.quant.zp)])
+    fast = fast_tail_table(multiplier.values, shift.values, acc_bound, y.quant.zp)
+    requant = np.concatenate([requant_table(shift.values), fast[-1:]])
     assert variant.reorder_weights is not None, variant.symbol
     packed = variant.reorder_weights(w.data)
     ctype = "int32_t" if packed.dtype == np.int32 else "int8_t"  # int16 pairs packed in int32 words
@@ -131,8 +141,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     args = (
         TensorArg(x_name),
         weights,
-        ConstArg("bias", "int32_t", folded_bias(node, graph).astype(np.int32)),
-        multiplier,
+        ConstArg("consts", "int32_t", group_constants(folded_bias(node, graph), multiplier.values, fast[:-1])),
         ConstArg("requant", "int32_t", requant.astype(np.int32)),
         ConstArg("pad", "int8_t", np.full(channels, x.quant.zp, dtype=np.int8)),
         TensorArg(y_name),
@@ -142,14 +151,14 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
 
 
 DEPTHWISE_IN_PLACE_C4_W16 = KernelVariant(
-    symbol=SYMBOL_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=8, source=f"{SYMBOL_W16}.c",
+    symbol=SYMBOL_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7, source=f"{SYMBOL_W16}.c",
     build=build, applies=applies_w16, weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16,
     scratch=ring_scratch, access=access.depthwise_inplace,
     reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights)",
 )
 
 DEPTHWISE_IN_PLACE_C4 = KernelVariant(
-    symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=8, source=f"{SYMBOL}.c",
+    symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="C/4,taps in pairs", reorder_weights=pair_taps,
     scratch=ring_scratch, access=access.depthwise_inplace,
     reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time",

@@ -11,9 +11,12 @@
  *           int8:  two words {a0, a1, b0, b1} {a2, a3, b2, b3} (SXTB16 pairs them),
  *           int16: four words {a0, b0} {a1, b1} {a2, b2} {a3, b3};
  *           an odd last tap as int8 {w0, w1, w2, w3}, int16 {w0, w2} {w1, w3};
- *   bias    [channels]: the model's bias plus input_offset * (sum of the channel's weights);
- *   requant [channels][2] requant_tail.h's packed constants, [channels][2] the proved tail's
- *           (k, right_shift) and its shared double shift or 0 (kernels/depthwise3x3.py);
+ *   consts  per group of four channels 16 words, what its pixels read in one place: the bias
+ *           (the model's plus input_offset * the channel's weight sum) of the four channels,
+ *           their multipliers, and the proved tail's (k, right_shift) per channel
+ *           (kernels/depthwise3x3.py fast_tail_table; 0 where not proved);
+ *   requant [channels][2] requant_tail.h's packed constants (the guarded tail's and the
+ *           portable path's shift), then the proved tail's shared double shift, or 0;
  *   pad     [channels]: the input zero point: a tap outside the image reads it, so that
  *           (x + input_offset) * w is 0 there and every window sums x * w over all its taps
  *           plus the folded bias, the same number as the reference's clipped sum.
@@ -157,7 +160,7 @@ TINYC_DW3_INLINE void tinyc_dwi4_single(const int8_t *x, const void *w, int wide
 
 /* What every pixel of a layer shares. */
 typedef struct {
-    const int32_t *bias, *multiplier, *requant;
+    const int32_t *consts, *requant;
     int32_t channels, taps, double_shift;
     tinyc_dw3_out o;
 } tinyc_dwi4_layer;
@@ -170,21 +173,19 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
 {
     const int32_t channels = layer->channels;
     const int32_t taps = nine ? 9 : layer->taps;
-    const int32_t *bias = layer->bias;
-    const int32_t *multiplier = layer->multiplier;
     const int32_t *requant = layer->requant;
-    const int32_t *fast = requant + 2 * channels;
     const int32_t double_shift = layer->double_shift;
     const tinyc_dw3_out o = layer->o;
     const int32_t pair_bytes = wide ? 16 : 8;
     const int32_t single_bytes = wide ? 8 : 4;
     int32_t c, t;
     for (c = 0; c < channels; c += 4) {
+        const int32_t *g = layer->consts + 4 * c; /* bias[4], multiplier[4], (k, right_shift)[4] */
         tinyc_acc4 acc;
-        acc.a0 = bias[c];
-        acc.a1 = bias[c + 1];
-        acc.a2 = bias[c + 2];
-        acc.a3 = bias[c + 3];
+        acc.a0 = g[0];
+        acc.a1 = g[1];
+        acc.a2 = g[2];
+        acc.a3 = g[3];
         if (nine) {
             tinyc_dwi4_pair(tap[0] + c, tap[1] + c, w, wide, &acc);
             tinyc_dwi4_pair(tap[2] + c, tap[3] + c, w + pair_bytes, wide, &acc);
@@ -202,10 +203,21 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
                 w += single_bytes;
             }
         }
-        if (proved) {
-            tinyc_dw3_store4_fast(acc, multiplier, fast, double_shift, c, o, full_range, out);
-        } else {
-            tinyc_dw3_store4(acc, multiplier, requant, c, o, full_range, out);
+        if (proved) { /* dw_tail4.h's proved tail, its constants from the group's words */
+            out[c] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, g[4], g + 8, double_shift), o, full_range);
+            out[c + 1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, g[5], g + 10, double_shift), o, full_range);
+            out[c + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, g[6], g + 12, double_shift), o, full_range);
+            out[c + 3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, g[7], g + 14, double_shift), o, full_range);
+        } else { /* requant_tail.h's guarded tail */
+            const int32_t *r = requant + 2 * c;
+            out[c] = tinyc_tail_s8(acc.a0, tinyc_tail_channel_packed(g + 4, r, 0), o.output_offset, o.act_min,
+                                   o.act_max, full_range);
+            out[c + 1] = tinyc_tail_s8(acc.a1, tinyc_tail_channel_packed(g + 5, r + 2, 0), o.output_offset,
+                                       o.act_min, o.act_max, full_range);
+            out[c + 2] = tinyc_tail_s8(acc.a2, tinyc_tail_channel_packed(g + 6, r + 4, 0), o.output_offset,
+                                       o.act_min, o.act_max, full_range);
+            out[c + 3] = tinyc_tail_s8(acc.a3, tinyc_tail_channel_packed(g + 7, r + 6, 0), o.output_offset,
+                                       o.act_min, o.act_max, full_range);
         }
     }
 }
@@ -246,9 +258,8 @@ TINYC_DW3_INLINE void tinyc_dwi4_save(int8_t *slot, const int8_t *pixel, int32_t
 }
 
 TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                                          const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                          const int8_t *pad, int8_t *output, int8_t *scratch,
-                                          const tinyc_dwi4_pixel_fn fns[6])
+                                          const int32_t *consts, const int32_t *requant, const int8_t *pad,
+                                          int8_t *output, int8_t *scratch, const tinyc_dwi4_pixel_fn fns[6])
 {
     const int32_t in_h = params->in_h;
     const int32_t in_w = params->in_w;
@@ -267,12 +278,11 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
     tinyc_dwi4_layer layer;
     tinyc_dwi4_pixel_fn pixel;
     int32_t b, s, t, ky, kx;
-    layer.bias = bias;
-    layer.multiplier = multiplier;
+    layer.consts = consts;
     layer.requant = requant;
     layer.channels = channels;
     layer.taps = kernel_h * kernel_w;
-    layer.double_shift = requant[4 * channels];
+    layer.double_shift = requant[2 * channels];
     layer.o.output_offset = params->output_offset;
     layer.o.act_min = params->act_min;
     layer.o.act_max = params->act_max;
@@ -348,9 +358,8 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
 
 /* The portable path: the same layouts, one channel at a time, requant.h's reference tail. */
 static inline void tinyc_dwi4_run_portable(const tinyc_conv_params *params, const int8_t *input, const void *weights,
-                                           int wide, const int32_t *bias, const int32_t *multiplier,
-                                           const int32_t *requant, const int8_t *pad, int8_t *output,
-                                           int8_t *scratch)
+                                           int wide, const int32_t *consts, const int32_t *requant,
+                                           const int8_t *pad, int8_t *output, int8_t *scratch)
 {
     const int32_t in_w = params->in_w;
     const int32_t channels = params->in_c;
@@ -367,7 +376,8 @@ static inline void tinyc_dwi4_run_portable(const tinyc_conv_params *params, cons
             const int32_t in_x0 = s - oy * in_w - params->pad_left;
             memcpy(scratch + (s % ring) * channels, image + s * channels, (size_t)channels);
             for (c = 0; c < channels; ++c) {
-                int32_t acc = bias[c];
+                const int32_t *g = consts + 4 * (c & ~3) + (c & 3); /* bias, then multiplier 4 on */
+                int32_t acc = g[0];
                 for (ky = 0; ky < params->kernel_h; ++ky) {
                     for (kx = 0; kx < params->kernel_w; ++kx) {
                         const int8_t *x = tinyc_dwi4_tap(params, image, scratch, ring, pad, s,
@@ -376,7 +386,7 @@ static inline void tinyc_dwi4_run_portable(const tinyc_conv_params *params, cons
                         acc += (int32_t)x[c] * tinyc_dwi4_weight(weights, wide, taps, ky * params->kernel_w + kx, c);
                     }
                 }
-                out[s * channels + c] = tinyc_requantize_s8(acc, multiplier[c], tinyc_tail_packed_shift(requant, c),
+                out[s * channels + c] = tinyc_requantize_s8(acc, g[4], tinyc_tail_packed_shift(requant, c),
                                                             params->output_offset, params->act_min, params->act_max);
             }
         }
