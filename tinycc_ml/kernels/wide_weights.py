@@ -65,9 +65,9 @@ def kxk_w16_shape(node: Node, graph: Graph) -> bool:
 
 def depthwise_inplace4_shape(node: Node, graph: Graph) -> bool:
     """What tinyc_depthwise_conv_inplace_c4(_w16)_s8 runs: a depthwise conv the in-place pass
-    marked (multiplier 1, stride 1, same size), NHWC, channels % 4 == 0, at most 25 taps, an
-    accumulator that stays in int32 on the way (bias + input_offset * sum w, folded, plus
-    sum x * w with x in [-128, 127])."""
+    marked (multiplier 1, stride 1, same size), NHWC, channels % 4 == 0, at most 25 taps
+    spanning less than 2^15 rows and columns, an accumulator that stays in int32 on the way
+    (bias + input_offset * sum w, folded, plus sum x * w with x in [-128, 127])."""
     if node.kind != "Conv2d" or not node.attrs.in_place:  # type: ignore[attr-defined]
         return False
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
@@ -80,6 +80,8 @@ def depthwise_inplace4_shape(node: Node, graph: Graph) -> bool:
     kernel_h, kernel_w = w.shape[2:]
     if attrs.strides != (1, 1) or xt.shape != yt.shape or xt.shape[1] % 4 or kernel_h * kernel_w > 25:
         return False
+    if max((kernel_h - 1) * attrs.dilations[0], (kernel_w - 1) * attrs.dilations[1]) >= 1 << 15:
+        return False  # the C keeps each tap's row and column offset in an int16
     weights = w.data.astype(np.int64).reshape(w.shape[0], -1)
     folded = -xt.quant.zp * weights.sum(axis=1)
     if len(node.inputs) > 2 and node.inputs[2]:

@@ -272,6 +272,7 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
     /* For windows inside the image: the taps at or before s (ring) first, then those after it
      * (input): tap index and its distance in bytes from pixel s. */
     int32_t order_delta[TINYC_DWI4_MAX_TAPS];
+    int16_t order_dy[TINYC_DWI4_MAX_TAPS], order_dx[TINYC_DWI4_MAX_TAPS]; /* its offset in rows, columns */
     uint8_t order_tap[TINYC_DWI4_MAX_TAPS];
     int32_t ring_taps = 0, input_taps = 0;
     int32_t y_lo = 0, y_hi = 0, x_lo = 0, x_hi = 0; /* the window's reach around the pixel */
@@ -299,6 +300,8 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
                 if ((delta <= 0) == (t == 0)) {
                     order_tap[ring_taps + input_taps] = (uint8_t)(ky * kernel_w + kx);
                     order_delta[ring_taps + input_taps] = delta;
+                    order_dy[ring_taps + input_taps] = (int16_t)dy;
+                    order_dx[ring_taps + input_taps] = (int16_t)dx;
                     ring_taps += t == 0;
                     input_taps += t == 1;
                 }
@@ -324,24 +327,17 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
                 for (; t < ring_taps + input_taps; ++t) {
                     tap[order_tap[t]] = here + order_delta[t];
                 }
-            } else {
-                for (ky = 0; ky < kernel_h; ++ky) {
-                    const int32_t dy = ky * params->dilation_h - params->pad_top;
-                    const int32_t y = oy + dy;
-                    for (kx = 0; kx < kernel_w; ++kx) {
-                        const int32_t dx = kx * params->dilation_w - params->pad_left;
-                        const int32_t x = ox + dx;
-                        const int32_t d = (dy * in_w + dx) * channels;
-                        const int8_t **p = &tap[ky * kernel_w + kx];
-                        if ((uint32_t)y >= (uint32_t)in_h || (uint32_t)x >= (uint32_t)in_w) {
-                            *p = pad;
-                        } else if (d <= 0) {
-                            const int32_t k = slot + d;
-                            *p = scratch + (k < 0 ? k + ring_bytes : k);
-                        } else {
-                            *p = here + d;
-                        }
-                    }
+            } else { /* a window reaching past the image: its taps there read the pad row */
+                for (t = 0; t < ring_taps; ++t) {
+                    const int32_t k = slot + order_delta[t];
+                    const int outside = (uint32_t)(oy + order_dy[t]) >= (uint32_t)in_h ||
+                                        (uint32_t)(ox + order_dx[t]) >= (uint32_t)in_w;
+                    tap[order_tap[t]] = outside ? pad : scratch + (k < 0 ? k + ring_bytes : k);
+                }
+                for (; t < ring_taps + input_taps; ++t) {
+                    const int outside = (uint32_t)(oy + order_dy[t]) >= (uint32_t)in_h ||
+                                        (uint32_t)(ox + order_dx[t]) >= (uint32_t)in_w;
+                    tap[order_tap[t]] = outside ? pad : here + order_delta[t];
                 }
             }
             pixel(&layer, tap, weights, out + s * channels);
