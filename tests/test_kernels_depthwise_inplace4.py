@@ -64,13 +64,16 @@ def _weight_quant(draw: st.DrawFn, channels: int) -> QuantParams:
 
 
 @st.composite
-def ring_graphs(draw: st.DrawFn, fours: bool = True):
+def ring_graphs(draw: st.DrawFn, fours: bool = True, kws_like: bool = False):
     """Same-size, stride-1 depthwise convs marked in place: channels 4..68 in fours (fours) or
     any count 2..69 (then mostly not % 4), kernels 1..5 x 1..5, dilation 1 or 2, every top
-    and left padding."""
+    and left padding. kws_like: 3x3 windows and scales whose requantize tail the compiler
+    proves (kws's case: the unrolled nine-tap loop and the proved tail)."""
     rng = np.random.default_rng(draw(seeds))
     c = 4 * draw(st.integers(1, 17)) if fours else draw(st.integers(2, 69))
     kh, kw = draw(st.sampled_from([1, 2, 3, 3, 3, 4, 5])), draw(st.sampled_from([1, 2, 3, 3, 3, 5]))
+    if kws_like:
+        kh = kw = 3
     if kh == kw == 1:
         kw = 3  # a 1x1 depthwise conv is pointwise: another kernel
     dh, dw = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
@@ -79,8 +82,13 @@ def ring_graphs(draw: st.DrawFn, fours: bool = True):
     pads = (top, left, eh - 1 - top, ew - 1 - left)
     n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7))
     in_q = QuantParams.per_tensor(float(np.float32(10.0 ** draw(st.floats(-3.0, 0.0)))), draw(ZERO_POINTS))
-    w_q = _weight_quant(draw, c)
-    out_q = QuantParams.per_tensor(in_q.s * max(w_q.scale) * 10 ** draw(st.floats(-1.0, 3.0)), draw(ZERO_POINTS))
+    if kws_like:  # per-channel scales within a factor 2, an output scale above the products'
+        w_q = QuantParams(tuple(float(np.float32(0.01 * (1 + (i % 7) / 7))) for i in range(c)), (0,) * c, axis=0)
+        out_q = QuantParams.per_tensor(in_q.s * 0.02 * 10 ** draw(st.floats(0.5, 2.5)), draw(ZERO_POINTS))
+    else:
+        w_q = _weight_quant(draw, c)
+        out_q = QuantParams.per_tensor(in_q.s * max(w_q.scale) * 10 ** draw(st.floats(-1.0, 3.0)),
+                                       draw(ZERO_POINTS))
     weights = _weights(draw, rng, (c, 1, kh, kw))
     bias = None if draw(st.booleans()) else rng.integers(-(1 << 16), 1 << 16, size=c).astype(np.int32)
     requant = qparams.conv_requant(in_q, w_q, out_q)
@@ -113,12 +121,29 @@ def test_other_channel_counts_keep_the_general_kernel(kernel_runners, graph, see
     check_kernels(graph, kernel_runners, seed, target=M7)
 
 
+def _proved(graph: Graph, target: KernelTarget) -> bool:
+    (call,) = kernel_calls(graph.nodes[0], graph, target)
+    return int(next(a for a in call.args if getattr(a, "name", "") == "requant").values[-1]) != 0
+
+
+@SETTINGS
+@given(graph=ring_graphs(kws_like=True), seed=seeds, symbol=st.sampled_from(sorted(TARGETS)))
+def test_proved_nine_tap_loop_matches_interpreter(kernel_runners, graph, seed, symbol):
+    assert _symbol(graph, TARGETS[symbol]) == symbol and _proved(graph, TARGETS[symbol])
+    check_kernels(graph, kernel_runners, seed, target=TARGETS[symbol])
+
+
 def test_on_cortex_m(qemu_kernel_runner):
-    cases = draw_examples(st.tuples(ring_graphs(), seeds, st.sampled_from(sorted(TARGETS))), 160)
+    strategy = st.tuples(st.one_of(ring_graphs(), ring_graphs(kws_like=True)), seeds, st.sampled_from(sorted(TARGETS)))
+    cases = draw_examples(strategy, 200)
     assert all(_symbol(g, TARGETS[symbol]) == symbol for g, _, symbol in cases)
     assert {symbol for _, _, symbol in cases} == set(TARGETS)
+    # every pixel loop: guarded and proved tails, 3x3 unrolled or any window, clamped or full range
+    shapes = {(_proved(g, TARGETS[symbol]), g.tensor("w").shape[2:] == (3, 3),
+               g.nodes[0].attrs.act_min == -128 and g.nodes[0].attrs.act_max == 127) for g, _, symbol in cases}
+    assert len(shapes) == 8, shapes
     batch = [kernel_case(g, seed, target=TARGETS[symbol]) for g, seed, symbol in cases]
-    assert check_kernels_batch(batch, qemu_kernel_runner) > 140
+    assert check_kernels_batch(batch, qemu_kernel_runner) > 180
 
 
 def _grid_graph(n, c, h, w, kh, kw, dil, top, left, seed) -> Graph:
