@@ -229,3 +229,29 @@ def test_on_m33_and_m3(qemu_other_core_runner):
     batch = [kernel_case(g, seed, target=TARGETS[symbol]) for g, seed, symbol in cases]
     assert {call.symbol for case in batch for call in case.calls} == set(TARGETS)
     assert check_kernels_batch(batch, qemu_other_core_runner) == len(batch)
+
+
+def _tiny_accumulator_graph(seed: int) -> Graph:
+    """Weights in {-1, 0, 1} and biases in [-3, 3]: accumulators near 0 of both signs, where
+    the proved tail's rounded product is 0 for a negative accumulator (the SMMLAR form's
+    sign fix-up reads the accumulator's sign, tinyc/dw_inplace4.h)."""
+    rng = np.random.default_rng(seed)
+    c = 8
+    wt = rng.integers(-1, 2, size=(c, 1, 3, 3)).astype(np.int8)
+    wt[: c // 2] = 0  # half the channels: the bias alone
+    b = rng.integers(-3, 4, size=c).astype(np.int32)
+    wq = QuantParams(tuple(0.01 * (1 + i / 8) for i in range(c)), (0,) * c, axis=0)
+    attrs = ops.Conv2d((1, 1), (1, 1), (1, 1, 1, 1), c, -128, 127, True)
+    return single_node(attrs, [act("x", (1, c, 4, 5), QuantParams.per_tensor(0.05, 0)), const("w", wt, wq),
+                               const("b", b)],
+                       act("y", (1, c, 4, 5), QuantParams.per_tensor(0.05 * 0.01 * 4, 0)), {"x": NHWC, "y": NHWC})
+
+
+def test_proved_tail_near_zero(kernel_runners, qemu_kernel_runner):
+    graphs = [_tiny_accumulator_graph(seed) for seed in range(6)]
+    for symbol, target in TARGETS.items():
+        assert all(_symbol(g, target) == symbol and _proved(g, target) for g in graphs)
+        for seed, g in enumerate(graphs):
+            check_kernels(g, kernel_runners, seed, target=target)
+        assert check_kernels_batch([kernel_case(g, seed, target=target) for seed, g in enumerate(graphs)],
+                                   qemu_kernel_runner) == len(graphs)

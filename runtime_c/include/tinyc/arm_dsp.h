@@ -194,6 +194,18 @@ static inline int32_t tinyc_smmulr(int32_t a, int32_t b)
 #endif
 }
 
+/* SMMLAR: acc + the high word of a * b, rounded: acc + ((a * b + 2^31) >> 32), wrapping. */
+static inline int32_t tinyc_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+#if TINYC_HAVE_DSP
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)tinyc_smmulr(a, b));
+#endif
+}
+
 /* PKHBT a, b, LSL #16: the low half of a, the low half of b on top. */
 static inline int32_t tinyc_pkhbt_lsl16(int32_t a, int32_t b)
 {

@@ -158,6 +158,16 @@ TINYC_DW3_INLINE void tinyc_dwi4_single(const int8_t *x, const void *w, int wide
     acc->a3 = tinyc_smlatt(x13, w13, acc->a3);
 }
 
+/* dw_tail4.h's proved tail (tinyc_dw3_fast_tail) with one instruction less: SMMLAR adds
+ * k + (acc >> 31) to the product's rounded high word v in the same instruction. acc >> 31
+ * stands for v >> 31: the multiplier is >= 0, so v < 0 only if acc < 0, and where acc < 0 but
+ * v == 0, (k + 0) >> rs == (k - 1) >> rs == output_offset (k = round + (output_offset << rs),
+ * rs >= 1, round = 2^(rs - 1)); the compiler's bounds on v + k + (v >> 31) cover the sum. */
+TINYC_DW3_INLINE int32_t tinyc_dwi4_fast_tail(int32_t acc, int32_t m, const int32_t *fast, int32_t double_shift)
+{
+    return tinyc_smmlar((int32_t)((uint32_t)acc << double_shift), m, fast[0] + (acc >> 31)) >> fast[1];
+}
+
 /* What every pixel of a layer shares. */
 typedef struct {
     const int32_t *consts, *requant;
@@ -204,10 +214,10 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
             }
         }
         if (proved) { /* dw_tail4.h's proved tail, its constants from the group's words */
-            out[c] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, g[4], g + 8, double_shift), o, full_range);
-            out[c + 1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, g[5], g + 10, double_shift), o, full_range);
-            out[c + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, g[6], g + 12, double_shift), o, full_range);
-            out[c + 3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, g[7], g + 14, double_shift), o, full_range);
+            out[c] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a0, g[4], g + 8, double_shift), o, full_range);
+            out[c + 1] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a1, g[5], g + 10, double_shift), o, full_range);
+            out[c + 2] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a2, g[6], g + 12, double_shift), o, full_range);
+            out[c + 3] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a3, g[7], g + 14, double_shift), o, full_range);
         } else { /* requant_tail.h's guarded tail */
             const int32_t *r = requant + 2 * c;
             out[c] = tinyc_tail_s8(acc.a0, tinyc_tail_channel_packed(g + 4, r, 0), o.output_offset, o.act_min,
