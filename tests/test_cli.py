@@ -158,8 +158,8 @@ def test_kws_compile_summary(kws_out):
         f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 53,824 B of 1 MB flash",
         "  of the weights, 19,456 B are the int16 copies the DSP kernels run faster on (the board's flash has room; "
         "int8 weights otherwise)",
-        f"  on cortex-m7 (model + runtime, -O2): flash 70,680 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
-        "  runtime code on cortex-m7: 16,306 B (kernels 15,382 + generated glue 616 + library 308; weights and "
+        f"  on cortex-m7 (model + runtime, -O2): flash 70,572 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
+        "  runtime code on cortex-m7: 16,196 B (kernels 15,272 + generated glue 616 + library 308; weights and "
         "parameters excluded)",
     ]
 

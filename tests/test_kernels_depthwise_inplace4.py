@@ -255,3 +255,22 @@ def test_proved_tail_near_zero(kernel_runners, qemu_kernel_runner):
             check_kernels(g, kernel_runners, seed, target=target)
         assert check_kernels_batch([kernel_case(g, seed, target=target) for seed, g in enumerate(graphs)],
                                    qemu_kernel_runner) == len(graphs)
+
+
+def test_int16_weights_take_the_proved_double_shift():
+    """Where the tail is proved, the int16-weight kernel's weights and biases come shifted by
+    its double shift (the tail then shifts nothing); the int8 kernel's do not."""
+    graph = _grid_graph(1, 8, 4, 4, 3, 3, 1, 1, 1, seed=3)
+    calls = {symbol: kernel_calls(graph.nodes[0], graph, target)[0] for symbol, target in TARGETS.items()}
+    args = {symbol: {a.name: a for a in call.args if hasattr(a, "values")} for symbol, call in calls.items()}
+    shift = int(np.asarray(args[SYMBOL]["requant"].values)[-1])
+    assert shift >= 1 and int(np.asarray(args[SYMBOL_W16]["requant"].values)[-1]) == shift
+    narrow = np.asarray(args[SYMBOL]["consts"].values).reshape(2, 16)
+    wide = np.asarray(args[SYMBOL_W16]["consts"].values).reshape(2, 16)
+    assert wide[:, :4].tolist() == (narrow[:, :4].astype(np.int64) << shift).tolist()
+    assert wide[:, 4:].tolist() == narrow[:, 4:].tolist()
+    words = np.asarray(args[SYMBOL_W16]["weights"].values).view(np.uint32).astype(np.int64)
+    halves = np.stack([words & 0xFFFF, words >> 16], axis=1).reshape(-1).astype(np.uint16).view(np.int16)
+    plain = pair_taps_w16(graph.tensor("w").data).view(np.uint32).astype(np.int64)
+    plain_halves = np.stack([plain & 0xFFFF, plain >> 16], axis=1).reshape(-1).astype(np.uint16).view(np.int16)
+    assert halves.astype(np.int64).tolist() == (plain_halves.astype(np.int64) << shift).tolist()

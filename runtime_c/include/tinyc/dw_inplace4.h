@@ -9,7 +9,9 @@
  *   weights per group of four channels its T = kernel_h * kernel_w taps, tap pairs (2p, 2p + 1)
  *           paired per channel for SMLAD (a, b the pair's taps, 0..3 the channels):
  *           int8:  two words {a0, a1, b0, b1} {a2, a3, b2, b3} (SXTB16 pairs them),
- *           int16: four words {a0, b0} {a1, b1} {a2, b2} {a3, b3};
+ *           int16: four words {a0, b0} {a1, b1} {a2, b2} {a3, b3}, and where the tail is
+ *           proved, these weights and the biases below shifted left by its double shift, so
+ *           the tail needs no shift (the compiler proved acc << double_shift fits);
  *           an odd last tap as int8 {w0, w1, w2, w3}, int16 {w0, w2} {w1, w3};
  *   consts  per group of four channels 16 words, what its pixels read in one place: the bias
  *           (the model's plus input_offset * the channel's weight sum) of the four channels,
@@ -184,7 +186,9 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
     const int32_t channels = layer->channels;
     const int32_t taps = nine ? 9 : layer->taps;
     const int32_t *requant = layer->requant;
-    const int32_t double_shift = layer->double_shift;
+    /* int16 weights and their biases come pre-shifted by the proved tail's double shift
+     * (kernels/depthwise_inplace4.py): the accumulator is acc << double_shift already */
+    const int32_t double_shift = wide ? 0 : layer->double_shift;
     const tinyc_dw3_out o = layer->o;
     const int32_t pair_bytes = wide ? 16 : 8;
     const int32_t single_bytes = wide ? 8 : 4;
@@ -391,6 +395,9 @@ static inline void tinyc_dwi4_run_portable(const tinyc_conv_params *params, cons
                                                          in_x0 + kx * params->dilation_w);
                         acc += (int32_t)x[c] * tinyc_dwi4_weight(weights, wide, taps, ky * params->kernel_w + kx, c);
                     }
+                }
+                if (wide && requant[2 * channels] != 0) {
+                    acc /= (int32_t)1 << requant[2 * channels]; /* pre-shifted: exact */
                 }
                 out[s * channels + c] = tinyc_requantize_s8(acc, g[4], tinyc_tail_packed_shift(requant, c),
                                                             params->output_offset, params->act_min, params->act_max);
