@@ -11,13 +11,9 @@ saves recomputing what they would return).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from ..kernels.call import KernelCall
 from .band_facts import Models
-
-if TYPE_CHECKING:
-    from .stage import Stage, StageError
+from .stage_types import Stage, StageError
 
 # (the int16-weight rule, node, attrs, region shapes, row strides) -> (the region names the calls
 # were built for, the calls): stage.py renames them to each patch's own regions.
@@ -28,4 +24,4 @@ CallMemo = dict[tuple, tuple[list[str], list[KernelCall]]]
 class SearchMemo:
     calls: CallMemo = field(default_factory=dict)  # kernel calls per node geometry (stage._node_calls)
     models: Models = field(default_factory=dict)  # kernel access models per node geometry (band_facts.py)
-    stages: dict[tuple[str, bool], "Stage | StageError"] = field(default_factory=dict)  # (split, tiles) -> find_stage
+    stages: dict[tuple[str, bool], Stage | StageError] = field(default_factory=dict)  # (split, tiles) -> find_stage

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from ..errors import TinycError
 from ..ir.graph import Graph, Node, Tensor
 from ..ir.layout import CHW, NHWC, same_bytes
 from ..kernels.call import KernelCall, TensorArg
@@ -31,24 +30,9 @@ from ..memory.planners import DEFAULT_PLANNER, plan
 from ..program import Iteration, LoopStep, NodeStep, Program, Region, Step, node_macs
 from .band_facts import band_facts
 from .memo import CallMemo, SearchMemo
+from .stage_types import Stage, StageError
 from .resident import resident_facts
 from .rows import STAGE_KINDS, InputRows, Rows, band_attrs, input_rows
-
-
-class StageError(TinycError):
-    """This (K, grid) cannot be a patch stage; the message says why."""
-
-
-@dataclass(frozen=True)
-class Stage:
-    split: str  # K: the tensor the bands tile
-    nodes: tuple[Node, ...]  # in the straight program's order; the last produces K
-    inputs: tuple[str, ...]  # resident tensors the stage reads from outside
-    planar: frozenset[str] = frozenset()  # its channel-major (CHW) images: regions of their planes
-
-    @property
-    def scoped(self) -> tuple[str, ...]:
-        return tuple(sorted(o for n in self.nodes for o in n.outputs if o != self.split))
 
 
 def _is_image(graph: Graph, name: str) -> bool:
