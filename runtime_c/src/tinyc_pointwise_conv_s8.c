@@ -434,6 +434,10 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
+/* The in-place int16-weight kernel for in_c == 64 (kws's 64 -> 64 layers): each output channel
+ * pair's 16 blocks unrolled, no loop or spill between them. */
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in64, 0, 1, 1, 1, 64)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in64, 0, 0, 1, 1, 64)
 
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1, 0)
@@ -496,6 +500,8 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
         } else if (const_in_c == 16) {
             pixels = full_range ? tinyc_pw_x16_proved_full_w16_in16 : tinyc_pw_x16_proved_w16_in16;
+        } else if (const_in_c == 64) {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w16_in64 : tinyc_pw_x16_proved_w16_in64;
         } else if (wide) {
             pixels = full_range ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_w16;
         } else {
@@ -644,4 +650,17 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                int8_t *scratch)
 {
     tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                    const int32_t *weights, const int32_t *bias,
+                                                    const int32_t *multiplier, const int32_t *requant,
+                                                    int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1);
 }
