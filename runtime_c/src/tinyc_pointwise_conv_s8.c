@@ -259,13 +259,30 @@ TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t off
         (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
     } while (0)
 
-/* The expanded pair (pair == 0: one pixel) times two channels, two blocks per iteration. */
+/* Four blocks in a row. */
+#define TINYC_PW_QUAD_X16_2X2(s, w, block, wide, acc)                                                               \
+    do {                                                                                                          \
+        TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);                                                                  \
+        TINYC_PW_BLOCK_X16_2X2((s) + 4, (w) + (block), wide, acc);                                                \
+        TINYC_PW_BLOCK_X16_2X2((s) + 8, (w) + 2 * (block), wide, acc);                                            \
+        TINYC_PW_BLOCK_X16_2X2((s) + 12, (w) + 3 * (block), wide, acc);                                           \
+    } while (0)
+
+/* The expanded pair (pair == 0: one pixel) times two channels, two blocks per iteration;
+ * unrolled64 (a constant: the in_c 64 kernel's pairs): the 16 blocks in a row, no loop. */
 TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot_x16(const int32_t *s, int32_t in_c, const int8_t *w, const int8_t *w_end,
-                                              int wide, int pair, tinyc_pw_acc acc)
+                                              int wide, int pair, int unrolled64, tinyc_pw_acc acc)
 {
     const int32_t block = wide ? 16 : 8;
     const int8_t *w_quads_end = w + (in_c >> 4) * 4 * block;
     const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
+    if (pair && unrolled64) { /* written out: gcc -O2 keeps a loop of 16 */
+        TINYC_PW_QUAD_X16_2X2(s, w, block, wide, acc);
+        TINYC_PW_QUAD_X16_2X2(s + 16, w + 4 * block, block, wide, acc);
+        TINYC_PW_QUAD_X16_2X2(s + 32, w + 8 * block, block, wide, acc);
+        TINYC_PW_QUAD_X16_2X2(s + 48, w + 12 * block, block, wide, acc);
+        return acc;
+    }
     /* A pair: four blocks per iteration (the loop's own instructions a smaller share). */
     while (pair && w != w_quads_end) {
         TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
@@ -349,7 +366,7 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
         }
         if (x16) {
-            acc = tinyc_pw_dot_x16(expanded, in_c, w, w_end, wide, pair, acc);
+            acc = tinyc_pw_dot_x16(expanded, in_c, w, w_end, wide, pair, const_in_c == 64, acc);
         } else if (pair) {
             acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         } else {

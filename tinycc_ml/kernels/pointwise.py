@@ -308,7 +308,7 @@ POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
 
 # in_c 64 (kws's four 64 -> 64 layers), listed ahead of POINTWISE_NHWC_IN_PLACE_W16 (conv.py):
 # the same loops and order with the count a constant (each channel pair's 16 blocks
-# unrolled); 1.16 -> 1.07 instructions per MAC on qemu-m7.
+# unrolled); 1.16 -> 0.96 instructions per MAC on qemu-m7.
 POINTWISE_NHWC_IN_PLACE_IN64_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_in64_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
     c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_in64_w16,
