@@ -48,6 +48,12 @@ W16, IN_PLACE_W16 = "tinyc_pointwise_conv_w16_s8", "tinyc_pointwise_conv_inplace
 IN8_W16, IN16_W16 = "tinyc_pointwise_conv_in8_w16_s8", "tinyc_pointwise_conv_in16_w16_s8"
 X16_W16 = "tinyc_pointwise_conv_x16_w16_s8"  # in_c >= 32: each pixel pair expanded to int16 in a scratch
 W16_FAMILY = {W16, IN8_W16, IN16_W16, X16_W16}  # in_c 8 and 16: the count a constant of the loop
+IN_PLACE_IN64_W16 = "tinyc_pointwise_conv_inplace_pairs_in64_w16_s8"  # in_c 64 unrolled (kws)
+IN_PLACE_W16_FAMILY = {IN_PLACE_W16, IN_PLACE_IN64_W16}
+
+
+def in_place_w16_symbol(in_c: int) -> str:
+    return IN_PLACE_IN64_W16 if in_c == 64 else IN_PLACE_W16
 
 
 def w16_symbol(in_c: int, out_c: int) -> str:
@@ -84,9 +90,10 @@ def _weight_quant(draw: st.DrawFn, channels: int) -> QuantParams:
 
 
 @st.composite
-def pointwise_graphs(draw: st.DrawFn, most_in: int = 64, most_out: int = 40, in_place: bool = False) -> Graph:
+def pointwise_graphs(draw: st.DrawFn, most_in: int = 64, most_out: int = 40, in_place: bool = False,
+                     in_c: int | None = None) -> Graph:
     rng = np.random.default_rng(draw(seeds))
-    in_c = 4 * draw(st.integers(1, most_in // 4))
+    in_c = 4 * draw(st.integers(1, most_in // 4)) if in_c is None else in_c
     out_c = 2 * draw(st.integers(1, most_out // 2))
     n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 7))
     in_q = QuantParams.per_tensor(float(np.float32(10.0 ** draw(st.floats(-3.0, 0.0)))),
@@ -275,7 +282,16 @@ def test_pointwise_w16_matches_interpreter(kernel_runners, graph, seed):
 @given(graph=pointwise_graphs(in_place=True), seed=seeds)
 def test_in_place_pointwise_pairs_w16_match_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == IN_PLACE_W16
+    assert call.symbol == in_place_w16_symbol(call.params["in_c"])
+    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+
+
+@SETTINGS
+@given(graph=pointwise_graphs(in_place=True, in_c=64, most_out=80), seed=seeds)
+def test_in_place_pointwise_pairs_in64_w16_match_interpreter(kernel_runners, graph, seed):
+    """in_c 64: the kernel with the count a constant, every output count, width and range."""
+    (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
+    assert call.symbol == IN_PLACE_IN64_W16
     check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
 
 
@@ -304,14 +320,33 @@ def test_pointwise_w16_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
     assert tally.symbols == {W16, IN8_W16} and tally.cases > 100 and tally.tight > 0, tally
     for lib in (kernel_lib, kernel_lib_simd):
         tally = check_grid(lib, _grid(in_place=True), replayable=False, tight=False, target=M7_FLASH)
-        assert tally.symbols == {IN_PLACE_W16} and tally.cases > 100, tally
+        assert tally.symbols <= IN_PLACE_W16_FAMILY and tally.cases > 100, tally
     tally = check_grid(kernel_lib_simd, _grid(), replayable=True, tight=False, target=M7_FLASH)
     assert tally.symbols == {W16, IN8_W16} and tally.cases > 100, tally
+
+
+
+def test_in_place_pairs_in64_w16_keep_their_overlap_distances(kernel_lib, kernel_lib_simd):
+    """The in_c 64 kernel: the model's distances on both builds (exactly in place for kws's
+    64 -> 64 layers, a positive distance where out_c > in_c)."""
+    shapes = itertools.product((1, 2), (1, 3), (1, 2, 5), (64,), (2, 16, 64, 80))
+    graphs = [_overlap_graph(*shape, seed, True) for seed, shape in enumerate(shapes)]
+    for lib in (kernel_lib, kernel_lib_simd):
+        tally = check_grid(lib, graphs, replayable=False, tight=False, target=M7_FLASH)
+        assert tally.symbols == {IN_PLACE_IN64_W16} and tally.cases > 40, tally
+    assert single_node_distance(_overlap_graph(1, 25, 5, 64, 64, 0, True), "x", M7_FLASH) <= 0
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["plain", "in_place"])
 def test_pointwise_w16_on_cortex_m(qemu_kernel_runner, in_place):
     cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 120)
     built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    assert {case.calls[0].symbol for case in built} <= ({IN_PLACE_W16} if in_place else W16_FAMILY)
+    assert {case.calls[0].symbol for case in built} <= (IN_PLACE_W16_FAMILY if in_place else W16_FAMILY)
     assert check_kernels_batch(built, qemu_kernel_runner) > 80
+
+
+def test_in_place_pointwise_in64_w16_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(pointwise_graphs(in_place=True, in_c=64, most_out=80), seeds), 60)
+    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
+    assert {case.calls[0].symbol for case in built} == {IN_PLACE_IN64_W16}
+    assert check_kernels_batch(built, qemu_kernel_runner) > 40

@@ -259,13 +259,30 @@ TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t off
         (acc).a1 = tinyc_smlad(w13_, a13_, (acc).a1);                                                             \
     } while (0)
 
-/* The expanded pair (pair == 0: one pixel) times two channels, two blocks per iteration. */
+/* Four blocks in a row. */
+#define TINYC_PW_QUAD_X16_2X2(s, w, block, wide, acc)                                                               \
+    do {                                                                                                          \
+        TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);                                                                  \
+        TINYC_PW_BLOCK_X16_2X2((s) + 4, (w) + (block), wide, acc);                                                \
+        TINYC_PW_BLOCK_X16_2X2((s) + 8, (w) + 2 * (block), wide, acc);                                            \
+        TINYC_PW_BLOCK_X16_2X2((s) + 12, (w) + 3 * (block), wide, acc);                                           \
+    } while (0)
+
+/* The expanded pair (pair == 0: one pixel) times two channels, two blocks per iteration;
+ * unrolled64 (a constant: the in_c 64 kernel's pairs): the 16 blocks in a row, no loop. */
 TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot_x16(const int32_t *s, int32_t in_c, const int8_t *w, const int8_t *w_end,
-                                              int wide, int pair, tinyc_pw_acc acc)
+                                              int wide, int pair, int unrolled64, tinyc_pw_acc acc)
 {
     const int32_t block = wide ? 16 : 8;
     const int8_t *w_quads_end = w + (in_c >> 4) * 4 * block;
     const int8_t *w_pairs_end = w + (in_c >> 3) * 2 * block;
+    if (pair && unrolled64) { /* written out: gcc -O2 keeps a loop of 16 */
+        TINYC_PW_QUAD_X16_2X2(s, w, block, wide, acc);
+        TINYC_PW_QUAD_X16_2X2(s + 16, w + 4 * block, block, wide, acc);
+        TINYC_PW_QUAD_X16_2X2(s + 32, w + 8 * block, block, wide, acc);
+        TINYC_PW_QUAD_X16_2X2(s + 48, w + 12 * block, block, wide, acc);
+        return acc;
+    }
     /* A pair: four blocks per iteration (the loop's own instructions a smaller share). */
     while (pair && w != w_quads_end) {
         TINYC_PW_BLOCK_X16_2X2(s, w, wide, acc);
@@ -349,7 +366,7 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             acc.a1 = acc.b1 = k.bias != 0 ? k.bias[oc + 1] : 0;
         }
         if (x16) {
-            acc = tinyc_pw_dot_x16(expanded, in_c, w, w_end, wide, pair, acc);
+            acc = tinyc_pw_dot_x16(expanded, in_c, w, w_end, wide, pair, const_in_c == 64, acc);
         } else if (pair) {
             acc = tinyc_pw_dot2x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         } else {
@@ -434,6 +451,10 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
+/* The in-place int16-weight kernel for in_c == 64 (kws's 64 -> 64 layers): each output channel
+ * pair's 16 blocks unrolled, no loop or spill between them. */
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in64, 0, 1, 1, 1, 64)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in64, 0, 0, 1, 1, 64)
 
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1, 0)
@@ -496,6 +517,8 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
         } else if (const_in_c == 16) {
             pixels = full_range ? tinyc_pw_x16_proved_full_w16_in16 : tinyc_pw_x16_proved_w16_in16;
+        } else if (const_in_c == 64) {
+            pixels = full_range ? tinyc_pw_x16_proved_full_w16_in64 : tinyc_pw_x16_proved_w16_in64;
         } else if (wide) {
             pixels = full_range ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_w16;
         } else {
@@ -644,4 +667,17 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                int8_t *scratch)
 {
     tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                    const int32_t *weights, const int32_t *bias,
+                                                    const int32_t *multiplier, const int32_t *requant,
+                                                    int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1);
 }

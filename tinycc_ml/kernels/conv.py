@@ -33,7 +33,8 @@ from .common import (
 from . import conv_gather, conv_w16
 from .depthwise3x3 import DEPTHWISE_3X3
 from .depthwise_inplace4 import DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_W16, ring_scratch
-from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16,
+from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_IN64_W16,
+                        POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16,
                         POINTWISE_NHWC_W16_SMALL, POINTWISE_NHWC_X16_W16,
                         POINTWISE_NHWC_IN16_X16_W16)
 from .target import KernelTarget
@@ -343,6 +344,7 @@ def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVar
 # channel-major ones' planes are defined on whole tensors, so a strided region never
 # selects them (the registry skips them; a patch stage runs no conv in place).
 CONV_VARIANTS: tuple[KernelVariant, ...] = (
+    POINTWISE_NHWC_IN_PLACE_IN64_W16,  # in_c 64, the count a constant of the loop
     POINTWISE_NHWC_IN_PLACE_W16,  # the same with int16 weights, where the flash has room
     POINTWISE_NHWC_IN_PLACE,  # DSP cores, in_c % 4 == 0 and even out_c: two pixels a block
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",

@@ -171,6 +171,13 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch);
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+/* tinyc_pointwise_conv_inplace_pairs_w16_s8 for in_c == 64: the count a constant of the loop
+ * (the compiler picks it for exactly that count). */
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                    const int32_t *weights, const int32_t *bias,
+                                                    const int32_t *multiplier, const int32_t *requant,
+                                                    int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 /* tinyc_pointwise_conv_w16_s8 for in_c == 8 and in_c == 16: the count a constant of the loop
  * (its dot products unrolled). */
 void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
