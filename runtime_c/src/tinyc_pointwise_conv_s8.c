@@ -445,53 +445,79 @@ TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, i
     return tinyc_tail_clamp_s8(acc, k->act_min, k->act_max, full_range);
 }
 
-TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, const int32_t *x, int8_t *y, int full_range)
+/* All output channels of one pixel from its 8 input bytes lo, hi (read by the caller, so
+ * both pixels of a pair are read before either's outputs are written). Out of line: the
+ * loop gets the registers, and the pair and an odd row's last pixel share it. The call's
+ * fields are read before the first store (an int8 store may alias *k). */
+TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y, int full_range)
 {
-    const int32_t *w = (const int32_t *)(const void *)k->weights;
-    const int32_t *f = k->proved;
-    const int32_t *const f_end = f + 4 * k->out_c;
-    const int32_t x02 = x[0], x13 = x[1], x46 = x[2], x57 = x[3];
+    const tinyc_pw_call kk = *k;
+    const int32_t *w = (const int32_t *)(const void *)kk.weights;
+    const int32_t *f = kk.proved;
+    const int32_t *const f_end = f + 4 * kk.out_c;
+    const int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
+    const int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
     while (f != f_end) {
-        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, k, full_range);
-        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, k, full_range);
+        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, &kk, full_range);
+        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, &kk, full_range);
         w += 8;
         f += 8;
         y += 2;
     }
 }
 
+#if defined(__GNUC__)
+#define TINYC_PW_IN8_NOINLINE static __attribute__((noinline, unused))
+#else
+#define TINYC_PW_IN8_NOINLINE static
+#endif
+
+TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_full(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
+{
+    tinyc_pw_in8_pixel(k, lo, hi, y, 1);
+}
+
+TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_clamp(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
+{
+    tinyc_pw_in8_pixel(k, lo, hi, y, 0);
+}
+
 /* Every pixel of tinyc_pointwise_conv_in8_w16_s8's call (proved tail, folded offset): per
  * row, the pixels in pairs as kernels/access.py pointwise_pairs models, both pixels' input
- * read and widened before any output of the pair is written (no later than the model reads
- * it), then pixel a's outputs, then pixel b's (no earlier than the model writes them). */
+ * read before any output of the pair is written (no later than the model reads it), then
+ * pixel a's outputs, then pixel b's (no earlier than the model writes them). */
 TINYC_PW_INLINE void tinyc_pw_image_in8(const tinyc_pw_call *call, const int8_t *input, int8_t *output,
                                         int full_range)
 {
     const tinyc_pw_call k = *call;
-    int32_t row, x, p;
+    int32_t row, x;
     for (row = 0; row < k.rows; ++row) {
         const int8_t *xa = input + row * k.width * 8;
         int8_t *ya = output + row * k.width * k.out_c;
-        for (x = 0; x < k.width; x += 2) {
-            const int32_t count = x + 1 < k.width ? 2 : 1;
-            int32_t widened[8];
-            for (p = 0; p < count; ++p) {
-                const int32_t lo = tinyc_read_s8x4(xa + 8 * p), hi = tinyc_read_s8x4(xa + 8 * p + 4);
-                widened[4 * p] = tinyc_sxtb16(lo);
-                widened[4 * p + 1] = tinyc_sxtb16_ror8(lo);
-                widened[4 * p + 2] = tinyc_sxtb16(hi);
-                widened[4 * p + 3] = tinyc_sxtb16_ror8(hi);
-            }
-            for (p = 0; p < count; ++p) {
-                tinyc_pw_in8_pixel(&k, widened + 4 * p, ya + p * k.out_c, full_range);
+        for (x = 0; x + 1 < k.width; x += 2) {
+            const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
+            const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
+            if (full_range) {
+                tinyc_pw_in8_pixel_full(&k, a_lo, a_hi, ya);
+                tinyc_pw_in8_pixel_full(&k, b_lo, b_hi, ya + k.out_c);
+            } else {
+                tinyc_pw_in8_pixel_clamp(&k, a_lo, a_hi, ya);
+                tinyc_pw_in8_pixel_clamp(&k, b_lo, b_hi, ya + k.out_c);
             }
             xa += 16;
             ya += 2 * k.out_c;
         }
+        if (x < k.width) {
+            if (full_range) {
+                tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
+            } else {
+                tinyc_pw_in8_pixel_clamp(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
+            }
+        }
     }
 }
 
-static __attribute__((noinline, unused)) void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
+TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
                                                            int8_t *output, int8_t *scratch)
 {
     (void)scratch;
