@@ -421,6 +421,133 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
     }
 }
 
+/* tinyc_pointwise_conv_in8_w16_s8's proved loop: one pixel's 8 inputs widened into four
+ * registers {x0, x2}, {x1, x3}, {x4, x6}, {x5, x7} serve all its output channels, so per
+ * output only its weights (2 LDRD), 4 SMLADs, its constants (2 LDRD) and the proved tail. In
+ * the interleaved int16 layout a channel pair's block of 8 words holds channel c's words 0, 1,
+ * 4, 5 and channel c + 1's 2, 3, 6, 7. */
+/* Two consecutive words p[index], p[index + 1] in one LDRD (gcc does not pair the word reads
+ * of tinyc_pw_in8_output by itself); the portable twin reads them as they are. The memory
+ * clobber orders it after every earlier store (an output byte may alias nothing it reads, but
+ * the compiler cannot know). */
+
+#if TINYC_HAVE_DSP && defined(__GNUC__)
+#define TINYC_PW_READ_PAIR(p, index, lo, hi)                                                                        \
+    __asm__("ldrd %0, %1, [%2, #%c3]" : "=r"(lo), "=r"(hi) : "r"(p), "i"(4 * (index)) : "memory")
+#else
+#define TINYC_PW_READ_PAIR(p, index, lo, hi)                                                                        \
+    do {                                                                                                          \
+        (lo) = (p)[index];                                                                                        \
+        (hi) = (p)[(index) + 1];                                                                                  \
+    } while (0)
+#endif
+
+/* One output of tinyc_pw_in8_pixel, channel j (0, 1) of the pair at w, f: its words
+ * w[2j], w[2j + 1], w[2j + 4], w[2j + 5], its constants f[4j .. 4j + 3] (bias, multiplier, k,
+ * right_shift). The tail is tinyc_tail_proved with SMMLAR adding
+ * k + (acc >> 31) (dw_inplace4.h tinyc_dwi4_fast_tail: the same proof covers it). */
+TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, int j, int32_t x02, int32_t x13,
+                                           int32_t x46, int32_t x57, const tinyc_pw_call *k, int full_range)
+{
+    int32_t bias, m, w0, w1, w4, w5, kk, right_shift;
+    TINYC_PW_READ_PAIR(f, 4 * j, bias, m);
+    TINYC_PW_READ_PAIR(w, 2 * j, w0, w1);
+    TINYC_PW_READ_PAIR(w, 2 * j + 4, w4, w5);
+    TINYC_PW_READ_PAIR(f, 4 * j + 2, kk, right_shift);
+    int32_t acc = tinyc_smlad(w0, x02, bias);
+    acc = tinyc_smlad(w1, x13, acc);
+    acc = tinyc_smlad(w4, x46, acc);
+    acc = tinyc_smlad(w5, x57, acc);
+    acc = tinyc_smmlar((int32_t)((uint32_t)acc << k->double_shift), m, kk + (acc >> 31)) >> right_shift;
+    return tinyc_tail_clamp_s8(acc, k->act_min, k->act_max, full_range);
+}
+
+/* All output channels of one pixel from its 8 input bytes lo, hi (read by the caller, so
+ * both pixels of a pair are read before either's outputs are written). Out of line: the
+ * loop gets the registers, and the pair and an odd row's last pixel share it. The call's
+ * fields are read before the first store (an int8 store may alias *k). */
+TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y, int full_range)
+{
+    const tinyc_pw_call kk = *k;
+    const int32_t *w = (const int32_t *)(const void *)kk.weights;
+    const int32_t *f = kk.proved;
+    const int32_t *const f_end = f + 4 * kk.out_c;
+    const int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
+    const int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
+    while (f != f_end) {
+        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, &kk, full_range);
+        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, &kk, full_range);
+        w += 8;
+        f += 8;
+        y += 2;
+    }
+}
+
+#if defined(__GNUC__)
+#define TINYC_PW_IN8_NOINLINE static __attribute__((noinline, unused))
+#else
+#define TINYC_PW_IN8_NOINLINE static
+#endif
+
+TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_full(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
+{
+    tinyc_pw_in8_pixel(k, lo, hi, y, 1);
+}
+
+TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_clamp(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
+{
+    tinyc_pw_in8_pixel(k, lo, hi, y, 0);
+}
+
+/* Every pixel of tinyc_pointwise_conv_in8_w16_s8's call (proved tail, folded offset): per
+ * row, the pixels in pairs as kernels/access.py pointwise_pairs models, both pixels' input
+ * read before any output of the pair is written (no later than the model reads it), then
+ * pixel a's outputs, then pixel b's (no earlier than the model writes them). */
+TINYC_PW_INLINE void tinyc_pw_image_in8(const tinyc_pw_call *call, const int8_t *input, int8_t *output,
+                                        int full_range)
+{
+    const tinyc_pw_call k = *call;
+    int32_t row, x;
+    for (row = 0; row < k.rows; ++row) {
+        const int8_t *xa = input + row * k.width * 8;
+        int8_t *ya = output + row * k.width * k.out_c;
+        for (x = 0; x + 1 < k.width; x += 2) {
+            const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
+            const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
+            if (full_range) {
+                tinyc_pw_in8_pixel_full(&k, a_lo, a_hi, ya);
+                tinyc_pw_in8_pixel_full(&k, b_lo, b_hi, ya + k.out_c);
+            } else {
+                tinyc_pw_in8_pixel_clamp(&k, a_lo, a_hi, ya);
+                tinyc_pw_in8_pixel_clamp(&k, b_lo, b_hi, ya + k.out_c);
+            }
+            xa += 16;
+            ya += 2 * k.out_c;
+        }
+        if (x < k.width) {
+            if (full_range) {
+                tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
+            } else {
+                tinyc_pw_in8_pixel_clamp(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
+            }
+        }
+    }
+}
+
+TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
+                                                           int8_t *output, int8_t *scratch)
+{
+    (void)scratch;
+    tinyc_pw_image_in8(call, input, output, 1);
+}
+
+TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_w16_in8(const tinyc_pw_call *call, const int8_t *input, int8_t *output,
+                                                      int8_t *scratch)
+{
+    (void)scratch;
+    tinyc_pw_image_in8(call, input, output, 0);
+}
+
 /* Out of line, so the loops over channels and blocks get the registers: the folded offset
  * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
  * general case (an input offset the registry could not fold, any range); each with pair a
@@ -446,9 +573,7 @@ TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
-/* The small-in_c kernels (tinyc_pointwise_conv_in8_w16_s8, _in16_): in_c a constant. */
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
+/* The in_c 16 kernel (tinyc_pointwise_conv_in16_w16_s8): in_c a constant. */
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
 /* The in-place int16-weight kernel for in_c == 64 (kws's 64 -> 64 layers): each output channel
