@@ -17,7 +17,7 @@
 #include "tinyc/requant.h"
 #include "tinyc/tinyc_nn.h"
 
-void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const int8_t *input,
+TINYC_SIZE_OPTIMIZED void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const int8_t *input,
                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output)
 {
