@@ -408,7 +408,8 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
  * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
  * general case (an input offset the registry could not fold, any range); each with pair a
  * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
- * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. */
+ * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. The
+ * general case (_offset) is the rare fallback: compiled for size. */
 #define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved, const_in_c)                                \
     TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
@@ -425,10 +426,10 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
 
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w8, 0, 0, 0, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
 /* The small-in_c kernels (tinyc_pointwise_conv_in8_w16_s8, _in16_): in_c a constant. */
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16_in8, 0, 1, 1, 1, 8)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16_in8, 0, 0, 1, 1, 8)
@@ -437,10 +438,10 @@ TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
 
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16, 0, 0, 1, 1, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
 
 typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch);
 #endif /* TINYC_USE_SIMD */
