@@ -148,9 +148,10 @@ static inline int32_t tinyc_requant_fast_mbqm(int32_t acc, tinyc_requant_channel
 
 /* Code that runs a handful of times per inference (kernels a model calls once, border pixels,
  * run-time fallbacks) compiled for size: it is most of a firmware's runtime code and almost
- * none of its instructions. GCC only; clang has no per-function optimization level. */
+ * none of its instructions. Without loop distribution, so no loop becomes a call to memset
+ * (which would link the library's). GCC only; clang has no per-function optimization level. */
 #if defined(__GNUC__) && !defined(__clang__)
-#define TINYC_SIZE_OPTIMIZED __attribute__((optimize("Os")))
+#define TINYC_SIZE_OPTIMIZED __attribute__((optimize("Os", "no-tree-loop-distribute-patterns")))
 #else
 #define TINYC_SIZE_OPTIMIZED
 #endif
