@@ -164,8 +164,8 @@ def test_kws_compile_summary(kws_out):
         f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 55,364 B of 1 MB flash",
         "  of the weights, 19,712 B are the int16 copies the DSP kernels run faster on (the board's flash has room; "
         "int8 weights otherwise)",
-        f"  on cortex-m7 (model + runtime, -O2): flash 71,232 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
-        "  runtime code on cortex-m7: 15,342 B (kernels 14,422 + generated glue 612 + library 308; weights and "
+        f"  on cortex-m7 (model + runtime, -O2): flash 69,052 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
+        "  runtime code on cortex-m7: 13,160 B (kernels 12,240 + generated glue 612 + library 308; weights and "
         "parameters excluded)",
     ]
 
