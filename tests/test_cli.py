@@ -154,18 +154,18 @@ def test_kws_compile_summary(kws_out):
     assert lines[:3] == [
         "  ops: 14 (12 kernel calls), MACs: 2,656,768",
         f"  arena: {arena:,} B (layer-wise peak without overlap credit 16,448 B, planner {r['planner']}), "
-        "weights (model constants only): 55,364 B",
+        "weights (model constants only): 61,012 B",
         f"  memory: lower bound {r['lower_bound_bytes']:,} B (arena +{arena - r['lower_bound_bytes']:,} B), "
         f"best layer-wise 16,448 B (graph order, proven), {n} overlap{'' if n == 1 else 's'}",
     ]
     assert lines[3].startswith("  live bytes per step: ") and lines[3].endswith(" peak 16,448 B at step 2")
     # Static RAM: the arena and the model's initialised flag (4 B); flash: code + constants.
     assert lines[4:] == [
-        f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 55,364 B of 1 MB flash",
-        "  of the weights, 19,712 B are the int16 copies the DSP kernels run faster on (the board's flash has room; "
+        f"  fits: arena {arena:,} B of 320 KB SRAM ({100 * arena / 327680:.1f} %), weights 61,012 B of 1 MB flash",
+        "  of the weights, 22,016 B are the int16 copies the DSP kernels run faster on (the board's flash has room; "
         "int8 weights otherwise)",
-        f"  on cortex-m7 (model + runtime, -O2): flash 69,052 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
-        "  runtime code on cortex-m7: 13,160 B (kernels 12,240 + generated glue 612 + library 308; weights and "
+        f"  on cortex-m7 (model + runtime, -O2): flash 76,048 B of 1 MB, RAM {arena + 4:,} B of 320 KB",
+        "  runtime code on cortex-m7: 14,480 B (kernels 13,560 + generated glue 612 + library 308; weights and "
         "parameters excluded)",
     ]
 
@@ -187,9 +187,10 @@ def test_kws_report_matches_the_generated_c(kws_out):
     arrays = re.findall(r"^const (int8_t|int32_t) \w+\[(\d+)\] = \{", (out / "src/model_weights.c").read_text(), re.M)
     params = re.findall(r"^static const tinyc_\w+ \w+ = (\{.*\});$", model_c, re.M)
     ints = sum(len(re.findall(r"-?\d+", p.replace("(-2147483647 - 1)", "0"))) for p in params)
-    assert report["weights_bytes"] == sum(sizes[t] * int(n) for t, n in arrays) + 4 * ints == 55364
-    # four pointwise 64->64 layers, the FC and the first conv (64 channels x 10x4 taps)
-    assert report["int16_weights_extra_bytes"] == 4 * 64 * 64 + 64 * 12 + 64 * 40
+    assert report["weights_bytes"] == sum(sizes[t] * int(n) for t, n in arrays) + 4 * ints == 61012
+    # four pointwise 64->64 layers, the FC, the first conv (64 channels x 10x4 taps) and the four 3x3
+    # depthwise layers (tinyc_depthwise_conv_inplace_c4_w16_s8)
+    assert report["int16_weights_extra_bytes"] == 4 * 64 * 64 + 64 * 12 + 64 * 40 + 4 * 64 * 9
     # conv param structs carry all four pads and row strides; the DSP variants add requant tables (the pointwise
     # ones with the proved tail's bias, multiplier, k and shift per channel: 4 x 1,028 B); the pointwise layers int16 weights (+16,384 B)
     assert report["macs"] == sum(op["macs"] for op in report["ops"]) == 2656768

@@ -381,6 +381,58 @@ static inline tinyc_dw3_unit tinyc_dw3_unit_at(int32_t ox, int32_t out_w, int32_
     return (tinyc_dw3_unit)((stride_w == 1 ? TINYC_DW3_PAIR_S1 : TINYC_DW3_PAIR_S2) + kind);
 }
 
+#if !TINYC_USE_SIMD
+/* One unit of the portable path (a pixel, or a pair whose second pixel is stored after the
+ * first's), the SIMD path's order, so one access model holds for both. Out of line so the
+ * kernel's frame stays under the runtime's 512 B stack rule with the pair's holding buffer. */
+TINYC_DW_NOINLINE static void tinyc_dw3_portable_unit(const tinyc_conv_params *params, const int8_t *image,
+                                                      int32_t in_y0, int32_t ox, int32_t count, const int8_t *weights,
+                                                      const int32_t *bias, const int32_t *multiplier,
+                                                      const int32_t *requant, int8_t *out)
+{
+    const int32_t in_h = params->in_h;
+    const int32_t in_w = params->in_w;
+    const int32_t channels = params->in_c;
+    const int32_t in_row_pitch = params->in_w * params->in_c;
+    const int32_t input_offset = params->input_offset;
+    int32_t c, ky, kx, k, j;
+    int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];
+    for (c = 0; c < channels; c += 4) {
+        int8_t group[2][4];
+        for (k = 0; k < count; ++k) {
+            const int32_t in_x0 = (ox + k) * params->stride_w - params->pad_left;
+            for (j = 0; j < 4; ++j) {
+                const int32_t ch = c + j;
+                int32_t acc = tinyc_dw3_lane_bias(bias, ch);
+                for (ky = 0; ky < 3; ++ky) {
+                    const int32_t in_y = in_y0 + ky;
+                    if (in_y < 0 || in_y >= in_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < 3; ++kx) {
+                        const int32_t in_x = in_x0 + kx;
+                        if (in_x < 0 || in_x >= in_w) {
+                            continue;
+                        }
+                        acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + ch] + input_offset) *
+                               (int32_t)weights[tinyc_dw3_weight_index(ch, ky, kx)];
+                    }
+                }
+                group[k][j] = tinyc_requantize_s8(acc, multiplier[ch], tinyc_tail_packed_shift(requant, ch),
+                                                  params->output_offset, params->act_min, params->act_max);
+            }
+        }
+        memcpy(out + c, group[0], 4);
+        if (count == 2) {
+            memcpy(later + c, group[1], 4);
+        }
+    }
+    if (count == 2) {
+        memcpy(out + channels, later, (size_t)channels);
+    }
+}
+#endif
+
 void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output)
@@ -478,8 +530,6 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
 #else
     /* the SIMD path's order (pairs, a group of four channels at a time, the second pixel
      * after the first), so one access model holds for both */
-    const int32_t input_offset = params->input_offset;
-    int32_t c, ky, kx, k, j;
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
@@ -493,41 +543,8 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                             TINYC_DW3_SINGLE
                         ? 1
                         : 2;
-                int8_t *out = out_image + oy * out_row_pitch + ox * channels;
-                int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];
-                for (c = 0; c < channels; c += 4) {
-                    int8_t group[2][4];
-                    for (k = 0; k < count; ++k) {
-                        const int32_t in_x0 = (ox + k) * stride_w - pad_left;
-                        for (j = 0; j < 4; ++j) {
-                            const int32_t ch = c + j;
-                            int32_t acc = tinyc_dw3_lane_bias(bias, ch);
-                            for (ky = 0; ky < 3; ++ky) {
-                                const int32_t in_y = in_y0 + ky;
-                                if (in_y < 0 || in_y >= in_h) {
-                                    continue;
-                                }
-                                for (kx = 0; kx < 3; ++kx) {
-                                    const int32_t in_x = in_x0 + kx;
-                                    if (in_x < 0 || in_x >= in_w) {
-                                        continue;
-                                    }
-                                    acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + ch] + input_offset) *
-                                           (int32_t)weights[tinyc_dw3_weight_index(ch, ky, kx)];
-                                }
-                            }
-                            group[k][j] = tinyc_requantize_s8(acc, multiplier[ch], tinyc_tail_packed_shift(requant, ch),
-                                                              params->output_offset, params->act_min, params->act_max);
-                        }
-                    }
-                    memcpy(out + c, group[0], 4);
-                    if (count == 2) {
-                        memcpy(later + c, group[1], 4);
-                    }
-                }
-                if (count == 2) {
-                    memcpy(out + channels, later, (size_t)channels);
-                }
+                tinyc_dw3_portable_unit(params, image, in_y0, ox, count, weights, bias, multiplier, requant,
+                                        out_image + oy * out_row_pitch + ox * channels);
                 ox += count;
             }
         }

@@ -216,7 +216,10 @@ def depthwise_chw_inplace(p: ParamStruct) -> CallTraffic:
 def depthwise_inplace(p: ParamStruct) -> CallTraffic:
     """tinyc_depthwise_conv_inplace_s8 (stride 1, same size, multiplier 1): per pixel s,
     copy input pixel s into the ring, then per channel c: read the taps after s from the
-    input (those at or before s come from the ring), write output (s, c)."""
+    input (those at or before s come from the ring), write output (s, c). Its DSP twins
+    tinyc_depthwise_conv_inplace_c4(_w16)_s8 keep this order with blocks of four channels
+    merged (a group's reads, then its four writes): reads only earlier, writes in the same
+    order, so this model holds for them (tests/test_kernels_depthwise_inplace4.py)."""
     c = p["in_c"]
     pixel, tapped = _conv_windows(p)  # same size: pixel and tapped index the same raster
     ahead = tapped > pixel

@@ -32,6 +32,7 @@ from .common import (
 )
 from . import conv_gather, conv_w16
 from .depthwise3x3 import DEPTHWISE_3X3
+from .depthwise_inplace4 import DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_W16, ring_scratch
 from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16,
                         POINTWISE_NHWC_W16_SMALL, POINTWISE_NHWC_X16_W16,
                         POINTWISE_NHWC_IN16_X16_W16)
@@ -199,12 +200,6 @@ def _oi(w: np.ndarray) -> np.ndarray:
     return w[:, :, 0, 0]  # [OUT_C][IN_C]
 
 
-def _ring_scratch(params: ParamStruct) -> int:
-    """tinyc_depthwise_conv_inplace_s8: a ring of pad_top * in_w + pad_left + 1 input pixels."""
-    pixels = params["in_h"] * params["in_w"]
-    return min(params["pad_top"] * params["in_w"] + params["pad_left"] + 1, pixels) * params["in_c"]
-
-
 def _im2col_scratch(params: ParamStruct) -> int:
     """tinyc_conv_im2col_s8: two columns of K4 int16 (K4: kernel_h rows of kernel_w * in_c
     values, each rounded up to 4)."""
@@ -353,8 +348,10 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
                   reason="pointwise conv, pixel by pixel through a one-pixel scratch"),
+    DEPTHWISE_IN_PLACE_C4_W16,  # the same with int16 weights, where the flash has room
+    DEPTHWISE_IN_PLACE_C4,  # DSP cores: channels % 4 == 0, up to 25 taps, ahead of the general in-place kernel
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
-                  reorder_weights=_hwo, scratch=_ring_scratch, access=access.depthwise_inplace,
+                  reorder_weights=_hwo, scratch=ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     # DSP cores with flash to spare: KxK convs (not 1x1) with in_c, out_c % 4 == 0, ahead of

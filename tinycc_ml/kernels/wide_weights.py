@@ -1,5 +1,6 @@
 """Which layers may take weights pre-expanded to int16 (tinyc_fully_connected_w16_s8,
-tinyc_pointwise_conv(_inplace_pairs)_w16_s8, tinyc_conv_w16_s8, tinyc_conv_gather_w16_s8): their shapes, and the flash rule they share.
+tinyc_pointwise_conv(_inplace_pairs)_w16_s8, tinyc_conv_w16_s8, tinyc_conv_gather_w16_s8,
+tinyc_depthwise_conv_inplace_c4_w16_s8): their shapes, and the flash rule they share.
 
 The int16 copy doubles a layer's weights in flash. One budget for all of them: the model's
 constants, with the weights of every layer a w16 variant could run doubled, must fit three
@@ -78,12 +79,39 @@ def gather_shape(node: Node, graph: Graph) -> bool:
     return attrs.groups == 1 and (in_c <= 4 or (kernel_h, kernel_w) == (1, 1))
 
 
+def depthwise_inplace4_shape(node: Node, graph: Graph) -> bool:
+    """What tinyc_depthwise_conv_inplace_c4(_w16)_s8 runs: a depthwise conv the in-place pass
+    marked (multiplier 1, stride 1, same size), NHWC, channels % 4 == 0, at most 25 taps
+    spanning less than 2^15 rows and columns, an accumulator that stays in int32 on the way
+    (bias + input_offset * sum w, folded, plus sum x * w with x in [-128, 127])."""
+    if node.kind != "Conv2d" or not node.attrs.in_place:  # type: ignore[attr-defined]
+        return False
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, y = node.inputs[0], node.outputs[0]
+    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC)) or is_pointwise(node, graph):
+        return False
+    xt, yt, w = graph.tensor(x), graph.tensor(y), graph.tensor(node.inputs[1])
+    if not (len(xt.shape) == 4 and attrs.groups == xt.shape[1] == yt.shape[1] == w.shape[0]):
+        return False
+    kernel_h, kernel_w = w.shape[2:]
+    if attrs.strides != (1, 1) or xt.shape != yt.shape or xt.shape[1] % 4 or kernel_h * kernel_w > 25:
+        return False
+    if max((kernel_h - 1) * attrs.dilations[0], (kernel_w - 1) * attrs.dilations[1]) >= 1 << 15:
+        return False  # the C keeps each tap's row and column offset in an int16
+    weights = w.data.astype(np.int64).reshape(w.shape[0], -1)
+    folded = -xt.quant.zp * weights.sum(axis=1)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        folded = folded + np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    running = np.abs(folded) + 128 * np.abs(weights).sum(axis=1)
+    return bool(running.max(initial=0) < 1 << 31)
+
+
 def wide_weights_bytes(graph: Graph, target: KernelTarget) -> int:
     """The model's constants with the weights of every layer a w16 variant could run doubled."""
     wide = {n.inputs[1] for n in graph.nodes
             if fc_w16_shape(n, graph) or pointwise_nhwc_shape(n, graph, target, False)
             or pointwise_nhwc_shape(n, graph, target, True) or kxk_w16_shape(n, graph)
-            or gather_shape(n, graph)}
+            or gather_shape(n, graph) or (target.dsp and depthwise_inplace4_shape(n, graph))}
     return sum(t.nbytes for t in graph.constants()) + sum(graph.tensor(name).nbytes for name in wide)
 
 

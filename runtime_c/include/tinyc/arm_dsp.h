@@ -194,6 +194,42 @@ static inline int32_t tinyc_smmulr(int32_t a, int32_t b)
 #endif
 }
 
+/* SMMLAR: acc + the high word of a * b, rounded: acc + ((a * b + 2^31) >> 32), wrapping. */
+static inline int32_t tinyc_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+#if TINYC_HAVE_DSP
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)tinyc_smmulr(a, b));
+#endif
+}
+
+/* PKHBT a, b, LSL #16: the low half of a, the low half of b on top. */
+static inline int32_t tinyc_pkhbt_lsl16(int32_t a, int32_t b)
+{
+#if TINYC_HAVE_DSP
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16));
+#endif
+}
+
+/* PKHTB a, b, ASR #16: the high half of b below the high half of a. */
+static inline int32_t tinyc_pkhtb_asr16(int32_t a, int32_t b)
+{
+#if TINYC_HAVE_DSP
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((uint32_t)a & 0xFFFF0000u) | ((uint32_t)b >> 16));
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif

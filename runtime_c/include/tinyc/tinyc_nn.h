@@ -116,6 +116,21 @@ void tinyc_depthwise_conv_inplace_s8(const tinyc_conv_params *params, const int8
                                      int8_t *output, int8_t *scratch);
 int32_t tinyc_depthwise_conv_inplace_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* The same on DSP cores for channels % 4 == 0 and windows of up to 25 taps, with the
+ * compiler's layouts (kernels/depthwise_inplace4.py, tinyc/dw_inplace4.h): weights
+ * [channels / 4][taps] in SMLAD tap pairs; consts per four channels their folded biases,
+ * multipliers and proved-tail constants; requant the packed shifts and the proved double
+ * shift; pad: channels bytes of the input zero point. */
+void tinyc_depthwise_conv_inplace_c4_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                        const int32_t *consts, const int32_t *requant, const int8_t *pad,
+                                        int8_t *output, int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_c4_s8_get_buffer_size(const tinyc_conv_params *params);
+/* The same with int16 weights, two per int32 word (where the flash has room: wide_weights.py). */
+void tinyc_depthwise_conv_inplace_c4_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *consts, const int32_t *requant,
+                                            const int8_t *pad, int8_t *output, int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_c4_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+
 /* Pointwise (1x1, stride 1, no padding, groups 1), NHWC: each input pixel is copied into a
  * one-pixel scratch (in_c bytes) before any of its output is written, so with out_c <= in_c
  * the output may start at or before the input. weights [out_c][in_c]. */

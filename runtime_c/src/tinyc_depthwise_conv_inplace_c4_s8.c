@@ -1,0 +1,35 @@
+/*
+ * Depthwise KxK convolution in place, NHWC, int8, channels a multiple of 4, int8 weights in
+ * SMLAD tap pairs (DSP cores; kernels/depthwise_inplace4.py). The loop, the layouts and the
+ * access order are tinyc/dw_inplace4.h's, shared with the int16-weight twin
+ * tinyc_depthwise_conv_inplace_c4_w16_s8.
+ */
+#include "tinyc/dw_inplace4.h"
+
+int32_t tinyc_depthwise_conv_inplace_c4_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_dwi4_ring_pixels(params) * params->in_c;
+}
+
+#if TINYC_USE_SIMD
+TINYC_DWI4_PIXEL(tinyc_dwi4_pixel9_full, 0, 1, 1, 1)
+TINYC_DWI4_PIXEL(tinyc_dwi4_pixel9_clamped, 0, 1, 1, 0)
+TINYC_DWI4_PIXEL(tinyc_dwi4_pixeln_full, 0, 0, 1, 1)
+TINYC_DWI4_PIXEL(tinyc_dwi4_pixeln_clamped, 0, 0, 1, 0)
+TINYC_DWI4_PIXEL(tinyc_dwi4_pixeln_guarded, 0, 0, 0, 0)
+TINYC_DWI4_PIXEL(tinyc_dwi4_pixeln_guarded_full, 0, 0, 0, 1)
+#endif
+
+void tinyc_depthwise_conv_inplace_c4_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                        const int32_t *consts, const int32_t *requant, const int8_t *pad,
+                                        int8_t *output, int8_t *scratch)
+{
+#if TINYC_USE_SIMD
+    static const tinyc_dwi4_pixel_fn fns[6] = {tinyc_dwi4_pixel9_full,  tinyc_dwi4_pixel9_clamped,
+                                               tinyc_dwi4_pixeln_full,  tinyc_dwi4_pixeln_clamped,
+                                               tinyc_dwi4_pixeln_guarded, tinyc_dwi4_pixeln_guarded_full};
+    tinyc_dwi4_run_simd(params, input, weights, consts, requant, pad, output, scratch, fns);
+#else
+    tinyc_dwi4_run_portable(params, input, weights, 0, consts, requant, pad, output, scratch);
+#endif
+}

@@ -1,0 +1,175 @@
+"""The in-place NHWC depthwise conv DSP cores run (tinyc_depthwise_conv_inplace_c4_s8, and its
+int16-weight twin tinyc_depthwise_conv_inplace_c4_w16_s8 where the flash has room,
+wide_weights.py): their records, weight layouts and builder, and the ring scratch every
+in-place depthwise kernel uses.
+
+Where the in-place pass marked a stride-1, same-size depthwise conv with multiplier 1 (kws's
+four 3x3 layers), on a DSP core with channels % 4 == 0 and at most 25 taps: four channels at
+a time, tap pairs through SMLAD. The compiler prepares every constant: the weights in tap
+pairs ([C / 4][taps], pair_taps; int16: pair_taps_w16), the input offset folded into the bias (a tap outside the
+image reads a row of input zero points, `pad`, so every window has all its taps), and the
+requantize tail of tinyc_depthwise_conv_3x3_s8 (packed constants, then the tail proved at
+compile time, depthwise3x3.fast_tail_table). The loop order and the ring are
+tinyc_depthwise_conv_inplace_s8's (access.depthwise_inplace), so the overlap and the arena
+stay as they were. Per group of four channels its biases, multipliers and tail constants lie
+in one row of `consts` (group_constants), so a pixel's loop walks one pointer for them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import ops
+from ..ir.graph import Graph, Node
+from ..quant import params as qparams
+from . import access
+from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
+from .common import per_channel_args, struct
+from .depthwise3x3 import fast_tail_table
+from .pointwise import requant_table
+from .target import KernelTarget
+from .variant import KernelVariant, RowStrides
+from .wide_weights import depthwise_inplace4_shape, wide_weights_fit
+
+SYMBOL = "tinyc_depthwise_conv_inplace_c4_s8"
+SYMBOL_W16 = "tinyc_depthwise_conv_inplace_c4_w16_s8"
+PRESHIFT_MAX = 8  # int16 weights pre-shifted by the proved double shift: 127 << 8 fits int16
+
+
+def ring_scratch(params: ParamStruct) -> int:
+    """The in-place depthwise kernels' ring: pad_top * in_w + pad_left + 1 input pixels."""
+    pixels = params["in_h"] * params["in_w"]
+    return min(params["pad_top"] * params["in_w"] + params["pad_left"] + 1, pixels) * params["in_c"]
+
+
+def _model_bias(node: Node, graph: Graph, channels: int) -> np.ndarray:
+    if len(node.inputs) > 2 and node.inputs[2]:
+        return np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return np.zeros(channels, dtype=np.int64)
+
+
+def folded_bias(node: Node, graph: Graph) -> np.ndarray:
+    """[C] int64: the model's bias (or 0) plus input_offset * the channel's weight sum."""
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    channels = w.shape[0]
+    sums = w.data.astype(np.int64).reshape(channels, -1).sum(axis=1)
+    return _model_bias(node, graph, channels) + (-x.quant.zp) * sums
+
+
+def _abs_weight_sums(node: Node, graph: Graph) -> np.ndarray:
+    w = graph.tensor(node.inputs[1]).data.astype(np.int64)
+    return np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+
+
+def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """DSP cores, the shapes wide_weights.depthwise_inplace4_shape names (int8 weights)."""
+    return target.dsp and depthwise_inplace4_shape(node, graph)
+
+
+def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """The same where the model's constants fit the flash with every int16 copy (wide_weights.py)."""
+    return applies(node, graph, target) and wide_weights_fit(graph, target)
+
+
+def pair_taps(w: np.ndarray) -> np.ndarray:
+    """OIHW (I = 1) -> [C / 4][taps] bytes: per group of four channels, tap pairs (2p, 2p + 1)
+    as {a0, a1, b0, b1} {a2, a3, b2, b3}, an odd last tap as {w0, w1, w2, w3}."""
+    channels, _, kernel_h, kernel_w = w.shape
+    taps = kernel_h * kernel_w
+    groups = w[:, 0].reshape(channels // 4, 4, taps).transpose(0, 2, 1)  # [group][tap][channel]
+    pairs = taps // 2
+    paired = (groups[:, :2 * pairs].reshape(channels // 4, pairs, 2, 2, 2)  # [g][pair][tap][half][lane]
+              .transpose(0, 1, 3, 2, 4).reshape(channels // 4, 8 * pairs))
+    return np.concatenate([paired, groups[:, 2 * pairs:].reshape(channels // 4, -1)], axis=1).reshape(-1)
+
+
+def pair_taps_w16(w: np.ndarray) -> np.ndarray:
+    """OIHW (I = 1) -> int32 words of int16 pairs (low half first): per group of four channels,
+    tap pairs (2p, 2p + 1) as {a0, b0} {a1, b1} {a2, b2} {a3, b3}, an odd last tap as
+    {w0, w2} {w1, w3}."""
+    channels, _, kernel_h, kernel_w = w.shape
+    taps = kernel_h * kernel_w
+    groups = w[:, 0].astype(np.int64).reshape(channels // 4, 4, taps).transpose(0, 2, 1)  # [group][tap][channel]
+    pairs = taps // 2
+    paired = groups[:, :2 * pairs].reshape(channels // 4, pairs, 2, 4).transpose(0, 1, 3, 2)  # [g][pair][ch][tap]
+    halves = [paired.reshape(channels // 4, -1)]
+    if taps % 2:
+        halves.append(groups[:, -1][:, [0, 2, 1, 3]])
+    values = np.concatenate(halves, axis=1).reshape(-1, 2)
+    words = (values[:, 0] & 0xFFFF) | ((values[:, 1] & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32)
+
+
+def group_constants(bias: np.ndarray, multipliers: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    """Per group of four channels 16 int32: the four biases, the four multipliers, then per
+    channel the proved tail's (k, right_shift) (fast: [C][2] flattened)."""
+    groups = len(bias) // 4
+    return np.concatenate([np.asarray(bias, dtype=np.int64).reshape(groups, 4),
+                           np.asarray(multipliers, dtype=np.int64).reshape(groups, 4),
+                           np.asarray(fast, dtype=np.int64).reshape(groups, 8)], axis=1).astype(np.int32).reshape(-1)
+
+
+def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    del strides  # dense tensors only (an in-place kernel never takes row strides)
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x_name, w_name = node.inputs[0], node.inputs[1]
+    (y_name,) = node.outputs
+    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
+    if any(zp != 0 for zp in w.quant.zero_point):
+        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
+    n, channels, in_h, in_w = x.shape
+    _, _, kernel_h, kernel_w = w.shape
+    p = struct(
+        batch=n, in_h=in_h, in_w=in_w, in_c=channels, out_h=in_h, out_w=in_w, out_c=channels,
+        kernel_h=kernel_h, kernel_w=kernel_w, stride_h=1, stride_w=1,
+        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
+        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
+        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+        input_row_stride=in_w * channels, output_row_stride=in_w * channels,
+    )  # fmt: skip
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
+    # |acc| <= |bias| + 255 * sum |w| for every window (x + input_offset in [-255, 255])
+    acc_bound = np.abs(_model_bias(node, graph, channels)) + 255 * _abs_weight_sums(node, graph)
+    fast = fast_tail_table(multiplier.values, shift.values, acc_bound, y.quant.zp)
+    bias = folded_bias(node, graph)
+    assert variant.reorder_weights is not None, variant.symbol
+    if variant.symbol == SYMBOL_W16 and fast[-1] > PRESHIFT_MAX:
+        fast = np.zeros_like(fast)  # not proved for this kernel: the guarded tail
+    if variant.symbol == SYMBOL_W16 and fast[-1]:
+        # int16 weights and biases shifted by the proved double shift (|w| << 8 fits int16,
+        # and the proof bounds (|bias| + 255 * sum |w|) << double_shift): no shift in the tail
+        packed = variant.reorder_weights(w.data.astype(np.int64) << int(fast[-1]))
+        bias = bias << int(fast[-1])
+    else:
+        packed = variant.reorder_weights(w.data)
+    requant = np.concatenate([requant_table(shift.values), fast[-1:]])
+    ctype = "int32_t" if packed.dtype == np.int32 else "int8_t"  # int16 pairs packed in int32 words
+    weights = ConstArg("weights", ctype, np.ascontiguousarray(packed))
+    args = (
+        TensorArg(x_name),
+        weights,
+        ConstArg("consts", "int32_t", group_constants(bias, multiplier.values, fast[:-1])),
+        ConstArg("requant", "int32_t", requant.astype(np.int32)),
+        ConstArg("pad", "int8_t", np.full(channels, x.quant.zp, dtype=np.int8)),
+        TensorArg(y_name),
+        ScratchArg(variant.scratch(p)),
+    )
+    return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
+
+
+DEPTHWISE_IN_PLACE_C4_W16 = KernelVariant(
+    symbol=SYMBOL_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7, source=f"{SYMBOL_W16}.c",
+    build=build, applies=applies_w16, weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16,
+    scratch=ring_scratch, access=access.depthwise_inplace,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights)",
+)
+
+DEPTHWISE_IN_PLACE_C4 = KernelVariant(
+    symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7, source=f"{SYMBOL}.c",
+    build=build, applies=applies, weight_layout="C/4,taps in pairs", reorder_weights=pair_taps,
+    scratch=ring_scratch, access=access.depthwise_inplace,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time",
+)
