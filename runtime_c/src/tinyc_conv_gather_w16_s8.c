@@ -133,8 +133,9 @@ TINYC_GATHER_NO_MEMSET static void tinyc_gather_clear(int16_t *col, int32_t n)
     (void)tinyc_gather_zeros(col, n);
 }
 
-/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. */
-TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image,
+/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order: only the
+ * border pixels take it, so it is compiled for size. */
+TINYC_SIZE_OPTIMIZED TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image,
                                                        int16_t *col, int32_t in_y0, int32_t in_x0)
 {
     const int32_t in_h = params->in_h;
