@@ -170,7 +170,7 @@ static inline void tinyc_pool_sum4(const int8_t *first_cell, int32_t rows, int32
 }
 #endif
 
-void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output)
+TINYC_SIZE_OPTIMIZED void tinyc_avgpool_s8(const tinyc_pool_params *params, const int8_t *input, int8_t *output)
 {
     const int32_t in_h = params->in_h;
     const int32_t in_w = params->in_w;

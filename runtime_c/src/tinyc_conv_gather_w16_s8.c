@@ -133,8 +133,9 @@ TINYC_GATHER_NO_MEMSET static void tinyc_gather_clear(int16_t *col, int32_t n)
     (void)tinyc_gather_zeros(col, n);
 }
 
-/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order. */
-TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image,
+/* The window of the output pixel whose top-left tap is (in_y0, in_x0), in OHWI order: only the
+ * border pixels take it, so it is compiled for size. */
+TINYC_SIZE_OPTIMIZED TINYC_GATHER_NO_MEMSET static void tinyc_gather_window(const tinyc_conv_params *params, const int8_t *image,
                                                        int16_t *col, int32_t in_y0, int32_t in_x0)
 {
     const int32_t in_h = params->in_h;
@@ -335,15 +336,20 @@ TINYC_GATHER_LOOP void tinyc_gather_pixel_full(const int32_t *col, const int32_t
     tinyc_gather_pixel_proved(col, w, groups, bias, table, double_shift, out_c, -128, 127, 1, out);
 }
 
-TINYC_GATHER_LOOP void tinyc_gather_pixel_clamped(const int32_t *col, const int32_t *w, int32_t groups,
-                                                  const int32_t *bias, const int32_t *table, int32_t double_shift,
-                                                  int32_t out_c, int32_t act_min, int32_t act_max, int8_t *out)
+/* A fused clamp after the full-range pixel: act_min and act_max are int8, so clamping the
+ * saturated byte gives the byte a clamped tail would, without a second copy of the loops. */
+static void tinyc_gather_clamp_bytes(int8_t *out, int32_t n, int32_t act_min, int32_t act_max)
 {
-    tinyc_gather_pixel_proved(col, w, groups, bias, table, double_shift, out_c, act_min, act_max, 0, out);
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t v = out[i];
+        out[i] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
+    }
 }
 
-/* The same blocks through requant.h's guarded tail (a layer whose tail is not proved). */
-TINYC_GATHER_LOOP void tinyc_gather_pixel_guarded(const int32_t *col, const int32_t *w, int32_t groups,
+/* The same blocks through requant.h's guarded tail (a layer whose tail is not proved): the
+ * rare fallback, compiled for size. */
+TINYC_SIZE_OPTIMIZED TINYC_GATHER_LOOP void tinyc_gather_pixel_guarded(const int32_t *col, const int32_t *w, int32_t groups,
                                                   const int32_t *bias, const int32_t *table, int32_t out_c,
                                                   tinyc_requant_output o, int8_t *out)
 {
@@ -422,11 +428,11 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
 #if TINYC_USE_SIMD
                 if (double_shift == 0) {
                     tinyc_gather_pixel_guarded(col_words, weights, groups, bias, table, out_c, o, out);
-                } else if (full_range) {
-                    tinyc_gather_pixel_full(col_words, weights, groups, bias, table, double_shift, out_c, out);
                 } else {
-                    tinyc_gather_pixel_clamped(col_words, weights, groups, bias, table, double_shift, out_c,
-                                               params->act_min, params->act_max, out);
+                    tinyc_gather_pixel_full(col_words, weights, groups, bias, table, double_shift, out_c, out);
+                    if (!full_range) {
+                        tinyc_gather_clamp_bytes(out, out_c, params->act_min, params->act_max);
+                    }
                 }
 #else
                 tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, out);

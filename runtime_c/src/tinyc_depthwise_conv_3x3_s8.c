@@ -169,8 +169,8 @@ TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_
 }
 
 /* The same for the layers whose tail is not the proved one with the SSAT clamp: out of line,
- * so the pair loops stay small. */
-TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+ * so the pair loops stay small; the rare fallback, compiled for size. */
+TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                                       const int32_t *multiplier, const int32_t *requant, int32_t ch,
                                                       int lane, int32_t double_shift, const tinyc_dw3_out *o,
                                                       int8_t *out, int8_t *later)
@@ -305,8 +305,9 @@ TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_left, 2, 1, 0)
 TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_right, 2, 0, 1)
 
 /* A border pixel: taps ky_lo <= ky < ky_hi, kx_lo <= kx < kx_hi of the window whose (0, 0)
- * tap is input pixel (in_y0, in_x0), x pointing at the image; the input offset on every tap. */
-TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_row_pitch, int32_t channels,
+ * tap is input pixel (in_y0, in_x0), x pointing at the image; the input offset on every tap.
+ * A layer has few of them (the corners, and the rows its pair loops skip): compiled for size. */
+TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_row_pitch, int32_t channels,
                                                int32_t in_y0, int32_t in_x0, int32_t ky_lo, int32_t ky_hi,
                                                int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int8_t *w,
                                                const int32_t *multiplier,

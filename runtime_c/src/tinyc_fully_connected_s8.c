@@ -17,7 +17,7 @@
 #include "tinyc/requant.h"
 #include "tinyc/tinyc_nn.h"
 
-void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const int8_t *input,
+TINYC_SIZE_OPTIMIZED void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const int8_t *input,
                               const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                               const int32_t *shift, int8_t *output)
 {
@@ -36,8 +36,10 @@ void tinyc_fully_connected_s8(const tinyc_fully_connected_params *params, const 
         o = 0;
 #if TINYC_USE_SIMD
         for (; o + 4 <= out_features; o += 4) {
-            int32_t acc[4] = {0, 0, 0, 0};
+            int32_t acc[4];
             int8_t y0, y1, y2, y3;
+            /* stores, not an initializer: compiled for size, that becomes a call to memset */
+            acc[0] = acc[1] = acc[2] = acc[3] = 0;
             tinyc_dot4_s8(x, weights + o * in_features, in_features, in_features, input_offset, filter_offset, acc);
             if (bias != 0) {
                 acc[0] += bias[o];

@@ -494,65 +494,39 @@ TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_full(const tinyc_pw_call *k, int32
     tinyc_pw_in8_pixel(k, lo, hi, y, 1);
 }
 
-TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_clamp(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
-{
-    tinyc_pw_in8_pixel(k, lo, hi, y, 0);
-}
-
 /* Every pixel of tinyc_pointwise_conv_in8_w16_s8's call (proved tail, folded offset): per
  * row, the pixels in pairs as kernels/access.py pointwise_pairs models, both pixels' input
  * read before any output of the pair is written (no later than the model reads it), then
  * pixel a's outputs, then pixel b's (no earlier than the model writes them). */
-TINYC_PW_INLINE void tinyc_pw_image_in8(const tinyc_pw_call *call, const int8_t *input, int8_t *output,
-                                        int full_range)
+TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
+                                                           int8_t *output, int8_t *scratch)
 {
     const tinyc_pw_call k = *call;
     int32_t row, x;
+    (void)scratch;
     for (row = 0; row < k.rows; ++row) {
         const int8_t *xa = input + row * k.width * 8;
         int8_t *ya = output + row * k.width * k.out_c;
         for (x = 0; x + 1 < k.width; x += 2) {
             const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
             const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
-            if (full_range) {
-                tinyc_pw_in8_pixel_full(&k, a_lo, a_hi, ya);
-                tinyc_pw_in8_pixel_full(&k, b_lo, b_hi, ya + k.out_c);
-            } else {
-                tinyc_pw_in8_pixel_clamp(&k, a_lo, a_hi, ya);
-                tinyc_pw_in8_pixel_clamp(&k, b_lo, b_hi, ya + k.out_c);
-            }
+            tinyc_pw_in8_pixel_full(&k, a_lo, a_hi, ya);
+            tinyc_pw_in8_pixel_full(&k, b_lo, b_hi, ya + k.out_c);
             xa += 16;
             ya += 2 * k.out_c;
         }
         if (x < k.width) {
-            if (full_range) {
-                tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
-            } else {
-                tinyc_pw_in8_pixel_clamp(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
-            }
+            tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
         }
     }
 }
 
-TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
-                                                           int8_t *output, int8_t *scratch)
-{
-    (void)scratch;
-    tinyc_pw_image_in8(call, input, output, 1);
-}
-
-TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_w16_in8(const tinyc_pw_call *call, const int8_t *input, int8_t *output,
-                                                      int8_t *scratch)
-{
-    (void)scratch;
-    tinyc_pw_image_in8(call, input, output, 0);
-}
-
 /* Out of line, so the loops over channels and blocks get the registers: the folded offset
- * with the full int8 range (SSAT clamps), the folded offset with a fused clamp, and the
- * general case (an input offset the registry could not fold, any range); each with pair a
+ * with the full int8 range (SSAT clamps; a fused clamp is a pass after them, tinyc_pw_run),
+ * and the general case (an input offset the registry could not fold, any range); each with pair a
  * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
- * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. */
+ * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. The
+ * general case (_offset) is the rare fallback: compiled for size. */
 #define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved, const_in_c)                                \
     TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
@@ -568,25 +542,30 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_w16_in8(const tinyc_pw_call *call,
     }
 
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w8, 0, 0, 0, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_w16, 0, 0, 1, 1, 0)
-TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
 /* The in_c 16 kernel (tinyc_pointwise_conv_in16_w16_s8): in_c a constant. */
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in16, 0, 0, 1, 1, 16)
 /* The in-place int16-weight kernel for in_c == 64 (kws's 64 -> 64 layers): each output channel
  * pair's 16 blocks unrolled, no loop or spill between them. */
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in64, 0, 1, 1, 1, 64)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16_in64, 0, 0, 1, 1, 64)
 
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w8, 0, 0, 0, 1, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_w16, 0, 0, 1, 1, 0)
-TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
+TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
+
+/* Every output byte clamped to [act_min, act_max] (the fused clamp of a proved layer, after
+ * its full-range loops). */
+static void tinyc_pw_clamp_bytes(int8_t *y, int32_t n, int32_t act_min, int32_t act_max)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t v = y[i];
+        y[i] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
+    }
+}
 
 typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch);
 #endif /* TINYC_USE_SIMD */
@@ -637,28 +616,31 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     /* wide and const_in_c are constants in each public kernel, so it links only its own. */
     /* The kernels with a scratch (in place, and tinyc_pointwise_conv_x16_w16_s8) expand each
      * pair into it: in_place, a constant of each public kernel, says which has one. */
+    /* A proved layer with a fused clamp runs the full-range loops (SSAT) and then clamps its
+     * output bytes: act_min and act_max are int8, so clamping the saturated byte gives the
+     * byte the clamped tail would, and the firmware holds one loop nest per kernel, not two.
+     * (The pass runs once per output byte, only in such layers.) */
     if (in_place || scratch_kernel) {
         if (!proved) {
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
         } else if (const_in_c == 16) {
-            pixels = full_range ? tinyc_pw_x16_proved_full_w16_in16 : tinyc_pw_x16_proved_w16_in16;
+            pixels = tinyc_pw_x16_proved_full_w16_in16;
         } else if (const_in_c == 64) {
-            pixels = full_range ? tinyc_pw_x16_proved_full_w16_in64 : tinyc_pw_x16_proved_w16_in64;
-        } else if (wide) {
-            pixels = full_range ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_w16;
+            pixels = tinyc_pw_x16_proved_full_w16_in64;
         } else {
-            pixels = full_range ? tinyc_pw_x16_proved_full_w8 : tinyc_pw_x16_proved_w8;
+            pixels = wide ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_full_w8;
         }
     } else if (!proved) {
         pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
     } else if (const_in_c == 8) {
-        pixels = full_range ? tinyc_pw_pixels_proved_full_w16_in8 : tinyc_pw_pixels_proved_w16_in8;
-    } else if (wide) {
-        pixels = full_range ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_w16;
+        pixels = tinyc_pw_pixels_proved_full_w16_in8;
     } else {
-        pixels = full_range ? tinyc_pw_pixels_proved_full_w8 : tinyc_pw_pixels_proved_w8;
+        pixels = wide ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_full_w8;
     }
     pixels(&call, input, output, scratch);
+    if (proved && !full_range) {
+        tinyc_pw_clamp_bytes(output, rows * width * out_c, call.act_min, call.act_max);
+    }
 #else
     const int32_t input_offset = params->input_offset;
     (void)const_in_c; /* params->in_c is the same number */

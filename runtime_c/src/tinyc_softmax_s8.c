@@ -19,7 +19,7 @@ static int32_t tinyc_softmax_exp(const tinyc_softmax_params *p, int32_t diff)
     return tinyc_exp_on_negative_values(scaled_diff);
 }
 
-void tinyc_softmax_s8(const tinyc_softmax_params *params, const int8_t *input, int8_t *output)
+TINYC_SIZE_OPTIMIZED void tinyc_softmax_s8(const tinyc_softmax_params *params, const int8_t *input, int8_t *output)
 {
     const int32_t depth = params->depth;
     int32_t row, c;

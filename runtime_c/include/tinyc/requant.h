@@ -146,6 +146,16 @@ static inline int32_t tinyc_requant_fast_mbqm(int32_t acc, tinyc_requant_channel
 #define TINYC_COLD_FUNCTION static inline
 #endif
 
+/* Code that runs a handful of times per inference (kernels a model calls once, border pixels,
+ * run-time fallbacks) compiled for size: it is most of a firmware's runtime code and almost
+ * none of its instructions. Without loop distribution, so no loop becomes a call to memset
+ * (which would link the library's). GCC only; clang has no per-function optimization level. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TINYC_SIZE_OPTIMIZED __attribute__((optimize("Os", "no-tree-loop-distribute-patterns")))
+#else
+#define TINYC_SIZE_OPTIMIZED
+#endif
+
 /* Scalars, not the structs: passing those by value would make every caller keep a copy of
  * them in memory just in case. */
 TINYC_COLD_FUNCTION int8_t tinyc_requant_slow_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
