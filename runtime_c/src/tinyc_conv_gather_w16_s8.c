@@ -347,9 +347,9 @@ static void tinyc_gather_clamp_bytes(int8_t *out, int32_t n, int32_t act_min, in
     }
 }
 
-/* The same blocks through requant.h's guarded tail (a layer whose tail is not proved): the
- * rare fallback, compiled for size. */
-TINYC_SIZE_OPTIMIZED TINYC_GATHER_LOOP void tinyc_gather_pixel_guarded(const int32_t *col, const int32_t *w, int32_t groups,
+/* The same blocks through requant.h's guarded tail (a layer whose tail is not proved, as in
+ * onnxruntime-born models: kept at -O2). */
+TINYC_GATHER_LOOP void tinyc_gather_pixel_guarded(const int32_t *col, const int32_t *w, int32_t groups,
                                                   const int32_t *bias, const int32_t *table, int32_t out_c,
                                                   tinyc_requant_output o, int8_t *out)
 {

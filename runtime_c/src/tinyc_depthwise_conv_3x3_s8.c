@@ -169,8 +169,8 @@ TINYC_DW3_INLINE void tinyc_dw3_tail4(int32_t a0, int32_t a1, int32_t a2, int32_
 }
 
 /* The same for the layers whose tail is not the proved one with the SSAT clamp: out of line,
- * so the pair loops stay small; the rare fallback, compiled for size. */
-TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+ * so the pair loops stay small (the main path of onnxruntime-born layers: kept at -O2). */
+TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                                       const int32_t *multiplier, const int32_t *requant, int32_t ch,
                                                       int lane, int32_t double_shift, const tinyc_dw3_out *o,
                                                       int8_t *out, int8_t *later)

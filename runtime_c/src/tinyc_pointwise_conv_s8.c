@@ -526,7 +526,8 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *
  * and the general case (an input offset the registry could not fold, any range); each with pair a
  * constant (two loop nests: an odd row's last pixel takes the single-pixel one), for the
  * int8 weights (_w8) and the int16 ones (_w16), so each public kernel links only its own. The
- * general case (_offset) is the rare fallback: compiled for size. */
+ * general case (_offset) is the main path of onnxruntime-born layers (single-rounding requantize,
+ * no proved tail), so it stays at -O2. */
 #define TINYC_PW_DISPATCH(name, with_offset, full_range, wide, proved, const_in_c)                                \
     TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output, int8_t *scratch)  \
     {                                                                                                             \
@@ -542,9 +543,9 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *
     }
 
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w8, 0, 1, 0, 1, 0)
-TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH(tinyc_pw_pixels_proved_full_w16, 0, 1, 1, 1, 0)
-TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_offset_w16, 1, 0, 1, 0, 0)
 /* The in_c 16 kernel (tinyc_pointwise_conv_in16_w16_s8): in_c a constant. */
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
 /* The in-place int16-weight kernel for in_c == 64 (kws's 64 -> 64 layers): each output channel
@@ -552,9 +553,9 @@ TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in16, 0, 1, 1, 1, 16)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16_in64, 0, 1, 1, 1, 64)
 
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w8, 0, 1, 0, 1, 0)
-TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
-TINYC_SIZE_OPTIMIZED TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
 
 /* Every output byte clamped to [act_min, act_max] (the fused clamp of a proved layer, after
  * its full-range loops). */

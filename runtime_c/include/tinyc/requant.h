@@ -146,8 +146,9 @@ static inline int32_t tinyc_requant_fast_mbqm(int32_t acc, tinyc_requant_channel
 #define TINYC_COLD_FUNCTION static inline
 #endif
 
-/* Code that runs a handful of times per inference (kernels a model calls once, border pixels,
- * run-time fallbacks) compiled for size: it is most of a firmware's runtime code and almost
+/* Code that runs a handful of times per inference (kernels a model calls once, border pixels)
+ * compiled for size (not the unproved-tail paths: they are the main path of onnxruntime-born
+ * models): it is most of a firmware's runtime code and almost
  * none of its instructions. Without loop distribution, so no loop becomes a call to memset
  * (which would link the library's). GCC only; clang has no per-function optimization level. */
 #if defined(__GNUC__) && !defined(__clang__)
