@@ -7,6 +7,7 @@ recorded in `Graph.dim_orders`, so the frontend and the interpreter never think 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterator, Mapping
@@ -82,7 +83,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return int(math.prod(self.shape))  # exact Python ints; 1 for a scalar
 
     @property
     def nbytes(self) -> int:

@@ -186,32 +186,34 @@ def pairs_traffic(p: ParamStruct) -> CallTraffic:
     c, c + 2, then c + 1, c + 3): read the unit's windows at the lane's channels; after both
     lanes write the group's four bytes of the first pixel (the second's go to a stack
     buffer); a pair ends with a block writing the second pixel. One block per (unit, group),
-    and a last one per pair."""
+    and a last one per pair. Built with array arithmetic (the patch search asks for it for
+    every band geometry): the units cover the pixels in order, so their taps are runs of
+    _windows' taps in order."""
     c = p["in_c"]
+    groups = c // 4
     pixel, tapped = _windows(p)
     bounds = np.searchsorted(pixel, np.arange(p["batch"] * p["out_h"] * p["out_w"] + 1))
-    groups = c // 4
-    pos, first, wpos, wblock = [], [], [], []
-    block = 0
-    for row in run_units(p):
-        for start, count in row:
-            taps = np.concatenate([tapped[bounds[q]:bounds[q + 1]] for q in range(start, start + count)])
-            for g in range(groups):
-                # both lanes' reads (the lanes of a single pixel at once), then the first pixel's
-                # four bytes of the group
-                chans = 4 * g + np.arange(4, dtype=np.int64)
-                pos.append((taps[:, None] * c + chans[None, :]).reshape(-1))
-                first.append(np.full(taps.size * 4, block, dtype=np.int64))
-                wpos.append(start * c + chans)
-                wblock.append(np.full(4, block, dtype=np.int64))
-                block += 1
-            if count == 2:  # the second pixel's bytes, from the stack buffer, after the first's
-                wpos.append((start + 1) * c + np.arange(c, dtype=np.int64))
-                wblock.append(np.full(c, block, dtype=np.int64))
-                block += 1
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
-    first_all = cat(first)
-    return CallTraffic(block, cat(wpos), cat(wblock), (Reads(cat(pos), first_all, first_all),))
+    units = np.array([u for row in run_units(p) for u in row], dtype=np.int64).reshape(-1, 2)
+    start, count = units[:, 0], units[:, 1]
+    pair = count == 2
+    per_unit = groups + pair.astype(np.int64)
+    base = np.cumsum(per_unit) - per_unit  # each unit's first block
+    lane = np.arange(4, dtype=np.int64)
+    group = np.arange(groups, dtype=np.int64)
+    # reads: (tap, group, lane), the unit's block of that group
+    tap_base = np.repeat(base, bounds[start + count] - bounds[start])
+    pos = (tapped[:, None, None] * c + 4 * group[None, :, None] + lane[None, None, :]).reshape(-1)
+    read_block = np.broadcast_to(tap_base[:, None, None] + group[None, :, None], (tapped.size, groups, 4)).reshape(-1)
+    order = np.argsort(read_block, kind="stable")
+    pos, read_block = pos[order], read_block[order]
+    # writes: the first pixel's group bytes after each group; a pair's second pixel in its last block
+    first_pos = (start[:, None, None] * c + 4 * group[None, :, None] + lane[None, None, :]).reshape(-1)
+    first_block = np.broadcast_to(base[:, None, None] + group[None, :, None], (start.size, groups, 4)).reshape(-1)
+    second_pos = ((start[pair] + 1)[:, None] * c + np.arange(c, dtype=np.int64)[None, :]).reshape(-1)
+    second_block = np.repeat(base[pair] + groups, c)
+    wpos, wblock = np.concatenate([first_pos, second_pos]), np.concatenate([first_block, second_block])
+    order = np.argsort(wblock, kind="stable")
+    return CallTraffic(int(per_unit.sum()), wpos[order], wblock[order], (Reads(pos, read_block, read_block),))
 
 
 DEPTHWISE_3X3 = KernelVariant(

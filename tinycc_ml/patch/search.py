@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..errors import TinycError
 from ..kernels.target import HOST_TARGET, KernelTarget
+from ..kernels.wide_weights import decide_for_model
 from ..memory.picture import short
 from ..memory.planners import DEFAULT_PLANNER
 from ..program import LoopStep, NodeStep, Program
@@ -167,6 +168,9 @@ def choose_patch(straight: Program, request: PatchRequest, target: KernelTarget 
     """The Program to emit and the patch stage it runs (None: layer by layer)."""
     if request.mode == "off":
         return straight, None
+    # The int16-weight flash rule, once for the whole model (it walks every constant): the
+    # candidates' band graphs select their kernels under it.
+    target = decide_for_model(straight.graph, target)
     if request.mode == "forced":
         if request.split not in straight.graph.tensors:
             raise TinycError(f"--patch: the lowered graph has no tensor {request.split!r} "
