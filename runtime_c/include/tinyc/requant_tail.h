@@ -103,6 +103,16 @@ static inline int32_t tinyc_tail_proved(int32_t acc, int32_t multiplier, int32_t
     return (v + k + (v >> 31)) >> right_shift;
 }
 
+/* The single-rounding tail (kernels/single_tail.py, the proof): for a layer whose every
+ * channel has right shift 0 (ONNX semantics, or a multiplier >= 1), tinyc_tail_s8's value
+ * before its clamp is SMMULR(acc << double_shift, multiplier) + output_offset, one SMMLAR, once
+ * the compiler has shown acc << double_shift fits int32 for every accumulator of the layer.
+ * `offset`: the output offset, or a constant channel's byte (multiplier 0). */
+static inline int32_t tinyc_tail_single(int32_t acc, int32_t multiplier, int32_t offset, int32_t double_shift)
+{
+    return tinyc_smmlar((int32_t)((uint32_t)acc << double_shift), multiplier, offset);
+}
+
 /* v clamped to the activation range (full_range: [-128, 127], one SSAT; a constant at every
  * call site). */
 static inline int8_t tinyc_tail_clamp_s8(int32_t v, int32_t act_min, int32_t act_max, int full_range)
