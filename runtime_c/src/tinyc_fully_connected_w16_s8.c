@@ -11,6 +11,11 @@
  * so one LDRD and two SMLADs per row and group, and the input word is expanded once for the
  * four rows. Words are 4-byte aligned (an int32_t array), so LDRD never faults.
  *
+ * tinyc_fully_connected_single_w16_s8 (below) is the same loop for layers whose every
+ * channel has right shift 0 (ONNX semantics: onnxruntime-born models), with the
+ * single-rounding tail the compiler proved (kernels/fc_single.py, kernels/single_tail.py):
+ * one SMMLAR with the output offset and the clamp, no guard.
+ *
  * Order (kernels/access.py fully_connected): per batch row, four outputs at a time, each
  * reading the whole input row before its byte is written. The portable build runs the same
  * blocks one value at a time, with the same requantize tail.
@@ -19,6 +24,7 @@
 
 #include "tinyc/arm_dsp.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 #if TINYC_USE_SIMD
@@ -131,6 +137,40 @@ void tinyc_fully_connected_w16_s8(const tinyc_fully_connected_params *params, co
                 for (j = 0; j < 4; ++j) {
                     y[o + j] = tinyc_requantize_channel_s8(acc[j], tensor_q, out_q);
                 }
+            }
+        }
+    }
+}
+
+/* The single-rounding variant: table [out_features][2] {multiplier, offset}, then the double
+ * shift every channel shares (kernels/single_tail.py: acc << double_shift fits int32 for every
+ * accumulator of the layer, so requant.h's guarded tail is exactly SMMLAR(acc << double_shift,
+ * multiplier, offset) before the clamp). bias: out_features entries (never NULL). */
+void tinyc_fully_connected_single_w16_s8(const tinyc_fully_connected_params *params, const int8_t *input,
+                                         const int32_t *weights, const int32_t *bias, const int32_t *table,
+                                         int8_t *output)
+{
+    const int32_t batch = params->batch;
+    const int32_t in_features = params->in_features;
+    const int32_t out_features = params->out_features;
+    const int32_t groups = in_features >> 2;
+    const int32_t act_min = params->act_min;
+    const int32_t act_max = params->act_max;
+    const int32_t double_shift = table[2 * out_features];
+    int32_t b, o, j;
+
+    for (b = 0; b < batch; ++b) {
+        const int8_t *x = input + b * in_features;
+        int8_t *y = output + b * out_features;
+        for (o = 0; o < out_features; o += 4) {
+            int32_t acc[4];
+            memcpy(acc, bias + o, sizeof acc);
+            tinyc_fc16_dot4(x, weights + o * 2 * groups, groups, acc);
+            for (j = 0; j < 4; ++j) {
+                const int32_t *q = table + 2 * (o + j);
+                int32_t v = tinyc_tail_sat8(tinyc_tail_single(acc[j], q[0], q[1], double_shift));
+                v = v < act_min ? act_min : v;
+                y[o + j] = (int8_t)(v > act_max ? act_max : v);
             }
         }
     }

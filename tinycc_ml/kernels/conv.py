@@ -30,7 +30,7 @@ from .common import (
     require_same_layout,
     struct,
 )
-from . import conv_gather, conv_w16
+from . import conv_gather, conv_w16, fc_single
 from .depthwise3x3 import DEPTHWISE_3X3
 from .depthwise_inplace4 import DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_W16, ring_scratch
 from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_IN64_W16,
@@ -413,6 +413,12 @@ def _fc_int16_words(w: np.ndarray) -> np.ndarray:
 
 
 FULLY_CONNECTED_VARIANTS: tuple[KernelVariant, ...] = (
+    # the same loop where every channel has right shift 0 (ONNX semantics) and the
+    # single-rounding tail is proved (kernels/fc_single.py)
+    KernelVariant(fc_single.SYMBOL, "tinyc_fully_connected_params", ("FullyConnected",), 5,
+                  "tinyc_fully_connected_w16_s8.c", fc_single.build, applies=fc_single.applies,
+                  weight_layout="int16 pairs, 4 rows by 4", reorder_weights=_fc_int16_words,
+                  access=access.fully_connected, reason="fully connected, four rows at a time"),
     KernelVariant("tinyc_fully_connected_w16_s8", "tinyc_fully_connected_params", ("FullyConnected",), 6,
                   "tinyc_fully_connected_w16_s8.c", build_fully_connected, applies=_fc_w16,
                   weight_layout="int16 pairs, 4 rows by 4", reorder_weights=_fc_int16_words,

@@ -230,6 +230,14 @@ void tinyc_fully_connected_w16_s8(const tinyc_fully_connected_params *params, co
                                   const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
                                   const int32_t *shift, int8_t *output);
 
+/* tinyc_fully_connected_w16_s8 with the single-rounding tail, for layers whose every channel
+ * has right shift 0 (ONNX semantics), proved by the compiler (kernels/fc_single.py): bias
+ * out_features entries (never NULL); table [out_features][2] {multiplier, offset} and one
+ * word, the double shift: out = clamp(SMMLAR(acc << double_shift, multiplier, offset)). */
+void tinyc_fully_connected_single_w16_s8(const tinyc_fully_connected_params *params, const int8_t *input,
+                                         const int32_t *weights, const int32_t *bias, const int32_t *table,
+                                         int8_t *output);
+
 /* Broadcasting over up to 4 physical dims: element (i0, i1, i2, i3) of the output, stored at
  * out[sum(i_k * y_strides[k])] (dense for a whole tensor, a row stride for a region of a larger
  * image), reads a[sum(i_k * a_strides[k])] and b[sum(i_k * b_strides[k])]; a stride of 0 broadcasts. */
