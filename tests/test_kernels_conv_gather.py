@@ -24,6 +24,7 @@ from test_kernels_conv_dsp import (
     check_dsp,
     dsp_case,
 )
+from test_kernels_onnx_semantics import as_onnx
 from test_overlap_im2col import GRID, shared_output
 from test_overlap_im2col import conv as overlap_conv
 
@@ -37,6 +38,7 @@ from tinycc_ml.kernels.traffic import node_traffic
 from tinycc_ml.quant import params as qparams
 
 GATHER = conv_gather.SYMBOL
+GATHER_SINGLE = conv_gather.SINGLE_SYMBOL
 
 
 def _conv_graph(draw: st.DrawFn, in_c: int, out_c: int, kh: int, kw: int) -> Graph:
@@ -181,3 +183,65 @@ def test_gather_conv_on_m33_and_m3(qemu_other_core_runner):
     checked = [dsp_case(graph, seed) for graph, seed in cases]
     assert {case.calls[0].symbol for case in checked} == {GATHER}
     assert check_kernels_batch(checked, qemu_other_core_runner) == len(checked)
+
+
+# --- tinyc_conv_gather_single_w16_s8: ONNX-semantics layers, the single-rounding tail ------
+
+
+def as_onnx_conv(graph: Graph) -> Graph:
+    """The case under ONNX semantics (tests/test_kernels_onnx_semantics.py as_onnx)."""
+    return as_onnx(graph)
+
+
+def single_expected(graph: Graph) -> str:
+    """The single variant where its tail is proved, else the guarded kernel."""
+    (node,) = graph.nodes
+    proved = conv_gather.applies_single(node, graph, DSP)
+    return GATHER_SINGLE if proved else GATHER
+
+
+@SETTINGS
+@given(graph=gather_graphs, seed=seeds)
+def test_single_gather_conv_matches_interpreter(kernel_runners, graph, seed):
+    graph = as_onnx_conv(graph)
+    assert check_dsp(graph, kernel_runners, seed) == single_expected(graph)
+
+
+def test_single_gather_conv_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(gather_graphs, seeds), QEMU_CASES)
+    checked = [dsp_case(as_onnx_conv(graph), seed) for graph, seed in cases]
+    assert sum(case.calls[0].symbol == GATHER_SINGLE for case in checked) > QEMU_CASES * 0.8
+    assert check_kernels_batch(checked, qemu_kernel_runner) > 100
+
+
+def test_single_gather_conv_on_m33_and_m3(qemu_other_core_runner):
+    cases = draw_examples(st.tuples(gather_graphs, seeds), 24)
+    checked = [dsp_case(as_onnx_conv(graph), seed) for graph, seed in cases]
+    assert check_kernels_batch(checked, qemu_other_core_runner) == len(checked)
+
+
+def _first_layer(bias: int = 0, weight: int = 1, zp: int = 3) -> Graph:
+    q, w_q, y_q = QuantParams.per_tensor(0.1, zp), QuantParams.per_tensor(0.01, 0), QuantParams.per_tensor(0.05, -7)
+    return single_node(ops.Conv2d((2, 2), (1, 1), (1, 1, 1, 1), 1, -7, 127),
+                       [act("x", (1, 3, 6, 6), q), const("w", np.full((8, 3, 3, 3), weight, dtype=np.int8), w_q),
+                        const("b", np.full(8, bias, dtype=np.int32))],
+                       act("y", (1, 8, 3, 3), y_q), {"x": NHWC, "y": NHWC})
+
+
+def test_single_gather_for_onnx_layers_only():
+    """An ONNX layer takes the single tail (table {multiplier, offset} per channel, the double
+    shift last); the same layer under TFLite semantics keeps tinyc_conv_gather_w16_s8, and the
+    proof refuses a doubled accumulator that could reach 2^31."""
+    graph = _first_layer()
+    assert kernel_calls(graph.nodes[0], graph, DSP)[0].symbol == GATHER
+    onnx = as_onnx_conv(graph)
+    (call,) = kernel_calls(onnx.nodes[0], onnx, DSP)
+    assert call.symbol == GATHER_SINGLE
+    table = call.args[3].values
+    assert len(table) == 2 * 8 + 1 and table[-1] == 1 and table[1] == -7
+    assert variant(GATHER_SINGLE).scratch(call.params) == variant(GATHER).scratch(call.params)
+    limit = (1 << 30) - 255 * 127 * 27
+    fits = as_onnx_conv(_first_layer(bias=limit - 1, weight=127))
+    assert kernel_calls(fits.nodes[0], fits, DSP)[0].symbol == GATHER_SINGLE
+    over = as_onnx_conv(_first_layer(bias=limit, weight=127))
+    assert kernel_calls(over.nodes[0], over, DSP)[0].symbol == GATHER

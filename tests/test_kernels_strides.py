@@ -35,7 +35,7 @@ from kernel_support import (
 )
 from test_kernels_conv import conv_graphs
 from test_kernels_conv_dsp import DSP
-from test_kernels_conv_gather import GATHER, gather_graphs
+from test_kernels_conv_gather import GATHER, GATHER_SINGLE, as_onnx_conv, gather_graphs, single_expected
 from test_kernels_pool import pool_graphs
 
 from tinycc_ml.interp import run_core
@@ -53,7 +53,7 @@ STRIDED = ("tinyc_conv_s8", "tinyc_depthwise_conv_s8", "tinyc_avgpool_s8", "tiny
            # the layout copy reads a band of a CHW image, a plane apart (tests/test_patch_chw_input.py)
            "tinyc_transpose_s8",
            # DSP cores: first layers and strided 1x1 convs (a patch stage's first conv)
-           "tinyc_conv_gather_w16_s8")
+           "tinyc_conv_gather_w16_s8", "tinyc_conv_gather_single_w16_s8")
 
 
 def test_the_records_say_which_kernels_take_row_strides():
@@ -179,6 +179,16 @@ def test_gather_conv_on_strided_regions(kernel_runners, graph, seed, extra):
     check_strided(case, kernel_runners)
 
 
+@SETTINGS
+@given(graph=gather_graphs, seed=seeds, extra=extras)
+def test_single_gather_conv_on_strided_regions(kernel_runners, graph, seed, extra):
+    graph = as_onnx_conv(graph)
+    case = strided_case(graph, seed, extra, DSP)
+    assume(case is not None)
+    assert case is not None and case.calls[0].symbol == single_expected(graph)
+    check_strided(case, kernel_runners)
+
+
 # --- pad, add, mul, lut on NHWC images -----------------------------------------------------
 
 
@@ -267,4 +277,8 @@ def test_strided_kernels_on_cortex_m7(qemu_m7_runner):
     gather = [c for seed, g in enumerate(draw_examples(gather_graphs, 30))
               if (c := strided_case(g, seed, [1 + seed % 3, seed % 2], DSP))]
     assert {c.calls[0].symbol for c in gather} == {GATHER}
+    single = [c for seed, g in enumerate(draw_examples(gather_graphs, 30))
+              if (c := strided_case(as_onnx_conv(g), seed, [1 + seed % 3, seed % 2], DSP))]
+    assert GATHER_SINGLE in {c.calls[0].symbol for c in single}
+    gather += single
     assert check_strided_batch(cases + gather, qemu_m7_runner) == len(cases) + len(gather) > 110

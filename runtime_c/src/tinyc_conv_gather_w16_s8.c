@@ -24,6 +24,13 @@
  * the tail is SMMULR, two adds, a shift and a clamp (SSAT for the full int8 range); where it
  * could not (double_shift 0), requant.h's guarded tail runs from multiplier and shift.
  *
+ * tinyc_conv_gather_single_w16_s8 is the same kernel for layers whose every channel has right
+ * shift 0 (ONNX semantics: onnxruntime-born first layers and shortcuts), whose tail the
+ * compiler proved single-rounding (kernels/conv_gather.py single_table, kernels/single_tail.py): its
+ * table is per channel {multiplier, offset} and the double shift, the tail one SMMLAR with the
+ * output offset, SSAT and the lower clamp (an upper clamp below 127 by a pass over the
+ * pixel's bytes), no guard.
+ *
  * Order (kernels/access.py conv, as tinyc_conv_s8): pixel by pixel, the whole window read
  * (gathered) before any of the pixel's out_c bytes is written. Rows are addressed through
  * input_row_stride / output_row_stride, so a region of a larger image (a patch) works too.
@@ -364,16 +371,60 @@ TINYC_GATHER_LOOP void tinyc_gather_pixel_guarded(const int32_t *col, const int3
         }
     }
 }
+
+/* The single-rounding tail (requant_tail.h tinyc_tail_single, proved by the compiler for
+ * this layer) and the clamp to [act_min, 127]: LDRD, LSL, SMMLAR, SSAT and the lower bound. */
+TINYC_GATHER_INLINE int32_t tinyc_gather_single_tail(int32_t acc, const int32_t *q, int32_t double_shift,
+                                                     int32_t act_min)
+{
+    int32_t multiplier, offset, v;
+#if TINYC_HAVE_DSP
+    __asm__("ldrd %0, %1, [%2]"
+            : "=r"(multiplier), "=r"(offset)
+            : "r"(q), "m"(*(const tinyc_gather_pair *)(const void *)q));
+#else
+    multiplier = q[0];
+    offset = q[1];
+#endif
+    v = tinyc_tail_sat8(tinyc_tail_single(acc, multiplier, offset, double_shift));
+    return v < act_min ? act_min : v;
+}
+
+/* Every output channel of one pixel through the single-rounding tail (table: {multiplier,
+ * offset} per channel), blocks of four; a last partial block's extra channels are computed
+ * and not stored. */
+TINYC_GATHER_LOOP void tinyc_gather_pixel_single(const int32_t *col, const int32_t *w, int32_t groups,
+                                                 const int32_t *bias, const int32_t *table, int32_t double_shift,
+                                                 int32_t out_c, int32_t act_min, int8_t *out)
+{
+    const int32_t block_words = groups * 8;
+    const int32_t full_blocks = out_c & ~3;
+    int32_t oc, j;
+    for (oc = 0; oc < full_blocks; oc += 4, w += block_words, table += 8) {
+        const tinyc_gather_acc4 acc = tinyc_gather_dot4(col, w, groups, bias + oc);
+        out[oc] = (int8_t)tinyc_gather_single_tail(acc.a0, table, double_shift, act_min);
+        out[oc + 1] = (int8_t)tinyc_gather_single_tail(acc.a1, table + 2, double_shift, act_min);
+        out[oc + 2] = (int8_t)tinyc_gather_single_tail(acc.a2, table + 4, double_shift, act_min);
+        out[oc + 3] = (int8_t)tinyc_gather_single_tail(acc.a3, table + 6, double_shift, act_min);
+    }
+    if (oc < out_c) {
+        const tinyc_gather_acc4 acc = tinyc_gather_dot4(col, w, groups, bias + oc);
+        const int32_t a[4] = {acc.a0, acc.a1, acc.a2, acc.a3};
+        for (j = 0; oc + j < out_c; ++j) {
+            out[oc + j] = (int8_t)tinyc_gather_single_tail(a[j], table + 2 * j, double_shift, act_min);
+        }
+    }
+}
 #else
 /* The same sums one value at a time (value 4 g + j meets lane j % 2 of word j / 2), and
- * requant.h's tail for every channel. */
+ * requant.h's tail for every channel (single: the single-rounding table and tail). */
 static void tinyc_gather_pixel_portable(const int16_t *col, const int32_t *w, int32_t groups, const int32_t *bias,
-                                        const int32_t *table, int32_t out_c, tinyc_requant_output o, int8_t *out)
+                                        const int32_t *table, int32_t out_c, tinyc_requant_output o, int single,
+                                        int8_t *out)
 {
     int32_t oc, g, j;
     for (oc = 0; oc < out_c; ++oc) {
         const int32_t *wc = w + (oc >> 2) * groups * 8 + (oc & 3) * 2;
-        const int32_t *q = table + oc * TINYC_GATHER_TABLE_WORDS;
         int32_t acc = bias[oc];
         for (g = 0; g < groups; ++g) {
             for (j = 0; j < 4; ++j) {
@@ -382,13 +433,23 @@ static void tinyc_gather_pixel_portable(const int16_t *col, const int32_t *w, in
                 acc += weight * (int32_t)col[4 * g + j];
             }
         }
-        out[oc] = tinyc_requantize_channel_s8(acc, tinyc_requant_channel_of(q[0], q[1]), o);
+        if (single) {
+            const int32_t *t = table + 2 * oc;
+            out[oc] = tinyc_tail_clamp_s8(tinyc_tail_single(acc, t[0], t[1], table[2 * ((out_c + 3) & ~3)]),
+                                          o.act_min, o.act_max, 0);
+        } else {
+            const int32_t *q = table + oc * TINYC_GATHER_TABLE_WORDS;
+            out[oc] = tinyc_requantize_channel_s8(acc, tinyc_requant_channel_of(q[0], q[1]), o);
+        }
     }
 }
 #endif
 
-void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                              const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
+/* The pixel loop of both symbols (single: the single-rounding table and tail; a constant at
+ * each call, so each symbol compiles only its own tail). */
+TINYC_GATHER_INLINE void tinyc_gather_conv(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                           const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch,
+                                           int single)
 {
     /* The scratch is an arena slice (16-byte aligned) or a test's malloc: word-aligned. */
     int16_t *col = (int16_t *)(void *)scratch;
@@ -402,7 +463,7 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
     const int32_t out_row_pitch = params->output_row_stride;
     const tinyc_requant_output o = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
 #if TINYC_USE_SIMD
-    const int32_t double_shift = table[((out_c + 3) & ~3) * TINYC_GATHER_TABLE_WORDS];
+    const int32_t double_shift = table[((out_c + 3) & ~3) * (single ? 2 : TINYC_GATHER_TABLE_WORDS)];
     const int full_range = params->act_min == -128 && params->act_max == 127;
     const int32_t *col_words = (const int32_t *)(const void *)col;
 #endif
@@ -426,7 +487,13 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
                     tinyc_gather_window(params, image, col, in_y0, in_x0);
                 }
 #if TINYC_USE_SIMD
-                if (double_shift == 0) {
+                if (single) {
+                    tinyc_gather_pixel_single(col_words, weights, groups, bias, table, double_shift, out_c,
+                                              params->act_min, out);
+                    if (params->act_max < 127) {
+                        tinyc_gather_clamp_bytes(out, out_c, params->act_min, params->act_max);
+                    }
+                } else if (double_shift == 0) {
                     tinyc_gather_pixel_guarded(col_words, weights, groups, bias, table, out_c, o, out);
                 } else {
                     tinyc_gather_pixel_full(col_words, weights, groups, bias, table, double_shift, out_c, out);
@@ -435,9 +502,26 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
                     }
                 }
 #else
-                tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, out);
+                tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, single, out);
 #endif
             }
         }
     }
+}
+
+void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                              const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
+{
+    tinyc_gather_conv(params, input, weights, bias, table, output, scratch, 0);
+}
+
+void tinyc_conv_gather_single_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
+{
+    tinyc_gather_conv(params, input, weights, bias, table, output, scratch, 1);
+}
+
+int32_t tinyc_conv_gather_single_w16_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_gather_window4(params) * (int32_t)sizeof(int16_t);
 }

@@ -366,6 +366,7 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="conv, pixel by pixel, four channels at a time (int16 weights)"),
     # DSP cores with flash to spare: first layers (in_c 1-4) and strided 1x1 convs, ahead of
     # im2col: the window gathered once per pixel, int16 weights (kernels/conv_gather.py).
+    conv_gather.GATHER_SINGLE_W16,  # the same for ONNX-semantics layers, the single-rounding tail proved
     conv_gather.GATHER_W16,
     _conv_variant("tinyc_conv_im2col_s8", applies=_nhwc_conv_im2col, weight_layout="OHWI/K4, pairs by 4",
                   reorder_weights=_im2col_pairs, scratch=_im2col_scratch, access=access.conv_im2col,

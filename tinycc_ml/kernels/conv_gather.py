@@ -14,7 +14,12 @@ these layers through gather_shape). Its scratch (2 * K4 bytes) is at most the im
 scratch it replaces (4 * K4' bytes, K4' >= K4), and passes/scratch.py still drops it where
 it would grow the arena.
 
-It addresses rows through the params' row strides, so it also runs on a region of a larger
+tinyc_conv_gather_single_w16_s8 is the same kernel for ONNX-semantics layers (every channel's
+right shift 0: onnxruntime-born first layers and shortcuts, which ran the guarded tail) whose
+single-rounding tail single_table proves (kernels/single_tail.py): one SMMLAR with the output
+offset, SSAT and the lower clamp. TFLite layers keep tinyc_conv_gather_w16_s8.
+
+They address rows through the params' row strides, so it also runs on a region of a larger
 image (a patch stage; tests/test_kernels_strides.py).
 """
 
@@ -30,11 +35,13 @@ from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import image_row_stride, per_channel_args, struct
 from .depthwise3x3 import fast_tail_table
+from .single_tail import prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 from .wide_weights import gather_shape, wide_weights_fit
 
 SYMBOL = "tinyc_conv_gather_w16_s8"
+SINGLE_SYMBOL = "tinyc_conv_gather_single_w16_s8"
 
 
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
@@ -78,18 +85,61 @@ def requant_table(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray,
     not proved), from depthwise3x3.fast_tail_table with |acc| <= |bias| + 255 * sum |w| (a
     gathered value x + input_offset lies in [-255, 255], a padding tap is 0)."""
     out_c = w.shape[0]
-    bound = np.abs(bias.astype(np.int64)) + 255 * np.abs(w.astype(np.int64)).reshape(out_c, -1).sum(axis=1)
-    fast = fast_tail_table(multipliers, shifts, bound, output_offset)
+    fast = fast_tail_table(multipliers, shifts, _acc_bound(bias, w), output_offset)
     rows = np.stack([np.asarray(multipliers, dtype=np.int64), np.asarray(shifts, dtype=np.int64),
                      fast[:-1:2].astype(np.int64), fast[1:-1:2].astype(np.int64)], axis=1)
     out_c4 = -(-out_c // 4) * 4
     return np.concatenate([_padded(rows, out_c4).reshape(-1), fast[-1:]]).astype(np.int32)
 
 
+def _acc_bound(bias: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """|acc| <= |bias| + 255 * sum |w| (a gathered value x + input_offset lies in [-255, 255],
+    a padding tap is 0)."""
+    out_c = w.shape[0]
+    return np.abs(bias.astype(np.int64)) + 255 * np.abs(w.astype(np.int64)).reshape(out_c, -1).sum(axis=1)
+
+
+def single_table(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray, w: np.ndarray,
+                 output_offset: int) -> np.ndarray | None:
+    """tinyc_conv_gather_single_w16_s8's table, [out_c4][2] {multiplier, offset} and the
+    double shift, or None where single_tail.prove_single_tail does not hold."""
+    tail = prove_single_tail(multipliers, shifts, _acc_bound(bias, w), output_offset)
+    if tail is None:
+        return None
+    rows = tail.table().reshape(-1, 2).astype(np.int64)
+    out_c4 = -(-w.shape[0] // 4) * 4
+    return np.concatenate([_padded(rows, out_c4).reshape(-1), [tail.double_shift]]).astype(np.int32)
+
+
+def _layer(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The layer's per-channel multipliers, shifts and int64 bias."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, w, y = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+    out_c = w.shape[0]
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
+    bias = np.zeros(out_c, dtype=np.int64)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bias = np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return multiplier.values, shift.values, bias
+
+
+def _single_table_of(node: Node, graph: Graph) -> np.ndarray | None:
+    multipliers, shifts, bias = _layer(node, graph)
+    return single_table(multipliers, shifts, bias, graph.tensor(node.inputs[1]).data,
+                        graph.tensor(node.outputs[0]).quant.zp)
+
+
+def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """Where tinyc_conv_gather_w16_s8 would run, under ONNX semantics, with the single tail
+    proved (a TFLite layer keeps tinyc_conv_gather_w16_s8, so tf2onnx models do not move)."""
+    return (node.kind == "Conv2d" and node.attrs.semantics == ops.ONNX  # type: ignore[attr-defined]
+            and applies(node, graph, target) and _single_table_of(node, graph) is not None)
+
+
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
-    b_name = node.inputs[2] if len(node.inputs) > 2 else ""
     (y_name,) = node.outputs
     x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
     if any(zp != 0 for zp in w.quant.zero_point):
@@ -107,17 +157,19 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
     )  # fmt: skip
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
-    bias = np.zeros(out_c, dtype=np.int64)
-    if b_name:
-        bias = np.asarray(graph.tensor(b_name).data, dtype=np.int64).reshape(-1)
+    multipliers, shifts, bias = _layer(node, graph)
     out_c4 = -(-out_c // 4) * 4
+    if variant.symbol == SINGLE_SYMBOL:
+        table = single_table(multipliers, shifts, bias, w.data, y.quant.zp)
+        if table is None:
+            raise ModelError(f"node {node.name}: {SINGLE_SYMBOL}'s single-rounding tail is not proved")
+    else:
+        table = requant_table(multipliers, shifts, bias, w.data, y.quant.zp)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int32_t", int16_words(w.data)),
         ConstArg("bias", "int32_t", np.concatenate([bias, np.zeros(out_c4 - out_c, dtype=np.int64)]).astype(np.int32)),
-        ConstArg("requant", "int32_t", requant_table(multiplier.values, shift.values, bias, w.data, y.quant.zp)),
+        ConstArg("requant", "int32_t", table),
         TensorArg(y_name),
         ScratchArg(scratch(p)),
     )
@@ -129,4 +181,11 @@ GATHER_W16 = KernelVariant(
     build=build, applies=applies, weight_layout="OHWI/K4 int16 pairs, 4 channels by 4", reorder_weights=int16_words,
     scratch=scratch, access=access.conv, reason="conv, pixel by pixel through a gathered window (int16 weights)",
     row_strides=True,
+)
+
+GATHER_SINGLE_W16 = KernelVariant(
+    symbol=SINGLE_SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
+    build=build, applies=applies_single, weight_layout="OHWI/K4 int16 pairs, 4 channels by 4",
+    reorder_weights=int16_words, scratch=scratch, access=access.conv,
+    reason="conv, pixel by pixel through a gathered window (int16 weights)", row_strides=True,
 )

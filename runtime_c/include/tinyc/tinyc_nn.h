@@ -69,6 +69,14 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
                               const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch);
 int32_t tinyc_conv_gather_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 
+/* tinyc_conv_gather_w16_s8 with the single-rounding tail, for layers whose every channel has
+ * right shift 0 (ONNX semantics), proved by the compiler (kernels/conv_gather.py
+ * single_table): table [out_c4][2] {multiplier, offset} and one word, the double shift; out =
+ * clamp(SMMLAR(acc << double_shift, multiplier, offset)). Takes row strides. */
+void tinyc_conv_gather_single_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                     const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch);
+int32_t tinyc_conv_gather_single_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+
 /* Regular convolution (groups 1) by partial im2col, for DSP cores: two output pixels' windows
  * expanded to int16 in a scratch of 2 * K4 int16 (K4 = kernel_h * (kernel_w * in_c rounded up
  * to a multiple of 4)), then two pixels x two output channels per inner iteration. Pixels in
