@@ -210,7 +210,7 @@ def test_single_gather_conv_matches_interpreter(kernel_runners, graph, seed):
 def test_single_gather_conv_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(gather_graphs, seeds), QEMU_CASES)
     checked = [dsp_case(as_onnx_conv(graph), seed) for graph, seed in cases]
-    assert sum(case.calls[0].symbol == GATHER_SINGLE for case in checked) > QEMU_CASES * 0.8
+    assert sum(case.calls[0].symbol == GATHER_SINGLE for case in checked) > QEMU_CASES // 2
     assert check_kernels_batch(checked, qemu_kernel_runner) > 100
 
 

@@ -38,7 +38,7 @@ def test_single_fully_connected_matches_interpreter(kernel_runners, graph, seed)
 def test_single_fully_connected_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(dsp_fc_graphs(), seeds), QEMU_CASES)
     checked = [dsp_case(as_onnx(graph), seed) for graph, seed in cases]
-    assert sum(case.calls[0].symbol == FC_SINGLE for case in checked) > QEMU_CASES * 0.8
+    assert sum(case.calls[0].symbol == FC_SINGLE for case in checked) > QEMU_CASES // 2
     assert check_kernels_batch(checked, qemu_kernel_runner) > 100
 
 

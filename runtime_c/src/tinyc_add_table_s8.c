@@ -15,6 +15,14 @@
  * 2y fits int32 and |v| <= 2^28), e >= 1, and |v| + bias cannot overflow. No division, no
  * 64-bit product, no per-element shift.
  *
+ * tinyc_add_table_single_s8 is the same kernel for Adds whose output stage has no right shift
+ * (ONNX semantics: each input rescaled straight to the output scale, a power-of-two output
+ * multiplier with shift 0, so the sum is rounded once), which the table above cannot run
+ * (it needs e >= 1): with the entries shifted left by output_shift + 1 and every |ta + tb|
+ * proved below 2^31 (kernels/elementwise.py add_table_single), MBQM(sum, m, shift) + zp is
+ * SMMULR(ta + tb, m) + zp, one SMMLAR with the output offset (params->output_bias), exactly
+ * (kernels/single_tail.py, requant_tail.h tinyc_tail_single).
+ *
  * The output is dense over params->shape.dims, written by position; the inputs are read
  * through their strides (0 = broadcast), with a contiguous inner loop when neither input
  * broadcasts there. The output may alias an input exactly (in-place): every element is read
@@ -23,6 +31,7 @@
 #include "tinyc/tinyc_nn.h"
 #include "tinyc/arm_dsp.h"
 #include "tinyc/requant.h"
+#include "tinyc/requant_tail.h"
 
 typedef struct {
     int32_t multiplier, bias, right_shift, act_min, act_max;
@@ -74,6 +83,30 @@ TINYC_OUTLINE_FUNCTION void tinyc_add_table_row(const int32_t *table_a, const in
     }
 }
 
+/* The single-rounding row: SMMLAR(ta + tb, multiplier, offset), then the clamp (t.bias: the
+ * output offset; t.right_shift unused). */
+TINYC_OUTLINE_FUNCTION void tinyc_add_table_single_row(const int32_t *table_a, const int32_t *table_b,
+                                                       const int8_t *a, int32_t a_step, const int8_t *b,
+                                                       int32_t b_step, int8_t *out, int32_t count,
+                                                       tinyc_add_table_tail t)
+{
+    const int32_t multiplier = t.multiplier, offset = t.bias;
+    const int32_t act_min = t.act_min, act_max = t.act_max;
+    int32_t i;
+    if (a_step == 1 && b_step == 1 && act_max == 127) {
+        for (i = 0; i < count; ++i) {
+            const int32_t saturated = tinyc_add_ssat8(tinyc_smmlar(table_a[a[i]] + table_b[b[i]], multiplier, offset));
+            out[i] = (int8_t)(saturated > act_min ? saturated : act_min);
+        }
+        return;
+    }
+    for (i = 0; i < count; ++i) {
+        int32_t sum = tinyc_smmlar(table_a[a[i * a_step]] + table_b[b[i * b_step]], multiplier, offset);
+        sum = sum > act_min ? sum : act_min;
+        out[i] = (int8_t)(sum < act_max ? sum : act_max);
+    }
+}
+
 void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
                         const int8_t *b, int8_t *output)
 {
@@ -97,6 +130,36 @@ void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *tab
                 int8_t *out_row = output + ((i0 * s->dims[1] + i1) * s->dims[2] + i2) * s->dims[3];
                 tinyc_add_table_row(table_a, table_b, a_row, s->a_strides[3], b_row, s->b_strides[3], out_row,
                                     s->dims[3], t);
+            }
+        }
+    }
+}
+
+/* The same loop over the single-rounding row (a copy: an inline loop shared by both symbols
+ * moved tinyc_add_table_s8's code). */
+void tinyc_add_table_single_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
+                               const int8_t *b, int8_t *output)
+{
+    const tinyc_broadcast *s = &params->shape;
+    /* Indexed by the int8 value itself. */
+    const int32_t *table_a = table + 128;
+    const int32_t *table_b = table + 256 + 128;
+    tinyc_add_table_tail t;
+    int32_t i0, i1, i2;
+    t.multiplier = params->output_multiplier;
+    t.bias = params->output_bias;
+    t.right_shift = 0; /* unused */
+    t.act_min = params->act_min;
+    t.act_max = params->act_max;
+
+    for (i0 = 0; i0 < s->dims[0]; ++i0) {
+        for (i1 = 0; i1 < s->dims[1]; ++i1) {
+            for (i2 = 0; i2 < s->dims[2]; ++i2) {
+                const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
+                const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
+                int8_t *out_row = output + ((i0 * s->dims[1] + i1) * s->dims[2] + i2) * s->dims[3];
+                tinyc_add_table_single_row(table_a, table_b, a_row, s->a_strides[3], b_row, s->b_strides[3],
+                                           out_row, s->dims[3], t);
             }
         }
     }

@@ -96,12 +96,7 @@ def add_table(node: Node, graph: Graph) -> tuple[np.ndarray, int, int, int] | No
     assert a is not None and b is not None
     attrs: ops.Add = node.attrs  # type: ignore[assignment]
     q = qparams.add_params(a.quant, b.quant, graph.tensor(node.outputs[0]).quant, attrs.semantics)
-    values = np.arange(-128, 128, dtype=np.int64)
-    scaled_a = multiply_by_quantized_multiplier((values + q.input1_offset) << q.left_shift, q.input1_multiplier,
-                                                q.input1_shift)
-    scaled_b = multiply_by_quantized_multiplier((values + q.input2_offset) << q.left_shift, q.input2_multiplier,
-                                                q.input2_shift)
-    table = np.concatenate([scaled_a, scaled_b]).astype(np.int64) << (max(q.output_shift, 0) + 1)
+    table = _scaled_tables(q) << (max(q.output_shift, 0) + 1)
     right_shift = max(-q.output_shift, 0)
     if int(np.abs(table[:256]).max()) + int(np.abs(table[256:]).max()) >= ADD_TABLE_SUM_LIMIT:
         return None
@@ -112,6 +107,37 @@ def add_table(node: Node, graph: Graph) -> tuple[np.ndarray, int, int, int] | No
     if abs(bias) + (1 << 28) + 1 >= 1 << 31:
         return None
     return table.astype(np.int32), q.output_multiplier, bias, right_shift
+
+
+def _scaled_tables(q: qparams.AddParams) -> np.ndarray:
+    """int64 [512]: input 1's, then input 2's rescaled value of x = -128..127 (the
+    interpreter's arithmetic, interp/ops/add.py)."""
+    values = np.arange(-128, 128, dtype=np.int64)
+    scaled_a = multiply_by_quantized_multiplier((values + q.input1_offset) << q.left_shift, q.input1_multiplier,
+                                                q.input1_shift)
+    scaled_b = multiply_by_quantized_multiplier((values + q.input2_offset) << q.left_shift, q.input2_multiplier,
+                                                q.input2_shift)
+    return np.concatenate([scaled_a, scaled_b]).astype(np.int64)
+
+
+def add_table_single(node: Node, graph: Graph) -> tuple[np.ndarray, int, int] | None:
+    """tinyc_add_table_single_s8's table (512 int32, each rescaled value shifted left by
+    output_shift + 1), output multiplier and offset (the output zero point), for an Add whose
+    output stage has no right shift (output_shift >= 0: ONNX semantics' power-of-two output
+    multiplier), or None: another shift, a multiplier outside [0, 2^31), or a sum of two
+    entries that could leave int32. Then MBQM(sa + sb, m, shift) = SRDHM((sa + sb) << shift,
+    m) = SMMULR(ta + tb, m) exactly (kernels/single_tail.py), and the kernel's one SMMLAR
+    adds the offset: the interpreter's byte before the clamp."""
+    a, b = operand_tensors(node, graph)
+    assert a is not None and b is not None
+    attrs: ops.Add = node.attrs  # type: ignore[assignment]
+    q = qparams.add_params(a.quant, b.quant, graph.tensor(node.outputs[0]).quant, attrs.semantics)
+    if not 0 <= q.output_shift <= 30 or not 0 <= q.output_multiplier < 1 << 31:
+        return None
+    table = _scaled_tables(q) << (q.output_shift + 1)
+    if int(np.abs(table[:256]).max()) + int(np.abs(table[256:]).max()) >= 1 << 31:
+        return None
+    return table.astype(np.int32), q.output_multiplier, q.output_offset
 
 
 def _add_table_applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
@@ -127,6 +153,27 @@ def build_add_table(node: Node, graph: Graph, variant: KernelVariant, strides: R
     return _binary_call(
         node, graph, variant, strides, (ConstArg("table", "int32_t", table),),
         output_multiplier=multiplier, output_bias=bias, output_right_shift=right_shift,
+        act_min=attrs.act_min, act_max=attrs.act_max,
+    )  # fmt: skip
+
+
+def _add_table_single_applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """ONNX-semantics Adds (a TFLite Add keeps its kernels) of the table's sizes whose single
+    table is exact."""
+    return (node.attrs.semantics == ops.ONNX  # type: ignore[attr-defined]
+            and graph.tensor(node.outputs[0]).size >= ADD_TABLE_MIN_ELEMENTS
+            and add_table_single(node, graph) is not None)
+
+
+def build_add_table_single(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    attrs: ops.Add = node.attrs  # type: ignore[assignment]
+    found = add_table_single(node, graph)
+    if found is None:
+        raise ModelError(f"node {node.name} (Add): its scales leave the single table's exact range; use tinyc_add_s8")
+    table, multiplier, offset = found
+    return _binary_call(
+        node, graph, variant, strides, (ConstArg("table", "int32_t", table),),
+        output_multiplier=multiplier, output_bias=offset, output_right_shift=0,
         act_min=attrs.act_min, act_max=attrs.act_max,
     )  # fmt: skip
 
@@ -206,6 +253,9 @@ ELEMENTWISE_VARIANTS: tuple[KernelVariant, ...] = (
     KernelVariant("tinyc_add_table_s8", "tinyc_add_table_params", (ops.Add.kind,), 4, "tinyc_add_table_s8.c",
                   build_add_table, applies=_add_table_applies, access=access.broadcast, reason="elementwise add",
                   nested_types=("tinyc_broadcast",)),
+    KernelVariant("tinyc_add_table_single_s8", "tinyc_add_table_params", (ops.Add.kind,), 4, "tinyc_add_table_s8.c",
+                  build_add_table_single, applies=_add_table_single_applies, access=access.broadcast,
+                  reason="elementwise add", nested_types=("tinyc_broadcast",)),
     KernelVariant("tinyc_add_s8", "tinyc_add_params", (ops.Add.kind,), 3, "tinyc_add_s8.c", build_add,
                   access=access.broadcast, reason="elementwise add", nested_types=("tinyc_broadcast",), row_strides=True),
     KernelVariant("tinyc_mul_s8", "tinyc_mul_params", (ops.Mul.kind,), 3, "tinyc_mul_s8.c", build_mul,

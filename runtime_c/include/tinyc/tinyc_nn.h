@@ -284,6 +284,14 @@ typedef struct {
 void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
                         const int8_t *b, int8_t *output);
 
+/* The same table for Adds whose output stage has no right shift (ONNX semantics: the sum
+ * rounded once): entries shifted left by output_shift + 1, out = clamp(SMMLAR(ta + tb,
+ * output_multiplier, output_bias)) with output_bias the output zero point
+ * (output_right_shift 0, unused); emitted only where every |ta + tb| < 2^31
+ * (kernels/elementwise.py add_table_single). */
+void tinyc_add_table_single_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
+                               const int8_t *b, int8_t *output);
+
 typedef struct {
     tinyc_broadcast shape;
     int32_t input1_offset, input2_offset, output_offset;
