@@ -19,7 +19,7 @@ right shift 0: onnxruntime-born first layers and shortcuts, which ran the guarde
 single-rounding tail single_table proves (kernels/single_tail.py): one SMMLAR with the output
 offset, SSAT and the lower clamp. TFLite layers keep tinyc_conv_gather_w16_s8.
 
-They address rows through the params' row strides, so it also runs on a region of a larger
+Both address rows through the params' row strides, so they also run on a region of a larger
 image (a patch stage; tests/test_kernels_strides.py).
 """
 
