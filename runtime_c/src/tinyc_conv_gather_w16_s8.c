@@ -16,7 +16,8 @@
  * channels (out_c rounded up to 4, out_c4; the missing channels' weights are 0 and their
  * outputs never stored): [out_c4 / 4][K4 / 4][4 channels][2 words], word 0 = {w[4g], w[4g + 1]},
  * word 1 = {w[4g + 2], w[4g + 3]}, w the channel's OHWI row. Per group of four window
- * values: two words of the column, and per channel one LDRD and two SMLADs.
+ * values: two words of the column (one LDRD), and per two channels one LDMIA of their four
+ * words and four SMLADs.
  *
  * bias: out_c4 accumulator start values (the model's bias or 0). table: per channel
  * {multiplier, shift, k, right_shift} and a last word, double_shift: where the compiler proved
