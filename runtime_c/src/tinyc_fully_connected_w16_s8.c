@@ -8,8 +8,9 @@
  * the compiler (bias may be NULL when both are 0). weights: int32 words, each two int16 weights. Rows
  * in blocks of four; per block, per group of four inputs x0..x3, per row of the block, the
  * words {w0, w2} and {w1, w3}: what the input word becomes through SXTB16 and SXTB16 ROR #8,
- * so one LDRD and two SMLADs per row and group, and the input word is expanded once for the
- * four rows. Words are 4-byte aligned (an int32_t array), so LDRD never faults.
+ * so one LDMIA of two rows' four words and four SMLADs per two rows and group on a DSP core,
+ * and the input word is expanded once for the four rows. Words are 4-byte aligned (an int32_t
+ * array), so LDMIA and LDRD never fault.
  *
  * tinyc_fully_connected_single_w16_s8 (below) is the same loop for layers whose every
  * channel has right shift 0 (ONNX semantics: onnxruntime-born models), with the
@@ -71,18 +72,53 @@ typedef struct {
         TINYC_FC16_ROW(w, word_offset * 4 + 24, xe, xo, a3);    \
     } while (0)
 
+#if TINYC_HAVE_DSP
+/* Two rows' four words in one LDMIA with write-back (w += 4): the register list must
+ * ascend, so the four are pinned to r4-r7. */
+#define TINYC_FC16_TWO_ROWS(w, xe, xo, acc_a, acc_b)                                                  \
+    do {                                                                                              \
+        register int32_t w0 __asm__("r4");                                                            \
+        register int32_t w1 __asm__("r5");                                                            \
+        register int32_t w2 __asm__("r6");                                                            \
+        register int32_t w3 __asm__("r7");                                                            \
+        __asm__("ldmia %4!, {%0, %1, %2, %3}"                                                         \
+                : "=r"(w0), "=r"(w1), "=r"(w2), "=r"(w3), "+r"(w)                                     \
+                : "m"(*(const tinyc_fc16_group *)(const void *)(w)));                                 \
+        (acc_a) = tinyc_smlad(w0, (xe), (acc_a));                                                     \
+        (acc_a) = tinyc_smlad(w1, (xo), (acc_a));                                                     \
+        (acc_b) = tinyc_smlad(w2, (xe), (acc_b));                                                     \
+        (acc_b) = tinyc_smlad(w3, (xo), (acc_b));                                                     \
+    } while (0)
+
+/* One group of four inputs at x against its 8 words at w; w += 8 (two LDMIA). */
+#define TINYC_FC16_GROUP_STEP(x, w)                                                                   \
+    do {                                                                                              \
+        const int32_t xv = tinyc_read_s8x4(x);                                                        \
+        const int32_t xe = tinyc_sxtb16(xv);                                                          \
+        const int32_t xo = tinyc_sxtb16_ror8(xv);                                                     \
+        TINYC_FC16_TWO_ROWS(w, xe, xo, a0, a1);                                                       \
+        TINYC_FC16_TWO_ROWS(w, xe, xo, a2, a3);                                                       \
+    } while (0)
+#else
+#define TINYC_FC16_GROUP_STEP(x, w)                                                                   \
+    do {                                                                                              \
+        TINYC_FC16_GROUP(x, w, 0);                                                                    \
+        (w) += 8;                                                                                     \
+    } while (0)
+#endif
+
 /* Four rows over `groups` groups of four inputs; w: the block's words in order. Two groups
- * per iteration: the loop's pointer and count updates once per 32 MACs. */
+ * per iteration: the loop's count updates once per 32 MACs. */
 TINYC_FC16_LOOP void tinyc_fc16_dot4(const int8_t *x, const int32_t *w, int32_t groups, int32_t acc[4])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     int32_t pairs;
-    for (pairs = groups >> 1; pairs > 0; --pairs, x += 8, w += 16) {
-        TINYC_FC16_GROUP(x, w, 0);
-        TINYC_FC16_GROUP(x + 4, w, 8);
+    for (pairs = groups >> 1; pairs > 0; --pairs, x += 8) {
+        TINYC_FC16_GROUP_STEP(x, w);
+        TINYC_FC16_GROUP_STEP(x + 4, w);
     }
     if (groups & 1) {
-        TINYC_FC16_GROUP(x, w, 0);
+        TINYC_FC16_GROUP_STEP(x, w);
     }
     acc[0] = a0;
     acc[1] = a1;
