@@ -32,7 +32,10 @@ from .common import (
 )
 from . import conv_gather, conv_w16
 from .depthwise3x3 import DEPTHWISE_3X3
-from .depthwise_inplace4 import DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_W16, ring_scratch
+from .depthwise_inplace4 import (
+    DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_SINGLE, DEPTHWISE_IN_PLACE_C4_SINGLE_W16, DEPTHWISE_IN_PLACE_C4_W16,
+    ring_scratch,
+)
 from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_IN64_W16,
                         POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16,
                         POINTWISE_NHWC_W16_SMALL, POINTWISE_NHWC_X16_W16,
@@ -350,6 +353,8 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
                   reason="pointwise conv, pixel by pixel through a one-pixel scratch"),
+    DEPTHWISE_IN_PLACE_C4_SINGLE_W16,  # the two below for layers that round once (onnxruntime's constants)
+    DEPTHWISE_IN_PLACE_C4_SINGLE,
     DEPTHWISE_IN_PLACE_C4_W16,  # the same with int16 weights, where the flash has room
     DEPTHWISE_IN_PLACE_C4,  # DSP cores: channels % 4 == 0, up to 25 taps, ahead of the general in-place kernel
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
