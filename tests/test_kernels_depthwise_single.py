@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_support import check_kernels, check_kernels_batch, draw_examples, kernel_case, seeds
 from overlap_support import check_grid, single_node_distance
+from test_kernels_depthwise import _grid, depthwise3x3_graphs
 from test_kernels_depthwise_inplace4 import M7, M7_FLASH, _overlap_grid, ring_graphs
 from test_kernels_onnx_semantics import as_onnx
 
 from tinycc_ml.ir.graph import Graph
+from tinycc_ml.kernels import depthwise3x3 as dw3
 from tinycc_ml.kernels import depthwise_inplace4 as dwi4
 from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 from tinycc_ml.kernels.target import HOST_TARGET, KernelTarget
@@ -109,3 +111,61 @@ def test_in_place_single_on_cortex_m(qemu_kernel_runner):
     batch = [kernel_case(g, seed, target=RING[symbol]) for g, seed, symbol in cases]
     assert {call.symbol for case in batch for call in case.calls} >= set(RING)
     assert check_kernels_batch(batch, qemu_kernel_runner) > 140
+
+
+# --- 3x3, not in place: tinyc_depthwise_conv_3x3_single_s8 ------------------------------
+
+def _dw3_symbol(graph: Graph) -> str:
+    return dw3.SYMBOL_SINGLE if dw3.single_tail(graph.nodes[0], graph) is not None else dw3.SYMBOL
+
+
+@SETTINGS
+@given(graph=depthwise3x3_graphs().map(as_onnx), seed=seeds)
+def test_3x3_single_matches_interpreter(kernel_runners, graph, seed):
+    assert _symbol(graph, M7) == _dw3_symbol(graph)
+    check_kernels(graph, kernel_runners, seed, target=M7)
+
+
+def _dw3_grid() -> list[Graph]:
+    return [g for g in _grid("plain") if g is not None and g.tensor("w").shape[2:] == (3, 3)
+            and g.nodes[0].attrs.dilations == (1, 1) and g.tensor("y").shape[1] == g.tensor("x").shape[1]
+            and g.tensor("x").shape[1] % 4 == 0]
+
+
+def test_3x3_registry_gives_onnx_layers_the_single_variant():
+    graphs = _dw3_grid()
+    assert graphs and all(_symbol(g, M7) == dw3.SYMBOL for g in graphs)  # TFLite layers: unchanged
+    onnx = [as_onnx(g) for g in graphs]
+    assert all(_symbol(g, M7) == dw3.SYMBOL_SINGLE for g in onnx)
+    assert all(_symbol(g, HOST_TARGET) == "tinyc_depthwise_conv_s8" for g in onnx)
+
+
+def test_3x3_single_lane_table():
+    """Per group, per lane (channels ch, ch + 2): the biases, then per channel its multiplier,
+    the output offset and 0; requant: the packed shifts, then the single tail's double shift."""
+    graph = as_onnx(_dw3_grid()[0])
+    tail = dw3.single_tail(graph.nodes[0], graph)
+    assert tail is not None
+    (call,) = kernel_calls(graph.nodes[0], graph, M7)
+    c = graph.tensor("x").shape[1]
+    lanes = np.asarray(call.args[2].values).reshape(c // 4, 2, 8)
+    zp_out = graph.tensor("y").quant.zp
+    for ch in range(c):
+        lane = lanes[ch // 4, ch % 2]
+        k = ch // 2 % 2
+        assert lane[2 + 3 * k:5 + 3 * k].tolist() == [tail.multiplier[ch], zp_out, 0]
+    assert int(np.asarray(call.args[4].values)[-1]) == tail.double_shift >= 1
+
+
+def test_3x3_single_keeps_overlap_distances(kernel_lib, kernel_lib_simd):
+    graphs = [as_onnx(g) for g in _dw3_grid()]
+    for lib in (kernel_lib, kernel_lib_simd):
+        tally = check_grid(lib, graphs, tight=False, target=M7)
+        assert tally.symbols == {dw3.SYMBOL_SINGLE} and tally.cases > 10, tally
+
+
+def test_3x3_single_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(depthwise3x3_graphs().map(as_onnx), seeds), 150)
+    batch = [kernel_case(g, seed, target=M7) for g, seed in cases]
+    assert dw3.SYMBOL_SINGLE in {call.symbol for case in batch for call in case.calls}
+    assert check_kernels_batch(batch, qemu_kernel_runner) > 100

@@ -192,6 +192,33 @@ TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, in
     }
 }
 
+/* tinyc_depthwise_conv_3x3_single_s8's tails: requant_tail.h's single-rounding one
+ * (kernels/single_tail.py proved it for every accumulator of the layer), the lane entry t
+ * holding per channel its multiplier and output offset where the proved TFLite-form tail has
+ * its multiplier and k: one SMMLAR, then SSAT (inline) or the activation range (out of line). */
+TINYC_DW3_INLINE void tinyc_dw3_tail4_single(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *t,
+                                             int32_t ch, int lane, int32_t double_shift, int8_t *out, int8_t *later)
+{
+    const int32_t m0 = t[2], k0 = t[3];
+    const int32_t m2 = t[5], k2 = t[6];
+    out[lane] = (int8_t)tinyc_tail_sat8(tinyc_tail_single(a0, m0, k0, double_shift));
+    out[lane + 2] = (int8_t)tinyc_tail_sat8(tinyc_tail_single(a2, m2, k2, double_shift));
+    later[ch] = (int8_t)tinyc_tail_sat8(tinyc_tail_single(a1, m0, k0, double_shift));
+    later[ch + 2] = (int8_t)tinyc_tail_sat8(tinyc_tail_single(a3, m2, k2, double_shift));
+}
+
+TINYC_DW_NOINLINE static void tinyc_dw3_tail4_single_clamped(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                                             int32_t ch, int lane, int32_t double_shift,
+                                                             const tinyc_dw3_out *o, int8_t *out, int8_t *later)
+{
+    const int32_t *t = o->lanes + (ch >> 2) * 2 * TINYC_DW3_LANE_WORDS + lane * TINYC_DW3_LANE_WORDS;
+    const int32_t lo = o->act_min, hi = o->act_max;
+    out[lane] = tinyc_tail_clamp_s8(tinyc_tail_single(a0, t[2], t[3], double_shift), lo, hi, 0);
+    out[lane + 2] = tinyc_tail_clamp_s8(tinyc_tail_single(a2, t[5], t[6], double_shift), lo, hi, 0);
+    later[ch] = tinyc_tail_clamp_s8(tinyc_tail_single(a1, t[2], t[3], double_shift), lo, hi, 0);
+    later[ch + 2] = tinyc_tail_clamp_s8(tinyc_tail_single(a3, t[5], t[6], double_shift), lo, hi, 0);
+}
+
 /* One lane of one group of four channels of an output pixel pair (px, px + 1), px + 1 being
  * sw input columns to the right of px: rows input rows from p (the group's channel 0 of the
  * first tapped column, the window's kx = left column of px), weights from w (row ky_lo of the
@@ -204,7 +231,7 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
                                           int32_t in_row_pitch, int32_t rows, const int8_t *w, const int32_t *t,
                                           int32_t ch, int32_t double_shift, int fast_full, const int32_t *multiplier,
                                           const int32_t *requant, const tinyc_dw3_out *o, int8_t *out,
-                                          int8_t *later, int lane, int sw, int left, int right)
+                                          int8_t *later, int lane, int sw, int left, int right, int single)
 {
     /* two pointers a fixed distance apart cover the pair's four or five columns with
      * register offsets 0 and channels, and keep the row loop's addresses in registers */
@@ -246,7 +273,13 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
         w += 12;
     } while (--rows != 0);
 #undef TINYC_DW3_COL
-    if (fast_full) {
+    if (single) {
+        if (fast_full) {
+            tinyc_dw3_tail4_single(a0, a1, a2, a3, t, ch, lane, double_shift, out, later);
+        } else {
+            tinyc_dw3_tail4_single_clamped(a0, a1, a2, a3, ch, lane, double_shift, o, out, later);
+        }
+    } else if (fast_full) {
         tinyc_dw3_tail4(a0, a1, a2, a3, t, ch, lane, double_shift, out, later);
     } else {
         tinyc_dw3_tail4_general(a0, a1, a2, a3, multiplier, requant, ch, lane, double_shift, o, out, later);
@@ -256,7 +289,8 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
 /* A pixel pair, every group of four channels, both lanes. */
 TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,
                                      const int32_t *multiplier, const int32_t *requant, int32_t double_shift,
-                                     const tinyc_dw3_out *o, int8_t *out, int8_t *later, int sw, int left, int right)
+                                     const tinyc_dw3_out *o, int8_t *out, int8_t *later, int sw, int left, int right,
+                                     int single)
 {
     const int32_t channels = o->channels;
     const int32_t offset_pair = o->offset_pair;
@@ -266,9 +300,10 @@ TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int3
     int8_t group[4]; /* the first pixel's four bytes, stored after both lanes */
     for (c = 0; c < channels; c += 4) {
         tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, t, c, double_shift, fast_full,
-                            multiplier, requant, o, group, later, 0, sw, left, right);
+                            multiplier, requant, o, group, later, 0, sw, left, right, single);
         tinyc_dw3_pair_lane(p, channels, offset_pair, in_row_pitch, rows, w, t + TINYC_DW3_LANE_WORDS, c + 1,
-                            double_shift, fast_full, multiplier, requant, o, group, later, 1, sw, left, right);
+                            double_shift, fast_full, multiplier, requant, o, group, later, 1, sw, left, right,
+                            single);
         memcpy(out + c, group, sizeof group);
         p += 4;
         w += 36;
@@ -281,7 +316,7 @@ TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int3
  * pair writes in tinyc_depthwise_conv_s8's order but for the two lanes of a group of four
  * (access model: depthwise3x3.pairs_traffic); wider layers run pixel by pixel. */
 
-#define TINYC_DW3_PAIR_FN(name, sw, left, right)                                                                   \
+#define TINYC_DW3_PAIR_FN(name, sw, left, right, single)                                                                 \
     TINYC_DW_NOINLINE static void name(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int8_t *w,     \
                                        int32_t pairs, const int32_t *multiplier, const int32_t *requant,         \
                                        int32_t double_shift, const tinyc_dw3_out *o, int8_t *out)                 \
@@ -290,19 +325,26 @@ TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int3
         int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];                                                                \
         do {                                                                                                      \
             tinyc_dw3_pair(p, in_row_pitch, rows, w, multiplier, requant, double_shift, o, out, later, sw, left,  \
-                           right);                                                                                \
+                           right, single);                                                                        \
             memcpy(out + channels, later, (size_t)channels);                                                      \
             p += 2 * (sw) * channels;                                                                             \
             out += 2 * channels;                                                                                  \
         } while (--pairs != 0);                                                                                   \
     }
 
-TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1, 1, 0, 0)
-TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_left, 1, 1, 0)
-TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_right, 1, 0, 1)
-TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2, 2, 0, 0)
-TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_left, 2, 1, 0)
-TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_right, 2, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1, 1, 0, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_left, 1, 1, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s1_right, 1, 0, 1, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2, 2, 0, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_left, 2, 1, 0, 0)
+TINYC_DW3_PAIR_FN(tinyc_dw3_pair_s2_right, 2, 0, 1, 0)
+/* tinyc_depthwise_conv_3x3_single_s8's: the single-rounding tail */
+TINYC_DW3_PAIR_FN(tinyc_dw3_single_pair_s1, 1, 0, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_single_pair_s1_left, 1, 1, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_single_pair_s1_right, 1, 0, 1, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_single_pair_s2, 2, 0, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_single_pair_s2_left, 2, 1, 0, 1)
+TINYC_DW3_PAIR_FN(tinyc_dw3_single_pair_s2_right, 2, 0, 1, 1)
 
 /* A border pixel: taps ky_lo <= ky < ky_hi, kx_lo <= kx < kx_hi of the window whose (0, 0)
  * tap is input pixel (in_y0, in_x0), x pointing at the image; the input offset on every tap.
@@ -339,6 +381,42 @@ TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 1, out);
         } else {
             tinyc_dw3_store4(acc, multiplier, requant, c, o, 0, out);
+        }
+        w += 36;
+        lanes += 2 * TINYC_DW3_LANE_WORDS;
+    }
+}
+
+/* tinyc_dw3_border for the single-rounding tail (the lane table's multipliers and offsets). */
+TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_border_single(
+    const int8_t *image, int32_t in_row_pitch, int32_t channels, int32_t in_y0, int32_t in_x0, int32_t ky_lo,
+    int32_t ky_hi, int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int8_t *w, int32_t double_shift,
+    const tinyc_dw3_out *o, int8_t *out)
+{
+    const int32_t *lanes = o->lanes;
+    int32_t c, ky, kx;
+    for (c = 0; c < channels; c += 4) {
+        int32_t acc[4];
+        int32_t j;
+        tinyc_acc4 sum;
+        sum.a0 = lanes[0];
+        sum.a1 = lanes[TINYC_DW3_LANE_WORDS];
+        sum.a2 = lanes[1];
+        sum.a3 = lanes[TINYC_DW3_LANE_WORDS + 1];
+        for (ky = ky_lo; ky < ky_hi; ++ky) {
+            const int8_t *row = image + (in_y0 + ky) * in_row_pitch + c;
+            for (kx = kx_lo; kx < kx_hi; ++kx) {
+                tinyc_dw_mac4(row + (in_x0 + kx) * channels, w + (ky * 3 + kx) * 4, offset_pair, &sum);
+            }
+        }
+        acc[0] = sum.a0;
+        acc[1] = sum.a1;
+        acc[2] = sum.a2;
+        acc[3] = sum.a3;
+        for (j = 0; j < 4; ++j) { /* channel c + j: lane j & 1, its (j >> 1)-th channel */
+            const int32_t *t = lanes + (j & 1) * TINYC_DW3_LANE_WORDS + 2 + 3 * (j >> 1);
+            out[c + j] = tinyc_tail_clamp_s8(tinyc_tail_single(acc[j], t[0], t[1], double_shift), o->act_min,
+                                             o->act_max, 0);
         }
         w += 36;
         lanes += 2 * TINYC_DW3_LANE_WORDS;
@@ -433,9 +511,15 @@ TINYC_DW_NOINLINE static void tinyc_dw3_portable_unit(const tinyc_conv_params *p
 }
 #endif
 
-void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                                 const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                 int8_t *output)
+/* The kernel, for the TFLite-form tails (single 0) or the single-rounding one (single 1; a
+ * constant at each of the two public functions below). */
+#if defined(__GNUC__)
+static inline __attribute__((always_inline)) void
+#else
+static inline void
+#endif
+tinyc_dw3_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights, const int32_t *bias,
+              const int32_t *multiplier, const int32_t *requant, int8_t *output, int single)
 {
     const int32_t in_h = params->in_h;
     const int32_t in_w = params->in_w;
@@ -481,8 +565,13 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                 if (unit == TINYC_DW3_SINGLE) {
                     const int32_t kx_lo = in_x0 < 0 ? -in_x0 : 0;
                     const int32_t kx_hi = in_x0 + 3 > in_w ? in_w - in_x0 : 3;
-                    tinyc_dw3_border(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo, kx_hi,
-                                     offset_pair, weights, multiplier, requant, double_shift, o, out);
+                    if (single) {
+                        tinyc_dw3_border_single(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo,
+                                                kx_hi, offset_pair, weights, double_shift, &o, out);
+                    } else {
+                        tinyc_dw3_border(image, in_row_pitch, channels, in_y0, in_x0, ky_lo, ky_hi, kx_lo, kx_hi,
+                                         offset_pair, weights, multiplier, requant, double_shift, o, out);
+                    }
                     ox += 1;
                     continue;
                 }
@@ -498,28 +587,46 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
                     }
                     switch (unit) {
                     case TINYC_DW3_PAIR_S1:
-                        tinyc_dw3_pair_s1(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o,
-                                          out);
+                        if (single) {
+                            tinyc_dw3_single_pair_s1(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o, out);
+                        } else {
+                            tinyc_dw3_pair_s1(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o, out);
+                        }
                         break;
                     case TINYC_DW3_PAIR_S1_LEFT:
-                        tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o,
-                                               out);
+                        if (single) {
+                            tinyc_dw3_single_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        } else {
+                            tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        }
                         break;
                     case TINYC_DW3_PAIR_S1_RIGHT:
-                        tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift,
-                                                &o, out);
+                        if (single) {
+                            tinyc_dw3_single_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        } else {
+                            tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        }
                         break;
                     case TINYC_DW3_PAIR_S2:
-                        tinyc_dw3_pair_s2(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o,
-                                          out);
+                        if (single) {
+                            tinyc_dw3_single_pair_s2(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o, out);
+                        } else {
+                            tinyc_dw3_pair_s2(p, in_row_pitch, rows, w_row, pairs, multiplier, requant, double_shift, &o, out);
+                        }
                         break;
                     case TINYC_DW3_PAIR_S2_LEFT:
-                        tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o,
-                                               out);
+                        if (single) {
+                            tinyc_dw3_single_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        } else {
+                            tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        }
                         break;
                     default:
-                        tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift,
-                                                &o, out);
+                        if (single) {
+                            tinyc_dw3_single_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        } else {
+                            tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, double_shift, &o, out);
+                        }
                         break;
                     }
                     ox += 2 * pairs;
@@ -529,7 +636,9 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
     }
 #else
     /* the SIMD path's order (pairs, a group of four channels at a time, the second pixel
-     * after the first), so one access model holds for both */
+     * after the first), so one access model holds for both; requant.h's reference tail, the
+     * same bytes for either kind of tail */
+    (void)single;
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
         int8_t *out_image = output + b * out_h * out_row_pitch;
@@ -550,4 +659,22 @@ void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *
         }
     }
 #endif
+}
+
+void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                 int8_t *output)
+{
+    tinyc_dw3_run(params, input, weights, bias, multiplier, requant, output, 0);
+}
+
+/* The same for layers whose every channel rounds once (kernels/depthwise3x3.py SINGLE_3X3):
+ * the lane table carries per channel (multiplier, output offset, 0) where the proved tail has
+ * (multiplier, k, right_shift), requant's last word the single tail's double shift (never 0).
+ * The portable path is the other kernel's (requant.h's reference tail: the same bytes). */
+void tinyc_depthwise_conv_3x3_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                        const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                        const int32_t *requant, int8_t *output)
+{
+    tinyc_dw3_run(params, input, weights, bias, multiplier, requant, output, 1);
 }

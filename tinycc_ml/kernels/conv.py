@@ -31,7 +31,7 @@ from .common import (
     struct,
 )
 from . import conv_gather, conv_w16
-from .depthwise3x3 import DEPTHWISE_3X3
+from .depthwise3x3 import DEPTHWISE_3X3, DEPTHWISE_3X3_SINGLE
 from .depthwise_inplace4 import (
     DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_SINGLE, DEPTHWISE_IN_PLACE_C4_SINGLE_W16, DEPTHWISE_IN_PLACE_C4_W16,
     ring_scratch,
@@ -360,6 +360,7 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
                   reorder_weights=_hwo, scratch=ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
+    DEPTHWISE_3X3_SINGLE,  # the same for layers that round once (onnxruntime's constants)
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     # DSP cores with flash to spare: KxK convs (not 1x1) with in_c, out_c % 4 == 0, ahead of
     # the im2col variants: no scratch, and faster at these channel counts (resnet8's 3x3

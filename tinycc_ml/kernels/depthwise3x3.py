@@ -26,10 +26,12 @@ from .access import CallTraffic, Reads
 from .call import ConstArg, KernelCall, ParamStruct, TensorArg
 from .common import per_channel_args, struct
 from .pointwise import requant_table
+from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 
 SYMBOL = "tinyc_depthwise_conv_3x3_s8"
+SYMBOL_SINGLE = "tinyc_depthwise_conv_3x3_single_s8"
 INT32 = 1 << 31
 
 
@@ -59,6 +61,28 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
         return False
     return bool(np.abs(_bias(node, graph)).max(initial=0) < INT32)
+
+
+def _requant(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """[C] multipliers and shifts of the layer (per-tensor constants repeated)."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, w, y = (graph.tensor(name) for name in (node.inputs[0], node.inputs[1], node.outputs[0]))
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    return multiplier.values, shift.values
+
+
+def single_tail(node: Node, graph: Graph) -> SingleTail | None:
+    """The layer's proved single-rounding tail (kernels/single_tail.py), or None."""
+    multipliers, shifts = _requant(node, graph)
+    return prove_single_tail(multipliers, shifts, _acc_bound(node, graph), graph.tensor(node.outputs[0]).quant.zp)
+
+
+def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies, for an ONNX-semantics layer (onnxruntime's single-rounding constants) whose
+    single-rounding tail is proved; TFLite layers keep tinyc_depthwise_conv_3x3_s8."""
+    return (node.kind == "Conv2d" and node.attrs.semantics == ops.ONNX  # type: ignore[attr-defined]
+            and applies(node, graph, target) and single_tail(node, graph) is not None)
 
 
 def fast_tail_table(
@@ -127,11 +151,21 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
-    fast = fast_tail_table(multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)
+    if variant.symbol == SYMBOL_SINGLE:
+        # the single-rounding tail (applies_single proved it): per channel (multiplier,
+        # offset, 0) in the lane table where the proved tail has (multiplier, k, right_shift)
+        tail = single_tail(node, graph)
+        assert tail is not None, node.name
+        fast = np.concatenate([np.stack([tail.offset, np.zeros_like(tail.offset)], axis=1).reshape(-1),
+                               [tail.double_shift]])
+        lanes = lane_table(_bias(node, graph), tail.multiplier, fast)
+    else:
+        fast = fast_tail_table(multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)
+        lanes = lane_table(_bias(node, graph), multiplier.values, fast)
     args = (
         TensorArg(x_name),
         ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
-        ConstArg("bias", "int32_t", lane_table(_bias(node, graph), multiplier.values, fast)),
+        ConstArg("bias", "int32_t", lanes),
         multiplier,
         ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast[-1:]])),
         TensorArg(y_name),
@@ -220,4 +254,10 @@ DEPTHWISE_3X3 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="C/4,3,3,4", reorder_weights=group_taps,
     access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time",
+)
+
+DEPTHWISE_3X3_SINGLE = KernelVariant(
+    symbol=SYMBOL_SINGLE, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
+    build=build, applies=applies_single, weight_layout="C/4,3,3,4", reorder_weights=group_taps,
+    access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time (single-rounding tail)",
 )
