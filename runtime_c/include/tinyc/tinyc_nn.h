@@ -101,14 +101,14 @@ int32_t tinyc_depthwise_conv_s8_get_buffer_size(const tinyc_conv_params *params)
  * [channels / 4][3][3][4]; bias [2][channels]: the model's (or 0), then the interior bias with
  * input_offset * sum(weights) folded in; requant: two packed words per channel as for
  * tinyc_pointwise_conv_s8. */
-void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output);
 /* The same for layers whose every channel rounds once (right shift 0: onnxruntime's constants;
  * kernels/single_tail.py proved the one-SMMLAR tail): the lane table carries per channel its
  * multiplier and output offset in place of the proved tail's; same order, same stack buffer. */
 void tinyc_depthwise_conv_3x3_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                        const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                        const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
                                         const int32_t *requant, int8_t *output);
 
 /* In-place variants (the compiler chooses them where the memory plan gets smaller; the
