@@ -4,16 +4,20 @@
  * depthwise layers of MobileNet-like models (the record's applies says when).
  *
  * Compile-time layouts (kernels/depthwise3x3.py):
- *   weights [channels / 4][3][3][4]: per group of four channels its nine taps' words in a row,
- *           so the inner code loads them at fixed offsets from one pointer;
+ *   weights [channels / 4][3][3][2] int32 words of int16 pairs: per group of four channels
+ *           c..c + 3, per tap, the lane words {w[c], w[c + 2]} and {w[c + 1], w[c + 3]} (low
+ *           half first), so a lane multiplies them as loaded, at fixed offsets from one pointer;
  *   bias    the lane table: per group of four channels c..c + 3, per lane (channels ch, ch + 2;
  *           ch = c, then c + 1) eight words: the two channels' biases (the model's, or 0: the
  *           input offset is added on every tap), then per channel its multiplier and the
- *           proved tail's k and right shift (0 where not proved);
+ *           proved tail's k and right shift (0 where not proved); for
+ *           tinyc_depthwise_conv_3x3_single_s8 its multiplier, the output offset and 0;
  *   requant [channels][2]: requant_tail.h's packed constants instead of a shift (the guarded
  *           tail's), then one word: the double shift every channel shares where the compiler
- *           proved the fast tail for all of them, else 0 (then every output takes the guarded
- *           tail).
+ *           proved the fast (or the single) tail for all of them, else 0 (then every output
+ *           takes the guarded tail). Where it is not 0 the weights and the biases come
+ *           shifted left by it (the proof bounds every accumulator so shifted), so the tails
+ *           shift nothing; the portable path divides the accumulator back (exact).
  *
  * Order (kernels/depthwise3x3.py pairs_traffic, run_units): per image, per output row, its
  * pixels in units: a pair (px, px + 1) where both windows' columns lie inside the input but
@@ -26,12 +30,13 @@
  * portable path runs the same units in the same order.
  *
  * SIMD path: a pair lane keeps four accumulators (two channels of two pixels) over the
- * window rows inside the image; per row its three weight words widened by SXTB16 into the
- * lane's {c, c + 2}, the four (stride 1; five for stride 2) input columns by SXTAB16 adding
+ * window rows inside the image; per row its three weight words (the lane's {c, c + 2}, as
+ * stored), the four (stride 1; five for stride 2) input columns widened by SXTAB16 adding
  * the input offset, twelve SMLAxy; the column both pixels of a stride-1 pair tap is loaded
  * once. Its biases and tail constants come from the lane table, one pointer walking it;
- * the proved tail is SMMULR, two adds, a shift and SSAT per output. A single pixel walks its
- * clipped taps four channels at a time (tinyc_dw_mac4). Portable path: plain loops.
+ * the proved tail is an add, SMMLAR, a shift and SSAT per output, the single one SMMLAR and
+ * SSAT. A single pixel walks its clipped taps four channels at a time (tinyc_dw3_mac4).
+ * Portable path: plain loops.
  */
 #include <string.h>
 
@@ -283,8 +288,8 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
 
 /* A pixel pair, every group of four channels, both lanes. */
 TINYC_DW3_INLINE void tinyc_dw3_pair(const int8_t *p, int32_t in_row_pitch, int32_t rows, const int32_t *w,
-                                     const int32_t *multiplier, const int32_t *requant, const tinyc_dw3_out *o, int8_t *out, int8_t *later, int sw, int left, int right,
-                                     int single)
+                                     const int32_t *multiplier, const int32_t *requant, const tinyc_dw3_out *o,
+                                     int8_t *out, int8_t *later, int sw, int left, int right, int single)
 {
     const int32_t channels = o->channels;
     const int32_t offset_pair = o->offset_pair;
@@ -354,12 +359,10 @@ TINYC_DW3_INLINE void tinyc_dw3_mac4(const int8_t *x, const int32_t *w, int32_t 
 /* A border pixel: taps ky_lo <= ky < ky_hi, kx_lo <= kx < kx_hi of the window whose (0, 0)
  * tap is input pixel (in_y0, in_x0), x pointing at the image; the input offset on every tap.
  * A layer has few of them (the corners, and the rows its pair loops skip): compiled for size. */
-TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_border(const int8_t *image, int32_t in_row_pitch, int32_t channels,
-                                               int32_t in_y0, int32_t in_x0, int32_t ky_lo, int32_t ky_hi,
-                                               int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int32_t *w,
-                                               const int32_t *multiplier,
-                                               const int32_t *requant, int32_t proved, tinyc_dw3_out o,
-                                               int8_t *out)
+TINYC_SIZE_OPTIMIZED TINYC_DW_NOINLINE static void tinyc_dw3_border(
+    const int8_t *image, int32_t in_row_pitch, int32_t channels, int32_t in_y0, int32_t in_x0, int32_t ky_lo,
+    int32_t ky_hi, int32_t kx_lo, int32_t kx_hi, int32_t offset_pair, const int32_t *w, const int32_t *multiplier,
+    const int32_t *requant, int32_t proved, tinyc_dw3_out o, int8_t *out)
 {
     const int32_t *lanes = o.lanes;
     const int full_range = o.act_min == -128 && o.act_max == 127;
@@ -465,6 +468,37 @@ static inline tinyc_dw3_unit tinyc_dw3_unit_at(int32_t ox, int32_t out_w, int32_
 }
 
 #if !TINYC_USE_SIMD
+/* Output channel ch of the pixel whose window's (0, 0) tap is input pixel (in_y0, in_x0): its
+ * taps inside the image, requant.h's reference tail (the accumulator divided back by the
+ * weights' and bias's pre-shift, exact). */
+TINYC_DW_NOINLINE static int8_t tinyc_dw3_portable_output(const tinyc_conv_params *params, const int8_t *image,
+                                                          int32_t in_y0, int32_t in_x0, int32_t ch,
+                                                          const int32_t *weights, const int32_t *bias,
+                                                          const int32_t *multiplier, const int32_t *requant)
+{
+    const int32_t channels = params->in_c;
+    const int32_t in_row_pitch = params->in_w * params->in_c;
+    int32_t acc = tinyc_dw3_lane_bias(bias, ch);
+    int32_t ky, kx;
+    for (ky = 0; ky < 3; ++ky) {
+        const int32_t in_y = in_y0 + ky;
+        if (in_y < 0 || in_y >= params->in_h) {
+            continue;
+        }
+        for (kx = 0; kx < 3; ++kx) {
+            const int32_t in_x = in_x0 + kx;
+            if (in_x < 0 || in_x >= params->in_w) {
+                continue;
+            }
+            acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + ch] + params->input_offset) *
+                   tinyc_dw3_weight(weights, ch, ky, kx);
+        }
+    }
+    acc /= (int32_t)1 << requant[2 * channels]; /* 2^double_shift where pre-shifted, else 1 */
+    return tinyc_requantize_s8(acc, multiplier[ch], tinyc_tail_packed_shift(requant, ch), params->output_offset,
+                               params->act_min, params->act_max);
+}
+
 /* One unit of the portable path (a pixel, or a pair whose second pixel is stored after the
  * first's), the SIMD path's order, so one access model holds for both. Out of line so the
  * kernel's frame stays under the runtime's 512 B stack rule with the pair's holding buffer. */
@@ -473,39 +507,16 @@ TINYC_DW_NOINLINE static void tinyc_dw3_portable_unit(const tinyc_conv_params *p
                                                       const int32_t *bias, const int32_t *multiplier,
                                                       const int32_t *requant, int8_t *out)
 {
-    const int32_t in_h = params->in_h;
-    const int32_t in_w = params->in_w;
     const int32_t channels = params->in_c;
-    const int32_t in_row_pitch = params->in_w * params->in_c;
-    const int32_t input_offset = params->input_offset;
-    int32_t c, ky, kx, k, j;
+    int32_t c, k, j;
     int8_t later[TINYC_DW3_PAIR_MAX_CHANNELS];
     for (c = 0; c < channels; c += 4) {
         int8_t group[2][4];
         for (k = 0; k < count; ++k) {
             const int32_t in_x0 = (ox + k) * params->stride_w - params->pad_left;
             for (j = 0; j < 4; ++j) {
-                const int32_t ch = c + j;
-                int32_t acc = tinyc_dw3_lane_bias(bias, ch);
-                for (ky = 0; ky < 3; ++ky) {
-                    const int32_t in_y = in_y0 + ky;
-                    if (in_y < 0 || in_y >= in_h) {
-                        continue;
-                    }
-                    for (kx = 0; kx < 3; ++kx) {
-                        const int32_t in_x = in_x0 + kx;
-                        if (in_x < 0 || in_x >= in_w) {
-                            continue;
-                        }
-                        acc += ((int32_t)image[in_y * in_row_pitch + in_x * channels + ch] + input_offset) *
-                               tinyc_dw3_weight(weights, ch, ky, kx);
-                    }
-                }
-                if (requant[2 * channels] != 0) {
-                    acc /= (int32_t)1 << requant[2 * channels]; /* pre-shifted: exact */
-                }
-                group[k][j] = tinyc_requantize_s8(acc, multiplier[ch], tinyc_tail_packed_shift(requant, ch),
-                                                  params->output_offset, params->act_min, params->act_max);
+                group[k][j] = tinyc_dw3_portable_output(params, image, in_y0, in_x0, c + j, weights, bias,
+                                                        multiplier, requant);
             }
         }
         memcpy(out + c, group[0], 4);
@@ -605,14 +616,16 @@ tinyc_dw3_run(const tinyc_conv_params *params, const int8_t *input, const int32_
                         break;
                     case TINYC_DW3_PAIR_S1_LEFT:
                         if (single) {
-                            tinyc_dw3_single_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
+                            tinyc_dw3_single_pair_s1_left(p, in_row_pitch, rows, w_row,
+                                1, multiplier, requant, &o, out);
                         } else {
                             tinyc_dw3_pair_s1_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
                         }
                         break;
                     case TINYC_DW3_PAIR_S1_RIGHT:
                         if (single) {
-                            tinyc_dw3_single_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
+                            tinyc_dw3_single_pair_s1_right(p, in_row_pitch, rows, w_row,
+                                1, multiplier, requant, &o, out);
                         } else {
                             tinyc_dw3_pair_s1_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
                         }
@@ -626,14 +639,16 @@ tinyc_dw3_run(const tinyc_conv_params *params, const int8_t *input, const int32_
                         break;
                     case TINYC_DW3_PAIR_S2_LEFT:
                         if (single) {
-                            tinyc_dw3_single_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
+                            tinyc_dw3_single_pair_s2_left(p, in_row_pitch, rows, w_row,
+                                1, multiplier, requant, &o, out);
                         } else {
                             tinyc_dw3_pair_s2_left(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
                         }
                         break;
                     default:
                         if (single) {
-                            tinyc_dw3_single_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
+                            tinyc_dw3_single_pair_s2_right(p, in_row_pitch, rows, w_row,
+                                1, multiplier, requant, &o, out);
                         } else {
                             tinyc_dw3_pair_s2_right(p, in_row_pitch, rows, w_row, 1, multiplier, requant, &o, out);
                         }

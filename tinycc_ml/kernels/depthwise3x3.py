@@ -86,7 +86,7 @@ def single_tail(node: Node, graph: Graph) -> SingleTail | None:
 def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
     """applies, for an ONNX-semantics layer (onnxruntime's single-rounding constants) whose
     single-rounding tail is proved; TFLite layers keep tinyc_depthwise_conv_3x3_s8."""
-    if node.kind != "Conv2d" or node.attrs.semantics != ops.ONNX or not applies(node, graph, target):  # type: ignore[attr-defined]
+    if node.kind != "Conv2d" or getattr(node.attrs, "semantics", None) != ops.ONNX or not applies(node, graph, target):
         return False
     tail = single_tail(node, graph)
     return tail is not None and tail.double_shift <= PRESHIFT_MAX
@@ -284,6 +284,7 @@ DEPTHWISE_3X3 = KernelVariant(
 
 DEPTHWISE_3X3_SINGLE = KernelVariant(
     symbol=SYMBOL_SINGLE, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
-    build=build, applies=applies_single, weight_layout="int16 pairs, C/4,3,3,{c,c+2},{c+1,c+3}", reorder_weights=lane_taps,
+    build=build, applies=applies_single, weight_layout="int16 pairs, C/4,3,3,{c,c+2},{c+1,c+3}",
+    reorder_weights=lane_taps,
     access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time (single-rounding tail)",
 )

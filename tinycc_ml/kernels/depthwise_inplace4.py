@@ -99,14 +99,16 @@ def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
 def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
     """applies, for an ONNX-semantics layer (onnxruntime's single-rounding constants) whose
     single-rounding tail is proved; TFLite layers keep their kernels, code and figures."""
-    return (node.kind == "Conv2d" and node.attrs.semantics == ops.ONNX  # type: ignore[attr-defined]
+    return (node.kind == "Conv2d" and getattr(node.attrs, "semantics", None) == ops.ONNX
             and applies(node, graph, target) and single_tail(node, graph) is not None)
 
 
 def applies_single_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     """applies_w16 for an ONNX-semantics layer with the single tail proved, its double shift
     one the int16 weights take."""
-    if node.kind != "Conv2d" or node.attrs.semantics != ops.ONNX or not applies_w16(node, graph, target):  # type: ignore[attr-defined]
+    if node.kind != "Conv2d" or getattr(node.attrs, "semantics", None) != ops.ONNX:
+        return False
+    if not applies_w16(node, graph, target):
         return False
     tail = single_tail(node, graph)
     return tail is not None and tail.double_shift <= PRESHIFT_MAX

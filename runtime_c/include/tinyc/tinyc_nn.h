@@ -97,10 +97,11 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                              int8_t *output);
 int32_t tinyc_depthwise_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
-/* Depthwise 3x3, multiplier 1, dilation 1, channels % 4 == 0, NHWC (DSP cores). weights
- * [channels / 4][3][3][4]; bias [2][channels]: the model's (or 0), then the interior bias with
- * input_offset * sum(weights) folded in; requant: two packed words per channel as for
- * tinyc_pointwise_conv_s8. */
+/* Depthwise 3x3, multiplier 1, dilation 1, channels % 4 == 0, NHWC (DSP cores), with the
+ * compiler's layouts (kernels/depthwise3x3.py, the kernel's source): weights [channels / 4][3][3][2]
+ * int16 lane pairs, pre-shifted by the proved tail's double shift; bias the lane table (per
+ * four channels their biases, multipliers and tail constants); requant: two packed words per
+ * channel as for tinyc_pointwise_conv_s8, then the proved tail's double shift (or 0). */
 void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output);
