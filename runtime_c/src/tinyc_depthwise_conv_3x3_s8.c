@@ -235,7 +235,7 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
 {
     /* two pointers a fixed distance apart cover the pair's four or five columns with
      * register offsets 0 and channels, and keep the row loop's addresses in registers */
-    const int8_t *q = p + 2 * channels;
+    const int32_t *w_end = w + 6 * rows;
     int32_t a0 = t[0]; /* px, channel ch */
     int32_t a2 = t[1]; /* px, channel ch + 2 */
     int32_t a1 = a0;   /* px + 1 */
@@ -243,6 +243,7 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
     int32_t x, wv;
 #define TINYC_DW3_COL(k) ((k) < 2 ? p + (k) * channels : q + ((k) - 2) * channels)
     do {
+        const int8_t *q = p + 2 * channels;
         wv = w[lane];
         if (!left) {
             x = tinyc_dw3_lane_x(TINYC_DW3_COL(0), offset_pair, lane);
@@ -269,9 +270,8 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
             a3 = tinyc_smlatt(x, wv, a3);
         }
         p += in_row_pitch;
-        q += in_row_pitch;
         w += 6;
-    } while (--rows != 0);
+    } while (w != w_end);
 #undef TINYC_DW3_COL
     if (single) {
         if (fast_full) {
