@@ -234,7 +234,8 @@ TINYC_DW3_INLINE void tinyc_dw3_pair_lane(const int8_t *p, int32_t channels, int
                                           int8_t *later, int lane, int sw, int left, int right, int single)
 {
     /* two pointers a fixed distance apart cover the pair's four or five columns with
-     * register offsets 0 and channels, and keep the row loop's addresses in registers */
+     * register offsets 0 and channels; the loop ends on the weight pointer (no row counter:
+     * with the rows' pitch, every register is taken) */
     const int32_t *w_end = w + 6 * rows;
     int32_t a0 = t[0]; /* px, channel ch */
     int32_t a2 = t[1]; /* px, channel ch + 2 */
