@@ -234,22 +234,36 @@ def test_depthwise_3x3_needs_a_dsp_core_and_its_shape():
         assert symbol(other, M7) == "tinyc_depthwise_conv_s8"
 
 
+def _halves(words: np.ndarray) -> np.ndarray:
+    """int32 words of int16 pairs -> the int16 values, low half first."""
+    u = np.asarray(words).view(np.uint32).astype(np.int64)
+    return np.stack([u & 0xFFFF, u >> 16], axis=1).reshape(-1).astype(np.uint16).view(np.int16).astype(np.int64)
+
+
 def test_depthwise_3x3_bias_and_weight_groups():
     """The bias argument's lane table carries the model's bias (the kernel adds the input
-    offset on every tap); the weights of four channels' nine taps lie in a row."""
-    from tinycc_ml.kernels.depthwise3x3 import group_taps
+    offset on every tap); the weights of four channels' nine taps lie in a row, as int16 lane
+    words {c, c + 2} {c + 1, c + 3}; where the tail is proved both come shifted by its double
+    shift (the last requant word)."""
+    from tinycc_ml.kernels.depthwise3x3 import group_taps, lane_taps
 
     wt = np.arange(8 * 9, dtype=np.int64).reshape(8, 1, 3, 3) % 7 - 3
     flat = group_taps(wt).reshape(-1)
     assert flat[:4].tolist() == wt[0:4, 0, 0, 0].tolist() and flat[4:8].tolist() == wt[0:4, 0, 0, 1].tolist()
     assert flat[36:40].tolist() == wt[4:8, 0, 0, 0].tolist()
+    halves = _halves(lane_taps(wt))
+    assert halves[:8].tolist() == wt[[0, 2, 1, 3, 0, 2, 1, 3], 0, 0, [0, 0, 0, 0, 1, 1, 1, 1]].tolist()
+    assert halves[36:40].tolist() == wt[[4, 6, 5, 7], 0, 0, 0].tolist()
     b = np.arange(8, dtype=np.int32) * 100
     g = single_node(ops.Conv2d((1, 1), (1, 1), (1,) * 4, 8, -128, 127),
                     [act("x", (1, 8, 4, 4), QI), const("w", wt.astype(np.int8), QW), const("b", b)],
                     act("y", (1, 8, 4, 4), QO), {"x": NHWC, "y": NHWC})
     (call,) = kernel_calls(g.nodes[0], g, M7)
+    shift = int(np.asarray(call.args[4].values)[-1])
+    assert shift >= 1  # this layer's tail is proved
     lanes = np.asarray(call.args[2].values).reshape(2, 2, 8)  # the lane table: [group][lane][8]
-    assert [lanes[c // 4, c % 2, c // 2 % 2] for c in range(8)] == b.tolist()
+    assert [lanes[c // 4, c % 2, c // 2 % 2] for c in range(8)] == (b.astype(np.int64) << shift).tolist()
+    assert _halves(call.args[1].values).tolist() == (_halves(lane_taps(wt)) << shift).tolist()
 
 
 def test_depthwise_3x3_keeps_overlap_distances(kernel_lib, kernel_lib_simd):

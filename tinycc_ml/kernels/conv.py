@@ -31,8 +31,11 @@ from .common import (
     struct,
 )
 from . import conv_gather, conv_w16, fc_single
-from .depthwise3x3 import DEPTHWISE_3X3
-from .depthwise_inplace4 import DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_W16, ring_scratch
+from .depthwise3x3 import DEPTHWISE_3X3, DEPTHWISE_3X3_SINGLE
+from .depthwise_inplace4 import (
+    DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_SINGLE, DEPTHWISE_IN_PLACE_C4_SINGLE_W16, DEPTHWISE_IN_PLACE_C4_W16,
+    ring_scratch,
+)
 from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_IN64_W16,
                         POINTWISE_NHWC_IN_PLACE_W16, POINTWISE_NHWC_W16,
                         POINTWISE_NHWC_W16_SMALL, POINTWISE_NHWC_X16_W16,
@@ -350,11 +353,14 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
                   reason="pointwise conv, pixel by pixel through a one-pixel scratch"),
+    DEPTHWISE_IN_PLACE_C4_SINGLE_W16,  # the two below for layers that round once (onnxruntime's constants)
+    DEPTHWISE_IN_PLACE_C4_SINGLE,
     DEPTHWISE_IN_PLACE_C4_W16,  # the same with int16 weights, where the flash has room
     DEPTHWISE_IN_PLACE_C4,  # DSP cores: channels % 4 == 0, up to 25 taps, ahead of the general in-place kernel
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
                   reorder_weights=_hwo, scratch=ring_scratch, access=access.depthwise_inplace,
                   reason="depthwise conv (HWC), in place through a ring of input pixels"),
+    DEPTHWISE_3X3_SINGLE,  # the same for layers that round once (onnxruntime's constants)
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     # DSP cores with flash to spare: KxK convs (not 1x1) with in_c, out_c % 4 == 0, ahead of
     # the im2col variants: no scratch, and faster at these channel counts (resnet8's 3x3

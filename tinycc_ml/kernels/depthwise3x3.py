@@ -3,13 +3,17 @@ layout, builder and access model.
 
 Multiplier 1, dilation 1, channels a multiple of 4, NHWC, not in place: the depthwise layers
 of MobileNet-like models. Per group of four channels the nine taps' weights are stored in a
-row ([C / 4][3][3][4]), so the kernel loads them at fixed offsets; the bias is the model's
-(the kernel adds the input offset on every tap with SXTAB16, at no cost); the per-channel
-shift becomes requant_tail.h's packed constants (pointwise.requant_table) and the flag word of
-a requantize tail proved at compile time to need no guard (fast_tail_table); the bias
-argument is the lane table (lane_table): biases, multipliers and the proved tail's constants
-in the order a pixel pair's lanes load them. The kernel runs output
-pixels in pairs where it can (run_units); pairs_traffic is its access model.
+row as int16 lane words ([C / 4][3][3][2], lane_taps: {c, c + 2}, {c + 1, c + 3}), so a lane
+multiplies them without widening, at fixed offsets; the bias is the model's (the kernel adds
+the input offset on every tap with SXTAB16, at no cost); the per-channel shift becomes
+requant_tail.h's packed constants (pointwise.requant_table) and the flag word of a requantize
+tail proved at compile time to need no guard (fast_tail_table), whose double shift the
+weights and biases then carry (the tail shifts nothing); the bias argument is the lane table
+(lane_table): biases, multipliers and the proved tail's constants in the order a pixel pair's
+lanes load them. The kernel runs output pixels in pairs where it can (run_units);
+pairs_traffic is its access model. tinyc_depthwise_conv_3x3_single_s8 (ONNX-semantics
+layers): the same with the single-rounding tail (single_tail.py), (multiplier, offset, 0) per
+channel in the lane table.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from .access import CallTraffic, Reads
 from .call import ConstArg, KernelCall, ParamStruct, TensorArg
 from .common import per_channel_args, struct
 from .pointwise import requant_table
+from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 
 SYMBOL = "tinyc_depthwise_conv_3x3_s8"
+SYMBOL_SINGLE = "tinyc_depthwise_conv_3x3_single_s8"
 INT32 = 1 << 31
+PRESHIFT_MAX = 8  # the weights pre-shifted by the tail's double shift: 127 << 8 (and -128 << 8) fit int16
 
 
 def _bias(node: Node, graph: Graph) -> np.ndarray:
@@ -59,6 +66,30 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
         return False
     return bool(np.abs(_bias(node, graph)).max(initial=0) < INT32)
+
+
+def _requant(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """[C] multipliers and shifts of the layer (per-tensor constants repeated)."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, w, y = (graph.tensor(name) for name in (node.inputs[0], node.inputs[1], node.outputs[0]))
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    return multiplier.values, shift.values
+
+
+def single_tail(node: Node, graph: Graph) -> SingleTail | None:
+    """The layer's proved single-rounding tail (kernels/single_tail.py), or None."""
+    multipliers, shifts = _requant(node, graph)
+    return prove_single_tail(multipliers, shifts, _acc_bound(node, graph), graph.tensor(node.outputs[0]).quant.zp)
+
+
+def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies, for an ONNX-semantics layer (onnxruntime's single-rounding constants) whose
+    single-rounding tail is proved; TFLite layers keep tinyc_depthwise_conv_3x3_s8."""
+    if node.kind != "Conv2d" or getattr(node.attrs, "semantics", None) != ops.ONNX or not applies(node, graph, target):
+        return False
+    tail = single_tail(node, graph)
+    return tail is not None and tail.double_shift <= PRESHIFT_MAX
 
 
 def fast_tail_table(
@@ -108,6 +139,18 @@ def group_taps(w: np.ndarray) -> np.ndarray:
     return w[:, 0].reshape(channels // 4, 4, 3, 3).transpose(0, 2, 3, 1)
 
 
+def lane_taps(w: np.ndarray) -> np.ndarray:
+    """OIHW (I = 1, 3x3; int8, or int16 once pre-shifted) -> [C / 4][3][3][2] int32 words of
+    int16 pairs, what a pixel pair's lane multiplies without widening: per group of four
+    channels c..c + 3, per tap, the words {w[c], w[c + 2]} then {w[c + 1], w[c + 3]} (low half
+    first)."""
+    taps = group_taps(np.asarray(w, dtype=np.int64))  # [g][ky][kx][4]
+    low, high = taps[..., [0, 1]], taps[..., [2, 3]]
+    words = (low & 0xFFFF) | ((high & 0xFFFF) << 16)
+    return np.ascontiguousarray(words.reshape(-1).astype(np.uint32).view(np.int32))
+
+
+
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (the record does not take row strides)
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
@@ -127,11 +170,28 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
     multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
-    fast = fast_tail_table(multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)
+    if variant.symbol == SYMBOL_SINGLE:
+        # the single-rounding tail (applies_single proved it): per channel (multiplier,
+        # offset, 0) in the lane table where the proved tail has (multiplier, k, right_shift)
+        tail = single_tail(node, graph)
+        assert tail is not None and tail.double_shift <= PRESHIFT_MAX, node.name
+        fast = np.concatenate([np.stack([tail.offset, np.zeros_like(tail.offset)], axis=1).reshape(-1),
+                               [tail.double_shift]])
+        multipliers = tail.multiplier
+    else:
+        fast = fast_tail_table(multiplier.values, shift.values, _acc_bound(node, graph), y.quant.zp)
+        if fast[-1] > PRESHIFT_MAX:
+            fast = np.zeros_like(fast)  # a left shift the int16 weights cannot take: the guarded tail
+        multipliers = multiplier.values
+    # where the tail is proved, weights and biases come shifted by its double shift (the proof
+    # bounds (|bias| + 255 * sum |w|) << double_shift), so the kernel's tail shifts nothing
+    preshift = int(fast[-1])
+    lanes = lane_table(_bias(node, graph) << preshift, multipliers, fast)
+    weights = lane_taps(w.data.astype(np.int64) << preshift)
     args = (
         TensorArg(x_name),
-        ConstArg("weights", "int8_t", np.ascontiguousarray(group_taps(w.data), dtype=np.int8).reshape(-1)),
-        ConstArg("bias", "int32_t", lane_table(_bias(node, graph), multiplier.values, fast)),
+        ConstArg("weights", "int32_t", weights),
+        ConstArg("bias", "int32_t", lanes),
         multiplier,
         ConstArg("requant", "int32_t", np.concatenate([requant_table(shift.values), fast[-1:]])),
         TensorArg(y_name),
@@ -218,6 +278,13 @@ def pairs_traffic(p: ParamStruct) -> CallTraffic:
 
 DEPTHWISE_3X3 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
-    build=build, applies=applies, weight_layout="C/4,3,3,4", reorder_weights=group_taps,
+    build=build, applies=applies, weight_layout="int16 pairs, C/4,3,3,{c,c+2},{c+1,c+3}", reorder_weights=lane_taps,
     access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time",
+)
+
+DEPTHWISE_3X3_SINGLE = KernelVariant(
+    symbol=SYMBOL_SINGLE, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
+    build=build, applies=applies_single, weight_layout="int16 pairs, C/4,3,3,{c,c+2},{c+1,c+3}",
+    reorder_weights=lane_taps,
+    access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time (single-rounding tail)",
 )

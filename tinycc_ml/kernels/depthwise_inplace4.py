@@ -28,12 +28,15 @@ from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import per_channel_args, struct
 from .depthwise3x3 import fast_tail_table
 from .pointwise import requant_table
+from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 from .wide_weights import depthwise_inplace4_shape, wide_weights_fit
 
 SYMBOL = "tinyc_depthwise_conv_inplace_c4_s8"
 SYMBOL_W16 = "tinyc_depthwise_conv_inplace_c4_w16_s8"
+SYMBOL_SINGLE = "tinyc_depthwise_conv_inplace_c4_single_s8"
+SYMBOL_SINGLE_W16 = "tinyc_depthwise_conv_inplace_c4_single_w16_s8"
 PRESHIFT_MAX = 8  # int16 weights pre-shifted by the proved double shift: 127 << 8 fits int16
 
 
@@ -62,6 +65,27 @@ def _abs_weight_sums(node: Node, graph: Graph) -> np.ndarray:
     return np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
 
 
+def _requant(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """[C] multipliers and shifts of the layer (per-tensor constants repeated)."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    x, w, y = (graph.tensor(name) for name in (node.inputs[0], node.inputs[1], node.outputs[0]))
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    return multiplier.values, shift.values
+
+
+def _acc_bound(node: Node, graph: Graph) -> np.ndarray:
+    """|acc| <= |bias| + 255 * sum |w| for every window (x + input_offset in [-255, 255])."""
+    channels = graph.tensor(node.inputs[1]).shape[0]
+    return np.abs(_model_bias(node, graph, channels)) + 255 * _abs_weight_sums(node, graph)
+
+
+def single_tail(node: Node, graph: Graph) -> SingleTail | None:
+    """The layer's proved single-rounding tail (kernels/single_tail.py), or None."""
+    multipliers, shifts = _requant(node, graph)
+    return prove_single_tail(multipliers, shifts, _acc_bound(node, graph), graph.tensor(node.outputs[0]).quant.zp)
+
+
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
     """DSP cores, the shapes wide_weights.depthwise_inplace4_shape names (int8 weights)."""
     return target.dsp and depthwise_inplace4_shape(node, graph)
@@ -70,6 +94,24 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
 def applies_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     """The same where the model's constants fit the flash with every int16 copy (wide_weights.py)."""
     return applies(node, graph, target) and wide_weights_fit(graph, target)
+
+
+def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies, for an ONNX-semantics layer (onnxruntime's single-rounding constants) whose
+    single-rounding tail is proved; TFLite layers keep their kernels, code and figures."""
+    return (node.kind == "Conv2d" and getattr(node.attrs, "semantics", None) == ops.ONNX
+            and applies(node, graph, target) and single_tail(node, graph) is not None)
+
+
+def applies_single_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies_w16 for an ONNX-semantics layer with the single tail proved, its double shift
+    one the int16 weights take."""
+    if node.kind != "Conv2d" or getattr(node.attrs, "semantics", None) != ops.ONNX:
+        return False
+    if not applies_w16(node, graph, target):
+        return False
+    tail = single_tail(node, graph)
+    return tail is not None and tail.double_shift <= PRESHIFT_MAX
 
 
 def pair_taps(w: np.ndarray) -> np.ndarray:
@@ -129,29 +171,35 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=in_w * channels, output_row_stride=in_w * channels,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
-    # |acc| <= |bias| + 255 * sum |w| for every window (x + input_offset in [-255, 255])
-    acc_bound = np.abs(_model_bias(node, graph, channels)) + 255 * _abs_weight_sums(node, graph)
-    fast = fast_tail_table(multiplier.values, shift.values, acc_bound, y.quant.zp)
+    multipliers, shifts = _requant(node, graph)
     bias = folded_bias(node, graph)
     assert variant.reorder_weights is not None, variant.symbol
+    if variant.symbol in (SYMBOL_SINGLE, SYMBOL_SINGLE_W16):
+        # the single-rounding tail (applies_single proved it): (offset, 0) where the proved
+        # TFLite-form tail has (k, right_shift), its double shift in the last word
+        tail = single_tail(node, graph)
+        assert tail is not None, node.name
+        multipliers = tail.multiplier
+        fast = np.concatenate([np.stack([tail.offset, np.zeros_like(tail.offset)], axis=1).reshape(-1),
+                               [tail.double_shift]])
+    else:
+        fast = fast_tail_table(multipliers, shifts, _acc_bound(node, graph), y.quant.zp)
     if variant.symbol == SYMBOL_W16 and fast[-1] > PRESHIFT_MAX:
         fast = np.zeros_like(fast)  # not proved for this kernel: the guarded tail
-    if variant.symbol == SYMBOL_W16 and fast[-1]:
+    if variant.symbol in (SYMBOL_W16, SYMBOL_SINGLE_W16) and fast[-1]:
         # int16 weights and biases shifted by the proved double shift (|w| << 8 fits int16,
         # and the proof bounds (|bias| + 255 * sum |w|) << double_shift): no shift in the tail
         packed = variant.reorder_weights(w.data.astype(np.int64) << int(fast[-1]))
         bias = bias << int(fast[-1])
     else:
         packed = variant.reorder_weights(w.data)
-    requant = np.concatenate([requant_table(shift.values), fast[-1:]])
+    requant = np.concatenate([requant_table(shifts), fast[-1:]])
     ctype = "int32_t" if packed.dtype == np.int32 else "int8_t"  # int16 pairs packed in int32 words
     weights = ConstArg("weights", ctype, np.ascontiguousarray(packed))
     args = (
         TensorArg(x_name),
         weights,
-        ConstArg("consts", "int32_t", group_constants(bias, multiplier.values, fast[:-1])),
+        ConstArg("consts", "int32_t", group_constants(bias, multipliers, fast[:-1])),
         ConstArg("requant", "int32_t", requant.astype(np.int32)),
         ConstArg("pad", "int8_t", np.full(channels, x.quant.zp, dtype=np.int8)),
         TensorArg(y_name),
@@ -165,6 +213,23 @@ DEPTHWISE_IN_PLACE_C4_W16 = KernelVariant(
     build=build, applies=applies_w16, weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16,
     scratch=ring_scratch, access=access.depthwise_inplace,
     reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights)",
+)
+
+DEPTHWISE_IN_PLACE_C4_SINGLE_W16 = KernelVariant(
+    symbol=SYMBOL_SINGLE_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL_SINGLE_W16}.c", build=build, applies=applies_single_w16,
+    weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16, scratch=ring_scratch,
+    access=access.depthwise_inplace,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights, "
+           "single-rounding tail)",
+)
+
+DEPTHWISE_IN_PLACE_C4_SINGLE = KernelVariant(
+    symbol=SYMBOL_SINGLE, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL_SINGLE}.c", build=build, applies=applies_single, weight_layout="C/4,taps in pairs",
+    reorder_weights=pair_taps, scratch=ring_scratch, access=access.depthwise_inplace,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time "
+           "(single-rounding tail)",
 )
 
 DEPTHWISE_IN_PLACE_C4 = KernelVariant(

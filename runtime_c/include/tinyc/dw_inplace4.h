@@ -16,9 +16,12 @@
  *   consts  per group of four channels 16 words, what its pixels read in one place: the bias
  *           (the model's plus input_offset * the channel's weight sum) of the four channels,
  *           their multipliers, and the proved tail's (k, right_shift) per channel
- *           (kernels/depthwise3x3.py fast_tail_table; 0 where not proved);
+ *           (kernels/depthwise3x3.py fast_tail_table; 0 where not proved), or for the
+ *           _single kernels the single-rounding tail's (offset, 0) (kernels/single_tail.py,
+ *           which proved it for every channel);
  *   requant [channels][2] requant_tail.h's packed constants (the guarded tail's and the
- *           portable path's shift), then the proved tail's shared double shift, or 0;
+ *           portable path's shift), then the proved tail's shared double shift, or 0
+ *           (the _single kernels: the single tail's, never 0);
  *   pad     [channels]: the input zero point: a tap outside the image reads it, so that
  *           (x + input_offset) * w is 0 there and every window sums x * w over all its taps
  *           plus the folded bias, the same number as the reference's clipped sum.
@@ -177,9 +180,14 @@ typedef struct {
     tinyc_dw3_out o;
 } tinyc_dwi4_layer;
 
+/* The tail a pixel loop ends with (its `proved` argument): the guarded one, the proved
+ * TFLite-form one (fast_tail_table), or the single-rounding one (kernels/single_tail.py: the
+ * _single kernels, whose consts carry (offset, 0) where the others carry (k, right_shift)). */
+enum { TINYC_DWI4_GUARDED, TINYC_DWI4_PROVED, TINYC_DWI4_SINGLE };
+
 /* One output pixel: its taps' addresses listed in tap[], w the weights (bytes), wide: int16
- * weights, nine: a 3x3 window (unrolled), proved: the tail the compiler proved (else the
- * guarded one), full_range: the activation range is all of int8. */
+ * weights, nine: a 3x3 window (unrolled), proved: the tail (above), full_range: the
+ * activation range is all of int8. */
 TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8_t *const *tap, const int8_t *w,
                                        int wide, int nine, int proved, int full_range, int8_t *out)
 {
@@ -217,7 +225,16 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
                 w += single_bytes;
             }
         }
-        if (proved) { /* dw_tail4.h's proved tail, its constants from the group's words */
+        if (proved == TINYC_DWI4_SINGLE) { /* requant_tail.h's single-rounding tail: SMMLAR, clamp */
+            out[c] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a0, g[4], g[8], double_shift), o.act_min, o.act_max,
+                                         full_range);
+            out[c + 1] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a1, g[5], g[10], double_shift), o.act_min,
+                                             o.act_max, full_range);
+            out[c + 2] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a2, g[6], g[12], double_shift), o.act_min,
+                                             o.act_max, full_range);
+            out[c + 3] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a3, g[7], g[14], double_shift), o.act_min,
+                                             o.act_max, full_range);
+        } else if (proved) { /* dw_tail4.h's proved tail, its constants from the group's words */
             out[c] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a0, g[4], g + 8, double_shift), o, full_range);
             out[c + 1] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a1, g[5], g + 10, double_shift), o, full_range);
             out[c + 2] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a2, g[6], g + 12, double_shift), o, full_range);

@@ -105,13 +105,20 @@ void tinyc_depthwise_conv_s8(const tinyc_conv_params *params, const int8_t *inpu
                              int8_t *output);
 int32_t tinyc_depthwise_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
-/* Depthwise 3x3, multiplier 1, dilation 1, channels % 4 == 0, NHWC (DSP cores). weights
- * [channels / 4][3][3][4]; bias [2][channels]: the model's (or 0), then the interior bias with
- * input_offset * sum(weights) folded in; requant: two packed words per channel as for
- * tinyc_pointwise_conv_s8. */
-void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+/* Depthwise 3x3, multiplier 1, dilation 1, channels % 4 == 0, NHWC (DSP cores), with the
+ * compiler's layouts (kernels/depthwise3x3.py, the kernel's source): weights [channels / 4][3][3][2]
+ * int16 lane pairs, pre-shifted by the proved tail's double shift; bias the lane table (per
+ * four channels their biases, multipliers and tail constants); requant: two packed words per
+ * channel as for tinyc_pointwise_conv_s8, then the proved tail's double shift (or 0). */
+void tinyc_depthwise_conv_3x3_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output);
+/* The same for layers whose every channel rounds once (right shift 0: onnxruntime's constants;
+ * kernels/single_tail.py proved the one-SMMLAR tail): the lane table carries per channel its
+ * multiplier and output offset in place of the proved tail's; same order, same stack buffer. */
+void tinyc_depthwise_conv_3x3_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                        const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                        const int32_t *requant, int8_t *output);
 
 /* In-place variants (the compiler chooses them where the memory plan gets smaller; the
  * overlap each allows is derived in tinycc_ml/kernels/access.py):
@@ -138,6 +145,18 @@ void tinyc_depthwise_conv_inplace_c4_w16_s8(const tinyc_conv_params *params, con
                                             const int32_t *weights, const int32_t *consts, const int32_t *requant,
                                             const int8_t *pad, int8_t *output, int8_t *scratch);
 int32_t tinyc_depthwise_conv_inplace_c4_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+/* The two above for layers whose every channel rounds once (right shift 0: onnxruntime's
+ * constants; kernels/single_tail.py proved the one-SMMLAR tail): consts carry (output offset, 0)
+ * in place of the proved tail's (k, right_shift); the same loop, ring and access order. */
+void tinyc_depthwise_conv_inplace_c4_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                               const int8_t *weights, const int32_t *consts, const int32_t *requant,
+                                               const int8_t *pad, int8_t *output, int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_c4_single_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_depthwise_conv_inplace_c4_single_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                   const int32_t *weights, const int32_t *consts,
+                                                   const int32_t *requant, const int8_t *pad, int8_t *output,
+                                                   int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_c4_single_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1), NHWC: each input pixel is copied into a
  * one-pixel scratch (in_c bytes) before any of its output is written, so with out_c <= in_c
