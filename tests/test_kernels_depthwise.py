@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
@@ -179,7 +180,8 @@ def test_simd_depthwise_keeps_overlap_distances(kernel_lib_simd):
 
 # --- tinyc_depthwise_conv_3x3_s8: the DSP cores' 3x3 depthwise (multiplier 1, channels % 4 == 0) ---
 
-M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
+# the STM32F746's flash: room for the int16 lane words (kernels/wide_weights.py)
+M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)
 DW3 = "tinyc_depthwise_conv_3x3_s8"
 
 
@@ -230,6 +232,10 @@ def test_depthwise_3x3_needs_a_dsp_core_and_its_shape():
 
     assert symbol(graph(8), M7) == DW3
     assert symbol(graph(8), HOST_TARGET) == "tinyc_depthwise_conv_s8"
+    # int16 lane words only where the flash rule holds: a DSP core of unknown flash, or one
+    # whose flash the doubled weights would not fit, keeps the int8 kernel
+    assert symbol(graph(8), replace(M7, flash_bytes=0)) == "tinyc_depthwise_conv_s8"
+    assert symbol(graph(8), replace(M7, wide_weights=False)) == "tinyc_depthwise_conv_s8"
     for other in (graph(6), graph(8, k=5), graph(8, dil=2), graph(4, mult=2)):
         assert symbol(other, M7) == "tinyc_depthwise_conv_s8"
 

@@ -34,7 +34,7 @@ from tinycc_ml.kernels.registry import kernel_calls
 from tinycc_ml.kernels.target import KernelTarget
 from tinycc_ml.quant import params as qparams
 
-M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16")
+M7 = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=1 << 20)  # room for int16 weights
 DW3 = "tinyc_depthwise_conv_3x3_s8"
 SETTINGS = settings(max_examples=60, deadline=None, derandomize="CI" in os.environ,
                     suppress_health_check=[HealthCheck.too_slow])

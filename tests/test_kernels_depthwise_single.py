@@ -122,8 +122,8 @@ def _dw3_symbol(graph: Graph) -> str:
 @SETTINGS
 @given(graph=depthwise3x3_graphs().map(as_onnx), seed=seeds)
 def test_3x3_single_matches_interpreter(kernel_runners, graph, seed):
-    assert _symbol(graph, M7) == _dw3_symbol(graph)
-    check_kernels(graph, kernel_runners, seed, target=M7)
+    assert _symbol(graph, M7_FLASH) == _dw3_symbol(graph)
+    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
 
 
 def _dw3_grid() -> list[Graph]:
@@ -134,9 +134,9 @@ def _dw3_grid() -> list[Graph]:
 
 def test_3x3_registry_gives_onnx_layers_the_single_variant():
     graphs = _dw3_grid()
-    assert graphs and all(_symbol(g, M7) == dw3.SYMBOL for g in graphs)  # TFLite layers: unchanged
+    assert graphs and all(_symbol(g, M7_FLASH) == dw3.SYMBOL for g in graphs)  # TFLite layers: unchanged
     onnx = [as_onnx(g) for g in graphs]
-    assert all(_symbol(g, M7) == dw3.SYMBOL_SINGLE for g in onnx)
+    assert all(_symbol(g, M7_FLASH) == dw3.SYMBOL_SINGLE for g in onnx)
     assert all(_symbol(g, HOST_TARGET) == "tinyc_depthwise_conv_s8" for g in onnx)
 
 
@@ -146,7 +146,7 @@ def test_3x3_single_lane_table():
     graph = as_onnx(_dw3_grid()[0])
     tail = dw3.single_tail(graph.nodes[0], graph)
     assert tail is not None
-    (call,) = kernel_calls(graph.nodes[0], graph, M7)
+    (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
     c = graph.tensor("x").shape[1]
     lanes = np.asarray(call.args[2].values).reshape(c // 4, 2, 8)
     zp_out = graph.tensor("y").quant.zp
@@ -160,12 +160,12 @@ def test_3x3_single_lane_table():
 def test_3x3_single_keeps_overlap_distances(kernel_lib, kernel_lib_simd):
     graphs = [as_onnx(g) for g in _dw3_grid()]
     for lib in (kernel_lib, kernel_lib_simd):
-        tally = check_grid(lib, graphs, tight=False, target=M7)
+        tally = check_grid(lib, graphs, tight=False, target=M7_FLASH)
         assert tally.symbols == {dw3.SYMBOL_SINGLE} and tally.cases > 10, tally
 
 
 def test_3x3_single_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(depthwise3x3_graphs().map(as_onnx), seeds), 150)
-    batch = [kernel_case(g, seed, target=M7) for g, seed in cases]
+    batch = [kernel_case(g, seed, target=M7_FLASH) for g, seed in cases]
     assert dw3.SYMBOL_SINGLE in {call.symbol for case in batch for call in case.calls}
     assert check_kernels_batch(batch, qemu_kernel_runner) > 100

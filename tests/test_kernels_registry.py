@@ -208,3 +208,12 @@ def test_every_op_kind_has_a_kernel_and_sources():
         "tinyc_softmax_s8.c",
     ]
 
+
+
+def test_int16_weight_records_say_so():
+    """A record whose weight layout is int16 says int16_weights (the flag report.json's
+    int16_weights_extra_bytes counts, and the flash rule of kernels/wide_weights.py gates)."""
+    from tinycc_ml.kernels.registry import VARIANTS
+
+    for record in VARIANTS:
+        assert record.int16_weights == record.weight_layout.startswith(("int16", "OHWI/K4 int16")), record.symbol

@@ -19,6 +19,7 @@ from .ir.graph import BoundaryIO
 from .memory.facts import OverlapFact
 from .memory.picture import LoopSpan, PlanView, Step, buffer_table, figures_lines, short, text_timeline
 from .memory.plan import MemoryPlan
+from .kernels.registry import variant
 from .program import LoopStep, Program, node_macs
 
 
@@ -113,11 +114,11 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
 
 
 def int16_weights_extra_bytes(program: Program) -> int:
-    """The flash the int16 weight layouts cost (the *_w16_s8 kernels of DSP cores,
-    kernels/wide_weights.py): one more byte per weight of every node that runs one."""
+    """The flash the int16 weight layouts cost (the kernels of DSP cores whose record says
+    int16_weights, kernels/wide_weights.py): one more byte per weight of every node that runs one."""
     graph = program.graph
     return sum(graph.tensor(node.inputs[1]).nbytes for node in graph.nodes
-               if any(c.symbol.endswith("_w16_s8") for c in program.calls.get(node.name, ())))
+               if any(variant(c.symbol).int16_weights for c in program.calls.get(node.name, ())))
 
 
 def _executed_macs(program: Program) -> dict[str, int]:

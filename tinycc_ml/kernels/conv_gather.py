@@ -180,7 +180,7 @@ GATHER_W16 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="OHWI/K4 int16 pairs, 4 channels by 4", reorder_weights=int16_words,
     scratch=scratch, access=access.conv, reason="conv, pixel by pixel through a gathered window (int16 weights)",
-    row_strides=True,
+    row_strides=True, int16_weights=True,
 )
 
 GATHER_SINGLE_W16 = KernelVariant(
@@ -188,4 +188,5 @@ GATHER_SINGLE_W16 = KernelVariant(
     build=build, applies=applies_single, weight_layout="OHWI/K4 int16 pairs, 4 channels by 4",
     reorder_weights=int16_words, scratch=scratch, access=access.conv,
     reason="conv, pixel by pixel through a gathered window (int16 weights)", row_strides=True,
+    int16_weights=True,
 )

@@ -22,9 +22,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import ops
-from ..ir.conv_shapes import is_plain_depthwise
 from ..ir.graph import Graph, Node
-from ..ir.layout import NHWC, is_layout
 from ..quant import params as qparams
 from .access import CallTraffic, Reads
 from .call import ConstArg, KernelCall, ParamStruct, TensorArg
@@ -33,6 +31,7 @@ from .pointwise import requant_table
 from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
+from .wide_weights import depthwise3x3_shape, wide_weights_fit
 
 SYMBOL = "tinyc_depthwise_conv_3x3_s8"
 SYMBOL_SINGLE = "tinyc_depthwise_conv_3x3_single_s8"
@@ -56,16 +55,9 @@ def _acc_bound(node: Node, graph: Graph) -> np.ndarray:
 
 
 def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    if not target.dsp or node.kind != "Conv2d" or node.attrs.in_place:  # type: ignore[attr-defined]
-        return False
-    x, y = node.inputs[0], node.outputs[0]
-    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC) and is_plain_depthwise(node, graph)):
-        return False
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    w = graph.tensor(node.inputs[1])
-    if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
-        return False
-    return bool(np.abs(_bias(node, graph)).max(initial=0) < INT32)
+    """DSP cores, the shapes wide_weights.depthwise3x3_shape names, where the model's constants
+    fit the flash with every int16 copy (the lane words are int16: wide_weights.py's rule)."""
+    return target.dsp and depthwise3x3_shape(node, graph) and wide_weights_fit(graph, target)
 
 
 def _requant(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
@@ -279,7 +271,7 @@ def pairs_traffic(p: ParamStruct) -> CallTraffic:
 DEPTHWISE_3X3 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="int16 pairs, C/4,3,3,{c,c+2},{c+1,c+3}", reorder_weights=lane_taps,
-    access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time",
+    access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time", int16_weights=True,
 )
 
 DEPTHWISE_3X3_SINGLE = KernelVariant(
@@ -287,4 +279,5 @@ DEPTHWISE_3X3_SINGLE = KernelVariant(
     build=build, applies=applies_single, weight_layout="int16 pairs, C/4,3,3,{c,c+2},{c+1,c+3}",
     reorder_weights=lane_taps,
     access=pairs_traffic, reason="depthwise conv (HWC), two pixels at a time (single-rounding tail)",
+    int16_weights=True,
 )

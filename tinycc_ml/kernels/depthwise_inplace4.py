@@ -211,7 +211,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
 DEPTHWISE_IN_PLACE_C4_W16 = KernelVariant(
     symbol=SYMBOL_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7, source=f"{SYMBOL_W16}.c",
     build=build, applies=applies_w16, weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16,
-    scratch=ring_scratch, access=access.depthwise_inplace,
+    scratch=ring_scratch, access=access.depthwise_inplace, int16_weights=True,
     reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights)",
 )
 
@@ -219,7 +219,7 @@ DEPTHWISE_IN_PLACE_C4_SINGLE_W16 = KernelVariant(
     symbol=SYMBOL_SINGLE_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
     source=f"{SYMBOL_SINGLE_W16}.c", build=build, applies=applies_single_w16,
     weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16, scratch=ring_scratch,
-    access=access.depthwise_inplace,
+    access=access.depthwise_inplace, int16_weights=True,
     reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights, "
            "single-rounding tail)",
 )

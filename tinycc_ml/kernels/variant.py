@@ -60,6 +60,9 @@ class KernelVariant:
     describe: Callable[[ParamStruct], str] | None = None  # a reason that depends on the call
     nested_types: tuple[str, ...] = ()  # struct types nested in params_type (for the sizeof list)
     row_strides: bool = False  # takes regions of a larger image (row strides); False: dense tensors only
+    # its weights are int16 copies (one more flash byte per weight), chosen only under the flash
+    # rule of kernels/wide_weights.py and counted in report.json's int16_weights_extra_bytes
+    int16_weights: bool = False
 
     def fact_reason(self, params: ParamStruct) -> str:
         return self.describe(params) if self.describe is not None else (self.reason or self.symbol)

@@ -1,6 +1,6 @@
 """Which layers may take weights pre-expanded to int16 (tinyc_fully_connected_w16_s8,
 tinyc_pointwise_conv(_inplace_pairs)_w16_s8, tinyc_conv_w16_s8, tinyc_conv_gather_w16_s8,
-tinyc_depthwise_conv_inplace_c4_w16_s8): their shapes, and the flash rule they share.
+tinyc_depthwise_conv_inplace_c4_w16_s8, tinyc_depthwise_conv_3x3_s8's int16 lane words): their shapes, and the flash rule they share.
 
 The int16 copy doubles a layer's weights in flash. One budget for all of them: the model's
 constants, with the weights of every layer a w16 variant could run doubled, must fit three
@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..ir import ops
-from ..ir.conv_shapes import is_pointwise
+from ..ir.conv_shapes import is_plain_depthwise, is_pointwise
 from ..ir.graph import Graph, Node
 from ..ir.layout import NHWC, is_layout
 from .target import KernelTarget
@@ -106,12 +106,30 @@ def depthwise_inplace4_shape(node: Node, graph: Graph) -> bool:
     return bool(running.max(initial=0) < 1 << 31)
 
 
+def depthwise3x3_shape(node: Node, graph: Graph) -> bool:
+    """What tinyc_depthwise_conv_3x3(_single)_s8 runs: NHWC, not in place, multiplier 1, a 3x3
+    kernel, dilation 1, channels % 4 == 0, a bias within int32."""
+    if node.kind != "Conv2d" or node.attrs.in_place:  # type: ignore[attr-defined]
+        return False
+    x, y = node.inputs[0], node.outputs[0]
+    if not (is_layout(graph, x, NHWC) and is_layout(graph, y, NHWC) and is_plain_depthwise(node, graph)):
+        return False
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    w = graph.tensor(node.inputs[1])
+    if w.shape[2:] != (3, 3) or attrs.dilations != (1, 1) or w.shape[0] % 4 != 0:
+        return False
+    if len(node.inputs) > 2 and node.inputs[2]:
+        return bool(np.abs(np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64)).max(initial=0) < 1 << 31)
+    return True
+
+
 def wide_weights_bytes(graph: Graph, target: KernelTarget) -> int:
     """The model's constants with the weights of every layer a w16 variant could run doubled."""
     wide = {n.inputs[1] for n in graph.nodes
             if fc_w16_shape(n, graph) or pointwise_nhwc_shape(n, graph, target, False)
             or pointwise_nhwc_shape(n, graph, target, True) or kxk_w16_shape(n, graph)
-            or gather_shape(n, graph) or (target.dsp and depthwise_inplace4_shape(n, graph))}
+            or gather_shape(n, graph) or (target.dsp and depthwise_inplace4_shape(n, graph))
+            or (target.dsp and depthwise3x3_shape(n, graph))}
     return sum(t.nbytes for t in graph.constants()) + sum(graph.tensor(name).nbytes for name in wide)
 
 
