@@ -82,6 +82,14 @@ static int32_t tinyc_pw_weight(const int8_t *weights, int wide, int32_t oc, int3
 #define TINYC_PW_INLINE static inline
 #endif
 
+/* The tail a loop nest ends each output with (a constant of every nest): the guarded one
+ * (requant_tail.h tinyc_tail_s8), the proved one (tinyc_tail_proved: TFLite layers with right
+ * shifts) or the single-rounding one (tinyc_tail_single: layers whose every channel has right
+ * shift 0, the _single_s8 kernels). */
+#define TINYC_PW_GUARDED 0
+#define TINYC_PW_PROVED 1
+#define TINYC_PW_SINGLE 2
+
 /* The accumulators of one block: pixels a, b times channels 0, 1 of the pair. */
 typedef struct {
     int32_t a0, a1, b0, b1;
@@ -93,10 +101,11 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *requant;
-    const int32_t *proved; /* requant + 2 * out_c + 1: per channel (bias, multiplier, k, right_shift) */
+    const int32_t *proved; /* requant + 2 * out_c + 1: per channel (bias, multiplier, k, right_shift),
+                            * or in the _single_s8 kernels (bias, multiplier, offset, 0) */
     int32_t in_c, out_c, width, rows;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
-    int32_t double_shift; /* of the proved tail, every channel's (0: not proved) */
+    int32_t double_shift; /* of the proved or single tail, every channel's (0: not proved) */
     int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
 
@@ -339,6 +348,20 @@ TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const i
     }
 }
 
+/* The same two outputs through the single-rounding tail (requant_tail.h tinyc_tail_single):
+ * one SMMLAR adds the output offset (f[2]), no guard (kernels/single_tail.py proved it). */
+TINYC_PW_INLINE void tinyc_pw_store_single(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
+                                           int8_t *ya, int8_t *yb, int pair, int full_range)
+{
+    const int32_t m = f[1], offset = f[2];
+    *ya = tinyc_tail_clamp_s8(tinyc_tail_single(acc_a, m, offset, k->double_shift), k->act_min, k->act_max,
+                              full_range);
+    if (pair) {
+        *yb = tinyc_tail_clamp_s8(tinyc_tail_single(acc_b, m, offset, k->double_shift), k->act_min, k->act_max,
+                                  full_range);
+    }
+}
+
 /* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
  * block; the two pixels' outputs share their channels' requantize constants. pair,
  * with_offset and full_range are constants at every call (the choice is made at compile
@@ -373,7 +396,11 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             acc = tinyc_pw_dot1x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         }
         w = w_end;
-        if (proved) {
+        if (proved == TINYC_PW_SINGLE) {
+            tinyc_pw_store_single(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            tinyc_pw_store_single(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
+                                  full_range);
+        } else if (proved) {
             tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
             tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
                                   full_range);
@@ -447,7 +474,8 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
  * right_shift). The tail is tinyc_tail_proved with SMMLAR adding
  * k + (acc >> 31) (dw_inplace4.h tinyc_dwi4_fast_tail: the same proof covers it). */
 TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, int j, int32_t x02, int32_t x13,
-                                           int32_t x46, int32_t x57, const tinyc_pw_call *k, int full_range)
+                                           int32_t x46, int32_t x57, const tinyc_pw_call *k, int full_range,
+                                           int single)
 {
     int32_t bias, m, w0, w1, w4, w5, kk, right_shift;
     TINYC_PW_READ_PAIR(f, 4 * j, bias, m);
@@ -458,7 +486,12 @@ TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, i
     acc = tinyc_smlad(w1, x13, acc);
     acc = tinyc_smlad(w4, x46, acc);
     acc = tinyc_smlad(w5, x57, acc);
-    acc = tinyc_smmlar((int32_t)((uint32_t)acc << k->double_shift), m, kk + (acc >> 31)) >> right_shift;
+    if (single) { /* kk is the output offset, right_shift 0 (tinyc_tail_single) */
+        (void)right_shift;
+        acc = tinyc_tail_single(acc, m, kk, k->double_shift);
+    } else {
+        acc = tinyc_smmlar((int32_t)((uint32_t)acc << k->double_shift), m, kk + (acc >> 31)) >> right_shift;
+    }
     return tinyc_tail_clamp_s8(acc, k->act_min, k->act_max, full_range);
 }
 
@@ -466,7 +499,8 @@ TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, i
  * both pixels of a pair are read before either's outputs are written). Out of line: the
  * loop gets the registers, and the pair and an odd row's last pixel share it. The call's
  * fields are read before the first store (an int8 store may alias *k). */
-TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y, int full_range)
+TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y, int full_range,
+                                        int single)
 {
     const tinyc_pw_call kk = *k;
     const int32_t *w = (const int32_t *)(const void *)kk.weights;
@@ -475,8 +509,8 @@ TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int3
     const int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
     const int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
     while (f != f_end) {
-        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, &kk, full_range);
-        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, &kk, full_range);
+        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, &kk, full_range, single);
+        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, &kk, full_range, single);
         w += 8;
         f += 8;
         y += 2;
@@ -491,7 +525,12 @@ TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int3
 
 TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_full(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
 {
-    tinyc_pw_in8_pixel(k, lo, hi, y, 1);
+    tinyc_pw_in8_pixel(k, lo, hi, y, 1, 0);
+}
+
+TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_single_full(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
+{
+    tinyc_pw_in8_pixel(k, lo, hi, y, 1, 1);
 }
 
 /* Every pixel of tinyc_pointwise_conv_in8_w16_s8's call (proved tail, folded offset): per
@@ -517,6 +556,32 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *
         }
         if (x < k.width) {
             tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
+        }
+    }
+}
+
+/* The same with the single-rounding tail (tinyc_pointwise_conv_in8_w16_single_s8), written out
+ * rather than shared: an inline shared by both moved the proved loop's blocks (tf2onnx
+ * models' code and counts stay as they were). */
+TINYC_PW_NOINLINE void tinyc_pw_pixels_single_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
+                                                           int8_t *output, int8_t *scratch)
+{
+    const tinyc_pw_call k = *call;
+    int32_t row, x;
+    (void)scratch;
+    for (row = 0; row < k.rows; ++row) {
+        const int8_t *xa = input + row * k.width * 8;
+        int8_t *ya = output + row * k.width * k.out_c;
+        for (x = 0; x + 1 < k.width; x += 2) {
+            const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
+            const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
+            tinyc_pw_in8_pixel_single_full(&k, a_lo, a_hi, ya);
+            tinyc_pw_in8_pixel_single_full(&k, b_lo, b_hi, ya + k.out_c);
+            xa += 16;
+            ya += 2 * k.out_c;
+        }
+        if (x < k.width) {
+            tinyc_pw_in8_pixel_single_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
         }
     }
 }
@@ -557,6 +622,15 @@ TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
 
+/* The single-rounding twins of the proved loops (the _single_s8 kernels: layers whose every
+ * channel has right shift 0, the tail proved by kernels/single_tail.py, the offset folded). */
+TINYC_PW_DISPATCH(tinyc_pw_pixels_single_full_w8, 0, 1, 0, TINYC_PW_SINGLE, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_single_full_w16, 0, 1, 1, TINYC_PW_SINGLE, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w16_in16, 0, 1, 1, TINYC_PW_SINGLE, 16)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w16_in64, 0, 1, 1, TINYC_PW_SINGLE, 64)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w8, 0, 1, 0, TINYC_PW_SINGLE, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w16, 0, 1, 1, TINYC_PW_SINGLE, 0)
+
 /* Every output byte clamped to [act_min, act_max] (the fused clamp of a proved layer, after
  * its full-range loops). */
 static void tinyc_pw_clamp_bytes(int8_t *y, int32_t n, int32_t act_min, int32_t act_max)
@@ -584,7 +658,7 @@ typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *inpu
 TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch, int wide, int32_t const_in_c, int in_place,
-                                      int scratch_kernel)
+                                      int scratch_kernel, int single)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
@@ -614,6 +688,10 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     /* The proved tail where the compiler proved it and folded the input offset; any other
      * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
     proved = call.double_shift != 0 && call.offset_pair == 0;
+    /* single (a constant of each public kernel): the _single_s8 kernels, whose records apply
+     * only where kernels/single_tail.py proved the tail and the offset is folded, so they link
+     * only their single-rounding loops. */
+    proved = single || proved;
     /* wide and const_in_c are constants in each public kernel, so it links only its own. */
     /* The kernels with a scratch (in place, and tinyc_pointwise_conv_x16_w16_s8) expand each
      * pair into it: in_place, a constant of each public kernel, says which has one. */
@@ -621,7 +699,21 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
      * output bytes: act_min and act_max are int8, so clamping the saturated byte gives the
      * byte the clamped tail would, and the firmware holds one loop nest per kernel, not two.
      * (The pass runs once per output byte, only in such layers.) */
-    if (in_place || scratch_kernel) {
+    if (single && (in_place || scratch_kernel)) {
+        if (const_in_c == 16) {
+            pixels = tinyc_pw_x16_single_full_w16_in16;
+        } else if (const_in_c == 64) {
+            pixels = tinyc_pw_x16_single_full_w16_in64;
+        } else {
+            pixels = wide ? tinyc_pw_x16_single_full_w16 : tinyc_pw_x16_single_full_w8;
+        }
+    } else if (single) {
+        if (const_in_c == 8) {
+            pixels = tinyc_pw_pixels_single_full_w16_in8;
+        } else {
+            pixels = wide ? tinyc_pw_pixels_single_full_w16 : tinyc_pw_pixels_single_full_w8;
+        }
+    } else if (in_place || scratch_kernel) {
         if (!proved) {
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
         } else if (const_in_c == 16) {
@@ -646,6 +738,7 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     const int32_t input_offset = params->input_offset;
     (void)const_in_c; /* params->in_c is the same number */
     (void)scratch_kernel; /* the portable path reads the input where it is unless in place */
+    (void)single; /* the reference tail is the single-rounding one where every shift is >= 0 */
     /* in place: the pixels of the whole image paired as one row (see the SIMD path) */
     const int32_t pair_width = in_place ? rows * width : width;
     const int32_t pair_rows = in_place ? 1 : rows;
@@ -711,14 +804,14 @@ static int32_t tinyc_pw_inplace_scratch_bytes(const tinyc_conv_params *params)
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0, 0);
 }
 
 void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0, 0);
 }
 
 int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -730,14 +823,14 @@ void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                      int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1, 0);
 }
 
 void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                      int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0, 0);
 }
 
 int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -749,7 +842,8 @@ void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1,
+                 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -761,7 +855,7 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -774,7 +868,7 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -787,5 +881,98 @@ void tinyc_pointwise_conv_inplace_pairs_in64_w16_s8(const tinyc_conv_params *par
                                                     const int32_t *multiplier, const int32_t *requant,
                                                     int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1,
+                 0);
+}
+
+/* The single-rounding twins (the _single_s8 kernels): the same loops, access order and scratch,
+ * each output through requant_tail.h tinyc_tail_single (one SMMLAR with the output offset),
+ * for layers whose every channel has right shift 0 (ONNX semantics, TFLite multipliers >= 1).
+ * Their records apply only where kernels/single_tail.py proved the tail and the input offset
+ * is folded into the bias; `requant` holds (bias, multiplier, offset, 0) per channel where the
+ * other kernels hold the proved tail's (bias, multiplier, k, right_shift). */
+void tinyc_pointwise_conv_single_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                    const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                    int8_t *output)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0, 1);
+}
+
+void tinyc_pointwise_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                        const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                        int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0, 1);
+}
+
+void tinyc_pointwise_conv_in8_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0, 1);
+}
+
+int32_t tinyc_pointwise_conv_in16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_in16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                             const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                             const int32_t *requant, int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1,
+                 1);
+}
+
+int32_t tinyc_pointwise_conv_x16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_x16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                  const int8_t *weights, const int32_t *bias,
+                                                  const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                                                  int8_t *scratch)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                      const int32_t *weights, const int32_t *bias,
+                                                      const int32_t *multiplier, const int32_t *requant,
+                                                      int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                           const int32_t *weights, const int32_t *bias,
+                                                           const int32_t *multiplier, const int32_t *requant,
+                                                           int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1,
+                 1);
 }
