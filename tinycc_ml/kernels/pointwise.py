@@ -212,8 +212,12 @@ def single_tail(node: Node, graph: Graph) -> SingleTail | None:
     """The layer's proved single-rounding tail (single_tail.prove_single_tail over the
     accumulators build's call can produce), or None: not every channel has right shift 0, the
     proof fails, the weights are not symmetric, or the input offset cannot be folded into the
-    bias (the _single_s8 kernels have no loop that adds it)."""
+    bias (the _single_s8 kernels have no loop that adds it). ONNX semantics only: the tail is
+    as exact for a TFLite layer whose multipliers are all >= 1, but such layers are rare and
+    are what the guarded tail's tests (test_kernels_pointwise_tail.py) run on."""
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    if attrs.semantics != ops.ONNX:
+        return None
     x, w, y = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
     if any(zp != 0 for zp in w.quant.zero_point):
         return None
