@@ -151,7 +151,9 @@ def proved_tail_table(multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np
     >> right_shift) + output_offset == (v + k + (v >> 31)) >> right_shift (the proof of
     kernels/depthwise3x3.py's fast_tail_table). A channel whose output is the same for every
     input (`constant`, the byte or -1000: its weights are all 0) needs no proof: multiplier
-    0, right_shift 1, k twice the byte."""
+    0, right_shift 1, k twice the byte plus one, so that both sign fix-ups give the byte:
+    (k + (v >> 31)) >> 1 with v = 0, and tinyc_pointwise_conv_in8_w16_s8's (k + (acc >> 31))
+    >> 1 for an accumulator (the channel's bias) of either sign."""
     m = np.asarray(multipliers, dtype=np.int64)
     shift = np.asarray(shifts, dtype=np.int64)
     fixed = np.zeros(len(m), dtype=bool) if constant is None else np.asarray(constant) > -1000
@@ -166,7 +168,7 @@ def proved_tail_table(multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np
     proved = bool(np.all(~live | ((double_shift == shared) & (right_shift >= 1) & (right_shift < 32)
                                   & (doubled_bound < INT32) & (v_bound + k < INT32) & (k - v_bound - 1 >= -INT32))))
     if constant is not None:
-        m, k, right_shift = np.where(fixed, 0, m), np.where(fixed, 2 * np.asarray(constant, dtype=np.int64), k), \
+        m, k, right_shift = np.where(fixed, 0, m), np.where(fixed, 2 * np.asarray(constant, dtype=np.int64) + 1, k), \
             np.where(fixed, 1, right_shift)
     table = np.stack([m, k, right_shift], axis=1) if proved else np.zeros((len(m), 3), dtype=np.int64)
     return np.concatenate([[int(shared) if proved else 0], table.reshape(-1)]).astype(np.int32)
