@@ -461,7 +461,19 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
 #if TINYC_HAVE_DSP && defined(__GNUC__)
 #define TINYC_PW_READ_PAIR(p, index, lo, hi)                                                                        \
     __asm__("ldrd %0, %1, [%2, #%c3]" : "=r"(lo), "=r"(hi) : "r"(p), "i"(4 * (index)) : "memory")
+/* p[0], p[1], then p += step (post-indexed LDRD: the pointer's increment costs nothing). */
+#define TINYC_PW_READ_PAIR_POST(p, step, lo, hi)                                                                    \
+    __asm__("ldrd %0, %1, [%2], #%c3" : "=r"(lo), "=r"(hi), "+r"(p) : "i"(4 * (step)) : "memory")
+/* *y++ = v as one post-indexed STRB (gcc keeps a separate add for y otherwise). */
+#define TINYC_PW_STORE_POST(y, v) __asm__ volatile("strb %1, [%0], #1" : "+r"(y) : "r"(v) : "memory")
 #else
+#define TINYC_PW_STORE_POST(y, v) (*(y)++ = (int8_t)(v))
+#define TINYC_PW_READ_PAIR_POST(p, step, lo, hi)                                                                    \
+    do {                                                                                                          \
+        (lo) = (p)[0];                                                                                            \
+        (hi) = (p)[1];                                                                                            \
+        (p) += (step);                                                                                            \
+    } while (0)
 #define TINYC_PW_READ_PAIR(p, index, lo, hi)                                                                        \
     do {                                                                                                          \
         (lo) = (p)[index];                                                                                        \
@@ -469,19 +481,29 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
     } while (0)
 #endif
 
-/* One output of tinyc_pw_in8_pixel, channel j (0, 1) of the pair at w, f: its words
+/* One output of tinyc_pw_in8_pixel, channel j (0, 1) of the pair at *pw, *pf: its words
  * w[2j], w[2j + 1], w[2j + 4], w[2j + 5], its constants f[4j .. 4j + 3] (bias, multiplier, k,
- * right_shift). The tail is tinyc_tail_proved with SMMLAR adding
+ * right_shift). Channel 0's first two loads step both pointers to the next pair (post-indexed
+ * LDRD), so channel 0's later loads and channel 1's index back from there: the loop keeps no
+ * pointer increments of its own. The tail is tinyc_tail_proved with SMMLAR adding
  * k + (acc >> 31) (dw_inplace4.h tinyc_dwi4_fast_tail: the same proof covers it). */
-TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, int j, int32_t x02, int32_t x13,
+TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t **pw, const int32_t **pf, int j, int32_t x02, int32_t x13,
                                            int32_t x46, int32_t x57, const tinyc_pw_call *k, int full_range,
                                            int single)
 {
+    const int32_t *w = *pw, *f = *pf;
     int32_t bias, m, w0, w1, w4, w5, kk, right_shift;
-    TINYC_PW_READ_PAIR(f, 4 * j, bias, m);
-    TINYC_PW_READ_PAIR(w, 2 * j, w0, w1);
-    TINYC_PW_READ_PAIR(w, 2 * j + 4, w4, w5);
-    TINYC_PW_READ_PAIR(f, 4 * j + 2, kk, right_shift);
+    if (j == 0) {
+        TINYC_PW_READ_PAIR_POST(f, 8, bias, m);
+        TINYC_PW_READ_PAIR_POST(w, 8, w0, w1);
+        *pw = w;
+        *pf = f;
+    } else {
+        TINYC_PW_READ_PAIR(f, 4 - 8, bias, m);
+        TINYC_PW_READ_PAIR(w, 2 - 8, w0, w1);
+    }
+    TINYC_PW_READ_PAIR(w, 2 * j + 4 - 8, w4, w5);
+    TINYC_PW_READ_PAIR(f, 4 * j + 2 - 8, kk, right_shift);
     int32_t acc = tinyc_smlad(w0, x02, bias);
     acc = tinyc_smlad(w1, x13, acc);
     acc = tinyc_smlad(w4, x46, acc);
@@ -490,7 +512,10 @@ TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, i
         (void)right_shift;
         acc = tinyc_tail_single(acc, m, kk, k->double_shift);
     } else {
-        acc = tinyc_smmlar((int32_t)((uint32_t)acc << k->double_shift), m, kk + (acc >> 31)) >> right_shift;
+        /* acc is already doubled (the proved tail's double shift is 1: right shift >= 1 means
+         * shift < 0): the inputs are doubled per pixel and the bias in the table by the
+         * compiler (pointwise.requant_args doubled_bias), so no shift per output. */
+        acc = tinyc_smmlar(acc, m, kk + (acc >> 31)) >> right_shift;
     }
     return tinyc_tail_clamp_s8(acc, k->act_min, k->act_max, full_range);
 }
@@ -506,14 +531,19 @@ TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int3
     const int32_t *w = (const int32_t *)(const void *)kk.weights;
     const int32_t *f = kk.proved;
     const int32_t *const f_end = f + 4 * kk.out_c;
-    const int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
-    const int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
+    int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
+    int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
+    if (!single) { /* doubled (each int16 lane 2x, in [-256, 254]): the accumulators come out as 2 * acc */
+        x02 = tinyc_sxtab16(x02, lo);
+        x13 = tinyc_sxtab16_ror8(x13, lo);
+        x46 = tinyc_sxtab16(x46, hi);
+        x57 = tinyc_sxtab16_ror8(x57, hi);
+    }
     while (f != f_end) {
-        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, &kk, full_range, single);
-        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, &kk, full_range, single);
-        w += 8;
-        f += 8;
-        y += 2;
+        const int8_t y0 = tinyc_pw_in8_output(&w, &f, 0, x02, x13, x46, x57, &kk, full_range, single);
+        TINYC_PW_STORE_POST(y, y0);
+        const int8_t y1 = tinyc_pw_in8_output(&w, &f, 1, x02, x13, x46, x57, &kk, full_range, single);
+        TINYC_PW_STORE_POST(y, y1);
     }
 }
 

@@ -194,11 +194,15 @@ def acc_bound(weights_oi: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
 
 
 def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray | None, bound: np.ndarray,
-                 output_offset: int, constant: np.ndarray | None = None, single: SingleTail | None = None) -> np.ndarray:
+                 output_offset: int, constant: np.ndarray | None = None, single: SingleTail | None = None,
+                 doubled_bias: bool = False) -> np.ndarray:
     """The kernels' `requant` argument: requant_table (2 words a channel), then the proved
     tail's double-shift word (proved_tail_table) and per channel (bias or 0, multiplier, k,
     right_shift): what the SIMD path's block reads, from one pointer. With `single` (the
-    _single_s8 kernels): its double shift, and per channel (bias or 0, multiplier, offset, 0)."""
+    _single_s8 kernels): its double shift, and per channel (bias or 0, multiplier, offset, 0).
+    doubled_bias (tinyc_pointwise_conv_in8_w16_s8, whose proved loop doubles its inputs instead
+    of shifting each accumulator): where the tail is proved, per channel 2 * bias (it fits:
+    the proof bounds 2 * acc), 0 for a constant channel (its k gives the byte for any sign)."""
     b = np.zeros(len(shifts), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
     if single is not None:
         head = np.array([single.double_shift], dtype=np.int64)
@@ -206,6 +210,10 @@ def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray |
     else:
         proved = proved_tail_table(multipliers, shifts, bound, output_offset, constant)
         head, tail = proved[:1], proved[1:].reshape(-1, 3)
+        if doubled_bias and head[0] != 0:
+            assert head[0] == 1  # right_shift >= 1: shift < 0, double shift 1
+            fixed = np.zeros(len(b), dtype=bool) if constant is None else np.asarray(constant).reshape(-1) > -1000
+            b = np.where(fixed, 0, 2 * b)
     per_channel = np.concatenate([b[:, None], tail], axis=1)
     return np.concatenate([requant_table(shifts), head, per_channel.reshape(-1)]).astype(np.int32)
 
@@ -281,7 +289,8 @@ def _build(node: Node, graph: Graph, variant: KernelVariant, single: SingleTail 
                                 multiplier.values, shift.values, y.quant.zp, attrs.act_min, attrs.act_max)
     requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values,
                                                          bias.values if isinstance(bias, ConstArg) else None, bound,
-                                                         y.quant.zp, constant, single))
+                                                         y.quant.zp, constant, single,
+                                                         doubled_bias=variant.symbol == IN8_W16_SYMBOL))
     args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
@@ -311,6 +320,8 @@ POINTWISE_NHWC_W16 = KernelVariant(
     reorder_weights=_reorder_w16, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time, int16 weights",
 )
+
+IN8_W16_SYMBOL = "tinyc_pointwise_conv_in8_w16_s8"  # its proved loop takes requant_args' doubled bias
 
 # The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
 # where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
