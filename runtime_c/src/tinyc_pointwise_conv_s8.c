@@ -219,18 +219,37 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, int32_t in_c, con
  * input offset added there when it is not folded): per block of four input channels the
  * int16 pairs {a0, a2}, {a1, a3}, then (a pair) {b0, b2}, {b1, b3}. Every block of the pair
  * then loads its input as aligned words, no SXTB16. */
+/* doubled (a constant: the proved loops, offset folded): each int16 lane twice the input
+ * (SXTAB16 onto itself, in [-256, 254]), so the blocks' accumulators come out as 2 * acc, the
+ * proved tail's shift done once per input instead of once per output. */
+TINYC_PW_INLINE int32_t tinyc_pw_even_x(int32_t v, int32_t offset_pair, int with_offset, int doubled)
+{
+    return doubled ? tinyc_sxtab16(tinyc_sxtb16(v), v) : tinyc_pw_even(v, offset_pair, with_offset);
+}
+
+TINYC_PW_INLINE int32_t tinyc_pw_odd_x(int32_t v, int32_t offset_pair, int with_offset, int doubled)
+{
+    return doubled ? tinyc_sxtab16_ror8(tinyc_sxtb16_ror8(v), v) : tinyc_pw_odd(v, offset_pair, with_offset);
+}
+
+/* Whether an expanded-pair proved loop doubles a lone pixel (an odd row's last) too: the in_c
+ * 16 and 64 loops do (their smallest code); the others halve the doubled bias for it and
+ * keep the plain tail (with the doubled single pixel gcc spilled in the in_c >= 128 loops:
+ * vww's 3x3 layers 2-4 % slower). */
+#define TINYC_PW_DOUBLED_ALONE(proved, const_in_c) ((proved) == TINYC_PW_PROVED && ((const_in_c) == 16 || (const_in_c) == 64))
+
 TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t offset_pair, int with_offset, int pair,
-                                     int32_t *s)
+                                     int doubled, int32_t *s)
 {
     int32_t i;
     for (i = 0; i < in_c; i += 4) {
         const int32_t va = tinyc_read_s8x4(xa + i);
-        s[0] = tinyc_pw_even(va, offset_pair, with_offset);
-        s[1] = tinyc_pw_odd(va, offset_pair, with_offset);
+        s[0] = tinyc_pw_even_x(va, offset_pair, with_offset, doubled);
+        s[1] = tinyc_pw_odd_x(va, offset_pair, with_offset, doubled);
         if (pair) {
             const int32_t vb = tinyc_read_s8x4(xa + in_c + i);
-            s[2] = tinyc_pw_even(vb, offset_pair, with_offset);
-            s[3] = tinyc_pw_odd(vb, offset_pair, with_offset);
+            s[2] = tinyc_pw_even_x(vb, offset_pair, with_offset, doubled);
+            s[3] = tinyc_pw_odd_x(vb, offset_pair, with_offset, doubled);
             s += 4;
         } else {
             s += 2;
@@ -348,6 +367,21 @@ TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const i
     }
 }
 
+/* The same for accumulators already doubled (the expanded pair's proved loops: doubled
+ * inputs, the bias doubled by the compiler, pointwise.requant_args doubled_bias): the proved
+ * tail's double shift is always 1 (right shift >= 1 means shift < 0), so no shift here. */
+TINYC_PW_INLINE void tinyc_pw_store_doubled(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
+                                            int8_t *ya, int8_t *yb, int pair, int full_range)
+{
+    const int32_t m = f[1], kk = f[2], right_shift = f[3];
+    int32_t v = tinyc_smmulr(acc_a, m);
+    *ya = tinyc_tail_clamp_s8((v + kk + (v >> 31)) >> right_shift, k->act_min, k->act_max, full_range);
+    if (pair) {
+        v = tinyc_smmulr(acc_b, m);
+        *yb = tinyc_tail_clamp_s8((v + kk + (v >> 31)) >> right_shift, k->act_min, k->act_max, full_range);
+    }
+}
+
 /* The same two outputs through the single-rounding tail (requant_tail.h tinyc_tail_single):
  * one SMMLAR adds the output offset (f[2]), no guard (kernels/single_tail.py proved it). */
 TINYC_PW_INLINE void tinyc_pw_store_single(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
@@ -381,7 +415,11 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
     for (oc = 0; oc < k.out_c; oc += 2) {
         const int8_t *w_end = w + (wide ? 4 : 2) * in_c;
         tinyc_pw_acc acc;
-        if (proved) {
+        if (proved == TINYC_PW_PROVED && x16 && !pair && !TINYC_PW_DOUBLED_ALONE(proved, const_in_c)) {
+            /* the doubled bias halved (it is even) */
+            acc.a0 = acc.b0 = k.proved[4 * oc] >> 1;
+            acc.a1 = acc.b1 = k.proved[4 * oc + 4] >> 1;
+        } else if (proved) {
             acc.a0 = acc.b0 = k.proved[4 * oc];
             acc.a1 = acc.b1 = k.proved[4 * oc + 4];
         } else {
@@ -400,6 +438,10 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             tinyc_pw_store_single(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
             tinyc_pw_store_single(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
                                   full_range);
+        } else if (proved && x16 && (pair || TINYC_PW_DOUBLED_ALONE(proved, const_in_c))) {
+            tinyc_pw_store_doubled(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            tinyc_pw_store_doubled(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
+                                   full_range);
         } else if (proved) {
             tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
             tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
@@ -433,7 +475,7 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
         for (x = 0; x + 1 < width; x += 2) {
             if (x16) {
                 /* with_offset: the expansion adds the offset, the blocks then need none */
-                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, expanded);
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, proved == TINYC_PW_PROVED, expanded);
             }
             tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
             xa += 2 * in_c;
@@ -441,7 +483,8 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
         }
         if (x < width) {
             if (x16) {
-                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 0, expanded);
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 0, TINYC_PW_DOUBLED_ALONE(proved, const_in_c),
+                                expanded);
             }
             tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
         }
@@ -714,7 +757,8 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     call.output_offset = params->output_offset;
     call.act_min = params->act_min;
     call.act_max = params->act_max;
-    full_range = call.act_min == -128 && call.act_max == 127;
+    /* act_min == -128 && act_max == 127 as one test (fewer bytes in every public kernel) */
+    full_range = (((uint32_t)call.act_min + 128u) | ((uint32_t)call.act_max - 127u)) == 0u;
     /* The proved tail where the compiler proved it and folded the input offset; any other
      * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
     proved = call.double_shift != 0 && call.offset_pair == 0;

@@ -200,8 +200,8 @@ def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray |
     tail's double-shift word (proved_tail_table) and per channel (bias or 0, multiplier, k,
     right_shift): what the SIMD path's block reads, from one pointer. With `single` (the
     _single_s8 kernels): its double shift, and per channel (bias or 0, multiplier, offset, 0).
-    doubled_bias (tinyc_pointwise_conv_in8_w16_s8, whose proved loop doubles its inputs instead
-    of shifting each accumulator): where the tail is proved, per channel 2 * bias (it fits:
+    doubled_bias (tinyc_pointwise_conv_in8_w16_s8 and the expanded-pair kernels, whose proved
+    loops double their inputs instead of shifting each accumulator): where the tail is proved, per channel 2 * bias (it fits:
     the proof bounds 2 * acc), 0 for a constant channel (its k gives the byte for any sign)."""
     b = np.zeros(len(shifts), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
     if single is not None:
@@ -290,7 +290,7 @@ def _build(node: Node, graph: Graph, variant: KernelVariant, single: SingleTail 
     requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values,
                                                          bias.values if isinstance(bias, ConstArg) else None, bound,
                                                          y.quant.zp, constant, single,
-                                                         doubled_bias=variant.symbol == IN8_W16_SYMBOL))
+                                                         doubled_bias=_doubles_its_inputs(variant)))
     args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
@@ -321,7 +321,13 @@ POINTWISE_NHWC_W16 = KernelVariant(
     reason="pointwise conv, two pixels at a time, int16 weights",
 )
 
-IN8_W16_SYMBOL = "tinyc_pointwise_conv_in8_w16_s8"  # its proved loop takes requant_args' doubled bias
+IN8_W16_SYMBOL = "tinyc_pointwise_conv_in8_w16_s8"
+
+
+def _doubles_its_inputs(variant: KernelVariant) -> bool:
+    """The kernels whose proved loops double their inputs (in8: per pixel; the ones with a
+    scratch: in the expanded pair) and so take requant_args' doubled bias."""
+    return variant.symbol == IN8_W16_SYMBOL or variant.has_scratch
 
 # The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
 # where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
