@@ -15,7 +15,8 @@ import os
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_support import check_kernels, check_kernels_batch, draw_examples, kernel_case, seeds
+from kernel_support import NHWC, act, check_kernels, check_kernels_batch, const, draw_examples, kernel_case, seeds, \
+    single_node
 from overlap_support import check_grid, single_node_distance
 from test_kernels_onnx_semantics import as_onnx
 from test_kernels_pointwise import (IN8_W16, IN16_W16, IN_PLACE, IN_PLACE_IN64_W16, IN_PLACE_W16, M7, M7_FLASH,
@@ -23,7 +24,8 @@ from test_kernels_pointwise import (IN8_W16, IN16_W16, IN_PLACE, IN_PLACE_IN64_W
                                     w16_symbol)
 from test_kernels_pointwise_tail import _graph
 
-from tinycc_ml.ir.graph import Graph
+from tinycc_ml.ir import ops
+from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.pointwise import single_tail
 from tinycc_ml.kernels.registry import kernel_calls, scratch_bytes
 
@@ -40,9 +42,16 @@ def _symbol(graph: Graph, target) -> str:
     return call.symbol
 
 
+# the twins whose loops double their inputs once (in8, the expanded pair): double shift 1 only
+DOUBLING = {IN8_W16, IN16_W16, X16_W16, IN_PLACE, IN_PLACE_W16, IN_PLACE_IN64_W16}
+
+
 def _expected(graph: Graph, twin: str) -> str:
-    """The single twin where the proof holds, the twin itself otherwise."""
-    return single(twin) if single_tail(graph.nodes[0], graph) is not None else twin
+    """The single twin where the proof holds (with double shift 1 for the doubling ones), the
+    twin itself otherwise."""
+    tail = single_tail(graph.nodes[0], graph)
+    ok = tail is not None and (tail.double_shift == 1 or twin not in DOUBLING)
+    return single(twin) if ok else twin
 
 
 # --- the choice ---------------------------------------------------------------------------
@@ -79,6 +88,32 @@ def test_single_twin_needs_the_proof():
     graph = as_onnx(_graph(256, 16, 3, 0, out_scale=1e-7))
     assert single_tail(graph.nodes[0], graph) is None
     assert _symbol(graph, M7_FLASH) == W16
+
+
+def _large_multiplier_graph(in_c: int, out_c: int, width: int, seed: int) -> Graph:
+    """Per-tensor scales whose multiplier is 3.2 (shift 2), small weights (the proof holds)."""
+    rng = np.random.default_rng(seed)
+    wt = rng.integers(-20, 21, size=(out_c, in_c, 1, 1)).astype(np.int8)
+    b = rng.integers(-500, 500, size=out_c).astype(np.int32)
+    q_in, q_w, q_out = QuantParams.per_tensor(0.05, 3), QuantParams.per_tensor(0.016, 0), QuantParams.per_tensor(0.00025, -5)
+    return single_node(ops.Conv2d((1, 1), (1, 1), (0,) * 4, 1, -128, 127),
+                       [act("x", (1, in_c, 3, width), q_in), const("w", wt, q_w), const("b", b)],
+                       act("y", (1, out_c, 3, width), q_out), {"x": NHWC, "y": NHWC})
+
+
+def test_doubling_twins_need_double_shift_one(kernel_runners):
+    """An ONNX multiplier >= 1 (shift > 0, double shift > 1) with a small enough accumulator:
+    the twins that shift every output (plain, w16) take it; the ones that double their inputs
+    once (in8, the expanded pair) leave it to their twins' guarded tail. Bit-exact either way."""
+    for seed, (in_c, out_c, width, twin, single_ok) in enumerate(((8, 16, 5, IN8_W16, False), (16, 32, 4, IN16_W16, False),
+                                                                    (32, 64, 3, X16_W16, False), (12, 6, 3, W16, True))):
+        graph = as_onnx(_large_multiplier_graph(in_c, out_c, width, seed))
+        tail = single_tail(graph.nodes[0], graph)
+        assert tail is not None and tail.double_shift > 1
+        assert _symbol(graph, M7_FLASH) == (single(twin) if single_ok else twin)
+        assert _symbol(graph, M7) == single(SYMBOL)
+        check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+        check_kernels(graph, kernel_runners, seed, target=M7)
 
 
 # --- bit-exact under ONNX semantics ----------------------------------------------------------

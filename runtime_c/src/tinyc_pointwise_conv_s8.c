@@ -236,7 +236,7 @@ TINYC_PW_INLINE int32_t tinyc_pw_odd_x(int32_t v, int32_t offset_pair, int with_
  * 16 and 64 loops do (their smallest code); the others halve the doubled bias for it and
  * keep the plain tail (with the doubled single pixel gcc spilled in the in_c >= 128 loops:
  * vww's 3x3 layers 2-4 % slower). */
-#define TINYC_PW_DOUBLED_ALONE(proved, const_in_c) ((proved) == TINYC_PW_PROVED && ((const_in_c) == 16 || (const_in_c) == 64))
+#define TINYC_PW_DOUBLED_ALONE(proved, const_in_c) ((proved) != TINYC_PW_GUARDED && ((const_in_c) == 16 || (const_in_c) == 64))
 
 TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t offset_pair, int with_offset, int pair,
                                      int doubled, int32_t *s)
@@ -383,16 +383,19 @@ TINYC_PW_INLINE void tinyc_pw_store_doubled(int32_t acc_a, int32_t acc_b, const 
 }
 
 /* The same two outputs through the single-rounding tail (requant_tail.h tinyc_tail_single):
- * one SMMLAR adds the output offset (f[2]), no guard (kernels/single_tail.py proved it). */
+ * one SMMLAR adds the output offset (f[2]), no guard (kernels/single_tail.py proved it).
+ * doubled (a constant): the accumulators are already acc << double_shift (the expanded pair's
+ * doubled inputs and bias; the records take these loops only where double_shift is 1). */
 TINYC_PW_INLINE void tinyc_pw_store_single(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
-                                           int8_t *ya, int8_t *yb, int pair, int full_range)
+                                           int8_t *ya, int8_t *yb, int pair, int full_range, int doubled)
 {
     const int32_t m = f[1], offset = f[2];
-    *ya = tinyc_tail_clamp_s8(tinyc_tail_single(acc_a, m, offset, k->double_shift), k->act_min, k->act_max,
-                              full_range);
+    const int32_t va = doubled ? tinyc_smmlar(acc_a, m, offset) : tinyc_tail_single(acc_a, m, offset, k->double_shift);
+    *ya = tinyc_tail_clamp_s8(va, k->act_min, k->act_max, full_range);
     if (pair) {
-        *yb = tinyc_tail_clamp_s8(tinyc_tail_single(acc_b, m, offset, k->double_shift), k->act_min, k->act_max,
-                                  full_range);
+        const int32_t vb =
+            doubled ? tinyc_smmlar(acc_b, m, offset) : tinyc_tail_single(acc_b, m, offset, k->double_shift);
+        *yb = tinyc_tail_clamp_s8(vb, k->act_min, k->act_max, full_range);
     }
 }
 
@@ -415,7 +418,7 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
     for (oc = 0; oc < k.out_c; oc += 2) {
         const int8_t *w_end = w + (wide ? 4 : 2) * in_c;
         tinyc_pw_acc acc;
-        if (proved == TINYC_PW_PROVED && x16 && !pair && !TINYC_PW_DOUBLED_ALONE(proved, const_in_c)) {
+        if (proved != TINYC_PW_GUARDED && x16 && !pair && !TINYC_PW_DOUBLED_ALONE(proved, const_in_c)) {
             /* the doubled bias halved (it is even) */
             acc.a0 = acc.b0 = k.proved[4 * oc] >> 1;
             acc.a1 = acc.b1 = k.proved[4 * oc + 4] >> 1;
@@ -435,9 +438,10 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
         }
         w = w_end;
         if (proved == TINYC_PW_SINGLE) {
-            tinyc_pw_store_single(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            const int doubled = x16 && (pair || TINYC_PW_DOUBLED_ALONE(proved, const_in_c));
+            tinyc_pw_store_single(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range, doubled);
             tinyc_pw_store_single(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
-                                  full_range);
+                                  full_range, doubled);
         } else if (proved && x16 && (pair || TINYC_PW_DOUBLED_ALONE(proved, const_in_c))) {
             tinyc_pw_store_doubled(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
             tinyc_pw_store_doubled(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
@@ -475,7 +479,7 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
         for (x = 0; x + 1 < width; x += 2) {
             if (x16) {
                 /* with_offset: the expansion adds the offset, the blocks then need none */
-                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, proved == TINYC_PW_PROVED, expanded);
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, proved != TINYC_PW_GUARDED, expanded);
             }
             tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
             xa += 2 * in_c;
@@ -553,7 +557,7 @@ TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t **pw, const int32_t **p
     acc = tinyc_smlad(w5, x57, acc);
     if (single) { /* kk is the output offset, right_shift 0 (tinyc_tail_single) */
         (void)right_shift;
-        acc = tinyc_tail_single(acc, m, kk, k->double_shift);
+        acc = tinyc_smmlar(acc, m, kk); /* acc doubled as below (double_shift 1: the record's rule) */
     } else {
         /* acc is already doubled (the proved tail's double shift is 1: right shift >= 1 means
          * shift < 0): the inputs are doubled per pixel and the bias in the table by the
@@ -576,7 +580,8 @@ TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int3
     const int32_t *const f_end = f + 4 * kk.out_c;
     int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
     int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
-    if (!single) { /* doubled (each int16 lane 2x, in [-256, 254]): the accumulators come out as 2 * acc */
+    (void)single;
+    { /* doubled (each int16 lane 2x, in [-256, 254]): the accumulators come out as 2 * acc */
         x02 = tinyc_sxtab16(x02, lo);
         x13 = tinyc_sxtab16_ror8(x13, lo);
         x46 = tinyc_sxtab16(x46, hi);

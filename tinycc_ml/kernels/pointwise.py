@@ -207,6 +207,9 @@ def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray |
     if single is not None:
         head = np.array([single.double_shift], dtype=np.int64)
         tail = np.stack([single.multiplier, single.offset, np.zeros_like(single.offset)], axis=1)
+        if doubled_bias:
+            assert single.double_shift == 1  # the doubling loops' records (pointwise._single_twin)
+            b = np.where(single.multiplier == 0, 0, 2 * b)  # a constant channel's SMMLAR returns its byte
     else:
         proved = proved_tail_table(multipliers, shifts, bound, output_offset, constant)
         head, tail = proved[:1], proved[1:].reshape(-1, 3)
@@ -322,12 +325,13 @@ POINTWISE_NHWC_W16 = KernelVariant(
 )
 
 IN8_W16_SYMBOL = "tinyc_pointwise_conv_in8_w16_s8"
+IN8_W16_SINGLE_SYMBOL = "tinyc_pointwise_conv_in8_w16_single_s8"
 
 
 def _doubles_its_inputs(variant: KernelVariant) -> bool:
     """The kernels whose proved loops double their inputs (in8: per pixel; the ones with a
     scratch: in the expanded pair) and so take requant_args' doubled bias."""
-    return variant.symbol == IN8_W16_SYMBOL or variant.has_scratch
+    return variant.symbol in (IN8_W16_SYMBOL, IN8_W16_SINGLE_SYMBOL) or variant.has_scratch
 
 # The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
 # where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
@@ -393,7 +397,11 @@ def _single_twin(base: KernelVariant) -> KernelVariant:
     (conv.py)."""
 
     def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
-        return base.applies(node, graph, target) and single_tail(node, graph) is not None
+        if not base.applies(node, graph, target):
+            return False
+        tail = single_tail(node, graph)
+        # the loops that double their inputs (in8, the expanded pair) need double shift 1
+        return tail is not None and (tail.double_shift == 1 or not _doubles_its_inputs(base))
 
     symbol = base.symbol.removesuffix("_s8") + "_single_s8"
     return replace(base, symbol=symbol, build=build_single, applies=applies_single,
