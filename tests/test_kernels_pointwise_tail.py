@@ -69,20 +69,22 @@ def test_proof_refuses_what_the_guard_is_for():
     assert proved_tail_table(m, np.array([-3, 1]), np.array([1000, 1000]), 0)[0] == 0  # right_shift 0
     assert proved_tail_table(m, np.array([-3, -3]), np.array([1000, 1 << 30]), 0)[0] == 0  # 2 * acc leaves int32
     assert proved_tail_table(m, np.array([-1, -2]), np.array([1000, 1000]), 0)[0] == 1  # one double shift: 1
-    # a constant channel needs no proof: multiplier 0, right_shift 1, k twice the byte
+    # a constant channel needs no proof: multiplier 0, right_shift 1, k twice the byte plus one
+    # (the in8 kernel's fix-up adds acc >> 31, -1 for a negative bias: (k - 1) >> 1 is the byte too)
     table = proved_tail_table(m, np.array([-3, -31]), np.array([1000, 1 << 30]), 5, np.array([-1000, -7]))
-    assert table[0] == 1 and table[4:].tolist() == [0, -14, 1]
+    assert table[0] == 1 and table[4:].tolist() == [0, -13, 1]
 
 
 def _graph(in_c: int, out_c: int, width: int, seed: int, dead: int = 0, out_scale: float = 0.02,
-           act_min: int = -128, act_max: int = 127) -> Graph:
+           act_min: int = -128, act_max: int = 127, dead_sign: int = 1) -> Graph:
     """A pointwise conv; `dead` output channels get all-zero weights and a bias near 2^30 (as
-    vww's layers have: the accumulator bound alone would refuse the proof)."""
+    vww's layers have: the accumulator bound alone would refuse the proof), or near -2^30
+    (dead_sign -1)."""
     rng = np.random.default_rng(seed)
     wt = rng.integers(-128, 128, size=(out_c, in_c, 1, 1)).astype(np.int8)
     b = rng.integers(-5000, 5000, size=out_c).astype(np.int64)
     wt[:dead] = 0
-    b[:dead] = [(1 << 30) - 7 * c for c in range(dead)]
+    b[:dead] = [dead_sign * ((1 << 30) - 7 * c) for c in range(dead)]
     w_q = QuantParams(tuple([1e-9] * dead + [0.004 + 0.001 * c for c in range(out_c - dead)]), (0,) * out_c, axis=0)
     q_in, q_out = QuantParams.per_tensor(0.05, -128), QuantParams.per_tensor(out_scale, 7)
     return single_node(ops.Conv2d((1, 1), (1, 1), (0,) * 4, 1, act_min, act_max),
@@ -95,6 +97,19 @@ def test_dead_channels_keep_the_proof_and_match_the_interpreter(kernel_runners):
         graph = _graph(in_c, out_c, width, seed, dead=3)
         assert _proved_word(graph) == 1
         check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+
+
+def test_dead_channels_with_a_negative_bias_match_the_interpreter(kernel_runners, qemu_kernel_runner):
+    """A negative constant accumulator: the in8 kernel's sign fix-up (acc >> 31) is -1 there,
+    which the constant's k (twice the byte plus one) absorbs (it wrote the byte minus one)."""
+    graphs = [_graph(in_c, out_c, width, seed, dead=3, dead_sign=-1)
+              for seed, (in_c, out_c, width) in enumerate(((8, 16, 5), (16, 32, 4), (32, 32, 3), (12, 6, 3)))]
+    for seed, graph in enumerate(graphs):
+        assert _proved_word(graph) == 1
+        check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+    built = [kernel_case(graph, seed, target=M7_FLASH) for seed, graph in enumerate(graphs)]
+    assert {case.calls[0].symbol for case in built} == {IN8_W16, IN16_W16, X16_W16, W16}
+    assert check_kernels_batch(built, qemu_kernel_runner) == len(built)
 
 
 def test_unproved_layers_take_the_guarded_tail(kernel_runners):

@@ -82,6 +82,14 @@ static int32_t tinyc_pw_weight(const int8_t *weights, int wide, int32_t oc, int3
 #define TINYC_PW_INLINE static inline
 #endif
 
+/* The tail a loop nest ends each output with (a constant of every nest): the guarded one
+ * (requant_tail.h tinyc_tail_s8), the proved one (tinyc_tail_proved: TFLite layers with right
+ * shifts) or the single-rounding one (tinyc_tail_single: layers whose every channel has right
+ * shift 0, the _single_s8 kernels). */
+#define TINYC_PW_GUARDED 0
+#define TINYC_PW_PROVED 1
+#define TINYC_PW_SINGLE 2
+
 /* The accumulators of one block: pixels a, b times channels 0, 1 of the pair. */
 typedef struct {
     int32_t a0, a1, b0, b1;
@@ -93,10 +101,11 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *requant;
-    const int32_t *proved; /* requant + 2 * out_c + 1: per channel (bias, multiplier, k, right_shift) */
+    const int32_t *proved; /* requant + 2 * out_c + 1: per channel (bias, multiplier, k, right_shift),
+                            * or in the _single_s8 kernels (bias, multiplier, offset, 0) */
     int32_t in_c, out_c, width, rows;
     int32_t offset_pair; /* (input_offset, input_offset), 0 when folded into the bias */
-    int32_t double_shift; /* of the proved tail, every channel's (0: not proved) */
+    int32_t double_shift; /* of the proved or single tail, every channel's (0: not proved) */
     int32_t output_offset, act_min, act_max;
 } tinyc_pw_call;
 
@@ -210,18 +219,37 @@ TINYC_PW_INLINE tinyc_pw_acc tinyc_pw_dot1x2(const int8_t *xa, int32_t in_c, con
  * input offset added there when it is not folded): per block of four input channels the
  * int16 pairs {a0, a2}, {a1, a3}, then (a pair) {b0, b2}, {b1, b3}. Every block of the pair
  * then loads its input as aligned words, no SXTB16. */
+/* doubled (a constant: the proved loops, offset folded): each int16 lane twice the input
+ * (SXTAB16 onto itself, in [-256, 254]), so the blocks' accumulators come out as 2 * acc, the
+ * proved tail's shift done once per input instead of once per output. */
+TINYC_PW_INLINE int32_t tinyc_pw_even_x(int32_t v, int32_t offset_pair, int with_offset, int doubled)
+{
+    return doubled ? tinyc_sxtab16(tinyc_sxtb16(v), v) : tinyc_pw_even(v, offset_pair, with_offset);
+}
+
+TINYC_PW_INLINE int32_t tinyc_pw_odd_x(int32_t v, int32_t offset_pair, int with_offset, int doubled)
+{
+    return doubled ? tinyc_sxtab16_ror8(tinyc_sxtb16_ror8(v), v) : tinyc_pw_odd(v, offset_pair, with_offset);
+}
+
+/* Whether an expanded-pair proved loop doubles a lone pixel (an odd row's last) too: the in_c
+ * 16 and 64 loops do (their smallest code); the others halve the doubled bias for it and
+ * keep the plain tail (with the doubled single pixel gcc spilled in the in_c >= 128 loops:
+ * vww's 3x3 layers 2-4 % slower). */
+#define TINYC_PW_DOUBLED_ALONE(proved, const_in_c) ((proved) != TINYC_PW_GUARDED && ((const_in_c) == 16 || (const_in_c) == 64))
+
 TINYC_PW_INLINE void tinyc_pw_expand(const int8_t *xa, int32_t in_c, int32_t offset_pair, int with_offset, int pair,
-                                     int32_t *s)
+                                     int doubled, int32_t *s)
 {
     int32_t i;
     for (i = 0; i < in_c; i += 4) {
         const int32_t va = tinyc_read_s8x4(xa + i);
-        s[0] = tinyc_pw_even(va, offset_pair, with_offset);
-        s[1] = tinyc_pw_odd(va, offset_pair, with_offset);
+        s[0] = tinyc_pw_even_x(va, offset_pair, with_offset, doubled);
+        s[1] = tinyc_pw_odd_x(va, offset_pair, with_offset, doubled);
         if (pair) {
             const int32_t vb = tinyc_read_s8x4(xa + in_c + i);
-            s[2] = tinyc_pw_even(vb, offset_pair, with_offset);
-            s[3] = tinyc_pw_odd(vb, offset_pair, with_offset);
+            s[2] = tinyc_pw_even_x(vb, offset_pair, with_offset, doubled);
+            s[3] = tinyc_pw_odd_x(vb, offset_pair, with_offset, doubled);
             s += 4;
         } else {
             s += 2;
@@ -339,6 +367,38 @@ TINYC_PW_INLINE void tinyc_pw_store_proved(int32_t acc_a, int32_t acc_b, const i
     }
 }
 
+/* The same for accumulators already doubled (the expanded pair's proved loops: doubled
+ * inputs, the bias doubled by the compiler, pointwise.requant_args doubled_bias): the proved
+ * tail's double shift is always 1 (right shift >= 1 means shift < 0), so no shift here. */
+TINYC_PW_INLINE void tinyc_pw_store_doubled(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
+                                            int8_t *ya, int8_t *yb, int pair, int full_range)
+{
+    const int32_t m = f[1], kk = f[2], right_shift = f[3];
+    int32_t v = tinyc_smmulr(acc_a, m);
+    *ya = tinyc_tail_clamp_s8((v + kk + (v >> 31)) >> right_shift, k->act_min, k->act_max, full_range);
+    if (pair) {
+        v = tinyc_smmulr(acc_b, m);
+        *yb = tinyc_tail_clamp_s8((v + kk + (v >> 31)) >> right_shift, k->act_min, k->act_max, full_range);
+    }
+}
+
+/* The same two outputs through the single-rounding tail (requant_tail.h tinyc_tail_single):
+ * one SMMLAR adds the output offset (f[2]), no guard (kernels/single_tail.py proved it).
+ * doubled (a constant): the accumulators are already acc << double_shift (the expanded pair's
+ * doubled inputs and bias; the records take these loops only where double_shift is 1). */
+TINYC_PW_INLINE void tinyc_pw_store_single(int32_t acc_a, int32_t acc_b, const int32_t *f, const tinyc_pw_call *k,
+                                           int8_t *ya, int8_t *yb, int pair, int full_range, int doubled)
+{
+    const int32_t m = f[1], offset = f[2];
+    const int32_t va = doubled ? tinyc_smmlar(acc_a, m, offset) : tinyc_tail_single(acc_a, m, offset, k->double_shift);
+    *ya = tinyc_tail_clamp_s8(va, k->act_min, k->act_max, full_range);
+    if (pair) {
+        const int32_t vb =
+            doubled ? tinyc_smmlar(acc_b, m, offset) : tinyc_tail_single(acc_b, m, offset, k->double_shift);
+        *yb = tinyc_tail_clamp_s8(vb, k->act_min, k->act_max, full_range);
+    }
+}
+
 /* Every output channel of pixels xa and xa + in_c (pair == 0: xa alone), two channels per
  * block; the two pixels' outputs share their channels' requantize constants. pair,
  * with_offset and full_range are constants at every call (the choice is made at compile
@@ -358,7 +418,11 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
     for (oc = 0; oc < k.out_c; oc += 2) {
         const int8_t *w_end = w + (wide ? 4 : 2) * in_c;
         tinyc_pw_acc acc;
-        if (proved) {
+        if (proved != TINYC_PW_GUARDED && x16 && !pair && !TINYC_PW_DOUBLED_ALONE(proved, const_in_c)) {
+            /* the doubled bias halved (it is even) */
+            acc.a0 = acc.b0 = k.proved[4 * oc] >> 1;
+            acc.a1 = acc.b1 = k.proved[4 * oc + 4] >> 1;
+        } else if (proved) {
             acc.a0 = acc.b0 = k.proved[4 * oc];
             acc.a1 = acc.b1 = k.proved[4 * oc + 4];
         } else {
@@ -373,7 +437,16 @@ TINYC_PW_INLINE void tinyc_pw_pixels(const tinyc_pw_call *call, const int8_t *xa
             acc = tinyc_pw_dot1x2(xa, in_c, w, w_end, k.offset_pair, with_offset, wide, acc);
         }
         w = w_end;
-        if (proved) {
+        if (proved == TINYC_PW_SINGLE) {
+            const int doubled = x16 && (pair || TINYC_PW_DOUBLED_ALONE(proved, const_in_c));
+            tinyc_pw_store_single(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range, doubled);
+            tinyc_pw_store_single(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
+                                  full_range, doubled);
+        } else if (proved && x16 && (pair || TINYC_PW_DOUBLED_ALONE(proved, const_in_c))) {
+            tinyc_pw_store_doubled(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
+            tinyc_pw_store_doubled(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
+                                   full_range);
+        } else if (proved) {
             tinyc_pw_store_proved(acc.a0, acc.b0, k.proved + 4 * oc, &k, ya + oc, yb + oc, pair, full_range);
             tinyc_pw_store_proved(acc.a1, acc.b1, k.proved + 4 * oc + 4, &k, ya + oc + 1, yb + oc + 1, pair,
                                   full_range);
@@ -406,7 +479,7 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
         for (x = 0; x + 1 < width; x += 2) {
             if (x16) {
                 /* with_offset: the expansion adds the offset, the blocks then need none */
-                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, expanded);
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 1, proved != TINYC_PW_GUARDED, expanded);
             }
             tinyc_pw_pixels(call, xa, ya, 1, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
             xa += 2 * in_c;
@@ -414,7 +487,8 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
         }
         if (x < width) {
             if (x16) {
-                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 0, expanded);
+                tinyc_pw_expand(xa, in_c, offset_pair, with_offset, 0, TINYC_PW_DOUBLED_ALONE(proved, const_in_c),
+                                expanded);
             }
             tinyc_pw_pixels(call, xa, ya, 0, with_offset, full_range, wide, proved, const_in_c, x16, expanded);
         }
@@ -434,7 +508,19 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
 #if TINYC_HAVE_DSP && defined(__GNUC__)
 #define TINYC_PW_READ_PAIR(p, index, lo, hi)                                                                        \
     __asm__("ldrd %0, %1, [%2, #%c3]" : "=r"(lo), "=r"(hi) : "r"(p), "i"(4 * (index)) : "memory")
+/* p[0], p[1], then p += step (post-indexed LDRD: the pointer's increment costs nothing). */
+#define TINYC_PW_READ_PAIR_POST(p, step, lo, hi)                                                                    \
+    __asm__("ldrd %0, %1, [%2], #%c3" : "=r"(lo), "=r"(hi), "+r"(p) : "i"(4 * (step)) : "memory")
+/* *y++ = v as one post-indexed STRB (gcc keeps a separate add for y otherwise). */
+#define TINYC_PW_STORE_POST(y, v) __asm__ volatile("strb %1, [%0], #1" : "+r"(y) : "r"(v) : "memory")
 #else
+#define TINYC_PW_STORE_POST(y, v) (*(y)++ = (int8_t)(v))
+#define TINYC_PW_READ_PAIR_POST(p, step, lo, hi)                                                                    \
+    do {                                                                                                          \
+        (lo) = (p)[0];                                                                                            \
+        (hi) = (p)[1];                                                                                            \
+        (p) += (step);                                                                                            \
+    } while (0)
 #define TINYC_PW_READ_PAIR(p, index, lo, hi)                                                                        \
     do {                                                                                                          \
         (lo) = (p)[index];                                                                                        \
@@ -442,23 +528,42 @@ TINYC_PW_INLINE void tinyc_pw_image(const tinyc_pw_call *call, const int8_t *inp
     } while (0)
 #endif
 
-/* One output of tinyc_pw_in8_pixel, channel j (0, 1) of the pair at w, f: its words
+/* One output of tinyc_pw_in8_pixel, channel j (0, 1) of the pair at *pw, *pf: its words
  * w[2j], w[2j + 1], w[2j + 4], w[2j + 5], its constants f[4j .. 4j + 3] (bias, multiplier, k,
- * right_shift). The tail is tinyc_tail_proved with SMMLAR adding
+ * right_shift). Channel 0's first two loads step both pointers to the next pair (post-indexed
+ * LDRD), so channel 0's later loads and channel 1's index back from there: the loop keeps no
+ * pointer increments of its own. The tail is tinyc_tail_proved with SMMLAR adding
  * k + (acc >> 31) (dw_inplace4.h tinyc_dwi4_fast_tail: the same proof covers it). */
-TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, int j, int32_t x02, int32_t x13,
-                                           int32_t x46, int32_t x57, const tinyc_pw_call *k, int full_range)
+TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t **pw, const int32_t **pf, int j, int32_t x02, int32_t x13,
+                                           int32_t x46, int32_t x57, const tinyc_pw_call *k, int full_range,
+                                           int single)
 {
+    const int32_t *w = *pw, *f = *pf;
     int32_t bias, m, w0, w1, w4, w5, kk, right_shift;
-    TINYC_PW_READ_PAIR(f, 4 * j, bias, m);
-    TINYC_PW_READ_PAIR(w, 2 * j, w0, w1);
-    TINYC_PW_READ_PAIR(w, 2 * j + 4, w4, w5);
-    TINYC_PW_READ_PAIR(f, 4 * j + 2, kk, right_shift);
+    if (j == 0) {
+        TINYC_PW_READ_PAIR_POST(f, 8, bias, m);
+        TINYC_PW_READ_PAIR_POST(w, 8, w0, w1);
+        *pw = w;
+        *pf = f;
+    } else {
+        TINYC_PW_READ_PAIR(f, 4 - 8, bias, m);
+        TINYC_PW_READ_PAIR(w, 2 - 8, w0, w1);
+    }
+    TINYC_PW_READ_PAIR(w, 2 * j + 4 - 8, w4, w5);
+    TINYC_PW_READ_PAIR(f, 4 * j + 2 - 8, kk, right_shift);
     int32_t acc = tinyc_smlad(w0, x02, bias);
     acc = tinyc_smlad(w1, x13, acc);
     acc = tinyc_smlad(w4, x46, acc);
     acc = tinyc_smlad(w5, x57, acc);
-    acc = tinyc_smmlar((int32_t)((uint32_t)acc << k->double_shift), m, kk + (acc >> 31)) >> right_shift;
+    if (single) { /* kk is the output offset, right_shift 0 (tinyc_tail_single) */
+        (void)right_shift;
+        acc = tinyc_smmlar(acc, m, kk); /* acc doubled as below (double_shift 1: the record's rule) */
+    } else {
+        /* acc is already doubled (the proved tail's double shift is 1: right shift >= 1 means
+         * shift < 0): the inputs are doubled per pixel and the bias in the table by the
+         * compiler (pointwise.requant_args doubled_bias), so no shift per output. */
+        acc = tinyc_smmlar(acc, m, kk + (acc >> 31)) >> right_shift;
+    }
     return tinyc_tail_clamp_s8(acc, k->act_min, k->act_max, full_range);
 }
 
@@ -466,20 +571,27 @@ TINYC_PW_INLINE int8_t tinyc_pw_in8_output(const int32_t *w, const int32_t *f, i
  * both pixels of a pair are read before either's outputs are written). Out of line: the
  * loop gets the registers, and the pair and an odd row's last pixel share it. The call's
  * fields are read before the first store (an int8 store may alias *k). */
-TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y, int full_range)
+TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y, int full_range,
+                                        int single)
 {
     const tinyc_pw_call kk = *k;
     const int32_t *w = (const int32_t *)(const void *)kk.weights;
     const int32_t *f = kk.proved;
     const int32_t *const f_end = f + 4 * kk.out_c;
-    const int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
-    const int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
+    int32_t x02 = tinyc_sxtb16(lo), x13 = tinyc_sxtb16_ror8(lo);
+    int32_t x46 = tinyc_sxtb16(hi), x57 = tinyc_sxtb16_ror8(hi);
+    (void)single;
+    { /* doubled (each int16 lane 2x, in [-256, 254]): the accumulators come out as 2 * acc */
+        x02 = tinyc_sxtab16(x02, lo);
+        x13 = tinyc_sxtab16_ror8(x13, lo);
+        x46 = tinyc_sxtab16(x46, hi);
+        x57 = tinyc_sxtab16_ror8(x57, hi);
+    }
     while (f != f_end) {
-        y[0] = tinyc_pw_in8_output(w, f, 0, x02, x13, x46, x57, &kk, full_range);
-        y[1] = tinyc_pw_in8_output(w, f, 1, x02, x13, x46, x57, &kk, full_range);
-        w += 8;
-        f += 8;
-        y += 2;
+        const int8_t y0 = tinyc_pw_in8_output(&w, &f, 0, x02, x13, x46, x57, &kk, full_range, single);
+        TINYC_PW_STORE_POST(y, y0);
+        const int8_t y1 = tinyc_pw_in8_output(&w, &f, 1, x02, x13, x46, x57, &kk, full_range, single);
+        TINYC_PW_STORE_POST(y, y1);
     }
 }
 
@@ -491,7 +603,12 @@ TINYC_PW_INLINE void tinyc_pw_in8_pixel(const tinyc_pw_call *k, int32_t lo, int3
 
 TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_full(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
 {
-    tinyc_pw_in8_pixel(k, lo, hi, y, 1);
+    tinyc_pw_in8_pixel(k, lo, hi, y, 1, 0);
+}
+
+TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_single_full(const tinyc_pw_call *k, int32_t lo, int32_t hi, int8_t *y)
+{
+    tinyc_pw_in8_pixel(k, lo, hi, y, 1, 1);
 }
 
 /* Every pixel of tinyc_pointwise_conv_in8_w16_s8's call (proved tail, folded offset): per
@@ -517,6 +634,32 @@ TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *
         }
         if (x < k.width) {
             tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
+        }
+    }
+}
+
+/* The same with the single-rounding tail (tinyc_pointwise_conv_in8_w16_single_s8), written out
+ * rather than shared: an inline shared by both moved the proved loop's blocks (tf2onnx
+ * models' code and counts stay as they were). */
+TINYC_PW_NOINLINE void tinyc_pw_pixels_single_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
+                                                           int8_t *output, int8_t *scratch)
+{
+    const tinyc_pw_call k = *call;
+    int32_t row, x;
+    (void)scratch;
+    for (row = 0; row < k.rows; ++row) {
+        const int8_t *xa = input + row * k.width * 8;
+        int8_t *ya = output + row * k.width * k.out_c;
+        for (x = 0; x + 1 < k.width; x += 2) {
+            const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
+            const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
+            tinyc_pw_in8_pixel_single_full(&k, a_lo, a_hi, ya);
+            tinyc_pw_in8_pixel_single_full(&k, b_lo, b_hi, ya + k.out_c);
+            xa += 16;
+            ya += 2 * k.out_c;
+        }
+        if (x < k.width) {
+            tinyc_pw_in8_pixel_single_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
         }
     }
 }
@@ -557,6 +700,15 @@ TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w8, 1, 0, 0, 0, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_proved_full_w16, 0, 1, 1, 1, 0)
 TINYC_PW_DISPATCH_X16(tinyc_pw_x16_offset_w16, 1, 0, 1, 0, 0)
 
+/* The single-rounding twins of the proved loops (the _single_s8 kernels: layers whose every
+ * channel has right shift 0, the tail proved by kernels/single_tail.py, the offset folded). */
+TINYC_PW_DISPATCH(tinyc_pw_pixels_single_full_w8, 0, 1, 0, TINYC_PW_SINGLE, 0)
+TINYC_PW_DISPATCH(tinyc_pw_pixels_single_full_w16, 0, 1, 1, TINYC_PW_SINGLE, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w16_in16, 0, 1, 1, TINYC_PW_SINGLE, 16)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w16_in64, 0, 1, 1, TINYC_PW_SINGLE, 64)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w8, 0, 1, 0, TINYC_PW_SINGLE, 0)
+TINYC_PW_DISPATCH_X16(tinyc_pw_x16_single_full_w16, 0, 1, 1, TINYC_PW_SINGLE, 0)
+
 /* Every output byte clamped to [act_min, act_max] (the fused clamp of a proved layer, after
  * its full-range loops). */
 static void tinyc_pw_clamp_bytes(int8_t *y, int32_t n, int32_t act_min, int32_t act_max)
@@ -584,7 +736,7 @@ typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *inpu
 TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch, int wide, int32_t const_in_c, int in_place,
-                                      int scratch_kernel)
+                                      int scratch_kernel, int single)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
@@ -610,10 +762,15 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     call.output_offset = params->output_offset;
     call.act_min = params->act_min;
     call.act_max = params->act_max;
-    full_range = call.act_min == -128 && call.act_max == 127;
+    /* act_min == -128 && act_max == 127 as one test (fewer bytes in every public kernel) */
+    full_range = (((uint32_t)call.act_min + 128u) | ((uint32_t)call.act_max - 127u)) == 0u;
     /* The proved tail where the compiler proved it and folded the input offset; any other
      * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
     proved = call.double_shift != 0 && call.offset_pair == 0;
+    /* single (a constant of each public kernel): the _single_s8 kernels, whose records apply
+     * only where kernels/single_tail.py proved the tail and the offset is folded, so they link
+     * only their single-rounding loops. */
+    proved = single || proved;
     /* wide and const_in_c are constants in each public kernel, so it links only its own. */
     /* The kernels with a scratch (in place, and tinyc_pointwise_conv_x16_w16_s8) expand each
      * pair into it: in_place, a constant of each public kernel, says which has one. */
@@ -621,7 +778,21 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
      * output bytes: act_min and act_max are int8, so clamping the saturated byte gives the
      * byte the clamped tail would, and the firmware holds one loop nest per kernel, not two.
      * (The pass runs once per output byte, only in such layers.) */
-    if (in_place || scratch_kernel) {
+    if (single && (in_place || scratch_kernel)) {
+        if (const_in_c == 16) {
+            pixels = tinyc_pw_x16_single_full_w16_in16;
+        } else if (const_in_c == 64) {
+            pixels = tinyc_pw_x16_single_full_w16_in64;
+        } else {
+            pixels = wide ? tinyc_pw_x16_single_full_w16 : tinyc_pw_x16_single_full_w8;
+        }
+    } else if (single) {
+        if (const_in_c == 8) {
+            pixels = tinyc_pw_pixels_single_full_w16_in8;
+        } else {
+            pixels = wide ? tinyc_pw_pixels_single_full_w16 : tinyc_pw_pixels_single_full_w8;
+        }
+    } else if (in_place || scratch_kernel) {
         if (!proved) {
             pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
         } else if (const_in_c == 16) {
@@ -646,6 +817,7 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     const int32_t input_offset = params->input_offset;
     (void)const_in_c; /* params->in_c is the same number */
     (void)scratch_kernel; /* the portable path reads the input where it is unless in place */
+    (void)single; /* the reference tail is the single-rounding one where every shift is >= 0 */
     /* in place: the pixels of the whole image paired as one row (see the SIMD path) */
     const int32_t pair_width = in_place ? rows * width : width;
     const int32_t pair_rows = in_place ? 1 : rows;
@@ -711,14 +883,14 @@ static int32_t tinyc_pw_inplace_scratch_bytes(const tinyc_conv_params *params)
 void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0, 0);
 }
 
 void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                  int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0, 0);
 }
 
 int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -730,14 +902,14 @@ void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                      int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1, 0);
 }
 
 void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                      int8_t *output)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0, 0);
 }
 
 int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -749,7 +921,8 @@ void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1,
+                 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -761,7 +934,7 @@ void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, cons
                                            const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
                                            const int32_t *requant, int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1);
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -774,7 +947,7 @@ void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, 
                                                const int32_t *multiplier, const int32_t *requant, int8_t *output,
                                                int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1, 0);
 }
 
 int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_s8_get_buffer_size(const tinyc_conv_params *params)
@@ -787,5 +960,98 @@ void tinyc_pointwise_conv_inplace_pairs_in64_w16_s8(const tinyc_conv_params *par
                                                     const int32_t *multiplier, const int32_t *requant,
                                                     int8_t *output, int8_t *scratch)
 {
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1);
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1,
+                 0);
+}
+
+/* The single-rounding twins (the _single_s8 kernels): the same loops, access order and scratch,
+ * each output through requant_tail.h tinyc_tail_single (one SMMLAR with the output offset),
+ * for layers whose every channel has right shift 0 (ONNX semantics, TFLite multipliers >= 1).
+ * Their records apply only where kernels/single_tail.py proved the tail and the input offset
+ * is folded into the bias; `requant` holds (bias, multiplier, offset, 0) per channel where the
+ * other kernels hold the proved tail's (bias, multiplier, k, right_shift). */
+void tinyc_pointwise_conv_single_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                    const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                    int8_t *output)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0, 1);
+}
+
+void tinyc_pointwise_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                        const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                        int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0, 1);
+}
+
+void tinyc_pointwise_conv_in8_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0, 1);
+}
+
+int32_t tinyc_pointwise_conv_in16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_in16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                             const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                             const int32_t *requant, int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1,
+                 1);
+}
+
+int32_t tinyc_pointwise_conv_x16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_x16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                  const int8_t *weights, const int32_t *bias,
+                                                  const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                                                  int8_t *scratch)
+{
+    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                      const int32_t *weights, const int32_t *bias,
+                                                      const int32_t *multiplier, const int32_t *requant,
+                                                      int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1, 1);
+}
+
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
+{
+    return tinyc_pw_inplace_scratch_bytes(params);
+}
+
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                           const int32_t *weights, const int32_t *bias,
+                                                           const int32_t *multiplier, const int32_t *requant,
+                                                           int8_t *output, int8_t *scratch)
+{
+    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1,
+                 1);
 }

@@ -12,10 +12,15 @@ node) copies each pixel pair into a scratch first. With int16 weights (where the
 room): tinyc_pointwise_conv_in8_w16_s8 (in_c 8, the count a constant of the loop),
 _in16_w16_s8 and _x16_w16_s8 (in_c 16, >= 32: each pixel pair expanded to int16 into a scratch
 first), _w16_s8 for the other counts. Every kernel takes the requantize tail proved at compile
-time (proved_tail_table) where the proof holds for all of the layer's channels.
+time (proved_tail_table) where the proof holds for all of the layer's channels. Layers whose
+every channel has right shift 0 (ONNX semantics, TFLite multipliers >= 1), where that proof
+never holds, run the _single_s8 twin of each kernel instead: the same loops and order, the
+single-rounding tail (kernels/single_tail.py) where it is proved and the input offset folded.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +32,7 @@ from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import bias_arg, fold_input_offset, per_channel_args, struct
+from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 from .wide_weights import pointwise_nhwc_shape, wide_weights_fit
@@ -145,7 +151,9 @@ def proved_tail_table(multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np
     >> right_shift) + output_offset == (v + k + (v >> 31)) >> right_shift (the proof of
     kernels/depthwise3x3.py's fast_tail_table). A channel whose output is the same for every
     input (`constant`, the byte or -1000: its weights are all 0) needs no proof: multiplier
-    0, right_shift 1, k twice the byte."""
+    0, right_shift 1, k twice the byte plus one, so that both sign fix-ups give the byte:
+    (k + (v >> 31)) >> 1 with v = 0, and tinyc_pointwise_conv_in8_w16_s8's (k + (acc >> 31))
+    >> 1 for an accumulator (the channel's bias) of either sign."""
     m = np.asarray(multipliers, dtype=np.int64)
     shift = np.asarray(shifts, dtype=np.int64)
     fixed = np.zeros(len(m), dtype=bool) if constant is None else np.asarray(constant) > -1000
@@ -160,7 +168,7 @@ def proved_tail_table(multipliers: np.ndarray, shifts: np.ndarray, acc_bound: np
     proved = bool(np.all(~live | ((double_shift == shared) & (right_shift >= 1) & (right_shift < 32)
                                   & (doubled_bound < INT32) & (v_bound + k < INT32) & (k - v_bound - 1 >= -INT32))))
     if constant is not None:
-        m, k, right_shift = np.where(fixed, 0, m), np.where(fixed, 2 * np.asarray(constant, dtype=np.int64), k), \
+        m, k, right_shift = np.where(fixed, 0, m), np.where(fixed, 2 * np.asarray(constant, dtype=np.int64) + 1, k), \
             np.where(fixed, 1, right_shift)
     table = np.stack([m, k, right_shift], axis=1) if proved else np.zeros((len(m), 3), dtype=np.int64)
     return np.concatenate([[int(shared) if proved else 0], table.reshape(-1)]).astype(np.int32)
@@ -186,18 +194,73 @@ def acc_bound(weights_oi: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
 
 
 def requant_args(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray | None, bound: np.ndarray,
-                 output_offset: int, constant: np.ndarray | None = None) -> np.ndarray:
+                 output_offset: int, constant: np.ndarray | None = None, single: SingleTail | None = None,
+                 doubled_bias: bool = False) -> np.ndarray:
     """The kernels' `requant` argument: requant_table (2 words a channel), then the proved
     tail's double-shift word (proved_tail_table) and per channel (bias or 0, multiplier, k,
-    right_shift): what the SIMD path's block reads, from one pointer."""
-    proved = proved_tail_table(multipliers, shifts, bound, output_offset, constant)
+    right_shift): what the SIMD path's block reads, from one pointer. With `single` (the
+    _single_s8 kernels): its double shift, and per channel (bias or 0, multiplier, offset, 0).
+    doubled_bias (tinyc_pointwise_conv_in8_w16_s8 and the expanded-pair kernels, whose proved
+    loops double their inputs instead of shifting each accumulator): where the tail is proved, per channel 2 * bias (it fits:
+    the proof bounds 2 * acc), 0 for a constant channel (its k gives the byte for any sign)."""
     b = np.zeros(len(shifts), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
-    per_channel = np.concatenate([b[:, None], proved[1:].reshape(-1, 3)], axis=1)
-    return np.concatenate([requant_table(shifts), proved[:1], per_channel.reshape(-1)]).astype(np.int32)
+    if single is not None:
+        head = np.array([single.double_shift], dtype=np.int64)
+        tail = np.stack([single.multiplier, single.offset, np.zeros_like(single.offset)], axis=1)
+        if doubled_bias:
+            assert single.double_shift == 1  # the doubling loops' records (pointwise._single_twin)
+            b = np.where(single.multiplier == 0, 0, 2 * b)  # a constant channel's SMMLAR returns its byte
+    else:
+        proved = proved_tail_table(multipliers, shifts, bound, output_offset, constant)
+        head, tail = proved[:1], proved[1:].reshape(-1, 3)
+        if doubled_bias and head[0] != 0:
+            assert head[0] == 1  # right_shift >= 1: shift < 0, double shift 1
+            fixed = np.zeros(len(b), dtype=bool) if constant is None else np.asarray(constant).reshape(-1) > -1000
+            b = np.where(fixed, 0, 2 * b)
+    per_channel = np.concatenate([b[:, None], tail], axis=1)
+    return np.concatenate([requant_table(shifts), head, per_channel.reshape(-1)]).astype(np.int32)
+
+
+def single_tail(node: Node, graph: Graph) -> SingleTail | None:
+    """The layer's proved single-rounding tail (single_tail.prove_single_tail over the
+    accumulators build's call can produce), or None: not every channel has right shift 0, the
+    proof fails, the weights are not symmetric, or the input offset cannot be folded into the
+    bias (the _single_s8 kernels have no loop that adds it). ONNX semantics only: the tail is
+    as exact for a TFLite layer whose multipliers are all >= 1, but such layers are rare and
+    are what the guarded tail's tests (test_kernels_pointwise_tail.py) run on."""
+    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
+    if attrs.semantics != ops.ONNX:
+        return None
+    x, w, y = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+    if any(zp != 0 for zp in w.quant.zero_point):
+        return None
+    oi = w.data[:, :, 0, 0]
+    bias = bias_arg(graph, node.inputs[2] if len(node.inputs) > 2 else "")
+    if x.quant.zp != 0 and fold_input_offset(oi, bias, -x.quant.zp) is None:
+        return None
+    bias_values = bias.values if isinstance(bias, ConstArg) else None
+    multiplier, shift = per_channel_args(
+        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    constant = constant_outputs(oi, bias_values, multiplier.values, shift.values, y.quant.zp, attrs.act_min,
+                                attrs.act_max)
+    return prove_single_tail(multiplier.values, shift.values, acc_bound(oi, bias_values), y.quant.zp, constant)
 
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (the record does not take row strides)
+    return _build(node, graph, variant, None)
+
+
+def build_single(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
+    """build for the _single_s8 kernels: the single-rounding tail's constants in `requant`."""
+    del strides
+    single = single_tail(node, graph)
+    if single is None:
+        raise ModelError(f"node {node.name}: {variant.symbol} needs the single-rounding tail proved")
+    return _build(node, graph, variant, single)
+
+
+def _build(node: Node, graph: Graph, variant: KernelVariant, single: SingleTail | None) -> list[KernelCall]:
     attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     b_name = node.inputs[2] if len(node.inputs) > 2 else ""
@@ -229,7 +292,8 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
                                 multiplier.values, shift.values, y.quant.zp, attrs.act_min, attrs.act_max)
     requant = ConstArg("requant", "int32_t", requant_args(multiplier.values, shift.values,
                                                          bias.values if isinstance(bias, ConstArg) else None, bound,
-                                                         y.quant.zp, constant))
+                                                         y.quant.zp, constant, single,
+                                                         doubled_bias=_doubles_its_inputs(variant)))
     args = (TensorArg(x_name), weights, bias, multiplier, requant, TensorArg(y_name))
     if variant.has_scratch:
         args += (ScratchArg(variant.scratch(p)),)
@@ -259,6 +323,15 @@ POINTWISE_NHWC_W16 = KernelVariant(
     reorder_weights=_reorder_w16, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time, int16 weights",
 )
+
+IN8_W16_SYMBOL = "tinyc_pointwise_conv_in8_w16_s8"
+IN8_W16_SINGLE_SYMBOL = "tinyc_pointwise_conv_in8_w16_single_s8"
+
+
+def _doubles_its_inputs(variant: KernelVariant) -> bool:
+    """The kernels whose proved loops double their inputs (in8: per pixel; the ones with a
+    scratch: in the expanded pair) and so take requant_args' doubled bias."""
+    return variant.symbol in (IN8_W16_SYMBOL, IN8_W16_SINGLE_SYMBOL) or variant.has_scratch
 
 # The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
 # where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
@@ -316,3 +389,30 @@ POINTWISE_NHWC_IN_PLACE_IN64_W16 = KernelVariant(
     access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch, int16 weights, 64 input channels unrolled",
 )
+
+
+def _single_twin(base: KernelVariant) -> KernelVariant:
+    """base's single-rounding twin (tinyc_<op>[_<variant>]_single_s8): the same loops, order,
+    scratch and weights, for layers whose tail single_tail proves; listed just ahead of base
+    (conv.py)."""
+
+    def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
+        if not base.applies(node, graph, target):
+            return False
+        tail = single_tail(node, graph)
+        # the loops that double their inputs (in8, the expanded pair) need double shift 1
+        return tail is not None and (tail.double_shift == 1 or not _doubles_its_inputs(base))
+
+    symbol = base.symbol.removesuffix("_s8") + "_single_s8"
+    return replace(base, symbol=symbol, build=build_single, applies=applies_single,
+                   reason=f"{base.reason}, single-rounding tail")
+
+
+POINTWISE_NHWC_SINGLE = _single_twin(POINTWISE_NHWC)
+POINTWISE_NHWC_IN_PLACE_SINGLE = _single_twin(POINTWISE_NHWC_IN_PLACE)
+POINTWISE_NHWC_W16_SINGLE = _single_twin(POINTWISE_NHWC_W16)
+POINTWISE_NHWC_W16_SMALL_SINGLE = tuple(_single_twin(v) for v in POINTWISE_NHWC_W16_SMALL)
+POINTWISE_NHWC_IN16_X16_W16_SINGLE = _single_twin(POINTWISE_NHWC_IN16_X16_W16)
+POINTWISE_NHWC_X16_W16_SINGLE = _single_twin(POINTWISE_NHWC_X16_W16)
+POINTWISE_NHWC_IN_PLACE_W16_SINGLE = _single_twin(POINTWISE_NHWC_IN_PLACE_W16)
+POINTWISE_NHWC_IN_PLACE_IN64_W16_SINGLE = _single_twin(POINTWISE_NHWC_IN_PLACE_IN64_W16)

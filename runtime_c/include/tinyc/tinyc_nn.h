@@ -220,6 +220,43 @@ void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch);
 int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+/* The single-rounding twins of the eight kernels above: the same arguments, loops and scratch,
+ * each output one SMMLAR with the output offset (requant_tail.h tinyc_tail_single), for layers
+ * whose every channel has right shift 0 where the compiler proved that tail
+ * (kernels/single_tail.py) and folded the input offset; requant's per-channel part holds
+ * (bias, multiplier, offset, 0). */
+void tinyc_pointwise_conv_single_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                    const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                    int8_t *output);
+void tinyc_pointwise_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                        const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                        int8_t *output);
+void tinyc_pointwise_conv_in8_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output);
+void tinyc_pointwise_conv_in16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                             const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                             const int32_t *requant, int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_in16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_x16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_x16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_inplace_pairs_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                  const int8_t *weights, const int32_t *bias,
+                                                  const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                                                  int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_single_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_inplace_pairs_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                      const int32_t *weights, const int32_t *bias,
+                                                      const int32_t *multiplier, const int32_t *requant,
+                                                      int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_w16_single_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                           const int32_t *weights, const int32_t *bias,
+                                                           const int32_t *multiplier, const int32_t *requant,
+                                                           int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* Pointwise (1x1, stride 1, no padding, groups 1) with a channel-major side, so the
  * channel-major depthwise above needs no transpose copies: CHW -> CHW, CHW -> NHWC,
