@@ -319,7 +319,8 @@ POINTWISE_NHWC_IN_PLACE = KernelVariant(
 # (applies_w16), the same loops without SXTB16 on the weight side.
 POINTWISE_NHWC_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6,
-    source=f"{SYMBOL}.c", build=build, applies=applies_w16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    source=f"{SYMBOL}.c", build=build, applies=applies_w16,
+    int16_weights=True, weight_layout="int16 pairs, O/2,I/4,2,2",
     reorder_weights=_reorder_w16, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time, int16 weights",
 )
@@ -338,7 +339,8 @@ def _doubles_its_inputs(variant: KernelVariant) -> bool:
 POINTWISE_NHWC_W16_SMALL = tuple(
     KernelVariant(
         symbol=f"tinyc_pointwise_conv_in{in_c}_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=6,
-        source=f"{SYMBOL}.c", build=build, applies=applies_w16_in(in_c), weight_layout="int16 pairs, O/2,I/4,2,2",
+        source=f"{SYMBOL}.c", build=build, applies=applies_w16_in(in_c),
+        int16_weights=True, weight_layout="int16 pairs, O/2,I/4,2,2",
         reorder_weights=_reorder_w16, access=access.pointwise_pairs,
         reason=f"pointwise conv, two pixels at a time, int16 weights, {in_c} input channels unrolled",
     )
@@ -349,7 +351,8 @@ POINTWISE_NHWC_W16_SMALL = tuple(
 # count a constant of the loop.
 POINTWISE_NHWC_IN16_X16_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_in16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
-    source=f"{SYMBOL}.c", build=build, applies=applies_in16_x16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    source=f"{SYMBOL}.c", build=build, applies=applies_in16_x16,
+    int16_weights=True, weight_layout="int16 pairs, O/2,I/4,2,2",
     reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights, 16 input channels unrolled",
 )
@@ -366,7 +369,8 @@ def applies_x16(node: Node, graph: Graph, target: KernelTarget) -> bool:
 # pointwise_pairs says, so the model's distances hold; the portable path is the model's.
 POINTWISE_NHWC_X16_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_x16_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
-    source=f"{SYMBOL}.c", build=build, applies=applies_x16, weight_layout="int16 pairs, O/2,I/4,2,2",
+    source=f"{SYMBOL}.c", build=build, applies=applies_x16,
+    int16_weights=True, weight_layout="int16 pairs, O/2,I/4,2,2",
     reorder_weights=_reorder_w16, scratch=pair_scratch, access=access.pointwise_pairs,
     reason="pointwise conv, two pixels at a time expanded to int16 in a scratch, int16 weights",
 )
@@ -374,7 +378,8 @@ POINTWISE_NHWC_X16_W16 = KernelVariant(
 POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
     c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_w16,
-    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=inplace_pair_scratch,
+    int16_weights=True, weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, scratch=inplace_pair_scratch,
     access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch, int16 weights",
 )
@@ -385,7 +390,8 @@ POINTWISE_NHWC_IN_PLACE_W16 = KernelVariant(
 POINTWISE_NHWC_IN_PLACE_IN64_W16 = KernelVariant(
     symbol="tinyc_pointwise_conv_inplace_pairs_in64_w16_s8", params_type="tinyc_conv_params", op_kinds=("Conv2d",),
     c_args=7, source=f"{SYMBOL}.c", build=build, applies=applies_in_place_in64_w16,
-    weight_layout="int16 pairs, O/2,I/4,2,2", reorder_weights=_reorder_w16, scratch=inplace_pair_scratch,
+    int16_weights=True, weight_layout="int16 pairs, O/2,I/4,2,2",
+    reorder_weights=_reorder_w16, scratch=inplace_pair_scratch,
     access=access.pointwise_inplace_pairs,
     reason="pointwise conv, two pixels at a time through a two-pixel scratch, int16 weights, 64 input channels unrolled",
 )
