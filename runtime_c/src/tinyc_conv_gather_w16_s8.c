@@ -480,8 +480,12 @@ static void tinyc_gather_pixel_portable(const int16_t *col, const int32_t *w, in
 }
 #endif
 
-void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                              const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
+/* The pixel loop of both symbols: gather each output pixel's window, then its channels through
+ * the tail `single` names, a constant at each call (TFLite's tail: proved, or guarded where the
+ * table's double shift is 0; the single-rounding tail: always proved, kernels/conv_gather.py). */
+TINYC_GATHER_INLINE void tinyc_gather_conv(const tinyc_conv_params *params, const int8_t *input,
+                                           const int32_t *weights, const int32_t *bias, const int32_t *table,
+                                           int8_t *output, int8_t *scratch, const int single)
 {
     /* The scratch is an arena slice (16-byte aligned) or a test's malloc: word-aligned. */
     int16_t *col = (int16_t *)(void *)scratch;
@@ -495,7 +499,7 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
     const int32_t out_row_pitch = params->output_row_stride;
     const tinyc_requant_output o = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
 #if TINYC_USE_SIMD
-    const int32_t double_shift = table[((out_c + 3) & ~3) * TINYC_GATHER_TABLE_WORDS];
+    const int32_t double_shift = table[((out_c + 3) & ~3) * (single ? 2 : TINYC_GATHER_TABLE_WORDS)];
     const int full_range = params->act_min == -128 && params->act_max == 127;
     const int32_t *col_words = (const int32_t *)(const void *)col;
 #endif
@@ -519,7 +523,14 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
                     tinyc_gather_window(params, image, col, in_y0, in_x0);
                 }
 #if TINYC_USE_SIMD
-                if (double_shift == 0) {
+                if (single) {
+                    /* the lower clamp is in the tail; an upper one below 127 is a pass */
+                    tinyc_gather_pixel_single(col_words, weights, groups, bias, table, double_shift, out_c,
+                                              params->act_min, out);
+                    if (params->act_max < 127) {
+                        tinyc_gather_clamp_bytes(out, out_c, params->act_min, params->act_max);
+                    }
+                } else if (double_shift == 0) {
                     tinyc_gather_pixel_guarded(col_words, weights, groups, bias, table, out_c, o, out);
                 } else {
                     tinyc_gather_pixel_full(col_words, weights, groups, bias, table, double_shift, out_c, out);
@@ -528,66 +539,23 @@ void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *inp
                     }
                 }
 #else
-                tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, 0, out);
+                tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, single, out);
 #endif
             }
         }
     }
 }
 
-/* tinyc_conv_gather_w16_s8's pixel loop with the single-rounding table and tail (a copy, not a
- * shared inline driver: that moved the TFLite symbol's register allocation, 16 bytes more
- * code for every tf2onnx model). */
+void tinyc_conv_gather_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                              const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
+{
+    tinyc_gather_conv(params, input, weights, bias, table, output, scratch, 0);
+}
+
 void tinyc_conv_gather_single_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                                      const int32_t *bias, const int32_t *table, int8_t *output, int8_t *scratch)
 {
-    /* The scratch is an arena slice (16-byte aligned) or a test's malloc: word-aligned. */
-    int16_t *col = (int16_t *)(void *)scratch;
-    const int32_t out_h = params->out_h;
-    const int32_t out_w = params->out_w;
-    const int32_t out_c = params->out_c;
-    const int32_t window = params->kernel_h * params->kernel_w * params->in_c;
-    const int32_t window4 = tinyc_gather_window4(params);
-    const int32_t groups = window4 >> 2;
-    const int32_t in_row_pitch = params->input_row_stride;
-    const int32_t out_row_pitch = params->output_row_stride;
-#if TINYC_USE_SIMD
-    const int32_t double_shift = table[((out_c + 3) & ~3) * 2];
-    const int32_t *col_words = (const int32_t *)(const void *)col;
-#else
-    const tinyc_requant_output o = tinyc_requant_output_of(params->output_offset, params->act_min, params->act_max);
-#endif
-    int32_t b, oy, ox;
-
-    tinyc_gather_clear(col + window, window4 - window); /* meets zero weights; never gathered */
-    for (b = 0; b < params->batch; ++b) {
-        const int8_t *image = input + b * params->in_h * in_row_pitch;
-        for (oy = 0; oy < out_h; ++oy) {
-            int8_t *out = output + (b * out_h + oy) * out_row_pitch;
-            const int32_t in_y0 = oy * params->stride_h - params->pad_top;
-            const int interior_row =
-                in_y0 >= 0 && in_y0 + (params->kernel_h - 1) * params->dilation_h < params->in_h;
-            for (ox = 0; ox < out_w; ++ox, out += out_c) {
-                const int32_t in_x0 = ox * params->stride_w - params->pad_left;
-                if (interior_row && params->dilation_w == 1 && in_x0 >= 0 && in_x0 + params->kernel_w <= params->in_w) {
-                    tinyc_gather_rows(col, image + in_y0 * in_row_pitch + in_x0 * params->in_c,
-                                      in_row_pitch * params->dilation_h, params->kernel_h,
-                                      params->kernel_w * params->in_c, params->input_offset);
-                } else {
-                    tinyc_gather_window(params, image, col, in_y0, in_x0);
-                }
-#if TINYC_USE_SIMD
-                tinyc_gather_pixel_single(col_words, weights, groups, bias, table, double_shift, out_c,
-                                          params->act_min, out);
-                if (params->act_max < 127) {
-                    tinyc_gather_clamp_bytes(out, out_c, params->act_min, params->act_max);
-                }
-#else
-                tinyc_gather_pixel_portable(col, weights, groups, bias, table, out_c, o, 1, out);
-#endif
-            }
-        }
-    }
+    tinyc_gather_conv(params, input, weights, bias, table, output, scratch, 1);
 }
 
 int32_t tinyc_conv_gather_single_w16_s8_get_buffer_size(const tinyc_conv_params *params)
