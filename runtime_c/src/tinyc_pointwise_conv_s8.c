@@ -611,58 +611,38 @@ TINYC_PW_IN8_NOINLINE void tinyc_pw_in8_pixel_single_full(const tinyc_pw_call *k
     tinyc_pw_in8_pixel(k, lo, hi, y, 1, 1);
 }
 
-/* Every pixel of tinyc_pointwise_conv_in8_w16_s8's call (proved tail, folded offset): per
- * row, the pixels in pairs as kernels/access.py pointwise_pairs models, both pixels' input
+/* Every pixel of tinyc_pointwise_conv_in8_w16(_single)_s8's call (proved tail, folded offset):
+ * per row, the pixels in pairs as kernels/access.py pointwise_pairs models, both pixels' input
  * read before any output of the pair is written (no later than the model reads it), then
- * pixel a's outputs, then pixel b's (no earlier than the model writes them). */
-TINYC_PW_NOINLINE void tinyc_pw_pixels_proved_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
-                                                           int8_t *output, int8_t *scratch)
-{
-    const tinyc_pw_call k = *call;
-    int32_t row, x;
-    (void)scratch;
-    for (row = 0; row < k.rows; ++row) {
-        const int8_t *xa = input + row * k.width * 8;
-        int8_t *ya = output + row * k.width * k.out_c;
-        for (x = 0; x + 1 < k.width; x += 2) {
-            const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
-            const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
-            tinyc_pw_in8_pixel_full(&k, a_lo, a_hi, ya);
-            tinyc_pw_in8_pixel_full(&k, b_lo, b_hi, ya + k.out_c);
-            xa += 16;
-            ya += 2 * k.out_c;
-        }
-        if (x < k.width) {
-            tinyc_pw_in8_pixel_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
-        }
+ * pixel a's outputs, then pixel b's (no earlier than the model writes them). `pixel`: the
+ * tail's pixel function. One function per tail, each compiled on its own (an inline shared by
+ * both moved the proved loop's register allocation, and tf2onnx models' counts with it). */
+#define TINYC_PW_IN8_PIXELS(name, pixel)                                                                  \
+    TINYC_PW_NOINLINE void name(const tinyc_pw_call *call, const int8_t *input, int8_t *output,            \
+                                int8_t *scratch)                                                           \
+    {                                                                                                      \
+        const tinyc_pw_call k = *call;                                                                     \
+        int32_t row, x;                                                                                    \
+        (void)scratch;                                                                                     \
+        for (row = 0; row < k.rows; ++row) {                                                               \
+            const int8_t *xa = input + row * k.width * 8;                                                  \
+            int8_t *ya = output + row * k.width * k.out_c;                                                 \
+            for (x = 0; x + 1 < k.width; x += 2) {                                                         \
+                const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);                  \
+                const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);             \
+                pixel(&k, a_lo, a_hi, ya);                                                                 \
+                pixel(&k, b_lo, b_hi, ya + k.out_c);                                                       \
+                xa += 16;                                                                                  \
+                ya += 2 * k.out_c;                                                                         \
+            }                                                                                              \
+            if (x < k.width) {                                                                             \
+                pixel(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);                               \
+            }                                                                                              \
+        }                                                                                                  \
     }
-}
 
-/* The same with the single-rounding tail (tinyc_pointwise_conv_in8_w16_single_s8), written out
- * rather than shared: an inline shared by both moved the proved loop's blocks (tf2onnx
- * models' code and counts stay as they were). */
-TINYC_PW_NOINLINE void tinyc_pw_pixels_single_full_w16_in8(const tinyc_pw_call *call, const int8_t *input,
-                                                           int8_t *output, int8_t *scratch)
-{
-    const tinyc_pw_call k = *call;
-    int32_t row, x;
-    (void)scratch;
-    for (row = 0; row < k.rows; ++row) {
-        const int8_t *xa = input + row * k.width * 8;
-        int8_t *ya = output + row * k.width * k.out_c;
-        for (x = 0; x + 1 < k.width; x += 2) {
-            const int32_t a_lo = tinyc_read_s8x4(xa), a_hi = tinyc_read_s8x4(xa + 4);
-            const int32_t b_lo = tinyc_read_s8x4(xa + 8), b_hi = tinyc_read_s8x4(xa + 12);
-            tinyc_pw_in8_pixel_single_full(&k, a_lo, a_hi, ya);
-            tinyc_pw_in8_pixel_single_full(&k, b_lo, b_hi, ya + k.out_c);
-            xa += 16;
-            ya += 2 * k.out_c;
-        }
-        if (x < k.width) {
-            tinyc_pw_in8_pixel_single_full(&k, tinyc_read_s8x4(xa), tinyc_read_s8x4(xa + 4), ya);
-        }
-    }
-}
+TINYC_PW_IN8_PIXELS(tinyc_pw_pixels_proved_full_w16_in8, tinyc_pw_in8_pixel_full)
+TINYC_PW_IN8_PIXELS(tinyc_pw_pixels_single_full_w16_in8, tinyc_pw_in8_pixel_single_full)
 
 /* Out of line, so the loops over channels and blocks get the registers: the folded offset
  * with the full int8 range (SSAT clamps; a fused clamp is a pass after them, tinyc_pw_run),
