@@ -261,30 +261,13 @@ typedef struct {
     } while (0)
 
 #if TINYC_HAVE_DSP
-/* Two channels' four words (w0..w3 = channel c's {lo, hi}, channel c + 1's) in one LDMIA
- * with write-back: the register list must ascend, so the four are pinned to r4-r7. */
-#define TINYC_GATHER_TWO_CHANNELS(w, x01, x23, acc_a, acc_b)                                          \
-    do {                                                                                              \
-        register int32_t w0 __asm__("r4");                                                            \
-        register int32_t w1 __asm__("r5");                                                            \
-        register int32_t w2 __asm__("r6");                                                            \
-        register int32_t w3 __asm__("r7");                                                            \
-        __asm__("ldmia %4!, {%0, %1, %2, %3}"                                                         \
-                : "=r"(w0), "=r"(w1), "=r"(w2), "=r"(w3), "+r"(w)                                     \
-                : "m"(*(const tinyc_gather_row *)(const void *)(w)));                                 \
-        (acc_a) = tinyc_smlad(w0, (x01), (acc_a));                                                    \
-        (acc_a) = tinyc_smlad(w1, (x23), (acc_a));                                                    \
-        (acc_b) = tinyc_smlad(w2, (x01), (acc_b));                                                    \
-        (acc_b) = tinyc_smlad(w3, (x23), (acc_b));                                                    \
-    } while (0)
-
 /* One group against the four channels' words at w; w += 8 (two LDMIA). */
 #define TINYC_GATHER_GROUP_STEP(col, w)                                                               \
     do {                                                                                              \
         int32_t x01, x23;                                                                             \
         TINYC_GATHER_COLUMN(col, x01, x23);                                                           \
-        TINYC_GATHER_TWO_CHANNELS(w, x01, x23, a0, a1);                                               \
-        TINYC_GATHER_TWO_CHANNELS(w, x01, x23, a2, a3);                                               \
+        TINYC_LDMIA4_SMLAD_PAIRS(w, x01, x23, a0, a1);                                                \
+        TINYC_LDMIA4_SMLAD_PAIRS(w, x01, x23, a2, a3);                                                \
     } while (0)
 #else
 #define TINYC_GATHER_GROUP_STEP(col, w)                                                               \

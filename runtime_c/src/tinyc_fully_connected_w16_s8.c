@@ -73,31 +73,14 @@ typedef struct {
     } while (0)
 
 #if TINYC_HAVE_DSP
-/* Two rows' four words in one LDMIA with write-back (w += 4): the register list must
- * ascend, so the four are pinned to r4-r7. */
-#define TINYC_FC16_TWO_ROWS(w, xe, xo, acc_a, acc_b)                                                  \
-    do {                                                                                              \
-        register int32_t w0 __asm__("r4");                                                            \
-        register int32_t w1 __asm__("r5");                                                            \
-        register int32_t w2 __asm__("r6");                                                            \
-        register int32_t w3 __asm__("r7");                                                            \
-        __asm__("ldmia %4!, {%0, %1, %2, %3}"                                                         \
-                : "=r"(w0), "=r"(w1), "=r"(w2), "=r"(w3), "+r"(w)                                     \
-                : "m"(*(const tinyc_fc16_group *)(const void *)(w)));                                 \
-        (acc_a) = tinyc_smlad(w0, (xe), (acc_a));                                                     \
-        (acc_a) = tinyc_smlad(w1, (xo), (acc_a));                                                     \
-        (acc_b) = tinyc_smlad(w2, (xe), (acc_b));                                                     \
-        (acc_b) = tinyc_smlad(w3, (xo), (acc_b));                                                     \
-    } while (0)
-
 /* One group of four inputs at x against its 8 words at w; w += 8 (two LDMIA). */
 #define TINYC_FC16_GROUP_STEP(x, w)                                                                   \
     do {                                                                                              \
         const int32_t xv = tinyc_read_s8x4(x);                                                        \
         const int32_t xe = tinyc_sxtb16(xv);                                                          \
         const int32_t xo = tinyc_sxtb16_ror8(xv);                                                     \
-        TINYC_FC16_TWO_ROWS(w, xe, xo, a0, a1);                                                       \
-        TINYC_FC16_TWO_ROWS(w, xe, xo, a2, a3);                                                       \
+        TINYC_LDMIA4_SMLAD_PAIRS(w, xe, xo, a0, a1);                                                  \
+        TINYC_LDMIA4_SMLAD_PAIRS(w, xe, xo, a2, a3);                                                  \
     } while (0)
 #else
 #define TINYC_FC16_GROUP_STEP(x, w)                                                                   \

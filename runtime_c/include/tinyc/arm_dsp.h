@@ -230,6 +230,32 @@ static inline int32_t tinyc_pkhtb_asr16(int32_t a, int32_t b)
 #endif
 }
 
+#if TINYC_HAVE_DSP
+/* What TINYC_LDMIA4_SMLAD_PAIRS reads (for the compiler's view of memory). */
+typedef struct {
+    int32_t words[4];
+} tinyc_words4;
+
+/* Two rows' (or channels') int16 weight words {a0, a1, b0, b1} at w in one LDMIA with
+ * write-back (w += 4 words) against two input words x0, x1: acc_a += SMLAD(a0, x0) +
+ * SMLAD(a1, x1), acc_b likewise with b0, b1. The LDM's register list must ascend, so its four
+ * destinations are pinned to r4-r7 (one instruction where two LDRD would be two). */
+#define TINYC_LDMIA4_SMLAD_PAIRS(w, x0, x1, acc_a, acc_b)                                             \
+    do {                                                                                              \
+        register int32_t w0_ __asm__("r4");                                                           \
+        register int32_t w1_ __asm__("r5");                                                           \
+        register int32_t w2_ __asm__("r6");                                                           \
+        register int32_t w3_ __asm__("r7");                                                           \
+        __asm__("ldmia %4!, {%0, %1, %2, %3}"                                                         \
+                : "=r"(w0_), "=r"(w1_), "=r"(w2_), "=r"(w3_), "+r"(w)                                 \
+                : "m"(*(const tinyc_words4 *)(const void *)(w)));                                     \
+        (acc_a) = tinyc_smlad(w0_, (x0), (acc_a));                                                    \
+        (acc_a) = tinyc_smlad(w1_, (x1), (acc_a));                                                    \
+        (acc_b) = tinyc_smlad(w2_, (x0), (acc_b));                                                    \
+        (acc_b) = tinyc_smlad(w3_, (x1), (acc_b));                                                    \
+    } while (0)
+#endif
+
 #ifdef __cplusplus
 }
 #endif
