@@ -73,6 +73,16 @@ def per_channel_args(requant: qparams.ChannelRequant, channels: int) -> tuple[Co
     return ConstArg("multiplier", "int32_t", multipliers), ConstArg("shift", "int32_t", shifts)
 
 
+def conv_requant_args(node: Node, graph: Graph) -> tuple[ConstArg, ConstArg]:
+    """A conv node's multiplier and shift arrays, one entry per output channel, under its
+    semantics (quant/params.conv_node_requant)."""
+    attrs = node.attrs
+    x, w, y = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+    requant = qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant,  # type: ignore[attr-defined]
+                                        attrs.semantics)  # type: ignore[attr-defined]
+    return per_channel_args(requant, w.shape[0])
+
+
 def bias_arg(graph: Graph, name: str) -> KernelArg:
     if not name:
         return NullArg()

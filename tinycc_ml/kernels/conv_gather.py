@@ -30,10 +30,9 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
-from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
-from .common import image_row_stride, per_channel_args, struct
+from .common import conv_requant_args, image_row_stride, struct
 from .depthwise3x3 import fast_tail_table
 from .single_tail import prove_single_tail
 from .target import KernelTarget
@@ -113,11 +112,8 @@ def single_table(multipliers: np.ndarray, shifts: np.ndarray, bias: np.ndarray, 
 
 def _layer(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The layer's per-channel multipliers, shifts and int64 bias."""
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    x, w, y = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
-    out_c = w.shape[0]
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
+    out_c = graph.tensor(node.inputs[1]).shape[0]
+    multiplier, shift = conv_requant_args(node, graph)
     bias = np.zeros(out_c, dtype=np.int64)
     if len(node.inputs) > 2 and node.inputs[2]:
         bias = np.asarray(graph.tensor(node.inputs[2]).data, dtype=np.int64).reshape(-1)

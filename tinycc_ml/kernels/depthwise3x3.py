@@ -23,10 +23,9 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
-from ..quant import params as qparams
 from .access import CallTraffic, Reads
 from .call import ConstArg, KernelCall, ParamStruct, TensorArg
-from .common import per_channel_args, struct
+from .common import conv_requant_args, struct
 from .pointwise import requant_table
 from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
@@ -62,10 +61,7 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
 
 def _requant(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
     """[C] multipliers and shifts of the layer (per-tensor constants repeated)."""
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    x, w, y = (graph.tensor(name) for name in (node.inputs[0], node.inputs[1], node.outputs[0]))
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    multiplier, shift = conv_requant_args(node, graph)
     return multiplier.values, shift.values
 
 
@@ -161,7 +157,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=in_w * channels, output_row_stride=out_w * channels,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), channels)
+    multiplier, shift = conv_requant_args(node, graph)
     if variant.symbol == SYMBOL_SINGLE:
         # the single-rounding tail (applies_single proved it): per channel (multiplier,
         # offset, 0) in the lane table where the proved tail has (multiplier, k, right_shift)

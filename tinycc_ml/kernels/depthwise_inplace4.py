@@ -22,10 +22,9 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
-from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
-from .common import per_channel_args, struct
+from .common import conv_requant_args, struct
 from .depthwise3x3 import fast_tail_table
 from .pointwise import requant_table
 from .single_tail import SingleTail, prove_single_tail
@@ -67,10 +66,7 @@ def _abs_weight_sums(node: Node, graph: Graph) -> np.ndarray:
 
 def _requant(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
     """[C] multipliers and shifts of the layer (per-tensor constants repeated)."""
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
-    x, w, y = (graph.tensor(name) for name in (node.inputs[0], node.inputs[1], node.outputs[0]))
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    multiplier, shift = conv_requant_args(node, graph)
     return multiplier.values, shift.values
 
 

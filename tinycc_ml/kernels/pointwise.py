@@ -28,10 +28,9 @@ from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
 from ..quant import fixedpoint
-from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
-from .common import bias_arg, fold_input_offset, per_channel_args, struct
+from .common import bias_arg, conv_requant_args, fold_input_offset, struct
 from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
@@ -239,8 +238,7 @@ def single_tail(node: Node, graph: Graph) -> SingleTail | None:
     if x.quant.zp != 0 and fold_input_offset(oi, bias, -x.quant.zp) is None:
         return None
     bias_values = bias.values if isinstance(bias, ConstArg) else None
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), w.shape[0])
+    multiplier, shift = conv_requant_args(node, graph)
     constant = constant_outputs(oi, bias_values, multiplier.values, shift.values, y.quant.zp, attrs.act_min,
                                 attrs.act_max)
     return prove_single_tail(multiplier.values, shift.values, acc_bound(oi, bias_values), y.quant.zp, constant)
@@ -283,7 +281,7 @@ def _build(node: Node, graph: Graph, variant: KernelVariant, single: SingleTail 
         act_min=attrs.act_min, act_max=attrs.act_max,
         input_row_stride=in_w * in_c, output_row_stride=in_w * out_c,
     )  # fmt: skip
-    multiplier, shift = per_channel_args(qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
+    multiplier, shift = conv_requant_args(node, graph)
     if variant.reorder_weights is _reorder_w16:
         weights = ConstArg("weights", "int32_t", _reorder_w16(w.data))
     else:
