@@ -31,6 +31,7 @@
  * single_words): the double shift, then per block the bias and (multiplier, offset).
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "tinyc/arm_dsp.h"
 #include "tinyc/requant.h"
@@ -45,27 +46,78 @@
 
 /* One group of four input values into four accumulators: x and w advance past it. */
 #if TINYC_HAVE_DSP
+#define TINYC_CONV16_GROUP_ASM                                                                        \
+    "ldr %[xo], [%[x]], #4\n\t"                                                                       \
+    "sxtab16 %[xe], %[in2], %[xo]\n\t"                                                                \
+    "sxtab16 %[xo], %[in2], %[xo], ror #8\n\t"                                                        \
+    "ldmia %[w]!, {r8, r9, r10, r11}\n\t"                                                             \
+    "smlad %[a0], r8, %[xe], %[a0]\n\t"                                                               \
+    "smlad %[a0], r9, %[xo], %[a0]\n\t"                                                               \
+    "smlad %[a1], r10, %[xe], %[a1]\n\t"                                                              \
+    "smlad %[a1], r11, %[xo], %[a1]\n\t"                                                              \
+    "ldmia %[w]!, {r8, r9, r10, r11}\n\t"                                                             \
+    "smlad %[a2], r8, %[xe], %[a2]\n\t"                                                               \
+    "smlad %[a2], r9, %[xo], %[a2]\n\t"                                                               \
+    "smlad %[a3], r10, %[xe], %[a3]\n\t"                                                              \
+    "smlad %[a3], r11, %[xo], %[a3]\n\t"
+
 #define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
     do {                                                                                              \
         int32_t xe_, xo_;                                                                             \
-        __asm__("ldr %[xo], [%[x]], #4\n\t"                                                           \
-                "sxtab16 %[xe], %[in2], %[xo]\n\t"                                                    \
-                "sxtab16 %[xo], %[in2], %[xo], ror #8\n\t"                                            \
-                "ldmia %[w]!, {r8, r9, r10, r11}\n\t"                                                 \
-                "smlad %[a0], r8, %[xe], %[a0]\n\t"                                                   \
-                "smlad %[a0], r9, %[xo], %[a0]\n\t"                                                   \
-                "smlad %[a1], r10, %[xe], %[a1]\n\t"                                                  \
-                "smlad %[a1], r11, %[xo], %[a1]\n\t"                                                  \
-                "ldmia %[w]!, {r8, r9, r10, r11}\n\t"                                                 \
-                "smlad %[a2], r8, %[xe], %[a2]\n\t"                                                   \
-                "smlad %[a2], r9, %[xo], %[a2]\n\t"                                                   \
-                "smlad %[a3], r10, %[xe], %[a3]\n\t"                                                  \
-                "smlad %[a3], r11, %[xo], %[a3]"                                                      \
+        __asm__(TINYC_CONV16_GROUP_ASM                                                                \
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), \
                   [xe] "=&r"(xe_), [xo] "=&r"(xo_)                                                    \
                 : [in2] "r"(in2)                                                                      \
                 : "r8", "r9", "r10", "r11", "memory");                                                \
     } while (0)
+
+/* A whole window, `rows` >= 1 runs of `pairs` >= 1 pairs of groups, the next run x_skip bytes
+ * and w_skip bytes past a run's end: one asm block, so that the four accumulators, both
+ * pointers, the counter and the offset stay in registers across the runs (the run
+ * constants are read from the stack where a run ends). */
+#define TINYC_CONV16_WINDOW(x, w, rows, pairs, x_skip, w_skip, in2, a0, a1, a2, a3)                  \
+    do {                                                                                              \
+        int32_t g_, xe_, xo_, rows_ = (rows);                                                         \
+        __asm__("1:\n\t"                                                                              \
+                "ldr %[g], %[pairs]\n"                                                                \
+                "2:\n\t" TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM                                \
+                "subs %[g], %[g], #1\n\t"                                                             \
+                "bne 2b\n\t"                                                                          \
+                "ldr %[g], %[xs]\n\t"                                                                 \
+                "add %[x], %[x], %[g]\n\t"                                                            \
+                "ldr %[g], %[ws]\n\t"                                                                 \
+                "add %[w], %[w], %[g]\n\t"                                                            \
+                "ldr %[g], %[rows]\n\t"                                                               \
+                "subs %[g], %[g], #1\n\t"                                                             \
+                "str %[g], %[rows]\n\t"                                                               \
+                "bne 1b"                                                                              \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), \
+                  [g] "=&r"(g_), [xe] "=&r"(xe_), [xo] "=&r"(xo_), [rows] "+m"(rows_)                 \
+                : [in2] "r"(in2), [pairs] "m"(pairs), [xs] "m"(x_skip), [ws] "m"(w_skip)              \
+                : "r8", "r9", "r10", "r11", "cc", "memory");                                          \
+    } while (0)
+
+/* Four int8 lanes: max(v, lo) and min(v, hi) lane by lane (SSUB8 sets GE, SEL picks). */
+static inline int32_t tinyc_conv16_max_s8x4(int32_t v, int32_t lo)
+{
+    int32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(v), "r"(lo) : "cc");
+    return r;
+}
+
+static inline int32_t tinyc_conv16_min_s8x4(int32_t v, int32_t hi)
+{
+    int32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(v), "r"(hi) : "cc");
+    return r;
+}
+
+/* Four values in [-128, 127] as the bytes of one word, v0 lowest (three BFIs). */
+static inline int32_t tinyc_conv16_pack_s8x4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+r"(v0) : "r"(v1), "r"(v2), "r"(v3));
+    return v0;
+}
 #else
 /* The same sums through arm_dsp.h's C twins (the emulated-SIMD and portable host builds;
  * the compiler never picks the kernel for a core without DSP). */
@@ -81,7 +133,56 @@
         (x) += 4;                                                                                     \
         (w) += 8;                                                                                     \
     } while (0)
+
+#define TINYC_CONV16_WINDOW(x, w, rows, pairs, x_skip, w_skip, in2, a0, a1, a2, a3)                  \
+    do {                                                                                              \
+        int32_t r_, g_;                                                                               \
+        for (r_ = (rows); r_ > 0; --r_, (x) += (x_skip), (w) += (w_skip) / 4) {                       \
+            for (g_ = 2 * (pairs); g_ > 0; --g_) {                                                    \
+                TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                        \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
+
+static inline int32_t tinyc_conv16_max_s8x4(int32_t v, int32_t lo)
+{
+    uint32_t r = 0;
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        const int32_t a = tinyc_byte_s8(v, j), b = tinyc_byte_s8(lo, j);
+        r |= (uint32_t)(uint8_t)(a > b ? a : b) << (8 * j);
+    }
+    return (int32_t)r;
+}
+
+static inline int32_t tinyc_conv16_min_s8x4(int32_t v, int32_t hi)
+{
+    uint32_t r = 0;
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        const int32_t a = tinyc_byte_s8(v, j), b = tinyc_byte_s8(hi, j);
+        r |= (uint32_t)(uint8_t)(a < b ? a : b) << (8 * j);
+    }
+    return (int32_t)r;
+}
+
+static inline int32_t tinyc_conv16_pack_s8x4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+    return (int32_t)((uint32_t)(uint8_t)v0 | (uint32_t)(uint8_t)v1 << 8 | (uint32_t)(uint8_t)v2 << 16 |
+                     (uint32_t)(uint8_t)v3 << 24);
+}
 #endif
+
+/* Four tails' values clamped to int8 and to the activation range (lo, hi: act_min, act_max
+ * in every byte), stored as one word. */
+static inline void tinyc_conv16_store4(int8_t *out, int32_t v0, int32_t v1, int32_t v2, int32_t v3, int32_t lo,
+                                       int32_t hi)
+{
+    int32_t packed = tinyc_conv16_pack_s8x4(tinyc_tail_sat8(v0), tinyc_tail_sat8(v1), tinyc_tail_sat8(v2),
+                                            tinyc_tail_sat8(v3));
+    packed = tinyc_conv16_min_s8x4(tinyc_conv16_max_s8x4(packed, lo), hi);
+    memcpy(out, &packed, sizeof packed);
+}
 
 /* The loop nest of both symbols. single: the tail words are tinyc_conv_w16_single_s8's (a
  * constant at both call sites, so each symbol holds one tail). */
@@ -112,6 +213,9 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
     const int32_t table_words = single ? 12 : 16;     /* a block's bias and tail constants */
     const int32_t *const table = single ? requant + 1 : requant + 2 * out_c + 1;
     const int32_t double_shift = table[-1];
+    const int32_t lo = (int32_t)(((uint32_t)act_min & 0xFFu) * 0x01010101u); /* act_min in every byte */
+    const int32_t hi = (int32_t)(((uint32_t)act_max & 0xFFu) * 0x01010101u);
+    const int even = (in_c & 7) == 0; /* every run an even number of groups (in_c / 4 per tap) */
     int32_t b, oy, ox, oc, r, g;
 
     for (b = 0; b < params->batch; ++b) {
@@ -129,6 +233,8 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                 const int32_t groups = (kx_hi - kx_lo) * in_c / 4;
                 const int32_t x_skip = in_row_pitch - 4 * groups; /* from a run's end to the next's start */
                 const int32_t w_skip = row_words - 8 * groups;
+                const int32_t w_skip_bytes = 4 * w_skip;
+                const int32_t pairs = groups / 2;
                 const int8_t *x0 = image + (in_y0 + ky_lo) * in_row_pitch + (in_x0 + kx_lo) * in_c;
                 const int32_t *wb = weights + ky_lo * row_words + kx_lo * in_c * 2;
                 const int32_t *t = table;
@@ -137,9 +243,15 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                     const int32_t *w = wb;
                     int32_t a0 = t[0], a1 = t[1], a2 = t[2], a3 = t[3];
                     int32_t v0, v1, v2, v3;
-                    for (r = rows; r > 0; --r, x += x_skip, w += w_skip) {
-                        for (g = groups; g > 0; --g) {
-                            TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);
+                    if (rows <= 0 || groups <= 0) {
+                        /* every tap is padding: the bias alone */
+                    } else if (even) {
+                        TINYC_CONV16_WINDOW(x, w, rows, pairs, x_skip, w_skip_bytes, in2, a0, a1, a2, a3);
+                    } else {
+                        for (r = rows; r > 0; --r, x += x_skip, w += w_skip) {
+                            for (g = groups; g > 0; --g) {
+                                TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);
+                            }
                         }
                     }
                     if (single) {
@@ -164,10 +276,7 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                                                output_offset, act_min, act_max, 0);
                         continue;
                     }
-                    out[0] = tinyc_tail_clamp_s8(v0, act_min, act_max, 0);
-                    out[1] = tinyc_tail_clamp_s8(v1, act_min, act_max, 0);
-                    out[2] = tinyc_tail_clamp_s8(v2, act_min, act_max, 0);
-                    out[3] = tinyc_tail_clamp_s8(v3, act_min, act_max, 0);
+                    tinyc_conv16_store4(out, v0, v1, v2, v3, lo, hi);
                 }
             }
         }
