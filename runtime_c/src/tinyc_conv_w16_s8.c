@@ -61,26 +61,26 @@
     "smlad %[a3], r10, %[xe], %[a3]\n\t"                                                              \
     "smlad %[a3], r11, %[xo], %[a3]\n\t"
 
-#define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
+#define TINYC_CONV16_GROUP(X, W, IN2, A0, A1, A2, A3)                                                 \
     do {                                                                                              \
         int32_t xe_, xo_;                                                                             \
         __asm__(TINYC_CONV16_GROUP_ASM                                                                \
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), \
+                : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [x] "+r"(X), [w] "+r"(W), \
                   [xe] "=&r"(xe_), [xo] "=&r"(xo_)                                                    \
-                : [in2] "r"(in2)                                                                      \
+                : [in2] "r"(IN2)                                                                      \
                 : "r8", "r9", "r10", "r11", "memory");                                                \
     } while (0)
 
-/* A whole window, `rows` >= 1 runs of `pairs` >= 1 pairs of groups, the next run x_skip bytes
- * and w_skip bytes past a run's end: one asm block, so that the four accumulators, both
- * pointers, the counter and the offset stay in registers across the runs (the run
- * constants are read from the stack where a run ends). */
-#define TINYC_CONV16_WINDOW(x, w, rows, pairs, x_skip, w_skip, in2, a0, a1, a2, a3)                  \
+/* A whole window, `rows` >= 1 runs of `n` >= 1 times `body` (a number of groups), the next
+ * run x_skip bytes and w_skip bytes past a run's end: one asm block, so that the four
+ * accumulators, both pointers, the counter and the offset stay in registers across the runs
+ * (the run constants are read from the stack where a run ends). */
+#define TINYC_CONV16_RUNS(body, X, W, ROWS, N, XS, WS, IN2, A0, A1, A2, A3)                  \
     do {                                                                                              \
-        int32_t g_, xe_, xo_, rows_ = (rows);                                                         \
+        int32_t g_, xe_, xo_, rows_ = (ROWS);                                                         \
         __asm__("1:\n\t"                                                                              \
-                "ldr %[g], %[pairs]\n"                                                                \
-                "2:\n\t" TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM                                \
+                "ldr %[g], %[n]\n"                                                                    \
+                "2:\n\t" body                                                                         \
                 "subs %[g], %[g], #1\n\t"                                                             \
                 "bne 2b\n\t"                                                                          \
                 "ldr %[g], %[xs]\n\t"                                                                 \
@@ -91,11 +91,17 @@
                 "subs %[g], %[g], #1\n\t"                                                             \
                 "str %[g], %[rows]\n\t"                                                               \
                 "bne 1b"                                                                              \
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), \
+                : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [x] "+r"(X), [w] "+r"(W), \
                   [g] "=&r"(g_), [xe] "=&r"(xe_), [xo] "=&r"(xo_), [rows] "+m"(rows_)                 \
-                : [in2] "r"(in2), [pairs] "m"(pairs), [xs] "m"(x_skip), [ws] "m"(w_skip)              \
+                : [in2] "r"(IN2), [n] "m"(N), [xs] "m"(XS), [ws] "m"(WS)                      \
                 : "r8", "r9", "r10", "r11", "cc", "memory");                                          \
     } while (0)
+
+/* Runs of pairs and of quads of groups (in_c % 8 == 0, in_c % 16 == 0). */
+#define TINYC_CONV16_PAIRS(...) TINYC_CONV16_RUNS(TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM, __VA_ARGS__)
+#define TINYC_CONV16_QUADS(...)                                                                       \
+    TINYC_CONV16_RUNS(TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM, \
+                      __VA_ARGS__)
 
 /* Four int8 lanes: max(v, lo) and min(v, hi) lane by lane (SSUB8 sets GE, SEL picks). */
 static inline int32_t tinyc_conv16_max_s8x4(int32_t v, int32_t lo)
@@ -134,15 +140,18 @@ static inline int32_t tinyc_conv16_pack_s8x4(int32_t v0, int32_t v1, int32_t v2,
         (w) += 8;                                                                                     \
     } while (0)
 
-#define TINYC_CONV16_WINDOW(x, w, rows, pairs, x_skip, w_skip, in2, a0, a1, a2, a3)                  \
+/* `rows` runs of n times `size` groups (the sizes of the DSP build's unrolled loops). */
+#define TINYC_CONV16_LOOPS(size, x, w, rows, n, x_skip, w_skip, in2, a0, a1, a2, a3)                 \
     do {                                                                                              \
         int32_t r_, g_;                                                                               \
         for (r_ = (rows); r_ > 0; --r_, (x) += (x_skip), (w) += (w_skip) / 4) {                       \
-            for (g_ = 2 * (pairs); g_ > 0; --g_) {                                                    \
+            for (g_ = (size) * (n); g_ > 0; --g_) {                                                   \
                 TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                        \
             }                                                                                         \
         }                                                                                             \
     } while (0)
+#define TINYC_CONV16_PAIRS(...) TINYC_CONV16_LOOPS(2, __VA_ARGS__)
+#define TINYC_CONV16_QUADS(...) TINYC_CONV16_LOOPS(4, __VA_ARGS__)
 
 static inline int32_t tinyc_conv16_max_s8x4(int32_t v, int32_t lo)
 {
@@ -215,7 +224,8 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
     const int32_t double_shift = table[-1];
     const int32_t lo = (int32_t)(((uint32_t)act_min & 0xFFu) * 0x01010101u); /* act_min in every byte */
     const int32_t hi = (int32_t)(((uint32_t)act_max & 0xFFu) * 0x01010101u);
-    const int even = (in_c & 7) == 0; /* every run an even number of groups (in_c / 4 per tap) */
+    /* every run's groups a multiple of in_c / 4 (one tap's): of 4, 2 or any */
+    const int32_t unroll = (in_c & 15) == 0 ? 4 : ((in_c & 7) == 0 ? 2 : 1);
     int32_t b, oy, ox, oc, r, g;
 
     for (b = 0; b < params->batch; ++b) {
@@ -234,7 +244,7 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                 const int32_t x_skip = in_row_pitch - 4 * groups; /* from a run's end to the next's start */
                 const int32_t w_skip = row_words - 8 * groups;
                 const int32_t w_skip_bytes = 4 * w_skip;
-                const int32_t pairs = groups / 2;
+                const int32_t pairs = groups / 2, quads = groups / 4;
                 const int8_t *x0 = image + (in_y0 + ky_lo) * in_row_pitch + (in_x0 + kx_lo) * in_c;
                 const int32_t *wb = weights + ky_lo * row_words + kx_lo * in_c * 2;
                 const int32_t *t = table;
@@ -245,8 +255,10 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                     int32_t v0, v1, v2, v3;
                     if (rows <= 0 || groups <= 0) {
                         /* every tap is padding: the bias alone */
-                    } else if (even) {
-                        TINYC_CONV16_WINDOW(x, w, rows, pairs, x_skip, w_skip_bytes, in2, a0, a1, a2, a3);
+                    } else if (unroll == 4) {
+                        TINYC_CONV16_QUADS(x, w, rows, quads, x_skip, w_skip_bytes, in2, a0, a1, a2, a3);
+                    } else if (unroll == 2) {
+                        TINYC_CONV16_PAIRS(x, w, rows, pairs, x_skip, w_skip_bytes, in2, a0, a1, a2, a3);
                     } else {
                         for (r = rows; r > 0; --r, x += x_skip, w += w_skip) {
                             for (g = groups; g > 0; --g) {
