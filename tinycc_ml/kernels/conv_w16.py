@@ -47,7 +47,10 @@ def applies(node: Node, graph: Graph, target: KernelTarget) -> bool:
 
 
 def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
-    """applies, for a layer whose single-rounding tail is proved (every channel right shift 0)."""
+    """applies, for a layer whose single-rounding tail is proved (every channel right shift 0).
+    A node that avoids tinyc_conv_w16_s8 avoids its twin too (one kernel, two tails)."""
+    if SYMBOL in getattr(node.attrs, "avoid_variants", ()):
+        return False
     return applies(node, graph, target) and _tail_constants(node, graph)[3] is not None
 
 
