@@ -44,71 +44,75 @@
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
+/* TINYC_CONV16_OPT: the loop nest is compiled without instruction scheduling (gcc's
+ * schedulers interleave the weight loads with the SMLADs and then cannot pair them into
+ * LDRDs). TINYC_CONV16_LIVE4: four loaded weight words live at once (an empty asm, no
+ * instruction), so they get four registers and the loads pair as two LDRDs. */
+#if TINYC_HAVE_DSP && defined(__GNUC__) && !defined(__clang__)
+#define TINYC_CONV16_OPT __attribute__((optimize("no-schedule-insns", "no-schedule-insns2")))
+#define TINYC_CONV16_LIVE4(a, b, c, d) __asm__("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d))
+#else
+#define TINYC_CONV16_OPT
+#define TINYC_CONV16_LIVE4(a, b, c, d) ((void)0)
+#endif
+/* Groups per inner iteration: unrolled on DSP cores only (the same sums in any order of
+ * iterations; the host build keeps one group a step, within its stack budget). */
+#if TINYC_HAVE_DSP
+#define TINYC_CONV16_UNROLL(size) (size)
+#else
+#define TINYC_CONV16_UNROLL(size) 1
+#endif
 #if defined(__GNUC__)
-#define TINYC_CONV16_INLINE static inline __attribute__((always_inline))
+#define TINYC_CONV16_INLINE static inline __attribute__((always_inline)) TINYC_CONV16_OPT
 #else
 #define TINYC_CONV16_INLINE static inline
 #endif
 
-/* One group of four input values into four accumulators: x and w advance past it. */
+/* One group of four input values into four accumulators: x and w advance past it. The
+ * weight words are loaded four at a time into locals (gcc emits LDM or LDRD), the input
+ * word is expanded with the offset by SXTAB16 and SXTAB16 ROR #8. */
+#define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
+    do {                                                                                              \
+        const int32_t xv_ = tinyc_read_s8x4(x);                                                       \
+        const int32_t xe_ = tinyc_sxtab16((in2), xv_);                                                \
+        const int32_t xo_ = tinyc_sxtab16_ror8((in2), xv_);                                           \
+        int32_t w0_ = (w)[0], w1_ = (w)[1], w2_ = (w)[2], w3_ = (w)[3];                               \
+        TINYC_CONV16_LIVE4(w0_, w1_, w2_, w3_);                                                       \
+        (a0) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a0)));                                    \
+        (a1) = tinyc_smlad(w3_, xo_, tinyc_smlad(w2_, xe_, (a1)));                                    \
+        w0_ = (w)[4], w1_ = (w)[5], w2_ = (w)[6], w3_ = (w)[7];                                       \
+        TINYC_CONV16_LIVE4(w0_, w1_, w2_, w3_);                                                       \
+        (a2) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a2)));                                    \
+        (a3) = tinyc_smlad(w3_, xo_, tinyc_smlad(w2_, xe_, (a3)));                                    \
+        (x) += 4;                                                                                     \
+        (w) += 8;                                                                                     \
+    } while (0)
+
+/* A whole window: `rows` >= 1 runs of run_bytes > 0 input bytes (a multiple of 4 * size),
+ * `size` groups per iteration, the next run x_skip bytes and w_skip words past a run's end.
+ * The inner loop ends on a pointer, so it holds only the four accumulators, the two
+ * pointers, the end, the offset pair, the two input halves and four weight words. */
+#define TINYC_CONV16_RUNS(size, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3)           \
+    do {                                                                                              \
+        int32_t r_ = (rows);                                                                          \
+        do {                                                                                          \
+            const int8_t *const end_ = (x) + (run_bytes);                                             \
+            do {                                                                                      \
+                TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                        \
+                if (TINYC_CONV16_UNROLL(size) >= 2) {                                                 \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                }                                                                                     \
+                if (TINYC_CONV16_UNROLL(size) >= 4) {                                                 \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                }                                                                                     \
+            } while ((x) != end_);                                                                    \
+            (x) += (x_skip);                                                                          \
+            (w) += (w_skip);                                                                          \
+        } while (--r_ > 0);                                                                           \
+    } while (0)
+
 #if TINYC_HAVE_DSP
-#define TINYC_CONV16_GROUP_ASM                                                                        \
-    "ldr %[xo], [%[x]], #4\n\t"                                                                       \
-    "sxtab16 %[xe], %[in2], %[xo]\n\t"                                                                \
-    "sxtab16 %[xo], %[in2], %[xo], ror #8\n\t"                                                        \
-    "ldmia %[w]!, {r8, r9, r10, r11}\n\t"                                                             \
-    "smlad %[a0], r8, %[xe], %[a0]\n\t"                                                               \
-    "smlad %[a0], r9, %[xo], %[a0]\n\t"                                                               \
-    "smlad %[a1], r10, %[xe], %[a1]\n\t"                                                              \
-    "smlad %[a1], r11, %[xo], %[a1]\n\t"                                                              \
-    "ldmia %[w]!, {r8, r9, r10, r11}\n\t"                                                             \
-    "smlad %[a2], r8, %[xe], %[a2]\n\t"                                                               \
-    "smlad %[a2], r9, %[xo], %[a2]\n\t"                                                               \
-    "smlad %[a3], r10, %[xe], %[a3]\n\t"                                                              \
-    "smlad %[a3], r11, %[xo], %[a3]\n\t"
-
-#define TINYC_CONV16_GROUP(X, W, IN2, A0, A1, A2, A3)                                                 \
-    do {                                                                                              \
-        int32_t xe_, xo_;                                                                             \
-        __asm__(TINYC_CONV16_GROUP_ASM                                                                \
-                : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [x] "+r"(X), [w] "+r"(W), \
-                  [xe] "=&r"(xe_), [xo] "=&r"(xo_)                                                    \
-                : [in2] "r"(IN2)                                                                      \
-                : "r8", "r9", "r10", "r11", "memory");                                                \
-    } while (0)
-
-/* A whole window, `rows` >= 1 runs of `n` >= 1 times `body` (a number of groups), the next
- * run x_skip bytes and w_skip bytes past a run's end: one asm block, so that the four
- * accumulators, both pointers, the counter and the offset stay in registers across the runs
- * (the run constants are read from the stack where a run ends). */
-#define TINYC_CONV16_RUNS(body, X, W, ROWS, N, XS, WS, IN2, A0, A1, A2, A3)                  \
-    do {                                                                                              \
-        int32_t g_, xe_, xo_, rows_ = (ROWS);                                                         \
-        __asm__("1:\n\t"                                                                              \
-                "ldr %[g], %[n]\n"                                                                    \
-                "2:\n\t" body                                                                         \
-                "subs %[g], %[g], #1\n\t"                                                             \
-                "bne 2b\n\t"                                                                          \
-                "ldr %[g], %[xs]\n\t"                                                                 \
-                "add %[x], %[x], %[g]\n\t"                                                            \
-                "ldr %[g], %[ws]\n\t"                                                                 \
-                "add %[w], %[w], %[g]\n\t"                                                            \
-                "ldr %[g], %[rows]\n\t"                                                               \
-                "subs %[g], %[g], #1\n\t"                                                             \
-                "str %[g], %[rows]\n\t"                                                               \
-                "bne 1b"                                                                              \
-                : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [x] "+r"(X), [w] "+r"(W), \
-                  [g] "=&r"(g_), [xe] "=&r"(xe_), [xo] "=&r"(xo_), [rows] "+m"(rows_)                 \
-                : [in2] "r"(IN2), [n] "m"(N), [xs] "m"(XS), [ws] "m"(WS)                      \
-                : "r8", "r9", "r10", "r11", "cc", "memory");                                          \
-    } while (0)
-
-/* Runs of pairs and of quads of groups (in_c % 8 == 0, in_c % 16 == 0). */
-#define TINYC_CONV16_PAIRS(...) TINYC_CONV16_RUNS(TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM, __VA_ARGS__)
-#define TINYC_CONV16_QUADS(...)                                                                       \
-    TINYC_CONV16_RUNS(TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM TINYC_CONV16_GROUP_ASM, \
-                      __VA_ARGS__)
-
 /* Four int8 lanes: max(v, lo) and min(v, hi) lane by lane (SSUB8 sets GE, SEL picks). */
 static inline int32_t tinyc_conv16_max_s8x4(int32_t v, int32_t lo)
 {
@@ -123,42 +127,7 @@ static inline int32_t tinyc_conv16_min_s8x4(int32_t v, int32_t hi)
     __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(v), "r"(hi) : "cc");
     return r;
 }
-
-/* Four values in [-128, 127] as the bytes of one word, v0 lowest (three BFIs). */
-static inline int32_t tinyc_conv16_pack_s8x4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
-{
-    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+r"(v0) : "r"(v1), "r"(v2), "r"(v3));
-    return v0;
-}
 #else
-/* The same sums through arm_dsp.h's C twins (the emulated-SIMD and portable host builds;
- * the compiler never picks the kernel for a core without DSP). */
-#define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
-    do {                                                                                              \
-        const int32_t xv_ = tinyc_read_s8x4(x);                                                       \
-        const int32_t xe_ = tinyc_sxtab16((in2), xv_);                                                \
-        const int32_t xo_ = tinyc_sxtab16_ror8((in2), xv_);                                           \
-        (a0) = tinyc_smlad((w)[1], xo_, tinyc_smlad((w)[0], xe_, (a0)));                              \
-        (a1) = tinyc_smlad((w)[3], xo_, tinyc_smlad((w)[2], xe_, (a1)));                              \
-        (a2) = tinyc_smlad((w)[5], xo_, tinyc_smlad((w)[4], xe_, (a2)));                              \
-        (a3) = tinyc_smlad((w)[7], xo_, tinyc_smlad((w)[6], xe_, (a3)));                              \
-        (x) += 4;                                                                                     \
-        (w) += 8;                                                                                     \
-    } while (0)
-
-/* `rows` runs of n times `size` groups (the sizes of the DSP build's unrolled loops). */
-#define TINYC_CONV16_LOOPS(size, x, w, rows, n, x_skip, w_skip, in2, a0, a1, a2, a3)                 \
-    do {                                                                                              \
-        int32_t r_, g_;                                                                               \
-        for (r_ = (rows); r_ > 0; --r_, (x) += (x_skip), (w) += (w_skip) / 4) {                       \
-            for (g_ = (size) * (n); g_ > 0; --g_) {                                                   \
-                TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                        \
-            }                                                                                         \
-        }                                                                                             \
-    } while (0)
-#define TINYC_CONV16_PAIRS(...) TINYC_CONV16_LOOPS(2, __VA_ARGS__)
-#define TINYC_CONV16_QUADS(...) TINYC_CONV16_LOOPS(4, __VA_ARGS__)
-
 static inline int32_t tinyc_conv16_max_s8x4(int32_t v, int32_t lo)
 {
     uint32_t r = 0;
@@ -180,13 +149,17 @@ static inline int32_t tinyc_conv16_min_s8x4(int32_t v, int32_t hi)
     }
     return (int32_t)r;
 }
+#endif
 
+/* Four values in [-128, 127] as the bytes of one word, v0 lowest (gcc emits three BFIs). */
 static inline int32_t tinyc_conv16_pack_s8x4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
 {
-    return (int32_t)((uint32_t)(uint8_t)v0 | (uint32_t)(uint8_t)v1 << 8 | (uint32_t)(uint8_t)v2 << 16 |
-                     (uint32_t)(uint8_t)v3 << 24);
+    uint32_t r = (uint32_t)v0;
+    r = (r & ~0x0000FF00u) | ((uint32_t)v1 & 0xFFu) << 8;
+    r = (r & ~0x00FF0000u) | ((uint32_t)v2 & 0xFFu) << 16;
+    r = (r & ~0xFF000000u) | (uint32_t)v3 << 24;
+    return (int32_t)r;
 }
-#endif
 
 /* Four tails' values clamped to int8 and to the activation range (lo, hi: act_min, act_max
  * in every byte), stored as one word. */
@@ -232,7 +205,7 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
     const int32_t hi = (int32_t)(((uint32_t)act_max & 0xFFu) * 0x01010101u);
     /* every run's groups a multiple of in_c / 4 (one tap's): of 4, 2 or any */
     const int32_t unroll = (in_c & 15) == 0 ? 4 : ((in_c & 7) == 0 ? 2 : 1);
-    int32_t b, oy, ox, oc, r, g;
+    int32_t b, oy, ox, oc;
 
     for (b = 0; b < params->batch; ++b) {
         const int8_t *image = input + b * in_h * in_row_pitch;
@@ -249,8 +222,7 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                 const int32_t groups = (kx_hi - kx_lo) * in_c / 4;
                 const int32_t x_skip = in_row_pitch - 4 * groups; /* from a run's end to the next's start */
                 const int32_t w_skip = row_words - 8 * groups;
-                const int32_t w_skip_bytes = 4 * w_skip;
-                const int32_t pairs = groups / 2, quads = groups / 4;
+                const int32_t run_bytes = 4 * groups;
                 const int8_t *x0 = image + (in_y0 + ky_lo) * in_row_pitch + (in_x0 + kx_lo) * in_c;
                 const int32_t *wb = weights + ky_lo * row_words + kx_lo * in_c * 2;
                 const int32_t *t = table;
@@ -262,15 +234,11 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                     if (rows <= 0 || groups <= 0) {
                         /* every tap is padding: the bias alone */
                     } else if (unroll == 4) {
-                        TINYC_CONV16_QUADS(x, w, rows, quads, x_skip, w_skip_bytes, in2, a0, a1, a2, a3);
+                        TINYC_CONV16_RUNS(4, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3);
                     } else if (unroll == 2) {
-                        TINYC_CONV16_PAIRS(x, w, rows, pairs, x_skip, w_skip_bytes, in2, a0, a1, a2, a3);
+                        TINYC_CONV16_RUNS(2, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3);
                     } else {
-                        for (r = rows; r > 0; --r, x += x_skip, w += w_skip) {
-                            for (g = groups; g > 0; --g) {
-                                TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);
-                            }
-                        }
+                        TINYC_CONV16_RUNS(1, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3);
                     }
                     if (single) {
                         v0 = tinyc_tail_single(a0, t[4], t[5], double_shift);
@@ -301,13 +269,13 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
     }
 }
 
-void tinyc_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+TINYC_CONV16_OPT void tinyc_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                        const int32_t *multiplier, const int32_t *requant, int8_t *output)
 {
     tinyc_conv16_run(params, input, weights, multiplier, requant, output, 0);
 }
 
-void tinyc_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+TINYC_CONV16_OPT void tinyc_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
                               const int32_t *tail, int8_t *output)
 {
     tinyc_conv16_run(params, input, weights, tail, tail, output, 1);
