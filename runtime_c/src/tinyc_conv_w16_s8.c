@@ -45,15 +45,17 @@
 #include "tinyc/tinyc_nn.h"
 
 /* TINYC_CONV16_OPT: the loop nest is compiled without instruction scheduling (gcc's
- * schedulers interleave the weight loads with the SMLADs and then cannot pair them into
- * LDRDs). TINYC_CONV16_LIVE4: four loaded weight words live at once (an empty asm, no
- * instruction), so they get four registers and the loads pair as two LDRDs. */
+ * schedulers interleave the weight loads with the SMLADs, and the loads then no longer pair
+ * into LDRDs). TINYC_CONV16_LIVE2: two loaded weight words live at once (an empty asm, no
+ * instruction), so the two loads pair as one LDRD; pairs, not fours, so that the loop's 14
+ * values (four accumulators, the pointers, the run's end, the offset pair, the two input
+ * halves, two weight words) fit the registers without a spill. */
 #if TINYC_HAVE_DSP && defined(__GNUC__) && !defined(__clang__)
 #define TINYC_CONV16_OPT __attribute__((optimize("no-schedule-insns", "no-schedule-insns2")))
-#define TINYC_CONV16_LIVE4(a, b, c, d) __asm__("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d))
+#define TINYC_CONV16_LIVE2(a, b) __asm__("" : "+r"(a), "+r"(b))
 #else
 #define TINYC_CONV16_OPT
-#define TINYC_CONV16_LIVE4(a, b, c, d) ((void)0)
+#define TINYC_CONV16_LIVE2(a, b) ((void)0)
 #endif
 /* Groups per inner iteration: unrolled on DSP cores only (the same sums in any order of
  * iterations; the host build keeps one group a step, within its stack budget). */
@@ -76,14 +78,18 @@
         const int32_t xv_ = tinyc_read_s8x4(x);                                                       \
         const int32_t xe_ = tinyc_sxtab16((in2), xv_);                                                \
         const int32_t xo_ = tinyc_sxtab16_ror8((in2), xv_);                                           \
-        int32_t w0_ = (w)[0], w1_ = (w)[1], w2_ = (w)[2], w3_ = (w)[3];                               \
-        TINYC_CONV16_LIVE4(w0_, w1_, w2_, w3_);                                                       \
+        int32_t w0_ = (w)[0], w1_ = (w)[1];                                                           \
+        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
         (a0) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a0)));                                    \
-        (a1) = tinyc_smlad(w3_, xo_, tinyc_smlad(w2_, xe_, (a1)));                                    \
-        w0_ = (w)[4], w1_ = (w)[5], w2_ = (w)[6], w3_ = (w)[7];                                       \
-        TINYC_CONV16_LIVE4(w0_, w1_, w2_, w3_);                                                       \
+        w0_ = (w)[2], w1_ = (w)[3];                                                                   \
+        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
+        (a1) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a1)));                                    \
+        w0_ = (w)[4], w1_ = (w)[5];                                                                   \
+        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
         (a2) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a2)));                                    \
-        (a3) = tinyc_smlad(w3_, xo_, tinyc_smlad(w2_, xe_, (a3)));                                    \
+        w0_ = (w)[6], w1_ = (w)[7];                                                                   \
+        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
+        (a3) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a3)));                                    \
         (x) += 4;                                                                                     \
         (w) += 8;                                                                                     \
     } while (0)
