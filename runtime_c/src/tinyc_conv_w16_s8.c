@@ -102,7 +102,7 @@
     do {                                                                                              \
         int32_t r_ = (rows);                                                                          \
         do {                                                                                          \
-            const int8_t *const end_ = (x) + (run_bytes);                                             \
+            const int32_t *const end_ = (w) + 2 * (run_bytes);                                        \
             do {                                                                                      \
                 TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                        \
                 if (TINYC_CONV16_UNROLL(size) >= 2) {                                                 \
@@ -112,7 +112,7 @@
                     TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
                     TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
                 }                                                                                     \
-            } while ((x) != end_);                                                                    \
+            } while ((w) != end_);                                                                    \
             (x) += (x_skip);                                                                          \
             (w) += (w_skip);                                                                          \
         } while (--r_ > 0);                                                                           \
@@ -157,14 +157,10 @@ static inline int32_t tinyc_conv16_min_s8x4(int32_t v, int32_t hi)
 }
 #endif
 
-/* Four values in [-128, 127] as the bytes of one word, v0 lowest (gcc emits three BFIs). */
+/* Four values in [-128, 127] as the bytes of one word, v0 lowest (three BFIs). */
 static inline int32_t tinyc_conv16_pack_s8x4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
 {
-    uint32_t r = (uint32_t)v0;
-    r = (r & ~0x0000FF00u) | ((uint32_t)v1 & 0xFFu) << 8;
-    r = (r & ~0x00FF0000u) | ((uint32_t)v2 & 0xFFu) << 16;
-    r = (r & ~0xFF000000u) | (uint32_t)v3 << 24;
-    return (int32_t)r;
+    return tinyc_insert_byte(tinyc_insert_byte(tinyc_insert_byte(v0, v1, 1), v2, 2), v3, 3);
 }
 
 /* Four tails' values clamped to int8 and to the activation range (lo, hi: act_min, act_max
