@@ -15,14 +15,18 @@
  * half first): what the input word becomes through SXTAB16 and SXTAB16 ROR #8 (the input
  * offset added to both lanes for free: padding taps are skipped, so the offset cannot fold
  * into the bias). Per group of four input values and four output channels: one LDR and two
- * SXTAB16 for the input, two LDMs of four weight words, eight SMLADs: 16 MACs in 13
+ * SXTAB16 for the input, four LDRDs of two weight words, eight SMLADs: 16 MACs in 15
  * instructions, one weight pointer walking the block's words in order; four groups per loop
- * iteration where in_c % 16 == 0 (54 instructions per 64 MACs), two where in_c % 8 == 0.
+ * iteration where in_c % 16 == 0 (64 instructions per 64 MACs with the loop), two where
+ * in_c % 8 == 0. C loops over arm_dsp.h's one-instruction intrinsics, the compiler
+ * allocating the registers: gcc pairs the weight loads as LDRDs, not LDMs (an LDM of four
+ * words needs four ascending registers, which its allocator does not arrange), which is two
+ * instructions per group more than a hand-written LDM loop (54 per 64 MACs).
  * Why one pixel and four channels, not two pixels: the loop holds four accumulators, the
- * two input halves, four LDM registers, both pointers, the counter and the offset pair, all
- * 14 allocatable registers; two pixels (or eight channels) would need four more, and two
- * pixels by two channels costs 16 instructions per 16 MACs (the input expansion then
- * serves two channels instead of four).
+ * two input halves, two weight words, both pointers, the run's end and the offset pair;
+ * two pixels (or eight channels) would need four more registers than the 14 there are, and
+ * two pixels by two channels costs more per MAC (the input expansion then serves two
+ * channels instead of four).
  *
  * Order (kernels/access.py conv, as tinyc_conv_s8): pixel by pixel, four output channels at
  * a time, each block reading the pixel's whole window before its four bytes are written.
@@ -71,8 +75,8 @@
 #endif
 
 /* One group of four input values into four accumulators: x and w advance past it. The
- * weight words are loaded four at a time into locals (gcc emits LDM or LDRD), the input
- * word is expanded with the offset by SXTAB16 and SXTAB16 ROR #8. */
+ * weight words are loaded two at a time into locals (one LDRD each pair), the input word is
+ * expanded with the offset by SXTAB16 and SXTAB16 ROR #8. */
 #define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
     do {                                                                                              \
         const int32_t xv_ = tinyc_read_s8x4(x);                                                       \
@@ -96,8 +100,8 @@
 
 /* A whole window: `rows` >= 1 runs of run_bytes > 0 input bytes (a multiple of 4 * size),
  * `size` groups per iteration, the next run x_skip bytes and w_skip words past a run's end.
- * The inner loop ends on a pointer, so it holds only the four accumulators, the two
- * pointers, the end, the offset pair, the two input halves and four weight words. */
+ * A run ends on the weight pointer (2 * run_bytes words on), so the inner loop holds no
+ * counter and, after it, no copy of a pointer. */
 #define TINYC_CONV16_RUNS(size, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3)           \
     do {                                                                                              \
         int32_t r_ = (rows);                                                                          \
