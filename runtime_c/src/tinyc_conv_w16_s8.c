@@ -16,9 +16,9 @@
  * offset added to both lanes for free: padding taps are skipped, so the offset cannot fold
  * into the bias). Per group of four input values and four output channels: one LDR and two
  * SXTAB16 for the input, four LDRDs of two weight words, eight SMLADs: 16 MACs in 15
- * instructions, one weight pointer walking the block's words in order; four groups per loop
- * iteration where in_c % 16 == 0 (64 instructions per 64 MACs with the loop), two where
- * in_c % 8 == 0. C loops over arm_dsp.h's one-instruction intrinsics, the compiler
+ * instructions, one weight pointer walking the block's words in order; eight groups per
+ * loop iteration where in_c % 32 == 0 (125 instructions per 128 MACs with the loop), four
+ * where in_c % 16 == 0 (64 per 64), two where in_c % 8 == 0. C loops over arm_dsp.h's one-instruction intrinsics, the compiler
  * allocating the registers: gcc pairs the weight loads as LDRDs, not LDMs (an LDM of four
  * words needs four ascending registers, which its allocator does not arrange), which is two
  * instructions per group more than a hand-written LDM loop (54 per 64 MACs).
@@ -116,6 +116,12 @@
                     TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
                     TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
                 }                                                                                     \
+                if (TINYC_CONV16_UNROLL(size) >= 8) {                                                 \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                    TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3);                                    \
+                }                                                                                     \
             } while ((w) != end_);                                                                    \
             (x) += (x_skip);                                                                          \
             (w) += (w_skip);                                                                          \
@@ -210,7 +216,7 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
     const int32_t lo = (int32_t)(((uint32_t)act_min & 0xFFu) * 0x01010101u); /* act_min in every byte */
     const int32_t hi = (int32_t)(((uint32_t)act_max & 0xFFu) * 0x01010101u);
     /* every run's groups a multiple of in_c / 4 (one tap's): of 4, 2 or any */
-    const int32_t unroll = (in_c & 15) == 0 ? 4 : ((in_c & 7) == 0 ? 2 : 1);
+    const int32_t unroll = (in_c & 31) == 0 ? 8 : ((in_c & 15) == 0 ? 4 : ((in_c & 7) == 0 ? 2 : 1));
     int32_t b, oy, ox, oc;
 
     for (b = 0; b < params->batch; ++b) {
@@ -239,6 +245,8 @@ TINYC_CONV16_INLINE void tinyc_conv16_run(const tinyc_conv_params *params, const
                     int32_t v0, v1, v2, v3;
                     if (rows <= 0 || groups <= 0) {
                         /* every tap is padding: the bias alone */
+                    } else if (unroll == 8) {
+                        TINYC_CONV16_RUNS(8, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3);
                     } else if (unroll == 4) {
                         TINYC_CONV16_RUNS(4, x, w, rows, run_bytes, x_skip, w_skip, in2, a0, a1, a2, a3);
                     } else if (unroll == 2) {
