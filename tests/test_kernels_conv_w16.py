@@ -1,9 +1,11 @@
-"""tinyc_conv_w16_s8, the scratch-free KxK conv with int16 weights of DSP cores: equal to the
+"""tinyc_conv_w16_s8 and tinyc_conv_w16_single_s8, the scratch-free KxK conv with int16 weights
+of DSP cores (TFLite's tail proved or guarded; the single-rounding tail): equal to the
 interpreter bit for bit in the portable and emulated-SIMD host builds (ASan + UBSan) and on
 qemu-m4 and qemu-m7, over hypothesis-randomised shapes (fixed seeds on the emulators):
 channel counts multiples of 4 (odd multiples too), every padding, strides 1 and 2, zero
-points at -128 and 127, weights at +-127 and -128, per-channel scales at the extremes; and
-chosen only where the board's flash holds the doubled weights."""
+points at -128 and 127, weights at +-127 and -128, per-channel scales at the extremes, under
+TFLite and ONNX semantics; the single-rounding twin chosen exactly where its tail is proved,
+and either chosen only where the board's flash holds the doubled weights."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from test_kernels_conv_dsp import (
     dsp_case,
 )
 
+from test_kernels_onnx_semantics import as_onnx
+
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.registry import kernel_calls
@@ -30,6 +34,17 @@ from tinycc_ml.kernels.target import KernelTarget
 from tinycc_ml.quant import params as qparams
 
 W16 = "tinyc_conv_w16_s8"
+W16_SINGLE = "tinyc_conv_w16_single_s8"
+BOTH = {W16, W16_SINGLE}
+
+
+def _single_expected(graph: Graph) -> bool:
+    """Every channel's right shift is 0 (the single-rounding tail's condition; its proof's
+    other condition, the doubled accumulator in int32, holds for these small layers)."""
+    node = graph.nodes[0]
+    x, w, y = (graph.tensor(n) for n in (node.inputs[0], node.inputs[1], node.outputs[0]))
+    requant = qparams.conv_node_requant(node.attrs.fixed_requant, x.quant, w.quant, y.quant, node.attrs.semantics)
+    return all(s >= 0 for s in requant.shifts) and len(set(requant.shifts)) == 1
 
 
 @st.composite
@@ -64,13 +79,29 @@ def w16_conv_graphs(draw: st.DrawFn) -> Graph:
 @SETTINGS
 @given(graph=w16_conv_graphs(), seed=seeds)
 def test_int16_weight_conv_matches_interpreter(kernel_runners, graph, seed):
-    assert check_dsp(graph, kernel_runners, seed) == W16
+    assert check_dsp(graph, kernel_runners, seed) == (W16_SINGLE if _single_expected(graph) else W16)
+
+
+@SETTINGS
+@given(graph=w16_conv_graphs(), seed=seeds)
+def test_int16_weight_conv_single_rounding_matches_interpreter(kernel_runners, graph, seed):
+    graph = as_onnx(graph)
+    assert check_dsp(graph, kernel_runners, seed) == (W16_SINGLE if _single_expected(graph) else W16)
 
 
 def test_int16_weight_conv_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(w16_conv_graphs(), seeds), QEMU_CASES)
     checked = [dsp_case(graph, seed) for graph, seed in cases]
-    assert {case.calls[0].symbol for case in checked} == {W16}
+    assert {case.calls[0].symbol for case in checked} <= BOTH
+    assert sum(case.calls[0].symbol == W16 for case in checked) > QEMU_CASES // 2
+    assert check_kernels_batch(checked, qemu_kernel_runner) > 100
+
+
+def test_int16_weight_conv_single_rounding_on_cortex_m(qemu_kernel_runner):
+    cases = draw_examples(st.tuples(w16_conv_graphs(), seeds), QEMU_CASES)
+    checked = [dsp_case(as_onnx(graph), seed) for graph, seed in cases]
+    assert {case.calls[0].symbol for case in checked} <= BOTH
+    assert sum(case.calls[0].symbol == W16_SINGLE for case in checked) > QEMU_CASES // 2
     assert check_kernels_batch(checked, qemu_kernel_runner) > 100
 
 
@@ -79,7 +110,8 @@ def test_int16_weight_conv_only_where_the_flash_has_room_and_the_shape_fits():
     node = graph.nodes[0]
     doubled = 2 * sum(t.nbytes for t in graph.constants()) - sum(t.nbytes for t in graph.constants() if t.name != "w")
     room = -(-doubled * 4 // 3)
-    for flash, symbol in ((room, W16), (room - 2, "tinyc_conv_im2col_s8"), (0, "tinyc_conv_im2col_s8")):
+    fits = W16_SINGLE if _single_expected(graph) else W16
+    for flash, symbol in ((room, fits), (room - 2, "tinyc_conv_im2col_s8"), (0, "tinyc_conv_im2col_s8")):
         target = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=flash)
         assert kernel_calls(node, graph, target)[0].symbol == symbol, flash
     q = QuantParams.per_tensor(0.1, 0)

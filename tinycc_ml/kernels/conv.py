@@ -283,7 +283,7 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStr
     )  # fmt: skip
     multiplier, shift = per_channel_args(
         qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
-    if weights.dtype == np.int32:  # int16 pairs packed in int32 words (tinyc_conv_w16_s8)
+    if weights.dtype == np.int32:  # int16 pairs packed in int32 words
         weight_arg = ConstArg("weights", "int32_t", np.ascontiguousarray(weights).reshape(-1))
     else:
         weight_arg = ConstArg("weights", "int8_t", np.ascontiguousarray(weights, dtype=np.int8).reshape(-1))
@@ -371,13 +371,10 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
     DEPTHWISE_3X3_SINGLE,  # the same for layers that round once (onnxruntime's constants)
     DEPTHWISE_3X3,  # DSP cores: 3x3, multiplier 1, channels % 4 == 0, ahead of the general depthwise kernel
     # DSP cores with flash to spare: KxK convs (not 1x1) with in_c, out_c % 4 == 0, ahead of
-    # the im2col variants: no scratch, and faster at these channel counts (resnet8's 3x3
-    # convs at 1.05-1.53 instructions per MAC against im2col's 1.25-1.60 and im2col8's 1.94).
-    # Dense tensors only until tests/test_kernels_strides.py runs it on windows (its C reads
-    # rows through the params' row strides, untested there).
-    _conv_variant(conv_w16.SYMBOL, applies=conv_w16.applies, weight_layout="int16 pairs, 4 channels by 4",
-                  reorder_weights=conv_w16.int16_words, access=access.conv,
-                  reason="conv, pixel by pixel, four channels at a time (int16 weights)"),
+    # the im2col variants: no scratch, and faster at these channel counts (kernels/conv_w16.py);
+    # the single-rounding twin first, where its tail is proved.
+    conv_w16.CONV_W16_SINGLE,
+    conv_w16.CONV_W16,
     # DSP cores with flash to spare: first layers (in_c 1-4) and strided 1x1 convs, ahead of
     # im2col: the window gathered once per pixel, int16 weights (kernels/conv_gather.py).
     conv_gather.GATHER_SINGLE_W16,  # the same for ONNX-semantics layers, the single-rounding tail proved

@@ -230,6 +230,25 @@ static inline int32_t tinyc_pkhtb_asr16(int32_t a, int32_t b)
 #endif
 }
 
+/* BFI x, v, #(8 * index), #8: byte `index` (1, 2 or 3, a constant at every call) of x
+ * replaced by the low byte of v. */
+static inline int32_t tinyc_insert_byte(int32_t x, int32_t v, int32_t index)
+{
+#if TINYC_HAVE_DSP
+    if (index == 1) {
+        __asm__("bfi %0, %1, #8, #8" : "+r"(x) : "r"(v));
+    } else if (index == 2) {
+        __asm__("bfi %0, %1, #16, #8" : "+r"(x) : "r"(v));
+    } else {
+        __asm__("bfi %0, %1, #24, #8" : "+r"(x) : "r"(v));
+    }
+    return x;
+#else
+    const uint32_t shift = 8u * (uint32_t)index;
+    return (int32_t)(((uint32_t)x & ~(0xFFu << shift)) | ((uint32_t)v & 0xFFu) << shift);
+#endif
+}
+
 #if TINYC_HAVE_DSP
 /* What TINYC_LDMIA4_SMLAD_PAIRS reads (for the compiler's view of memory). */
 typedef struct {

@@ -52,9 +52,17 @@ int32_t tinyc_conv_s8_get_buffer_size(const tinyc_conv_params *params);
 
 /* The same for DSP cores with weights pre-expanded to int16 (the compiler picks it where the
  * flash has room): groups 1, dilation 1, in_c and out_c multiples of 4, no scratch. weights:
- * int32 words of two int16, [out_c / 4][kernel_h][kernel_w * in_c / 4][4 channels]{w0, w2}{w1, w3}. */
+ * int32 words of two int16, [out_c / 4][kernel_h][kernel_w * in_c / 4][4 channels]{w0, w2}{w1, w3}.
+ * requant: the packed shifts [C][2], the proved tail's double shift (0: guarded tail), then per
+ * block of four channels their bias[4] and (multiplier, k, right_shift)[4] (kernels/conv_w16.py). */
 void tinyc_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                       const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+                       const int32_t *multiplier, const int32_t *requant, int8_t *output);
+
+/* tinyc_conv_w16_s8 with the single-rounding tail (ONNX semantics, right shift 0 everywhere,
+ * proved at compile time: kernels/single_tail.py). tail: the double shift, then per block of
+ * four channels their bias[4] and (multiplier, offset)[4]. */
+void tinyc_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                              const int32_t *tail, int8_t *output);
 
 /* Regular convolution (groups 1, any kernel, stride, dilation, padding) for DSP cores, for
  * short windows (first layers with 1-4 input channels, strided 1x1 convs): each output pixel's
