@@ -15,16 +15,14 @@
  * half first): what the input word becomes through SXTAB16 and SXTAB16 ROR #8 (the input
  * offset added to both lanes for free: padding taps are skipped, so the offset cannot fold
  * into the bias). Per group of four input values and four output channels: one LDR and two
- * SXTAB16 for the input, four LDRDs of two weight words, eight SMLADs: 16 MACs in 15
- * instructions, one weight pointer walking the block's words in order; eight groups per
- * loop iteration where in_c % 32 == 0 (125 instructions per 128 MACs with the loop), four
- * where in_c % 16 == 0 (64 per 64), two where in_c % 8 == 0. C loops over arm_dsp.h's one-instruction intrinsics, the compiler
- * allocating the registers: gcc pairs the weight loads as LDRDs, not LDMs (an LDM of four
- * words needs four ascending registers, which its allocator does not arrange), which is two
- * instructions per group more than a hand-written LDM loop (54 per 64 MACs).
+ * SXTAB16 for the input, two LDMIAs of four weight words (arm_dsp.h TINYC_LDMIA4_SMLAD_PAIRS,
+ * one instruction with its destinations pinned to r4-r7: gcc pairs such loads as LDRDs at
+ * best), eight SMLADs: 16 MACs in 13 instructions, one weight pointer walking the block's
+ * words in order; eight groups per loop iteration where in_c % 32 == 0, four where
+ * in_c % 16 == 0, two where in_c % 8 == 0 (C loops over one-instruction intrinsics).
  * Why one pixel and four channels, not two pixels: the loop holds four accumulators, the
- * two input halves, two weight words, both pointers, the run's end and the offset pair;
- * two pixels (or eight channels) would need four more registers than the 14 there are, and
+ * two input halves, the four LDM words, both pointers, the run's end and the offset pair;
+ * two pixels (or eight channels) would need four more registers than there are, and
  * two pixels by two channels costs more per MAC (the input expansion then serves two
  * channels instead of four).
  *
@@ -48,18 +46,15 @@
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
-/* TINYC_CONV16_OPT: the loop nest is compiled without instruction scheduling (gcc's
- * schedulers interleave the weight loads with the SMLADs, and the loads then no longer pair
- * into LDRDs). TINYC_CONV16_LIVE2: two loaded weight words live at once (an empty asm, no
- * instruction), so the two loads pair as one LDRD; pairs, not fours, so that the loop's 14
- * values (four accumulators, the pointers, the run's end, the offset pair, the two input
- * halves, two weight words) fit the registers without a spill. */
+/* TINYC_CONV16_OPT: the public functions compiled without instruction scheduling: gcc's
+ * schedulers hoist the next groups' input loads above the current group's SMLADs, which keeps
+ * more expanded inputs live than there are registers beside the four LDM destinations, and
+ * the unrolled loops then spill (conv2d_1 of resnet8: 2.95 M instructions scheduled, see
+ * the commit). */
 #if TINYC_HAVE_DSP && defined(__GNUC__) && !defined(__clang__)
 #define TINYC_CONV16_OPT __attribute__((optimize("no-schedule-insns", "no-schedule-insns2")))
-#define TINYC_CONV16_LIVE2(a, b) __asm__("" : "+r"(a), "+r"(b))
 #else
 #define TINYC_CONV16_OPT
-#define TINYC_CONV16_LIVE2(a, b) ((void)0)
 #endif
 /* Groups per inner iteration: unrolled on DSP cores only (the same sums in any order of
  * iterations; the host build keeps one group a step, within its stack budget). */
@@ -69,34 +64,39 @@
 #define TINYC_CONV16_UNROLL(size) 1
 #endif
 #if defined(__GNUC__)
-#define TINYC_CONV16_INLINE static inline __attribute__((always_inline)) TINYC_CONV16_OPT
+#define TINYC_CONV16_INLINE static inline __attribute__((always_inline))
 #else
 #define TINYC_CONV16_INLINE static inline
 #endif
 
-/* One group of four input values into four accumulators: x and w advance past it. The
- * weight words are loaded two at a time into locals (one LDRD each pair), the input word is
- * expanded with the offset by SXTAB16 and SXTAB16 ROR #8. */
+/* One group of four input values into four accumulators: x and w advance past it. The input
+ * word is expanded with the offset by SXTAB16 and SXTAB16 ROR #8; on DSP cores each two
+ * channels' four weight words come in one LDMIA (arm_dsp.h TINYC_LDMIA4_SMLAD_PAIRS: gcc
+ * itself pairs such loads as LDRDs at best, two instructions per group more). */
+#if TINYC_HAVE_DSP
 #define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
     do {                                                                                              \
         const int32_t xv_ = tinyc_read_s8x4(x);                                                       \
         const int32_t xe_ = tinyc_sxtab16((in2), xv_);                                                \
         const int32_t xo_ = tinyc_sxtab16_ror8((in2), xv_);                                           \
-        int32_t w0_ = (w)[0], w1_ = (w)[1];                                                           \
-        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
-        (a0) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a0)));                                    \
-        w0_ = (w)[2], w1_ = (w)[3];                                                                   \
-        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
-        (a1) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a1)));                                    \
-        w0_ = (w)[4], w1_ = (w)[5];                                                                   \
-        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
-        (a2) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a2)));                                    \
-        w0_ = (w)[6], w1_ = (w)[7];                                                                   \
-        TINYC_CONV16_LIVE2(w0_, w1_);                                                                 \
-        (a3) = tinyc_smlad(w1_, xo_, tinyc_smlad(w0_, xe_, (a3)));                                    \
+        TINYC_LDMIA4_SMLAD_PAIRS(w, xe_, xo_, a0, a1);                                                \
+        TINYC_LDMIA4_SMLAD_PAIRS(w, xe_, xo_, a2, a3);                                                \
+        (x) += 4;                                                                                     \
+    } while (0)
+#else
+#define TINYC_CONV16_GROUP(x, w, in2, a0, a1, a2, a3)                                                 \
+    do {                                                                                              \
+        const int32_t xv_ = tinyc_read_s8x4(x);                                                       \
+        const int32_t xe_ = tinyc_sxtab16((in2), xv_);                                                \
+        const int32_t xo_ = tinyc_sxtab16_ror8((in2), xv_);                                           \
+        (a0) = tinyc_smlad((w)[1], xo_, tinyc_smlad((w)[0], xe_, (a0)));                              \
+        (a1) = tinyc_smlad((w)[3], xo_, tinyc_smlad((w)[2], xe_, (a1)));                              \
+        (a2) = tinyc_smlad((w)[5], xo_, tinyc_smlad((w)[4], xe_, (a2)));                              \
+        (a3) = tinyc_smlad((w)[7], xo_, tinyc_smlad((w)[6], xe_, (a3)));                              \
         (x) += 4;                                                                                     \
         (w) += 8;                                                                                     \
     } while (0)
+#endif
 
 /* A whole window: `rows` >= 1 runs of run_bytes > 0 input bytes (a multiple of 4 * size),
  * `size` groups per iteration, the next run x_skip bytes and w_skip words past a run's end.
