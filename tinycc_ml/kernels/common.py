@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ModelError
 from ..ir.graph import Graph, Node, Tensor
 from ..ir.layout import NHWC, Order, same_bytes
 from ..quant import params as qparams
@@ -71,6 +72,31 @@ def per_channel_args(requant: qparams.ChannelRequant, channels: int) -> tuple[Co
     multipliers = np.asarray(requant.multipliers * repeat, dtype=np.int32)
     shifts = np.asarray(requant.shifts * repeat, dtype=np.int32)
     return ConstArg("multiplier", "int32_t", multipliers), ConstArg("shift", "int32_t", shifts)
+
+
+def conv_struct(node: Node, graph: Graph, strides: RowStrides, input_offset: int | None = None) -> ParamStruct:
+    """A conv node's tinyc_conv_params, from its attributes and shapes. `input_offset`: the one
+    the kernel adds (the input's -zero point unless the builder folded it into the bias). The
+    kernels take symmetric weights only: a ModelError names any other."""
+    attrs = node.attrs
+    x_name, w_name, y_name = node.inputs[0], node.inputs[1], node.outputs[0]
+    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
+    if any(zp != 0 for zp in w.quant.zero_point):
+        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
+    n, in_c, in_h, in_w = x.shape
+    _, out_c, out_h, out_w = y.shape
+    kernel_h, kernel_w = w.shape[2:]
+    return struct(
+        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        kernel_h=kernel_h, kernel_w=kernel_w,
+        stride_h=attrs.strides[0], stride_w=attrs.strides[1],  # type: ignore[attr-defined]
+        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],  # type: ignore[attr-defined]
+        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],  # type: ignore[attr-defined]
+        groups=attrs.groups,  # type: ignore[attr-defined]
+        input_offset=-x.quant.zp if input_offset is None else input_offset, output_offset=y.quant.zp,
+        act_min=attrs.act_min, act_max=attrs.act_max,  # type: ignore[attr-defined]
+        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
+    )  # fmt: skip
 
 
 def conv_requant_args(node: Node, graph: Graph) -> tuple[ConstArg, ConstArg]:

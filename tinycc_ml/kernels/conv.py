@@ -23,9 +23,9 @@ from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
 from .common import (
     KernelLayoutError,
     bias_arg,
+    conv_requant_args,
+    conv_struct,
     fold_input_offset,
-    image_row_stride,
-    per_channel_args,
     require_nhwc,
     require_same_layout,
     struct,
@@ -253,12 +253,8 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStr
     x_name, w_name = node.inputs[0], node.inputs[1]
     b_name = node.inputs[2] if len(node.inputs) > 2 else ""
     (y_name,) = node.outputs
-    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
-    if any(zp != 0 for zp in w.quant.zero_point):
-        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
-    n, in_c, in_h, in_w = x.shape
+    x, w = graph.tensor(x_name), graph.tensor(w_name)
     out_c, _, kernel_h, kernel_w = w.shape
-    _, _, out_h, out_w = y.shape
     assert variant.reorder_weights is not None, variant.symbol
     weights = variant.reorder_weights(w.data)
     input_offset, bias = -x.quant.zp, bias_arg(graph, b_name)
@@ -271,18 +267,8 @@ def build_conv(node: Node, graph: Graph, variant: KernelVariant, strides: RowStr
         folded = fold_input_offset(_ohwi(w.data).reshape(out_c, -1), bias, input_offset)
         if folded is not None:
             bias = folded[0]
-    p = struct(
-        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
-        kernel_h=kernel_h, kernel_w=kernel_w,
-        stride_h=attrs.strides[0], stride_w=attrs.strides[1],
-        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
-        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        groups=attrs.groups, input_offset=input_offset, output_offset=y.quant.zp,
-        act_min=attrs.act_min, act_max=attrs.act_max,
-        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
-    )  # fmt: skip
-    multiplier, shift = per_channel_args(
-        qparams.conv_node_requant(attrs.fixed_requant, x.quant, w.quant, y.quant, attrs.semantics), out_c)
+    p = conv_struct(node, graph, strides, input_offset)
+    multiplier, shift = conv_requant_args(node, graph)
     if weights.dtype == np.int32:  # int16 pairs packed in int32 words
         weight_arg = ConstArg("weights", "int32_t", np.ascontiguousarray(weights).reshape(-1))
     else:

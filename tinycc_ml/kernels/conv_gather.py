@@ -32,7 +32,7 @@ from ..ir import ops
 from ..ir.graph import Graph, Node
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
-from .common import conv_requant_args, image_row_stride, struct
+from .common import conv_requant_args, conv_struct
 from .depthwise3x3 import fast_tail_table
 from .single_tail import prove_single_tail
 from .target import KernelTarget
@@ -134,25 +134,11 @@ def applies_single(node: Node, graph: Graph, target: KernelTarget) -> bool:
 
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     (y_name,) = node.outputs
-    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
-    if any(zp != 0 for zp in w.quant.zero_point):
-        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
-    n, in_c, in_h, in_w = x.shape
-    out_c, _, kernel_h, kernel_w = w.shape
-    _, _, out_h, out_w = y.shape
-    p = struct(
-        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
-        kernel_h=kernel_h, kernel_w=kernel_w,
-        stride_h=attrs.strides[0], stride_w=attrs.strides[1],
-        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
-        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
-        act_min=attrs.act_min, act_max=attrs.act_max,
-        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
-    )  # fmt: skip
+    w, y = graph.tensor(w_name), graph.tensor(y_name)
+    out_c = w.shape[0]
+    p = conv_struct(node, graph, strides)
     multipliers, shifts, bias = _layer(node, graph)
     out_c4 = -(-out_c // 4) * 4
     if variant.symbol == SINGLE_SYMBOL:

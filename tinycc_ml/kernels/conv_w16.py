@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
 from ..quant import params as qparams
 from . import access
 from .call import ConstArg, KernelCall, TensorArg
-from .common import image_row_stride, per_channel_args, struct
+from .common import conv_struct, per_channel_args
 from .pointwise import acc_bound, constant_outputs, proved_tail_table, requant_table
 from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
@@ -105,25 +104,10 @@ def _tail_constants(node: Node, graph: Graph):
 
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     (y_name,) = node.outputs
-    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
-    if any(zp != 0 for zp in w.quant.zero_point):
-        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
-    n, in_c, in_h, in_w = x.shape
-    _, _, kernel_h, kernel_w = w.shape
-    _, out_c, out_h, out_w = y.shape
-    p = struct(
-        batch=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
-        kernel_h=kernel_h, kernel_w=kernel_w,
-        stride_h=attrs.strides[0], stride_w=attrs.strides[1],
-        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
-        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
-        act_min=attrs.act_min, act_max=attrs.act_max,
-        input_row_stride=image_row_stride(graph, strides, x_name), output_row_stride=image_row_stride(graph, strides, y_name),
-    )  # fmt: skip
+    w, y = graph.tensor(w_name), graph.tensor(y_name)
+    p = conv_struct(node, graph, strides)
     multiplier, shift, bias, single, bound, constant = _tail_constants(node, graph)
     weights = ConstArg("weights", "int32_t", int16_words(w.data))
     if variant.symbol == SYMBOL_SINGLE:

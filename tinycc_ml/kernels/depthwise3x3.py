@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
 from .access import CallTraffic, Reads
 from .call import ConstArg, KernelCall, ParamStruct, TensorArg
-from .common import conv_requant_args, struct
+from .common import conv_requant_args, conv_struct
 from .pointwise import requant_table
 from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
-from .variant import KernelVariant, RowStrides
+from .variant import NO_STRIDES, KernelVariant, RowStrides
 from .wide_weights import depthwise3x3_shape, wide_weights_fit
 
 SYMBOL = "tinyc_depthwise_conv_3x3_s8"
@@ -141,22 +140,10 @@ def lane_taps(w: np.ndarray) -> np.ndarray:
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (the record does not take row strides)
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     (y_name,) = node.outputs
-    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
-    if any(zp != 0 for zp in w.quant.zero_point):
-        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
-    n, channels, in_h, in_w = x.shape
-    _, _, out_h, out_w = y.shape
-    p = struct(
-        batch=n, in_h=in_h, in_w=in_w, in_c=channels, out_h=out_h, out_w=out_w, out_c=channels,
-        kernel_h=3, kernel_w=3, stride_h=attrs.strides[0], stride_w=attrs.strides[1], dilation_h=1, dilation_w=1,
-        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
-        act_min=attrs.act_min, act_max=attrs.act_max,
-        input_row_stride=in_w * channels, output_row_stride=out_w * channels,
-    )  # fmt: skip
+    w, y = graph.tensor(w_name), graph.tensor(y_name)
+    p = conv_struct(node, graph, NO_STRIDES)
     multiplier, shift = conv_requant_args(node, graph)
     if variant.symbol == SYMBOL_SINGLE:
         # the single-rounding tail (applies_single proved it): per channel (multiplier,

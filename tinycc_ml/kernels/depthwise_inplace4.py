@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
 from ..ir import ops
 from ..ir.graph import Graph, Node
 from . import access
 from .call import ConstArg, KernelCall, ParamStruct, ScratchArg, TensorArg
-from .common import conv_requant_args, struct
+from .common import conv_requant_args, conv_struct
 from .depthwise3x3 import fast_tail_table
 from .pointwise import requant_table
 from .single_tail import SingleTail, prove_single_tail
 from .target import KernelTarget
-from .variant import KernelVariant, RowStrides
+from .variant import NO_STRIDES, KernelVariant, RowStrides
 from .wide_weights import depthwise_inplace4_shape, wide_weights_fit
 
 SYMBOL = "tinyc_depthwise_conv_inplace_c4_s8"
@@ -150,23 +149,11 @@ def group_constants(bias: np.ndarray, multipliers: np.ndarray, fast: np.ndarray)
 
 def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides) -> list[KernelCall]:
     del strides  # dense tensors only (an in-place kernel never takes row strides)
-    attrs: ops.Conv2d = node.attrs  # type: ignore[assignment]
     x_name, w_name = node.inputs[0], node.inputs[1]
     (y_name,) = node.outputs
-    x, w, y = graph.tensor(x_name), graph.tensor(w_name), graph.tensor(y_name)
-    if any(zp != 0 for zp in w.quant.zero_point):
-        raise ModelError(f"node {node.name}: conv weights {w_name} must be symmetric (zero point 0)")
-    n, channels, in_h, in_w = x.shape
-    _, _, kernel_h, kernel_w = w.shape
-    p = struct(
-        batch=n, in_h=in_h, in_w=in_w, in_c=channels, out_h=in_h, out_w=in_w, out_c=channels,
-        kernel_h=kernel_h, kernel_w=kernel_w, stride_h=1, stride_w=1,
-        dilation_h=attrs.dilations[0], dilation_w=attrs.dilations[1],
-        pad_top=attrs.pads[0], pad_left=attrs.pads[1], pad_bottom=attrs.pads[2], pad_right=attrs.pads[3],
-        groups=attrs.groups, input_offset=-x.quant.zp, output_offset=y.quant.zp,
-        act_min=attrs.act_min, act_max=attrs.act_max,
-        input_row_stride=in_w * channels, output_row_stride=in_w * channels,
-    )  # fmt: skip
+    w, y = graph.tensor(w_name), graph.tensor(y_name)
+    channels = w.shape[0]
+    p = conv_struct(node, graph, NO_STRIDES)
     multipliers, shifts = _requant(node, graph)
     bias = folded_bias(node, graph)
     assert variant.reorder_weights is not None, variant.symbol
@@ -197,7 +184,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         weights,
         ConstArg("consts", "int32_t", group_constants(bias, multipliers, fast[:-1])),
         ConstArg("requant", "int32_t", requant.astype(np.int32)),
-        ConstArg("pad", "int8_t", np.full(channels, x.quant.zp, dtype=np.int8)),
+        ConstArg("pad", "int8_t", np.full(channels, graph.tensor(x_name).quant.zp, dtype=np.int8)),
         TensorArg(y_name),
         ScratchArg(variant.scratch(p)),
     )
