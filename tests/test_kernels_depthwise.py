@@ -13,6 +13,7 @@ import os
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kernel_support import (
@@ -29,6 +30,7 @@ from kernel_support import (
 )
 from overlap_support import check_grid
 
+from tinycc_ml.errors import ModelError
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
 from tinycc_ml.kernels.registry import kernel_calls
@@ -301,3 +303,16 @@ def test_depthwise_3x3_fast_tail_table_proves_only_safe_layers():
     assert fast_tail_table(m, np.array([2, 2]), np.array([1, 1]), 0)[-1] == 0
     assert fast_tail_table(m, np.array([-31, -31]), np.array([1 << 29, 1]), 127)[-1] == 0  # k overflows
     assert fast_tail_table(m[:1], np.array([-7]), np.array([1 << 20]), 127)[-1] == 1
+
+
+def test_conv_kernels_refuse_asymmetric_weights_naming_the_tensor():
+    """Every conv builder's params come from common.conv_struct, which names the node and the
+    weight tensor whose zero point is not 0 (the frontend refuses such models first; this is
+    the kernels' own guard)."""
+    wt = np.ones((8, 1, 3, 3), dtype=np.int8)
+    attrs = ops.Conv2d((1, 1), (1, 1), (1, 1, 1, 1), 8, -128, 127)
+    graph = single_node(attrs, [act("x", (1, 8, 5, 5), QI), const("w", wt, QuantParams.per_tensor(0.01, 2))],
+                        act("y", (1, 8, 5, 5), QO), {"x": NHWC, "y": NHWC})
+    for target in (M7, HOST_TARGET):
+        with pytest.raises(ModelError, match="conv weights w must be symmetric"):
+            kernel_calls(graph.nodes[0], graph, target)
