@@ -36,6 +36,8 @@ from kernel_support import (
 from test_kernels_conv import conv_graphs
 from test_kernels_conv_dsp import DSP
 from test_kernels_conv_gather import GATHER, GATHER_SINGLE, as_onnx_conv, gather_graphs, single_expected
+from test_kernels_conv_w16 import W16, W16_SINGLE, w16_conv_graphs
+from test_kernels_onnx_semantics import as_onnx
 from test_kernels_pool import pool_graphs
 
 from tinycc_ml.interp import run_core
@@ -53,7 +55,9 @@ STRIDED = ("tinyc_conv_s8", "tinyc_depthwise_conv_s8", "tinyc_avgpool_s8", "tiny
            # the layout copy reads a band of a CHW image, a plane apart (tests/test_patch_chw_input.py)
            "tinyc_transpose_s8",
            # DSP cores: first layers and strided 1x1 convs (a patch stage's first conv)
-           "tinyc_conv_gather_w16_s8", "tinyc_conv_gather_single_w16_s8")
+           "tinyc_conv_gather_w16_s8", "tinyc_conv_gather_single_w16_s8",
+           # DSP cores: KxK convs on int16 weights (a patch stage's 3x3 convs)
+           "tinyc_conv_w16_s8", "tinyc_conv_w16_single_s8")
 
 
 def test_the_records_say_which_kernels_take_row_strides():
@@ -189,6 +193,15 @@ def test_single_gather_conv_on_strided_regions(kernel_runners, graph, seed, extr
     check_strided(case, kernel_runners)
 
 
+@SETTINGS
+@given(graph=w16_conv_graphs(), seed=seeds, extra=extras, onnx=st.booleans())
+def test_int16_weight_conv_on_strided_regions(kernel_runners, graph, seed, extra, onnx):
+    case = strided_case(as_onnx(graph) if onnx else graph, seed, extra, DSP)
+    assume(case is not None)
+    assert case is not None and case.calls[0].symbol in (W16, W16_SINGLE)
+    check_strided(case, kernel_runners)
+
+
 # --- pad, add, mul, lut on NHWC images -----------------------------------------------------
 
 
@@ -281,4 +294,8 @@ def test_strided_kernels_on_cortex_m7(qemu_m7_runner):
               if (c := strided_case(as_onnx_conv(g), seed, [1 + seed % 3, seed % 2], DSP))]
     assert GATHER_SINGLE in {c.calls[0].symbol for c in single}
     gather += single
-    assert check_strided_batch(cases + gather, qemu_m7_runner) == len(cases) + len(gather) > 110
+    wide = [c for seed, g in enumerate(draw_examples(w16_conv_graphs(), 30))
+            if (c := strided_case(as_onnx(g) if seed % 2 else g, seed, [1 + seed % 3, seed % 2], DSP))]
+    assert {c.calls[0].symbol for c in wide} == {W16, W16_SINGLE}
+    gather += wide
+    assert check_strided_batch(cases + gather, qemu_m7_runner) == len(cases) + len(gather) > 130

@@ -119,17 +119,17 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     return [KernelCall(node.name, variant.symbol, variant.params_type, p, args)]
 
 
-# Dense tensors only until tests/test_kernels_strides.py runs them on windows (the C reads
-# rows through the params' row strides, untested there).
+# Both take row strides (the C walks rows by the params' input and output row strides), so a
+# patch stage's 3x3 convs run them too (tests/test_kernels_strides.py).
 CONV_W16_SINGLE = KernelVariant(
     symbol=SYMBOL_SINGLE, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=4, source=f"{SYMBOL}.c",
     build=build, applies=applies_single, weight_layout="int16 pairs, 4 channels by 4", reorder_weights=int16_words,
     access=access.conv, reason="conv, pixel by pixel, four channels at a time (int16 weights, single rounding)",
-    int16_weights=True,
+    int16_weights=True, row_strides=True,
 )
 CONV_W16 = KernelVariant(
     symbol=SYMBOL, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=5, source=f"{SYMBOL}.c",
     build=build, applies=applies, weight_layout="int16 pairs, 4 channels by 4", reorder_weights=int16_words,
     access=access.conv, reason="conv, pixel by pixel, four channels at a time (int16 weights)",
-    int16_weights=True,
+    int16_weights=True, row_strides=True,
 )
