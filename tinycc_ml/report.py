@@ -16,10 +16,10 @@ from . import __version__
 from .boards import Board
 from .codegen.context import EmitContext
 from .ir.graph import BoundaryIO
+from .kernels.registry import variant
 from .memory.facts import OverlapFact
 from .memory.picture import LoopSpan, PlanView, Step, buffer_table, figures_lines, short, text_timeline
 from .memory.plan import MemoryPlan
-from .kernels.registry import variant
 from .program import LoopStep, Program, node_macs
 
 

@@ -1,6 +1,7 @@
 """Which layers may take weights pre-expanded to int16 (tinyc_fully_connected_w16_s8,
 tinyc_pointwise_conv(_inplace_pairs)_w16_s8, tinyc_conv_w16_s8, tinyc_conv_gather_w16_s8,
-tinyc_depthwise_conv_inplace_c4_w16_s8, tinyc_depthwise_conv_3x3_s8's int16 lane words): their shapes, and the flash rule they share.
+tinyc_depthwise_conv_inplace_c4_w16_s8, tinyc_depthwise_conv_3x3_s8's int16 lane words, and their
+_single twins): their shapes, and the flash rule they share.
 
 The int16 copy doubles a layer's weights in flash. One budget for all of them: the model's
 constants, with the weights of every layer a w16 variant could run doubled, must fit three
