@@ -40,6 +40,7 @@ MODELS = {
     "digits": lambda: onnx.load(DIGITS),
     "conv_odd": lambda: fs.quantize(fs.conv_model((1, 3, 7, 5), out_ch=5, kernel=(3, 3), strides=[2, 2], pads=[1, 1, 1, 1])),
     "int8_fc": lambda: fs.qdq_fc_model(k=13, m=5),
+    "digits_patched": lambda: onnx.load(DIGITS),  # compiled with --patch auto: a patch stage
 }
 
 
@@ -52,7 +53,9 @@ class CompileCache(dict):
 
     def __missing__(self, name: str) -> Path:
         onnx.save(MODELS[name](), self.root / f"{name}.onnx")
-        compile_model(self.root / f"{name}.onnx", "stm32f746", self.root / name, CompileOptions(measure_firmware=False))
+        patch = "auto" if name.endswith("_patched") else "off"
+        compile_model(self.root / f"{name}.onnx", "stm32f746", self.root / name,
+                      CompileOptions(measure_firmware=False, patch=patch))
         self[name] = self.root / name
         return self[name]
 
@@ -87,7 +90,7 @@ def _symbols(elf: Path) -> set[str]:
 
 @needs_qemu
 @pytest.mark.parametrize("core", CORES)
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"digits_patched"}))
 def test_profile_has_every_step_and_sums_to_the_unprofiled_count(compiled, name, core):
     out = compiled[name]
     info = read_build_info(out)
@@ -109,6 +112,31 @@ def test_profile_has_every_step_and_sums_to_the_unprofiled_count(compiled, name,
     graph = _graph(out)
     expected = run_graph(graph, {graph.inputs[0].onnx_name: x})[graph.outputs[0].onnx_name]
     assert result.output.tobytes() == expected.tobytes()
+
+
+@needs_qemu
+@pytest.mark.parametrize("core", CORES)
+def test_a_patch_stage_is_one_row_and_the_rows_still_sum_to_the_whole(compiled, core):
+    """A patch stage runs its ops interleaved, region by region: the profile gives it one row
+    (its ops' kernels and executed MACs, halos included), the other steps a row each, and the
+    rows add up to the unprofiled count as for any model."""
+    out = compiled["digits_patched"]
+    report = json.loads((out / "report.json").read_text())
+    staged = [op for op in report["ops"] if op["stage"] is not None]
+    assert staged, "digits compiled with --patch auto has no patch stage"
+    first, last, regions = staged[0]["stage"]["first"], staged[0]["stage"]["last"], staged[0]["stage"]["regions"]
+    assert last > first and regions > 1 and [op["step"] for op in staged] == list(range(first, last + 1))
+    result, profile = run_profile(read_build_info(out), _input(out), None, target=core)
+    steps = [r.op.step for r in profile.rows]
+    assert steps == [s for s in range(len(report["ops"])) if not first < s <= last]
+    (stage,) = [r for r in profile.rows if r.op.step == first]
+    body = report["ops"][first:last + 1]
+    assert stage.op.kind == f"stage: {len(body)} ops x {regions} regions"
+    assert stage.op.macs == sum(op["macs"] for op in body)
+    assert stage.op.symbols == tuple(s for op in body for s in op["symbols"])
+    assert stage.instructions > 0 and stage.op.name == body[-1]["name"]
+    assert abs(profile.total_instructions - profile.unprofiled_instructions) <= RESOLUTION * len(profile.rows)
+    assert result.instructions == profile.unprofiled_instructions
 
 
 @needs_qemu

@@ -65,6 +65,7 @@ def memory_figures(program: Program) -> dict:
 def build_report(program: Program, ctx: EmitContext, board: Board, model: str, fits: bool) -> dict:
     graph, plan = program.graph, program.plan
     executed = _executed_macs(program)
+    stages = {span.first + k: span for span in loop_spans(program) for k in range(span.last - span.first + 1)}
     ops = []
     for step, node in enumerate(program.schedule):
         out = graph.tensor(node.outputs[0])
@@ -79,6 +80,10 @@ def build_report(program: Program, ctx: EmitContext, board: Board, model: str, f
             "macs": executed.get(node.name, node_macs(node, graph)),  # a patch stage's: every band, halos included
             "output_shape": list(out.shape),
             "output_bytes": out.nbytes,
+            # in a patch stage (its ops interleave over regions): the stage's first and last step
+            # and its region count; the profile reports the stage as one row
+            "stage": ({"first": stages[step].first, "last": stages[step].last, "regions": stages[step].regions}
+                      if step in stages else None),
         })
     buffers = [
         {"name": r.name, "tensors": list(r.tensors), "offset": off, "size": r.size, "first": r.first, "last": r.last,

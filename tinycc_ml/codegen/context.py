@@ -94,6 +94,7 @@ class CallEmit:
 class LoopEmit:
     count: int  # iterations
     offsets: str  # the OffsetTable's C name
+    body_length: int = 1  # the schedule's steps (nodes) the body runs, from the StepEmit's index on
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,7 @@ class _Emitter:
                 calls.append(CallEmit(call.symbol, f"{call_stem}_params", tuple(args)))
         table = OffsetTable(f"{stem}_offsets", tuple(tuple(r) for r in rows))
         self.offset_tables.append(table)
-        self.steps.append(StepEmit(step, label, tuple(calls), LoopEmit(len(loop.iterations), table.c_name)))
+        self.steps.append(StepEmit(step, label, tuple(calls), LoopEmit(len(loop.iterations), table.c_name, loop.body_length)))
 
 
     def check_region(self, loop: str, iteration: Iteration, region: Region) -> None:

@@ -12,7 +12,10 @@ The arena is the same array in both builds: the hook writes only the harness's o
 timer readings.
 
 What each row names (node, kind, kernel symbols, MACs) comes from report.json's "ops", which
-`tinyc compile` writes in schedule order; "step" there is the index the hook receives.
+`tinyc compile` writes in schedule order; "step" there is the index the hook receives. A patch
+stage runs its ops interleaved, region by region: the hook marks only the stage's start (its
+other steps' marks follow at its end, spans of one hook call), so the stage is one row, its
+MACs and kernels those of all its ops (report.json's "stage").
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class OpInfo:
     symbols: tuple[str, ...]  # kernel functions called, in order; () for an alias
     macs: int
     output_shape: tuple[int, ...]
+    stage: tuple[int, int, int] | None = None  # a patch stage's (first step, last step, regions)
 
     @property
     def short_name(self) -> str:
@@ -111,13 +115,23 @@ def read_ops(out_dir: Path) -> tuple[OpInfo, ...]:
     ops = json.loads(path.read_text()).get("ops")
     try:
         infos = tuple(OpInfo(int(op["step"]), str(op["name"]), str(op["kind"]), tuple(str(s) for s in op["symbols"]),
-                             int(op["macs"]), tuple(int(d) for d in op["output_shape"])) for op in ops)
+                             int(op["macs"]), tuple(int(d) for d in op["output_shape"]), _stage(op.get("stage")))
+                      for op in ops)
     except (KeyError, TypeError, ValueError):
         raise TinycError(f"{path} has no per-step kernel symbols (written by an older tinyc); recompile the model "
                          f"with `tinyc compile MODEL -o {out_dir}` to profile it") from None
     if [op.step for op in infos] != list(range(len(infos))):
         raise TinycError(f"{path}: the ops are not numbered 0..{len(infos) - 1} in schedule order; recompile the model")
     return infos
+
+
+def _stage(stage: object) -> tuple[int, int, int] | None:
+    """report.json's "stage" of an op (None: not in a patch stage, or a report from before it)."""
+    if stage is None:
+        return None
+    if not isinstance(stage, dict):
+        raise TypeError(stage)
+    return int(stage["first"]), int(stage["last"]), int(stage["regions"])
 
 
 def parse_profile(console: str, steps: int, where: str) -> tuple[float, tuple[int, ...]]:
@@ -132,7 +146,23 @@ def parse_profile(console: str, steps: int, where: str) -> tuple[float, tuple[in
 
 
 def profile_rows(ops: tuple[OpInfo, ...], raw: tuple[int, ...], mark_instructions: float) -> tuple[ProfileRow, ...]:
-    return tuple(ProfileRow(op, max(0, round(span - mark_instructions))) for op, span in zip(ops, raw, strict=True))
+    """A row per step; a patch stage's steps as one row: their spans and MACs summed, named by
+    the stage's last op, its kind saying how many ops run over how many regions."""
+    if len(ops) != len(raw):
+        raise ValueError(f"{len(ops)} ops but {len(raw)} step counts")
+    rows: list[ProfileRow] = []
+    step = 0
+    while step < len(ops):
+        op = ops[step]
+        last = op.stage[1] if op.stage is not None and op.stage[0] == step else step
+        body = ops[step:last + 1]
+        if op.stage is not None and len(body) > 1:
+            op = OpInfo(step, body[-1].name, f"stage: {len(body)} ops x {op.stage[2]} regions",
+                        tuple(s for o in body for s in o.symbols), sum(o.macs for o in body), body[-1].output_shape,
+                        op.stage)
+        rows.append(ProfileRow(op, max(0, round(sum(raw[step:last + 1]) - len(body) * mark_instructions))))
+        step = last + 1
+    return tuple(rows)
 
 
 def run_profile(info: BuildInfo, x: np.ndarray, progress: Progress | None = None, *, target: str,
