@@ -55,31 +55,6 @@ int32_t tinyc_conv_gather_w16_s8_get_buffer_size(const tinyc_conv_params *params
     return tinyc_gather_window4(params) * (int32_t)sizeof(int16_t);
 }
 
-#if TINYC_USE_SIMD
-/* {a.lo, b.lo} and {a.hi, b.hi}: PKHBT / PKHTB. */
-static inline int32_t tinyc_pack_lo16(int32_t a, int32_t b)
-{
-#if TINYC_HAVE_DSP
-    int32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    return tinyc_pack_s16x2(tinyc_lo16(a), tinyc_lo16(b));
-#endif
-}
-
-static inline int32_t tinyc_pack_hi16(int32_t a, int32_t b)
-{
-#if TINYC_HAVE_DSP
-    int32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
-    return r;
-#else
-    return tinyc_pack_s16x2(tinyc_hi16(a), tinyc_hi16(b));
-#endif
-}
-#endif
-
 /* n input values from x into col, plus the offset: four at a time as two words (LDR, two
  * SXTAB16, PKHBT, PKHTB, two STR; the column need not be word-aligned at this point). */
 static inline int16_t *tinyc_gather_run(int16_t *col, const int8_t *x, int32_t n, int32_t input_offset)
@@ -92,8 +67,8 @@ static inline int16_t *tinyc_gather_run(int16_t *col, const int8_t *x, int32_t n
         const int32_t xv = tinyc_read_s8x4(x);
         const int32_t even = tinyc_sxtab16(offset2, xv);    /* {v0, v2} */
         const int32_t odd = tinyc_sxtab16_ror8(offset2, xv); /* {v1, v3} */
-        tinyc_write_s16x2(col, tinyc_pack_lo16(even, odd));
-        tinyc_write_s16x2(col + 2, tinyc_pack_hi16(even, odd));
+        tinyc_write_s16x2(col, tinyc_pkhbt_lsl16(even, odd)); /* {even.lo, odd.lo} */
+        tinyc_write_s16x2(col + 2, tinyc_pkhtb_asr16(odd, even)); /* {even.hi, odd.hi} */
         x += 4;
         col += 4;
     }
