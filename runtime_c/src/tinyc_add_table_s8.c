@@ -107,8 +107,14 @@ TINYC_OUTLINE_FUNCTION void tinyc_add_table_single_row(const int32_t *table_a, c
     }
 }
 
-void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
-                        const int8_t *b, int8_t *output)
+/* One row of the broadcast image: tinyc_add_table_row or tinyc_add_table_single_row. */
+typedef void tinyc_add_table_row_fn(const int32_t *table_a, const int32_t *table_b, const int8_t *a, int32_t a_step,
+                                    const int8_t *b, int32_t b_step, int8_t *out, int32_t count,
+                                    tinyc_add_table_tail t);
+
+/* The broadcast loop of both symbols, row by row through `row` (one call per row). */
+static void tinyc_add_table_image(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
+                                  const int8_t *b, int8_t *output, tinyc_add_table_row_fn *row)
 {
     const tinyc_broadcast *s = &params->shape;
     /* Indexed by the int8 value itself. */
@@ -128,39 +134,20 @@ void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *tab
                 const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
                 const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
                 int8_t *out_row = output + ((i0 * s->dims[1] + i1) * s->dims[2] + i2) * s->dims[3];
-                tinyc_add_table_row(table_a, table_b, a_row, s->a_strides[3], b_row, s->b_strides[3], out_row,
-                                    s->dims[3], t);
+                row(table_a, table_b, a_row, s->a_strides[3], b_row, s->b_strides[3], out_row, s->dims[3], t);
             }
         }
     }
 }
 
-/* The same loop over the single-rounding row (a copy: an inline loop shared by both symbols
- * moved tinyc_add_table_s8's code). */
+void tinyc_add_table_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
+                        const int8_t *b, int8_t *output)
+{
+    tinyc_add_table_image(params, table, a, b, output, tinyc_add_table_row);
+}
+
 void tinyc_add_table_single_s8(const tinyc_add_table_params *params, const int32_t *table, const int8_t *a,
                                const int8_t *b, int8_t *output)
 {
-    const tinyc_broadcast *s = &params->shape;
-    /* Indexed by the int8 value itself. */
-    const int32_t *table_a = table + 128;
-    const int32_t *table_b = table + 256 + 128;
-    tinyc_add_table_tail t;
-    int32_t i0, i1, i2;
-    t.multiplier = params->output_multiplier;
-    t.bias = params->output_bias;
-    t.right_shift = 0; /* unused */
-    t.act_min = params->act_min;
-    t.act_max = params->act_max;
-
-    for (i0 = 0; i0 < s->dims[0]; ++i0) {
-        for (i1 = 0; i1 < s->dims[1]; ++i1) {
-            for (i2 = 0; i2 < s->dims[2]; ++i2) {
-                const int8_t *a_row = a + i0 * s->a_strides[0] + i1 * s->a_strides[1] + i2 * s->a_strides[2];
-                const int8_t *b_row = b + i0 * s->b_strides[0] + i1 * s->b_strides[1] + i2 * s->b_strides[2];
-                int8_t *out_row = output + ((i0 * s->dims[1] + i1) * s->dims[2] + i2) * s->dims[3];
-                tinyc_add_table_single_row(table_a, table_b, a_row, s->a_strides[3], b_row, s->b_strides[3],
-                                           out_row, s->dims[3], t);
-            }
-        }
-    }
+    tinyc_add_table_image(params, table, a, b, output, tinyc_add_table_single_row);
 }
