@@ -88,3 +88,13 @@ def test_c_equals_interpreter_on_host_and_cortex_m7(model, semantics):
     result = verify_model(ONNX / f"{model}.ort_qdq.onnx", "stm32f746", 2, 0, targets=("host", "qemu-m7"),
                           semantics=semantics)
     assert result.ok, "\n".join(result.lines())
+
+
+def test_the_only_input_beyond_two_lsb_is_resnet8s_near_tie(ort_agreement):
+    """What the xfail above claims, pinned: on the 20 inputs only resnet8's input 9 (the near-tie
+    of conv2d_1) is more than 2 LSB from onnxruntime; a second input beyond the target, on any
+    model, would be a new cause."""
+    model, _, result = ort_agreement
+    beyond = [i for i, lsb in enumerate(result.output_lsb_per_input) if lsb > 2]
+    assert len(result.output_lsb_per_input) == INPUTS
+    assert beyond == ([9] if model == "resnet8" else []), (model, result.output_lsb_per_input)
