@@ -108,16 +108,6 @@ TINYC_DW3_INLINE int32_t tinyc_dw3_fast_tail(int32_t acc, int32_t m, const int32
     return tinyc_smmlar(acc, m, fast[0] + (acc >> 31)) >> fast[1];
 }
 
-TINYC_DW3_INLINE int8_t tinyc_dw3_fast_clamp(int32_t v, tinyc_dw3_out o, int full_range)
-{
-    if (full_range) {
-        return (int8_t)tinyc_tail_sat8(v);
-    }
-    v = v < o.act_min ? o.act_min : v;
-    v = v > o.act_max ? o.act_max : v;
-    return (int8_t)v;
-}
-
 /* The four outputs of channels c..c + 3 through the proved tail, stored as one word. */
 TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *group_lanes, int32_t c, tinyc_dw3_out o,
                                             int full_range, int8_t *out)
@@ -125,10 +115,10 @@ TINYC_DW3_INLINE void tinyc_dw3_store4_fast(tinyc_acc4 acc, const int32_t *group
     int8_t bytes[4];
     const int32_t *l0 = group_lanes;      /* channels c, c + 2 */
     const int32_t *l1 = group_lanes + 8;  /* channels c + 1, c + 3 */
-    bytes[0] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a0, l0[2], l0 + 3), o, full_range);
-    bytes[1] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a1, l1[2], l1 + 3), o, full_range);
-    bytes[2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a2, l0[5], l0 + 6), o, full_range);
-    bytes[3] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(acc.a3, l1[5], l1 + 6), o, full_range);
+    bytes[0] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(acc.a0, l0[2], l0 + 3), o.act_min, o.act_max, full_range);
+    bytes[1] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(acc.a1, l1[2], l1 + 3), o.act_min, o.act_max, full_range);
+    bytes[2] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(acc.a2, l0[5], l0 + 6), o.act_min, o.act_max, full_range);
+    bytes[3] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(acc.a3, l1[5], l1 + 6), o.act_min, o.act_max, full_range);
     memcpy(out + c, bytes, sizeof bytes);
 }
 
@@ -177,10 +167,10 @@ TINYC_DW_NOINLINE static void tinyc_dw3_tail4_general(int32_t a0, int32_t a1, in
 {
     if (o->mode == TINYC_DW3_FAST_CLAMPED) {
         const int32_t *t = o->lanes + (ch >> 2) * 2 * TINYC_DW3_LANE_WORDS + lane * TINYC_DW3_LANE_WORDS;
-        out[lane] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a0, t[2], t + 3), *o, 0);
-        out[lane + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a2, t[5], t + 6), *o, 0);
-        later[ch] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a1, t[2], t + 3), *o, 0);
-        later[ch + 2] = tinyc_dw3_fast_clamp(tinyc_dw3_fast_tail(a3, t[5], t + 6), *o, 0);
+        out[lane] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(a0, t[2], t + 3), o->act_min, o->act_max, 0);
+        out[lane + 2] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(a2, t[5], t + 6), o->act_min, o->act_max, 0);
+        later[ch] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(a1, t[2], t + 3), o->act_min, o->act_max, 0);
+        later[ch + 2] = tinyc_tail_clamp_s8(tinyc_dw3_fast_tail(a3, t[5], t + 6), o->act_min, o->act_max, 0);
     } else {
         const int full = o->act_min == -128 && o->act_max == 127;
         const tinyc_tail_channel q0 = tinyc_tail_channel_packed(multiplier, requant, ch);

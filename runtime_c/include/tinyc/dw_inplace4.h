@@ -45,12 +45,17 @@
 
 #include "tinyc/arm_dsp.h"
 #include "tinyc/depthwise.h"
-#include "tinyc/dw_tail4.h"
 #include "tinyc/requant.h"
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
 #define TINYC_DWI4_MAX_TAPS 25 /* the records' limit: kernel_h * kernel_w <= 25 */
+
+#if defined(__GNUC__)
+#define TINYC_DWI4_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYC_DWI4_INLINE static inline
+#endif
 
 static inline int32_t tinyc_dwi4_ring_pixels(const tinyc_conv_params *params)
 {
@@ -107,7 +112,7 @@ typedef struct {
     int32_t lo, hi;
 } tinyc_dwi4_x2;
 
-TINYC_DW3_INLINE tinyc_dwi4_x2 tinyc_dwi4_pair_inputs(const int8_t *xa, const int8_t *xb)
+TINYC_DWI4_INLINE tinyc_dwi4_x2 tinyc_dwi4_pair_inputs(const int8_t *xa, const int8_t *xb)
 {
     const int32_t a = tinyc_read_s8x4(xa);
     const int32_t b = tinyc_read_s8x4(xb);
@@ -118,7 +123,7 @@ TINYC_DW3_INLINE tinyc_dwi4_x2 tinyc_dwi4_pair_inputs(const int8_t *xa, const in
 }
 
 /* Two taps of four channels: acc[k] += xa[k] * wa[k] + xb[k] * wb[k]. */
-TINYC_DW3_INLINE void tinyc_dwi4_pair(const int8_t *xa, const int8_t *xb, const void *w, int wide, tinyc_acc4 *acc)
+TINYC_DWI4_INLINE void tinyc_dwi4_pair(const int8_t *xa, const int8_t *xb, const void *w, int wide, tinyc_acc4 *acc)
 {
     const tinyc_dwi4_x2 x = tinyc_dwi4_pair_inputs(xa, xb);
     int32_t w0, w1, w2, w3;
@@ -143,7 +148,7 @@ TINYC_DW3_INLINE void tinyc_dwi4_pair(const int8_t *xa, const int8_t *xb, const 
 }
 
 /* One tap of four channels: acc[k] += x[k] * w[k]. */
-TINYC_DW3_INLINE void tinyc_dwi4_single(const int8_t *x, const void *w, int wide, tinyc_acc4 *acc)
+TINYC_DWI4_INLINE void tinyc_dwi4_single(const int8_t *x, const void *w, int wide, tinyc_acc4 *acc)
 {
     const int32_t xs = tinyc_read_s8x4(x);
     const int32_t x02 = tinyc_sxtb16(xs);
@@ -163,12 +168,15 @@ TINYC_DW3_INLINE void tinyc_dwi4_single(const int8_t *x, const void *w, int wide
     acc->a3 = tinyc_smlatt(x13, w13, acc->a3);
 }
 
-/* dw_tail4.h's proved tail (tinyc_dw3_fast_tail) with one instruction less: SMMLAR adds
- * k + (acc >> 31) to the product's rounded high word v in the same instruction. acc >> 31
+/* The proved tail (kernels/depthwise3x3.py fast_tail_table: the compiler has shown that
+ * 2 * (acc << double_shift) fits int32 for every accumulator the window can produce, that
+ * right_shift >= 1 and that v + k + (v >> 31) cannot overflow, so requant_tail.h's guard,
+ * sign mask and offset add are not needed), with SMMLAR adding k + (acc >> 31) to the
+ * product's rounded high word v in the same instruction. acc >> 31
  * stands for v >> 31: the multiplier is >= 0, so v < 0 only if acc < 0, and where acc < 0 but
  * v == 0, (k + 0) >> rs == (k - 1) >> rs == output_offset (k = round + (output_offset << rs),
  * rs >= 1, round = 2^(rs - 1)); the compiler's bounds on v + k + (v >> 31) cover the sum. */
-TINYC_DW3_INLINE int32_t tinyc_dwi4_fast_tail(int32_t acc, int32_t m, const int32_t *fast, int32_t double_shift)
+TINYC_DWI4_INLINE int32_t tinyc_dwi4_fast_tail(int32_t acc, int32_t m, const int32_t *fast, int32_t double_shift)
 {
     return tinyc_smmlar((int32_t)((uint32_t)acc << double_shift), m, fast[0] + (acc >> 31)) >> fast[1];
 }
@@ -177,7 +185,7 @@ TINYC_DW3_INLINE int32_t tinyc_dwi4_fast_tail(int32_t acc, int32_t m, const int3
 typedef struct {
     const int32_t *consts, *requant;
     int32_t channels, taps, double_shift;
-    tinyc_dw3_out o;
+    int32_t output_offset, act_min, act_max;
 } tinyc_dwi4_layer;
 
 /* The tail a pixel loop ends with (its `proved` argument): the guarded one, the proved
@@ -188,7 +196,7 @@ enum { TINYC_DWI4_GUARDED, TINYC_DWI4_PROVED, TINYC_DWI4_SINGLE };
 /* One output pixel: its taps' addresses listed in tap[], w the weights (bytes), wide: int16
  * weights, nine: a 3x3 window (unrolled), proved: the tail (above), full_range: the
  * activation range is all of int8. */
-TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8_t *const *tap, const int8_t *w,
+TINYC_DWI4_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8_t *const *tap, const int8_t *w,
                                        int wide, int nine, int proved, int full_range, int8_t *out)
 {
     const int32_t channels = layer->channels;
@@ -197,7 +205,7 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
     /* int16 weights and their biases come pre-shifted by the proved tail's double shift
      * (kernels/depthwise_inplace4.py): the accumulator is acc << double_shift already */
     const int32_t double_shift = wide ? 0 : layer->double_shift;
-    const tinyc_dw3_out o = layer->o;
+    const int32_t output_offset = layer->output_offset, act_min = layer->act_min, act_max = layer->act_max;
     const int32_t pair_bytes = wide ? 16 : 8;
     const int32_t single_bytes = wide ? 8 : 4;
     int32_t c, t;
@@ -226,29 +234,29 @@ TINYC_DW3_INLINE void tinyc_dwi4_pixel(const tinyc_dwi4_layer *layer, const int8
             }
         }
         if (proved == TINYC_DWI4_SINGLE) { /* requant_tail.h's single-rounding tail: SMMLAR, clamp */
-            out[c] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a0, g[4], g[8], double_shift), o.act_min, o.act_max,
+            out[c] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a0, g[4], g[8], double_shift), act_min, act_max,
                                          full_range);
-            out[c + 1] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a1, g[5], g[10], double_shift), o.act_min,
-                                             o.act_max, full_range);
-            out[c + 2] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a2, g[6], g[12], double_shift), o.act_min,
-                                             o.act_max, full_range);
-            out[c + 3] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a3, g[7], g[14], double_shift), o.act_min,
-                                             o.act_max, full_range);
-        } else if (proved) { /* dw_tail4.h's proved tail, its constants from the group's words */
-            out[c] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a0, g[4], g + 8, double_shift), o, full_range);
-            out[c + 1] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a1, g[5], g + 10, double_shift), o, full_range);
-            out[c + 2] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a2, g[6], g + 12, double_shift), o, full_range);
-            out[c + 3] = tinyc_dw3_fast_clamp(tinyc_dwi4_fast_tail(acc.a3, g[7], g + 14, double_shift), o, full_range);
+            out[c + 1] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a1, g[5], g[10], double_shift), act_min,
+                                             act_max, full_range);
+            out[c + 2] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a2, g[6], g[12], double_shift), act_min,
+                                             act_max, full_range);
+            out[c + 3] = tinyc_tail_clamp_s8(tinyc_tail_single(acc.a3, g[7], g[14], double_shift), act_min,
+                                             act_max, full_range);
+        } else if (proved) { /* the proved tail, its constants from the group's words */
+            out[c] = tinyc_tail_clamp_s8(tinyc_dwi4_fast_tail(acc.a0, g[4], g + 8, double_shift), act_min, act_max, full_range);
+            out[c + 1] = tinyc_tail_clamp_s8(tinyc_dwi4_fast_tail(acc.a1, g[5], g + 10, double_shift), act_min, act_max, full_range);
+            out[c + 2] = tinyc_tail_clamp_s8(tinyc_dwi4_fast_tail(acc.a2, g[6], g + 12, double_shift), act_min, act_max, full_range);
+            out[c + 3] = tinyc_tail_clamp_s8(tinyc_dwi4_fast_tail(acc.a3, g[7], g + 14, double_shift), act_min, act_max, full_range);
         } else { /* requant_tail.h's guarded tail */
             const int32_t *r = requant + 2 * c;
-            out[c] = tinyc_tail_s8(acc.a0, tinyc_tail_channel_packed(g + 4, r, 0), o.output_offset, o.act_min,
-                                   o.act_max, full_range);
-            out[c + 1] = tinyc_tail_s8(acc.a1, tinyc_tail_channel_packed(g + 5, r + 2, 0), o.output_offset,
-                                       o.act_min, o.act_max, full_range);
-            out[c + 2] = tinyc_tail_s8(acc.a2, tinyc_tail_channel_packed(g + 6, r + 4, 0), o.output_offset,
-                                       o.act_min, o.act_max, full_range);
-            out[c + 3] = tinyc_tail_s8(acc.a3, tinyc_tail_channel_packed(g + 7, r + 6, 0), o.output_offset,
-                                       o.act_min, o.act_max, full_range);
+            out[c] = tinyc_tail_s8(acc.a0, tinyc_tail_channel_packed(g + 4, r, 0), output_offset, act_min,
+                                   act_max, full_range);
+            out[c + 1] = tinyc_tail_s8(acc.a1, tinyc_tail_channel_packed(g + 5, r + 2, 0), output_offset,
+                                       act_min, act_max, full_range);
+            out[c + 2] = tinyc_tail_s8(acc.a2, tinyc_tail_channel_packed(g + 6, r + 4, 0), output_offset,
+                                       act_min, act_max, full_range);
+            out[c + 3] = tinyc_tail_s8(acc.a3, tinyc_tail_channel_packed(g + 7, r + 6, 0), output_offset,
+                                       act_min, act_max, full_range);
         }
     }
 }
@@ -269,7 +277,7 @@ typedef void (*tinyc_dwi4_pixel_fn)(const tinyc_dwi4_layer *layer, const int8_t 
 /* The kernel's pixel loop for weights of the given width: one tinyc_dwi4_pixel_fn chosen per
  * call (the shape and tail cases it may meet), then per pixel: the ring copy, the tap list,
  * the pixel. */
-TINYC_DW3_INLINE tinyc_dwi4_pixel_fn tinyc_dwi4_choose(const tinyc_dwi4_pixel_fn fns[6], int32_t taps,
+TINYC_DWI4_INLINE tinyc_dwi4_pixel_fn tinyc_dwi4_choose(const tinyc_dwi4_pixel_fn fns[6], int32_t taps,
                                                        int32_t double_shift, int full_range)
 {
     if (double_shift == 0) {
@@ -279,7 +287,7 @@ TINYC_DW3_INLINE tinyc_dwi4_pixel_fn tinyc_dwi4_choose(const tinyc_dwi4_pixel_fn
 }
 
 /* Input pixel s into its ring slot, a word at a time (channels % 4 == 0). */
-TINYC_DW3_INLINE void tinyc_dwi4_save(int8_t *slot, const int8_t *pixel, int32_t channels)
+TINYC_DWI4_INLINE void tinyc_dwi4_save(int8_t *slot, const int8_t *pixel, int32_t channels)
 {
     int32_t k;
     for (k = 0; k < channels; k += 4) {
@@ -288,7 +296,7 @@ TINYC_DW3_INLINE void tinyc_dwi4_save(int8_t *slot, const int8_t *pixel, int32_t
     }
 }
 
-TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+TINYC_DWI4_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                           const int32_t *consts, const int32_t *requant, const int8_t *pad,
                                           int8_t *output, int8_t *scratch, const tinyc_dwi4_pixel_fn fns[6])
 {
@@ -315,9 +323,9 @@ TINYC_DW3_INLINE void tinyc_dwi4_run_simd(const tinyc_conv_params *params, const
     layer.channels = channels;
     layer.taps = kernel_h * kernel_w;
     layer.double_shift = requant[2 * channels];
-    layer.o.output_offset = params->output_offset;
-    layer.o.act_min = params->act_min;
-    layer.o.act_max = params->act_max;
+    layer.output_offset = params->output_offset;
+    layer.act_min = params->act_min;
+    layer.act_max = params->act_max;
     pixel = tinyc_dwi4_choose(fns, layer.taps, layer.double_shift, params->act_min == -128 && params->act_max == 127);
     /* Tap (ky, kx) of pixel (oy, ox) is input pixel (oy + dy, ox + dx), delta bytes from pixel
      * s: at or before s (delta <= 0) it is in the ring, delta bytes from s's slot (mod the
