@@ -76,9 +76,12 @@ CODE_BUDGET_BYTES = 24 * 1024  # issue 8: at most 24 KB of runtime code per MLPe
 def _readelf_function_sizes(elf: Path) -> dict[str, int]:
     """FUNC symbols and sizes, read here straight from readelf (not through the product)."""
     out = subprocess.run(["arm-none-eabi-readelf", "-sW", str(elf)], capture_output=True, text=True, check=True).stdout
-    rows = [line.split() for line in out.splitlines()]
-    return {r[7]: int(r[2], 0) if r[2].startswith("0x") else int(r[2]) for r in rows
-            if len(r) >= 8 and r[3] == "FUNC" and r[6] != "UND"}
+    rows = {tuple(line.split()[1:]) for line in out.splitlines()}  # each (address, name) once
+    sizes: dict[str, int] = {}
+    for r in rows:  # static functions of one name in several sources are several functions
+        if len(r) >= 7 and r[2] == "FUNC" and r[5] != "UND":
+            sizes[r[6]] = sizes.get(r[6], 0) + (int(r[1], 0) if r[1].startswith("0x") else int(r[1]))
+    return sizes
 
 
 def test_runtime_code_bytes_equal_what_readelf_says(compiled) -> None:
@@ -109,11 +112,14 @@ def test_library_functions_reached_from_the_runtime_are_counted(tmp_path: Path) 
                "     2: 00000200    24 FUNC    GLOBAL DEFAULT    1 model_invoke\n"
                "     3: 00000300    12 FUNC    GLOBAL DEFAULT    1 memcpy\n"
                "     4: 00000400    16 FUNC    GLOBAL DEFAULT    1 unused_helper\n"
-               "     5: 00000000     0 FUNC    GLOBAL DEFAULT  UND undefined_one\n")
+               "     5: 00000000     0 FUNC    GLOBAL DEFAULT  UND undefined_one\n"
+               "     6: 00000500    20 FUNC    LOCAL  DEFAULT    1 tinyc_helper\n"
+               "     7: 00000600    22 FUNC    LOCAL  DEFAULT    1 tinyc_helper\n")  # one static helper, two sources
     disassembly = ("00000200 <model_invoke>:\n 200:\tf000 f800 \tbl\t100 <tinyc_add_s8>\n"
                    "00000100 <tinyc_add_s8>:\n 104:\tf000 f800 \tbl\t300 <memcpy>\n"
                    "00000300 <memcpy>:\n 300:\t4770 \tbx\tlr\n00000400 <unused_helper>:\n 400:\t4770 \tbx\tlr\n")
-    assert function_sizes(symbols) == {"tinyc_add_s8": 40, "model_invoke": 24, "memcpy": 12, "unused_helper": 16}
+    assert function_sizes(symbols) == {"tinyc_add_s8": 40, "model_invoke": 24, "memcpy": 12, "unused_helper": 16,
+                                       "tinyc_helper": 42}
     assert call_graph(disassembly) == {"model_invoke": {"tinyc_add_s8"}, "tinyc_add_s8": {"memcpy"}, "memcpy": set(),
                                        "unused_helper": set()}
 

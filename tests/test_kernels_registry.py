@@ -205,8 +205,10 @@ def test_every_op_kind_has_a_kernel_and_sources():
     assert names == {p.name for p in runtime_sources()} - {"tinyc_quantize_f32.c"} - variants
     assert [p.name for p in runtime_sources_for(calls["Conv2d"] + calls["Softmax"])] == [
         "tinyc_conv_s8.c",
+        "tinyc_requant_s8.c",  # LIBRARY_SOURCES: the guarded tails' shared fallback
         "tinyc_softmax_s8.c",
     ]
+    assert runtime_sources_for([]) == []
 
 
 

@@ -61,12 +61,17 @@ def _tool_output(tool: str, *args: str) -> str:
 
 
 def function_sizes(readelf_symbols: str) -> dict[str, int]:
-    """FUNC symbol -> size, from `readelf -sW` output (defined symbols only)."""
+    """FUNC symbol -> size, from `readelf -sW` output (defined symbols only). Static functions
+    of one name in several sources (a header's helper) are several functions: their sizes add
+    up, each address once."""
     sizes: dict[str, int] = {}
+    seen: set[tuple[str, str]] = set()
     for line in readelf_symbols.splitlines():
         parts = line.split()
-        if len(parts) >= 8 and parts[3] == "FUNC" and parts[6] != "UND":
-            sizes[parts[7]] = int(parts[2], 16) if parts[2].startswith("0x") else int(parts[2])
+        if len(parts) >= 8 and parts[3] == "FUNC" and parts[6] != "UND" and (parts[7], parts[1]) not in seen:
+            seen.add((parts[7], parts[1]))
+            size = int(parts[2], 16) if parts[2].startswith("0x") else int(parts[2])
+            sizes[parts[7]] = sizes.get(parts[7], 0) + size
     return sizes
 
 

@@ -7,8 +7,8 @@ same key at once (pytest-xdist workers) each write a private temporary file and 
 into place, so neither ever sees a half-written library.
 
 `runtime_sources_for` maps the kernel symbols a model calls to the .c files that define
-them (each variant record names its source), so code generation copies only those into
-OUT/lib/tinyc/src.
+them (each variant record names its source), plus the shared LIBRARY_SOURCES, so code
+generation copies only those into OUT/lib/tinyc/src.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ SANITIZE_FLAGS: tuple[str, ...] = (
     "-fno-omit-frame-pointer",
     "-g",
 )
+
+# Functions the kernel sources share out of line (one copy per firmware): linked with every
+# model's kernels; --gc-sections drops what a model does not call.
+LIBRARY_SOURCES: tuple[str, ...] = ("tinyc_requant_s8.c",)
+
 
 def runtime_include_dir() -> Path:
     return runtime_dir() / "include"
@@ -68,8 +73,12 @@ def source_for_symbol(symbol: str) -> Path:
 
 
 def runtime_sources_for(calls: Iterable[KernelCall]) -> list[Path]:
-    """The runtime .c files the given kernel calls need, each once, sorted by name."""
-    return sorted({source_for_symbol(call.symbol) for call in calls})
+    """The runtime .c files the given kernel calls need, each once, sorted by name: the sources
+    of their symbols and, with any, LIBRARY_SOURCES."""
+    sources = {source_for_symbol(call.symbol) for call in calls}
+    if sources:
+        sources |= {runtime_dir() / "src" / name for name in LIBRARY_SOURCES}
+    return sorted(sources)
 
 
 def default_cache_dir() -> Path:

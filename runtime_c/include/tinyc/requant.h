@@ -141,9 +141,9 @@ static inline int32_t tinyc_requant_fast_mbqm(int32_t acc, tinyc_requant_channel
 
 /* The fallback stays out of line so every kernel's inner tail is only the fast path. */
 #if defined(__GNUC__)
-#define TINYC_COLD_FUNCTION static __attribute__((noinline, cold, unused))
+#define TINYC_COLD_FUNCTION __attribute__((noinline, cold))
 #else
-#define TINYC_COLD_FUNCTION static inline
+#define TINYC_COLD_FUNCTION
 #endif
 
 /* Code that runs a handful of times per inference (kernels a model calls once, border pixels)
@@ -157,13 +157,12 @@ static inline int32_t tinyc_requant_fast_mbqm(int32_t acc, tinyc_requant_channel
 #define TINYC_SIZE_OPTIMIZED
 #endif
 
-/* Scalars, not the structs: passing those by value would make every caller keep a copy of
- * them in memory just in case. */
+/* tinyc_requantize_s8_reference out of line, in its own source (tinyc_requant_s8.c): one
+ * copy per firmware, not one per kernel source that has a guarded tail. Scalars, not the
+ * structs: passing those by value would make every caller keep a copy of them in memory just
+ * in case. */
 TINYC_COLD_FUNCTION int8_t tinyc_requant_slow_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
-                                                 int32_t act_min, int32_t act_max)
-{
-    return tinyc_requantize_s8_reference(acc, multiplier, shift, output_offset, act_min, act_max);
-}
+                                                 int32_t act_min, int32_t act_max);
 
 /* acc -> int8 with the fast tail (exact for every acc: see above). */
 static inline int8_t tinyc_requant_fast_s8(int32_t acc, tinyc_requant_channel q, tinyc_requant_output o)
