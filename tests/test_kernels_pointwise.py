@@ -4,7 +4,9 @@ into the bias): bit-exact with the interpreter over hypothesis-drawn shapes (inp
 multiple of 4, even output channels, odd and even row widths, one or two images), zero points
 at -128 and 127, weights at +-127, per-channel scales six decades apart, fused clamps; in its
 portable and emulated-SIMD builds, in-process and under the sanitizers, and on qemu-m4 / m7.
-Its access model (a block is two pixels and two channels) is checked on shared buffers."""
+Its access model (a block is two pixels and two channels) is checked on shared buffers.
+Where the registry picks a record's _proved_s8 twin (the proved tail, nearly every layer drawn
+here), the same layer also runs the record's own kernel (its general loops: both_tails)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,29 @@ X16_W16 = "tinyc_pointwise_conv_x16_w16_s8"  # in_c >= 32: each pixel pair expan
 W16_FAMILY = {W16, IN8_W16, IN16_W16, X16_W16}  # in_c 8 and 16: the count a constant of the loop
 IN_PLACE_IN64_W16 = "tinyc_pointwise_conv_inplace_pairs_in64_w16_s8"  # in_c 64 unrolled (kws)
 IN_PLACE_W16_FAMILY = {IN_PLACE_W16, IN_PLACE_IN64_W16}
+
+
+def general(symbol: str) -> str:
+    """The record a _proved_s8 twin stands in for (the kernel with the general loops)."""
+    return symbol.replace("_proved_s8", "_s8")
+
+
+def both_tails(graph: Graph, target: KernelTarget) -> list[Graph]:
+    """graph, and where the registry picks a _proved_s8 twin for its node, the same graph with
+    that twin avoided (its record's general loops on the same layer)."""
+    node = graph.nodes[0]
+    symbol = kernel_calls(node, graph, target)[0].symbol
+    if not symbol.endswith("_proved_s8"):
+        return [graph]
+    attrs = replace(node.attrs, avoid_variants=(*node.attrs.avoid_variants, symbol))
+    avoided = replace(graph, nodes=(replace(node, attrs=attrs),))
+    assert kernel_calls(avoided.nodes[0], avoided, target)[0].symbol == general(symbol)
+    return [graph, avoided]
+
+
+def tails_seen(cases) -> set[str]:
+    """Which tails a batch of kernel cases ran: 'proved' (a _proved_s8 twin) and 'general'."""
+    return {"proved" if case.calls[0].symbol.endswith("_proved_s8") else "general" for case in cases}
 
 
 def in_place_w16_symbol(in_c: int) -> str:
@@ -116,17 +141,19 @@ def pointwise_graphs(draw: st.DrawFn, most_in: int = 64, most_out: int = 40, in_
 @given(graph=pointwise_graphs(), seed=seeds)
 def test_pointwise_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7)
-    assert call.symbol == SYMBOL
+    assert general(call.symbol) == SYMBOL
     assert call.params["input_offset"] == 0  # folded into the bias
-    check_kernels(graph, kernel_runners, seed, target=M7)
+    for g in both_tails(graph, M7):
+        check_kernels(g, kernel_runners, seed, target=M7)
 
 
 @SETTINGS
 @given(graph=pointwise_graphs(in_place=True), seed=seeds)
 def test_in_place_pointwise_pairs_match_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7)
-    assert call.symbol == IN_PLACE
-    check_kernels(graph, kernel_runners, seed, target=M7)
+    assert general(call.symbol) == IN_PLACE
+    for g in both_tails(graph, M7):
+        check_kernels(g, kernel_runners, seed, target=M7)
 
 
 @SETTINGS
@@ -143,7 +170,8 @@ def test_pointwise_unfolded_offset_matches_interpreter(kernel_runners, graph, se
     args[2] = ConstArg("bias", "int32_t", np.asarray(bias, dtype=np.int32)) if bias is not None else NullArg()
     params = replace(call.params, fields=tuple((k, -zero_point if k == "input_offset" else v)
                                                for k, v in call.params.fields))
-    unfolded = replace(call, params=params, args=tuple(args))
+    # the general loops: a _proved_s8 twin's record applies only where the offset is folded
+    unfolded = replace(call, symbol=general(call.symbol), params=params, args=tuple(args))
     for runner in kernel_runners:
         result = run_calls(runner, [unfolded], case.contents, case.sizes, None)[case.output]
         assert_same(from_physical(graph, case.output, result), case.want, f"{type(runner).__name__}: {params}")
@@ -160,7 +188,7 @@ def test_pointwise_needs_a_dsp_core_and_its_channel_counts():
     def symbol(g: Graph, target: KernelTarget) -> str:
         return kernel_calls(g.nodes[0], g, target)[0].symbol
 
-    assert symbol(graph(8, 16), M7) == SYMBOL
+    assert symbol(graph(8, 16), M7) == "tinyc_pointwise_conv_proved_s8"  # its tail proved
     assert symbol(graph(8, 16), HOST_TARGET) == "tinyc_conv_s8"  # no DSP: the portable conv
     assert symbol(graph(6, 16), M7) == "tinyc_conv_s8"  # in_c not a multiple of 4
     assert symbol(graph(8, 15), M7) == "tinyc_conv_s8"  # odd out_c
@@ -169,10 +197,11 @@ def test_pointwise_needs_a_dsp_core_and_its_channel_counts():
 def test_in_place_pairs_scratch_twin_equals_c(kernel_lib):
     for width, in_c, want in ((5, 8, 35), (1, 12, 51), (2, 4, 19)):  # a pair as int16 (pairs span rows), 3 bytes to align it
         g = _overlap_graph(1, 3, width, in_c, 6, 0, in_place=True)
-        (call,) = kernel_calls(g.nodes[0], g, M7)
-        assert call.symbol == IN_PLACE
-        assert scratch_bytes(call) == call.scratch_bytes == want
-        assert kernel_lib.call_int(f"{IN_PLACE}_get_buffer_size", call.params, call.params_type) == want
+        for graph in both_tails(g, M7):  # the proved twin and the general kernel: the same scratch
+            (call,) = kernel_calls(graph.nodes[0], graph, M7)
+            assert general(call.symbol) == IN_PLACE
+            assert scratch_bytes(call) == call.scratch_bytes == want
+            assert kernel_lib.call_int(f"{call.symbol}_get_buffer_size", call.params, call.params_type) == want
 
 
 def test_requant_table_holds_what_requant_h_derives_from_each_shift():
@@ -220,9 +249,9 @@ def test_pointwise_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
     portable build (which writes each block after its reads, as modelled) breaks at D - 1
     for some shapes, so the model is tight there."""
     tally = check_grid(kernel_lib, _grid(), replayable=True, tight=True, target=M7)
-    assert tally.symbols == {SYMBOL} and tally.cases > 100 and tally.tight > 0, tally
+    assert {general(s) for s in tally.symbols} == {SYMBOL} and tally.cases > 100 and tally.tight > 0, tally
     tally = check_grid(kernel_lib_simd, _grid(), replayable=True, tight=False, target=M7)
-    assert tally.symbols == {SYMBOL} and tally.cases > 100, tally
+    assert {general(s) for s in tally.symbols} == {SYMBOL} and tally.cases > 100, tally
 
 
 def test_in_place_pairs_keep_their_overlap_distances(kernel_lib, kernel_lib_simd):
@@ -230,7 +259,7 @@ def test_in_place_pairs_keep_their_overlap_distances(kernel_lib, kernel_lib_simd
     model's distance otherwise (both builds, one shared buffer)."""
     for lib in (kernel_lib, kernel_lib_simd):
         tally = check_grid(lib, _grid(in_place=True), replayable=False, tight=False, target=M7)
-        assert tally.symbols == {IN_PLACE} and tally.cases > 100, tally
+        assert {general(s) for s in tally.symbols} == {IN_PLACE} and tally.cases > 100, tally
     for in_c, out_c in ((8, 8), (12, 4), (64, 64)):
         assert single_node_distance(_overlap_graph(1, 3, 5, in_c, out_c, 0, True), "x", M7) <= 0
 
@@ -253,17 +282,18 @@ def test_pair_blocks_need_more_distance_than_pixel_blocks_only_by_the_pair():
 @pytest.mark.parametrize("in_place", [False, True], ids=["plain", "in_place"])
 def test_pointwise_on_cortex_m(qemu_kernel_runner, in_place):
     cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 150)
-    checked = check_kernels_batch([kernel_case(graph, seed, target=M7) for graph, seed in cases], qemu_kernel_runner)
-    assert checked > 100
+    built = [kernel_case(g, seed, target=M7) for graph, seed in cases for g in both_tails(graph, M7)]
+    assert tails_seen(built) == {"proved", "general"}
+    assert check_kernels_batch(built, qemu_kernel_runner) > 150
 
 
 @pytest.mark.parametrize("in_c,out_c", [(8, 16), (16, 32), (32, 64), (128, 128), (256, 256)])
 def test_vww_pointwise_shapes_on_cortex_m(qemu_kernel_runner, in_c, out_c):
     """The channel counts of vww's 1x1 layers, on odd and even widths."""
     graphs = [_overlap_graph(1, 3, w, in_c, out_c, seed) for seed, w in enumerate((3, 6))]
-    cases = [kernel_case(g, seed, target=M7) for seed, g in enumerate(graphs)]
-    assert all(case.calls[0].symbol == SYMBOL for case in cases)
-    assert check_kernels_batch(cases, qemu_kernel_runner) == 2
+    cases = [kernel_case(g, seed, target=M7) for seed, graph in enumerate(graphs) for g in both_tails(graph, M7)]
+    assert all(general(case.calls[0].symbol) == SYMBOL for case in cases) and tails_seen(cases) == {"proved", "general"}
+    assert check_kernels_batch(cases, qemu_kernel_runner) == 4
 
 
 # --- the int16-weight twins (chosen where the board's flash has room) ----------------------
@@ -273,17 +303,19 @@ def test_vww_pointwise_shapes_on_cortex_m(qemu_kernel_runner, in_c, out_c):
 @given(graph=pointwise_graphs(), seed=seeds)
 def test_pointwise_w16_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == w16_symbol(call.params["in_c"], call.params["out_c"])
+    assert general(call.symbol) == w16_symbol(call.params["in_c"], call.params["out_c"])
     assert call.params["input_offset"] == 0  # folded into the bias
-    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+    for g in both_tails(graph, M7_FLASH):
+        check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 @SETTINGS
 @given(graph=pointwise_graphs(in_place=True), seed=seeds)
 def test_in_place_pointwise_pairs_w16_match_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == in_place_w16_symbol(call.params["in_c"])
-    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+    assert general(call.symbol) == in_place_w16_symbol(call.params["in_c"])
+    for g in both_tails(graph, M7_FLASH):
+        check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 @SETTINGS
@@ -291,8 +323,9 @@ def test_in_place_pointwise_pairs_w16_match_interpreter(kernel_runners, graph, s
 def test_in_place_pointwise_pairs_in64_w16_match_interpreter(kernel_runners, graph, seed):
     """in_c 64: the kernel with the count a constant, every output count, width and range."""
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == IN_PLACE_IN64_W16
-    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+    assert general(call.symbol) == IN_PLACE_IN64_W16
+    for g in both_tails(graph, M7_FLASH):
+        check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 def test_w16_needs_the_flash_for_the_doubled_weights():
@@ -300,9 +333,9 @@ def test_w16_needs_the_flash_for_the_doubled_weights():
     constants = sum(t.nbytes for t in g.constants())
     fits = KernelTarget("cortex-m7", dsp=True, fpu="fpv5-d16", flash_bytes=(constants + 4096) * 4 // 3 + 4)
     short = replace(fits, flash_bytes=fits.flash_bytes - 8)
-    assert kernel_calls(g.nodes[0], g, fits)[0].symbol == X16_W16
-    assert kernel_calls(g.nodes[0], g, short)[0].symbol == SYMBOL
-    assert kernel_calls(g.nodes[0], g, M7)[0].symbol == SYMBOL  # flash unknown: int8 weights
+    assert general(kernel_calls(g.nodes[0], g, fits)[0].symbol) == X16_W16
+    assert general(kernel_calls(g.nodes[0], g, short)[0].symbol) == SYMBOL
+    assert general(kernel_calls(g.nodes[0], g, M7)[0].symbol) == SYMBOL  # flash unknown: int8 weights
 
 
 def test_int16_words_hold_each_block_in_smlad_order():
@@ -317,12 +350,12 @@ def test_int16_words_hold_each_block_in_smlad_order():
 
 def test_pointwise_w16_keeps_its_overlap_distances(kernel_lib, kernel_lib_simd):
     tally = check_grid(kernel_lib, _grid(), replayable=True, tight=True, target=M7_FLASH)
-    assert tally.symbols == {W16, IN8_W16} and tally.cases > 100 and tally.tight > 0, tally
+    assert {general(s) for s in tally.symbols} == {W16, IN8_W16} and tally.cases > 100 and tally.tight > 0, tally
     for lib in (kernel_lib, kernel_lib_simd):
         tally = check_grid(lib, _grid(in_place=True), replayable=False, tight=False, target=M7_FLASH)
-        assert tally.symbols <= IN_PLACE_W16_FAMILY and tally.cases > 100, tally
+        assert {general(s) for s in tally.symbols} <= IN_PLACE_W16_FAMILY and tally.cases > 100, tally
     tally = check_grid(kernel_lib_simd, _grid(), replayable=True, tight=False, target=M7_FLASH)
-    assert tally.symbols == {W16, IN8_W16} and tally.cases > 100, tally
+    assert {general(s) for s in tally.symbols} == {W16, IN8_W16} and tally.cases > 100, tally
 
 
 
@@ -333,20 +366,22 @@ def test_in_place_pairs_in64_w16_keep_their_overlap_distances(kernel_lib, kernel
     graphs = [_overlap_graph(*shape, seed, True) for seed, shape in enumerate(shapes)]
     for lib in (kernel_lib, kernel_lib_simd):
         tally = check_grid(lib, graphs, replayable=False, tight=False, target=M7_FLASH)
-        assert tally.symbols == {IN_PLACE_IN64_W16} and tally.cases > 40, tally
+        assert {general(s) for s in tally.symbols} == {IN_PLACE_IN64_W16} and tally.cases > 40, tally
     assert single_node_distance(_overlap_graph(1, 25, 5, 64, 64, 0, True), "x", M7_FLASH) <= 0
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["plain", "in_place"])
 def test_pointwise_w16_on_cortex_m(qemu_kernel_runner, in_place):
     cases = draw_examples(st.tuples(pointwise_graphs(in_place=in_place), seeds), 120)
-    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    assert {case.calls[0].symbol for case in built} <= (IN_PLACE_W16_FAMILY if in_place else W16_FAMILY)
-    assert check_kernels_batch(built, qemu_kernel_runner) > 80
+    built = [kernel_case(g, seed, target=M7_FLASH) for graph, seed in cases for g in both_tails(graph, M7_FLASH)]
+    assert {general(case.calls[0].symbol) for case in built} <= (IN_PLACE_W16_FAMILY if in_place else W16_FAMILY)
+    assert tails_seen(built) == {"proved", "general"}
+    assert check_kernels_batch(built, qemu_kernel_runner) > 120
 
 
 def test_in_place_pointwise_in64_w16_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(pointwise_graphs(in_place=True, in_c=64, most_out=80), seeds), 60)
-    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    assert {case.calls[0].symbol for case in built} == {IN_PLACE_IN64_W16}
-    assert check_kernels_batch(built, qemu_kernel_runner) > 40
+    built = [kernel_case(g, seed, target=M7_FLASH) for graph, seed in cases for g in both_tails(graph, M7_FLASH)]
+    assert {general(case.calls[0].symbol) for case in built} == {IN_PLACE_IN64_W16}
+    assert tails_seen(built) == {"proved", "general"}
+    assert check_kernels_batch(built, qemu_kernel_runner) > 50

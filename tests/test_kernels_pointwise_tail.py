@@ -1,8 +1,9 @@
 """The pointwise kernels' requantize tail proved at compile time (pointwise.proved_tail_table,
 requant_tail.h tinyc_tail_proved) and the int16-weight kernels with in_c a constant of the loop
 (tinyc_pointwise_conv_in8_w16_s8, _in16_): the proof's table against the reference
-requantization at the accumulator bound, the proved and the guarded path both taken and
-bit-exact with the interpreter (host portable and emulated-SIMD builds, under the
+requantization at the accumulator bound, the proved tail (the _proved_s8 twins) and the
+guarded one (the kernels without a suffix: unproved layers, and each proved layer again with
+its twin avoided) both taken and bit-exact with the interpreter (host portable and emulated-SIMD builds, under the
 sanitizers, and qemu-m4 / m7), channels with all-zero weights and an extreme bias (vww has
 them) turned into constants, and the small-in_c kernels over drawn shapes."""
 
@@ -17,7 +18,8 @@ from hypothesis import strategies as st
 from kernel_support import NHWC, act, act_range, check_kernels, check_kernels_batch, const, draw_examples, \
     kernel_case, seeds, single_node
 from overlap_support import check_grid
-from test_kernels_pointwise import IN8_W16, IN16_W16, M7_FLASH, W16, X16_W16, pointwise_graphs, w16_symbol
+from test_kernels_pointwise import (IN8_W16, IN16_W16, M7_FLASH, W16, X16_W16, both_tails, general, pointwise_graphs,
+                                    tails_seen, w16_symbol)
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams
@@ -96,7 +98,8 @@ def test_dead_channels_keep_the_proof_and_match_the_interpreter(kernel_runners):
     for seed, (in_c, out_c, width) in enumerate(((8, 16, 5), (16, 12, 4), (128, 10, 3), (64, 6, 1))):
         graph = _graph(in_c, out_c, width, seed, dead=3)
         assert _proved_word(graph) == 1
-        check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+        for g in both_tails(graph, M7_FLASH):
+            check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 def test_dead_channels_with_a_negative_bias_match_the_interpreter(kernel_runners, qemu_kernel_runner):
@@ -106,9 +109,12 @@ def test_dead_channels_with_a_negative_bias_match_the_interpreter(kernel_runners
               for seed, (in_c, out_c, width) in enumerate(((8, 16, 5), (16, 32, 4), (32, 32, 3), (12, 6, 3)))]
     for seed, graph in enumerate(graphs):
         assert _proved_word(graph) == 1
-        check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
-    built = [kernel_case(graph, seed, target=M7_FLASH) for seed, graph in enumerate(graphs)]
-    assert {case.calls[0].symbol for case in built} == {IN8_W16, IN16_W16, X16_W16, W16}
+        for g in both_tails(graph, M7_FLASH):
+            check_kernels(g, kernel_runners, seed, target=M7_FLASH)
+    built = [kernel_case(g, seed, target=M7_FLASH) for seed, graph in enumerate(graphs)
+             for g in both_tails(graph, M7_FLASH)]
+    assert {general(case.calls[0].symbol) for case in built} == {IN8_W16, IN16_W16, X16_W16, W16}
+    assert tails_seen(built) == {"proved", "general"}
     assert check_kernels_batch(built, qemu_kernel_runner) == len(built)
 
 
@@ -117,6 +123,7 @@ def test_unproved_layers_take_the_guarded_tail(kernel_runners):
     for seed, in_c in enumerate((8, 16, 24)):
         graph = _graph(in_c, 8, 5, seed, out_scale=1e-5)
         assert _proved_word(graph) == 0
+        assert not kernel_calls(graph.nodes[0], graph, M7_FLASH)[0].symbol.endswith("_proved_s8")
         check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
 
 
@@ -124,7 +131,8 @@ def test_proved_tail_with_a_fused_clamp(kernel_runners):
     for seed, in_c in enumerate((8, 16, 32)):
         graph = _graph(in_c, 10, 3, seed, act_min=-20, act_max=60)
         assert _proved_word(graph) == 1
-        check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+        for g in both_tails(graph, M7_FLASH):
+            check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 @st.composite
@@ -143,18 +151,21 @@ def small_in_c_graphs(draw: st.DrawFn) -> Graph:
 @given(graph=small_in_c_graphs(), seed=seeds)
 def test_small_in_c_kernels_match_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == w16_symbol(call.params["in_c"], call.params["out_c"])
-    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+    assert general(call.symbol) == w16_symbol(call.params["in_c"], call.params["out_c"])
+    for g in both_tails(graph, M7_FLASH):
+        check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 def test_small_in_c_and_proved_tail_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(small_in_c_graphs(), seeds), 60)
-    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    built += [kernel_case(_graph(in_c, out_c, w, s, dead=d, out_scale=scale), s, target=M7_FLASH)
+    built = [kernel_case(g, seed, target=M7_FLASH) for graph, seed in cases for g in both_tails(graph, M7_FLASH)]
+    built += [kernel_case(g, s, target=M7_FLASH)
               for s, (in_c, out_c, w, d, scale) in enumerate(((8, 16, 6, 2, 0.02), (16, 32, 3, 0, 0.02),
                                                                (32, 64, 5, 3, 0.02), (128, 128, 3, 1, 0.02),
-                                                               (256, 16, 3, 0, 1e-5), (64, 64, 5, 0, 0.02)))]
-    assert {case.calls[0].symbol for case in built} == {IN8_W16, IN16_W16, X16_W16, W16}
+                                                               (256, 16, 3, 0, 1e-5), (64, 64, 5, 0, 0.02)))
+              for g in both_tails(_graph(in_c, out_c, w, s, dead=d, out_scale=scale), M7_FLASH)]
+    assert {general(case.calls[0].symbol) for case in built} == {IN8_W16, IN16_W16, X16_W16, W16}
+    assert tails_seen(built) == {"proved", "general"}
     assert check_kernels_batch(built, qemu_kernel_runner) == len(built)
 
 
@@ -171,34 +182,37 @@ def test_x16_keeps_the_pairs_overlap_distances(kernel_lib, kernel_lib_simd):
     input where it is, block by block), safe at D on the SIMD one (which reads a pair's input
     into the scratch before the pair's first block)."""
     tally = check_grid(kernel_lib, _x16_grid(), replayable=True, tight=True, target=M7_FLASH)
-    assert tally.symbols == {X16_W16} and tally.cases > 30 and tally.tight > 0, tally
+    assert {general(s) for s in tally.symbols} == {X16_W16} and tally.cases > 30 and tally.tight > 0, tally
     tally = check_grid(kernel_lib_simd, _x16_grid(), replayable=True, tight=False, target=M7_FLASH)
-    assert tally.symbols == {X16_W16} and tally.cases > 30, tally
+    assert {general(s) for s in tally.symbols} == {X16_W16} and tally.cases > 30, tally
 
 
 def test_x16_scratch_twin_equals_c(kernel_lib):
     for width, in_c, want in ((5, 32, 131), (1, 36, 75), (2, 64, 259)):
-        g = _graph(in_c, 32, width, 0)
-        (call,) = kernel_calls(g.nodes[0], g, M7_FLASH)
-        assert call.symbol == X16_W16
-        assert scratch_bytes(call) == call.scratch_bytes == want
-        assert kernel_lib.call_int(f"{X16_W16}_get_buffer_size", call.params, call.params_type) == want
+        for g in both_tails(_graph(in_c, 32, width, 0), M7_FLASH):  # the proved twin, the general kernel
+            (call,) = kernel_calls(g.nodes[0], g, M7_FLASH)
+            assert general(call.symbol) == X16_W16
+            assert scratch_bytes(call) == call.scratch_bytes == want
+            assert kernel_lib.call_int(f"{call.symbol}_get_buffer_size", call.params, call.params_type) == want
 
 
 @SETTINGS
 @given(graph=pointwise_graphs(most_in=96, most_out=64), seed=seeds)
 def test_x16_matches_interpreter(kernel_runners, graph, seed):
     (call,) = kernel_calls(graph.nodes[0], graph, M7_FLASH)
-    assert call.symbol == w16_symbol(call.params["in_c"], call.params["out_c"])
-    check_kernels(graph, kernel_runners, seed, target=M7_FLASH)
+    assert general(call.symbol) == w16_symbol(call.params["in_c"], call.params["out_c"])
+    for g in both_tails(graph, M7_FLASH):
+        check_kernels(g, kernel_runners, seed, target=M7_FLASH)
 
 
 def test_x16_on_cortex_m(qemu_kernel_runner):
     cases = draw_examples(st.tuples(pointwise_graphs(most_in=96, most_out=64), seeds), 80)
-    built = [kernel_case(graph, seed, target=M7_FLASH) for graph, seed in cases]
-    built = [case for case in built if case.calls[0].symbol == X16_W16]
-    built += [kernel_case(_graph(in_c, out_c, w, s, dead=d, out_scale=scale, act_min=lo), s, target=M7_FLASH)
+    built = [kernel_case(g, seed, target=M7_FLASH) for graph, seed in cases for g in both_tails(graph, M7_FLASH)]
+    built = [case for case in built if general(case.calls[0].symbol) == X16_W16]
+    built += [kernel_case(g, s, target=M7_FLASH)
               for s, (in_c, out_c, w, d, scale, lo) in enumerate(((32, 32, 5, 1, 0.02, -128), (36, 34, 3, 0, 1e-5, -128),
-                                                                  (64, 128, 1, 2, 0.02, -30), (256, 32, 3, 0, 0.3, -128)))]
-    assert len(built) > 15 and {case.calls[0].symbol for case in built} == {X16_W16}
+                                                                  (64, 128, 1, 2, 0.02, -30), (256, 32, 3, 0, 0.3, -128)))
+              for g in both_tails(_graph(in_c, out_c, w, s, dead=d, out_scale=scale, act_min=lo), M7_FLASH)]
+    assert len(built) > 15 and {general(case.calls[0].symbol) for case in built} == {X16_W16}
+    assert tails_seen(built) == {"proved", "general"}
     assert check_kernels_batch(built, qemu_kernel_runner) == len(built)

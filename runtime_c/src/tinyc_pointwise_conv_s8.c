@@ -26,8 +26,9 @@
  * and {x1, x3} (SXTAB16 adds the input offset when the registry could not fold it into the
  * bias), one word of each channel widened the same way (even lanes meet even lanes, so the
  * weights need no reordering within a word), eight SMLADs: 16 MACs for 20 instructions. The
- * four outputs go through the proved tail (SMMULR, two adds, two shifts, SSAT) or, where the
- * compiler could not prove it, requant_tail.h's guarded one.
+ * four outputs go through the proved tail (SMMULR, two adds, two shifts, SSAT: the _proved_s8
+ * kernels), the single-rounding one (the _single_s8 kernels) or, in the kernels without a
+ * suffix, which run layers where the compiler proved neither, requant_tail.h's guarded one.
  *
  * tinyc_pointwise_conv_w16_s8 / _inplace_pairs_w16_s8 take the weights pre-expanded to
  * int16 at compile time (where the board's flash has room), two words per channel and block
@@ -53,6 +54,14 @@
 #include "tinyc/requant_tail.h"
 #include "tinyc/tinyc_nn.h"
 
+/* The tail a loop nest ends each output with (a constant of every nest): the guarded one
+ * (requant_tail.h tinyc_tail_s8), the proved one (tinyc_tail_proved: TFLite layers with right
+ * shifts) or the single-rounding one (tinyc_tail_single: layers whose every channel has right
+ * shift 0, the _single_s8 kernels). */
+#define TINYC_PW_GUARDED 0
+#define TINYC_PW_PROVED 1
+#define TINYC_PW_SINGLE 2
+
 #if !TINYC_USE_SIMD
 /* Weight (oc, ic) in the interleaved layouts above: int8 [out_c / 2][in_c / 4][2][4], or
  * (wide) int16 words [out_c / 2][in_c / 4][2][2], word 0 = {w0, w2}, word 1 = {w1, w3}. */
@@ -70,9 +79,10 @@ static int32_t tinyc_pw_weight(const int8_t *weights, int wide, int32_t oc, int3
 #if TINYC_USE_SIMD
 #if defined(__GNUC__)
 /* Without gcc's first scheduling pass (as tinyc/dot_s8.h): with it, hoisted loads push the
- * 2x2 loop past the 14 registers and it spills. */
+ * 2x2 loop past the 14 registers and it spills. noclone: a loop nest one public kernel calls
+ * would otherwise be specialised for that caller's arguments, and scheduled differently. */
 #if !defined(__clang__)
-#define TINYC_PW_NOINLINE static __attribute__((noinline, unused, optimize("no-schedule-insns")))
+#define TINYC_PW_NOINLINE static __attribute__((noinline, noclone, unused, optimize("no-schedule-insns")))
 #else
 #define TINYC_PW_NOINLINE static __attribute__((noinline, unused))
 #endif
@@ -81,14 +91,6 @@ static int32_t tinyc_pw_weight(const int8_t *weights, int wide, int32_t oc, int3
 #define TINYC_PW_NOINLINE static
 #define TINYC_PW_INLINE static inline
 #endif
-
-/* The tail a loop nest ends each output with (a constant of every nest): the guarded one
- * (requant_tail.h tinyc_tail_s8), the proved one (tinyc_tail_proved: TFLite layers with right
- * shifts) or the single-rounding one (tinyc_tail_single: layers whose every channel has right
- * shift 0, the _single_s8 kernels). */
-#define TINYC_PW_GUARDED 0
-#define TINYC_PW_PROVED 1
-#define TINYC_PW_SINGLE 2
 
 /* The accumulators of one block: pixels a, b times channels 0, 1 of the pair. */
 typedef struct {
@@ -716,14 +718,14 @@ typedef void (*tinyc_pw_pixels_fn)(const tinyc_pw_call *call, const int8_t *inpu
 TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch, int wide, int32_t const_in_c, int in_place,
-                                      int scratch_kernel, int single)
+                                      int scratch_kernel, int tail)
 {
     const int32_t in_c = params->in_c;
     const int32_t out_c = params->out_c;
     const int32_t width = params->in_w;
     const int32_t rows = params->batch * params->in_h;
 #if TINYC_USE_SIMD
-    int full_range, proved;
+    int full_range;
     tinyc_pw_call call;
     tinyc_pw_pixels_fn pixels;
     call.weights = weights;
@@ -744,21 +746,23 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
     call.act_max = params->act_max;
     /* act_min == -128 && act_max == 127 as one test (fewer bytes in every public kernel) */
     full_range = (((uint32_t)call.act_min + 128u) | ((uint32_t)call.act_max - 127u)) == 0u;
-    /* The proved tail where the compiler proved it and folded the input offset; any other
-     * case takes the general loops (SXTAB16 adds the offset, the guarded tail). */
-    proved = call.double_shift != 0 && call.offset_pair == 0;
-    /* single (a constant of each public kernel): the _single_s8 kernels, whose records apply
-     * only where kernels/single_tail.py proved the tail and the offset is folded, so they link
-     * only their single-rounding loops. */
-    proved = single || proved;
-    /* wide and const_in_c are constants in each public kernel, so it links only its own. */
-    /* The kernels with a scratch (in place, and tinyc_pointwise_conv_x16_w16_s8) expand each
-     * pair into it: in_place, a constant of each public kernel, says which has one. */
+    /* tail, a constant of each public kernel, says which loops it links: the general ones
+     * (TINYC_PW_GUARDED: SXTAB16 adds the input offset, the guarded tail, any activation
+     * range), or those of the tail its record proved for the layer with the input offset
+     * folded (the _proved_s8 kernels: kernels/pointwise.py proved_tail_holds; the _single_s8
+     * ones: kernels/single_tail.py). wide and const_in_c are constants too. The kernels with
+     * a scratch (in place, and the x16 ones) expand each pair into it. */
     /* A proved layer with a fused clamp runs the full-range loops (SSAT) and then clamps its
      * output bytes: act_min and act_max are int8, so clamping the saturated byte gives the
      * byte the clamped tail would, and the firmware holds one loop nest per kernel, not two.
      * (The pass runs once per output byte, only in such layers.) */
-    if (single && (in_place || scratch_kernel)) {
+    if (tail == TINYC_PW_GUARDED) {
+        if (in_place || scratch_kernel) {
+            pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
+        } else {
+            pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
+        }
+    } else if (tail == TINYC_PW_SINGLE && (in_place || scratch_kernel)) {
         if (const_in_c == 16) {
             pixels = tinyc_pw_x16_single_full_w16_in16;
         } else if (const_in_c == 64) {
@@ -766,38 +770,34 @@ TINYC_PW_RUN_INLINE void tinyc_pw_run(const tinyc_conv_params *params, const int
         } else {
             pixels = wide ? tinyc_pw_x16_single_full_w16 : tinyc_pw_x16_single_full_w8;
         }
-    } else if (single) {
+    } else if (tail == TINYC_PW_SINGLE) {
         if (const_in_c == 8) {
             pixels = tinyc_pw_pixels_single_full_w16_in8;
         } else {
             pixels = wide ? tinyc_pw_pixels_single_full_w16 : tinyc_pw_pixels_single_full_w8;
         }
     } else if (in_place || scratch_kernel) {
-        if (!proved) {
-            pixels = wide ? tinyc_pw_x16_offset_w16 : tinyc_pw_x16_offset_w8;
-        } else if (const_in_c == 16) {
+        if (const_in_c == 16) {
             pixels = tinyc_pw_x16_proved_full_w16_in16;
         } else if (const_in_c == 64) {
             pixels = tinyc_pw_x16_proved_full_w16_in64;
         } else {
             pixels = wide ? tinyc_pw_x16_proved_full_w16 : tinyc_pw_x16_proved_full_w8;
         }
-    } else if (!proved) {
-        pixels = wide ? tinyc_pw_pixels_offset_w16 : tinyc_pw_pixels_offset_w8;
     } else if (const_in_c == 8) {
         pixels = tinyc_pw_pixels_proved_full_w16_in8;
     } else {
         pixels = wide ? tinyc_pw_pixels_proved_full_w16 : tinyc_pw_pixels_proved_full_w8;
     }
     pixels(&call, input, output, scratch);
-    if (proved && !full_range) {
+    if (tail != TINYC_PW_GUARDED && !full_range) {
         tinyc_pw_clamp_bytes(output, rows * width * out_c, call.act_min, call.act_max);
     }
 #else
     const int32_t input_offset = params->input_offset;
     (void)const_in_c; /* params->in_c is the same number */
     (void)scratch_kernel; /* the portable path reads the input where it is unless in place */
-    (void)single; /* the reference tail is the single-rounding one where every shift is >= 0 */
+    (void)tail; /* the reference tail: exact for every layer (the single-rounding one where every shift is >= 0) */
     /* in place: the pixels of the whole image paired as one row (see the SIMD path) */
     const int32_t pair_width = in_place ? rows * width : width;
     const int32_t pair_rows = in_place ? 1 : rows;
@@ -860,178 +860,78 @@ static int32_t tinyc_pw_inplace_scratch_bytes(const tinyc_conv_params *params)
     return 2 * (params->batch * params->in_h * params->in_w > 1 ? 2 : 1) * params->in_c + 3;
 }
 
-void tinyc_pointwise_conv_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)
-{
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0, 0);
-}
+/* The public kernels, each a call of tinyc_pw_run with its constants (so each links only its
+ * own loop nests): weight type (int8, or int16 pairs: _w16), the input channel count where
+ * the loop unrolls it (in8, in16, in64; 0: any), and the tail.
+ *   tinyc_pointwise_conv_<v>_s8: the general loops (any input offset and activation range,
+ *     the guarded tail); what a layer runs where no tail below is proved.
+ *   _proved_s8: the proved TFLite-form tail (pointwise.proved_tail_table), the input offset
+ *     folded into the bias; their records apply only there (pointwise.proved_tail_holds).
+ *   _single_s8: the single-rounding tail (requant_tail.h tinyc_tail_single, one SMMLAR with the
+ *     output offset) for layers whose every channel has right shift 0 (ONNX semantics);
+ *     their records apply only where kernels/single_tail.py proved it and the offset is
+ *     folded; `requant` holds (bias, multiplier, offset, 0) per channel where the proved ones
+ *     hold (bias, multiplier, k, right_shift).
+ * The three run the same loops in the same order, with the same scratch. The kernels with a
+ * scratch (in place: the pixels of the whole image paired; x16 and in16: each pair expanded
+ * to int16) take it after the output, sized by their _get_buffer_size twin. */
+#define TINYC_PW_KERNEL(name, weight_type, wide, const_in_c, tail)                                                \
+    void name(const tinyc_conv_params *params, const int8_t *input, const weight_type *weights,                   \
+              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output)            \
+    {                                                                                                            \
+        tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, wide,          \
+                     const_in_c, 0, 0, tail);                                                                    \
+    }
 
-void tinyc_pointwise_conv_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                                 const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                 int8_t *output)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0, 0);
-}
+#define TINYC_PW_SCRATCH_KERNEL(name, weight_type, wide, const_in_c, in_place, tail, scratch_bytes)               \
+    int32_t name##_get_buffer_size(const tinyc_conv_params *params)                                              \
+    {                                                                                                            \
+        return scratch_bytes(params);                                                                            \
+    }                                                                                                            \
+    void name(const tinyc_conv_params *params, const int8_t *input, const weight_type *weights,                   \
+              const int32_t *bias, const int32_t *multiplier, const int32_t *requant, int8_t *output,            \
+              int8_t *scratch)                                                                                   \
+    {                                                                                                            \
+        tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, wide,    \
+                     const_in_c, in_place, 1, tail);                                                             \
+    }
 
-int32_t tinyc_pointwise_conv_x16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_scratch_bytes(params);
-}
+TINYC_PW_KERNEL(tinyc_pointwise_conv_s8, int8_t, 0, 0, TINYC_PW_GUARDED)
+TINYC_PW_KERNEL(tinyc_pointwise_conv_w16_s8, int32_t, 1, 0, TINYC_PW_GUARDED)
+TINYC_PW_KERNEL(tinyc_pointwise_conv_in8_w16_s8, int32_t, 1, 8, TINYC_PW_GUARDED)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_x16_w16_s8, int32_t, 1, 0, 0, TINYC_PW_GUARDED, tinyc_pw_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_in16_w16_s8, int32_t, 1, 16, 0, TINYC_PW_GUARDED, tinyc_pw_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_s8, int8_t, 0, 0, 1, TINYC_PW_GUARDED,
+                        tinyc_pw_inplace_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_w16_s8, int32_t, 1, 0, 1, TINYC_PW_GUARDED,
+                        tinyc_pw_inplace_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_in64_w16_s8, int32_t, 1, 64, 1, TINYC_PW_GUARDED,
+                        tinyc_pw_inplace_scratch_bytes)
 
-void tinyc_pointwise_conv_x16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                     int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1, 0);
-}
+TINYC_PW_KERNEL(tinyc_pointwise_conv_proved_s8, int8_t, 0, 0, TINYC_PW_PROVED)
+TINYC_PW_KERNEL(tinyc_pointwise_conv_w16_proved_s8, int32_t, 1, 0, TINYC_PW_PROVED)
+TINYC_PW_KERNEL(tinyc_pointwise_conv_in8_w16_proved_s8, int32_t, 1, 8, TINYC_PW_PROVED)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_x16_w16_proved_s8, int32_t, 1, 0, 0, TINYC_PW_PROVED,
+                        tinyc_pw_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_in16_w16_proved_s8, int32_t, 1, 16, 0, TINYC_PW_PROVED,
+                        tinyc_pw_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_proved_s8, int8_t, 0, 0, 1, TINYC_PW_PROVED,
+                        tinyc_pw_inplace_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_w16_proved_s8, int32_t, 1, 0, 1, TINYC_PW_PROVED,
+                        tinyc_pw_inplace_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_in64_w16_proved_s8, int32_t, 1, 64, 1, TINYC_PW_PROVED,
+                        tinyc_pw_inplace_scratch_bytes)
 
-void tinyc_pointwise_conv_in8_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                                     const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                     int8_t *output)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0, 0);
-}
-
-int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                                      const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                      int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1,
-                 0);
-}
-
-int32_t tinyc_pointwise_conv_inplace_pairs_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_inplace_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_inplace_pairs_s8(const tinyc_conv_params *params, const int8_t *input,
-                                           const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                           const int32_t *requant, int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1, 0);
-}
-
-int32_t tinyc_pointwise_conv_inplace_pairs_w16_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_inplace_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_inplace_pairs_w16_s8(const tinyc_conv_params *params, const int8_t *input,
-                                               const int32_t *weights, const int32_t *bias,
-                                               const int32_t *multiplier, const int32_t *requant, int8_t *output,
-                                               int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1, 0);
-}
-
-int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_inplace_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_inplace_pairs_in64_w16_s8(const tinyc_conv_params *params, const int8_t *input,
-                                                    const int32_t *weights, const int32_t *bias,
-                                                    const int32_t *multiplier, const int32_t *requant,
-                                                    int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1,
-                 0);
-}
-
-/* The single-rounding twins (the _single_s8 kernels): the same loops, access order and scratch,
- * each output through requant_tail.h tinyc_tail_single (one SMMLAR with the output offset),
- * for layers whose every channel has right shift 0 (ONNX semantics, TFLite multipliers >= 1).
- * Their records apply only where kernels/single_tail.py proved the tail and the input offset
- * is folded into the bias; `requant` holds (bias, multiplier, offset, 0) per channel where the
- * other kernels hold the proved tail's (bias, multiplier, k, right_shift). */
-void tinyc_pointwise_conv_single_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
-                                    const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                    int8_t *output)
-{
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, 0, 0, 0, 0, 0, 1);
-}
-
-void tinyc_pointwise_conv_w16_single_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
-                                        const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
-                                        int8_t *output)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 0, 0, 0, 1);
-}
-
-void tinyc_pointwise_conv_in8_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                            const int32_t *requant, int8_t *output)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, 0, 1, 8, 0, 0, 1);
-}
-
-int32_t tinyc_pointwise_conv_in16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_in16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                             const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                             const int32_t *requant, int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 16, 0, 1,
-                 1);
-}
-
-int32_t tinyc_pointwise_conv_x16_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_x16_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
-                                            const int32_t *requant, int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 0, 1, 1);
-}
-
-int32_t tinyc_pointwise_conv_inplace_pairs_single_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_inplace_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_inplace_pairs_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                                  const int8_t *weights, const int32_t *bias,
-                                                  const int32_t *multiplier, const int32_t *requant, int8_t *output,
-                                                  int8_t *scratch)
-{
-    tinyc_pw_run(params, input, weights, bias, multiplier, requant, output, scratch, 0, 0, 1, 1, 1);
-}
-
-int32_t tinyc_pointwise_conv_inplace_pairs_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_inplace_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_inplace_pairs_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                                      const int32_t *weights, const int32_t *bias,
-                                                      const int32_t *multiplier, const int32_t *requant,
-                                                      int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 0, 1, 1, 1);
-}
-
-int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8_get_buffer_size(const tinyc_conv_params *params)
-{
-    return tinyc_pw_inplace_scratch_bytes(params);
-}
-
-void tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8(const tinyc_conv_params *params, const int8_t *input,
-                                                           const int32_t *weights, const int32_t *bias,
-                                                           const int32_t *multiplier, const int32_t *requant,
-                                                           int8_t *output, int8_t *scratch)
-{
-    tinyc_pw_run(params, input, (const int8_t *)weights, bias, multiplier, requant, output, scratch, 1, 64, 1, 1,
-                 1);
-}
+TINYC_PW_KERNEL(tinyc_pointwise_conv_single_s8, int8_t, 0, 0, TINYC_PW_SINGLE)
+TINYC_PW_KERNEL(tinyc_pointwise_conv_w16_single_s8, int32_t, 1, 0, TINYC_PW_SINGLE)
+TINYC_PW_KERNEL(tinyc_pointwise_conv_in8_w16_single_s8, int32_t, 1, 8, TINYC_PW_SINGLE)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_x16_w16_single_s8, int32_t, 1, 0, 0, TINYC_PW_SINGLE,
+                        tinyc_pw_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_in16_w16_single_s8, int32_t, 1, 16, 0, TINYC_PW_SINGLE,
+                        tinyc_pw_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_single_s8, int8_t, 0, 0, 1, TINYC_PW_SINGLE,
+                        tinyc_pw_inplace_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_w16_single_s8, int32_t, 1, 0, 1, TINYC_PW_SINGLE,
+                        tinyc_pw_inplace_scratch_bytes)
+TINYC_PW_SCRATCH_KERNEL(tinyc_pointwise_conv_inplace_pairs_in64_w16_single_s8, int32_t, 1, 64, 1, TINYC_PW_SINGLE,
+                        tinyc_pw_inplace_scratch_bytes)

@@ -42,7 +42,11 @@ from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_
                         POINTWISE_NHWC_IN16_X16_W16, POINTWISE_NHWC_IN_PLACE_IN64_W16_SINGLE,
                         POINTWISE_NHWC_IN_PLACE_W16_SINGLE, POINTWISE_NHWC_IN_PLACE_SINGLE,
                         POINTWISE_NHWC_W16_SMALL_SINGLE, POINTWISE_NHWC_IN16_X16_W16_SINGLE,
-                        POINTWISE_NHWC_X16_W16_SINGLE, POINTWISE_NHWC_W16_SINGLE, POINTWISE_NHWC_SINGLE)
+                        POINTWISE_NHWC_X16_W16_SINGLE, POINTWISE_NHWC_W16_SINGLE, POINTWISE_NHWC_SINGLE,
+                        POINTWISE_NHWC_IN_PLACE_IN64_W16_PROVED, POINTWISE_NHWC_IN_PLACE_W16_PROVED,
+                        POINTWISE_NHWC_IN_PLACE_PROVED, POINTWISE_NHWC_W16_SMALL_PROVED,
+                        POINTWISE_NHWC_IN16_X16_W16_PROVED, POINTWISE_NHWC_X16_W16_PROVED,
+                        POINTWISE_NHWC_W16_PROVED, POINTWISE_NHWC_PROVED)
 from .target import KernelTarget
 from .variant import KernelVariant, RowStrides
 from .wide_weights import fc_w16_shape, wide_weights_fit
@@ -336,13 +340,18 @@ def _conv_variant(symbol: str, source: str | None = None, **fields) -> KernelVar
 # channel-major ones' planes are defined on whole tensors, so a strided region never
 # selects them (the registry skips them; a patch stage runs no conv in place).
 CONV_VARIANTS: tuple[KernelVariant, ...] = (
-    # each pointwise record's _single_s8 twin just ahead of it: layers whose every channel has
-    # right shift 0 (ONNX semantics) where the single-rounding tail is proved (pointwise.single_tail)
+    # each pointwise record's _single_s8 and _proved_s8 twins just ahead of it: layers whose
+    # every channel has right shift 0 (ONNX semantics) where the single-rounding tail is proved
+    # (pointwise.single_tail), and layers whose TFLite-form tail is (pointwise.proved_tail_holds);
+    # the record itself holds the general loops, for the rest
     POINTWISE_NHWC_IN_PLACE_IN64_W16_SINGLE,
+    POINTWISE_NHWC_IN_PLACE_IN64_W16_PROVED,
     POINTWISE_NHWC_IN_PLACE_IN64_W16,  # in_c 64, the count a constant of the loop
     POINTWISE_NHWC_IN_PLACE_W16_SINGLE,
+    POINTWISE_NHWC_IN_PLACE_W16_PROVED,
     POINTWISE_NHWC_IN_PLACE_W16,  # the same with int16 weights, where the flash has room
     POINTWISE_NHWC_IN_PLACE_SINGLE,
+    POINTWISE_NHWC_IN_PLACE_PROVED,
     POINTWISE_NHWC_IN_PLACE,  # DSP cores, in_c % 4 == 0 and even out_c: two pixels a block
     _conv_variant("tinyc_pointwise_conv_inplace_s8", applies=_pointwise_in_place, weight_layout="OI",
                   reorder_weights=_oi, scratch=_pixel_scratch, access=access.pointwise_inplace,
@@ -373,15 +382,20 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="conv by im2col (int8 columns), two pixels at a time"),
     _conv_variant("tinyc_depthwise_conv_s8", applies=_nhwc_depthwise, weight_layout="HWO", reorder_weights=_hwo,
                   access=access.depthwise, reason="depthwise conv (HWC), pixel by pixel", row_strides=True),
-    *POINTWISE_NHWC_W16_SMALL_SINGLE,  # (each single twin ahead of its record, as above)
+    *POINTWISE_NHWC_W16_SMALL_SINGLE,  # (each single and proved twin ahead of its record, as above)
+    *POINTWISE_NHWC_W16_SMALL_PROVED,
     *POINTWISE_NHWC_W16_SMALL,  # the one below for in_c 8 and 16, the count a constant of the loop
     POINTWISE_NHWC_IN16_X16_W16_SINGLE,
+    POINTWISE_NHWC_IN16_X16_W16_PROVED,
     POINTWISE_NHWC_IN16_X16_W16,  # the one below for in_c 16, the count a constant of the loop
     POINTWISE_NHWC_X16_W16_SINGLE,
+    POINTWISE_NHWC_X16_W16_PROVED,
     POINTWISE_NHWC_X16_W16,  # the one below for in_c >= 32, each pixel pair expanded to int16 in a scratch
     POINTWISE_NHWC_W16_SINGLE,
+    POINTWISE_NHWC_W16_PROVED,
     POINTWISE_NHWC_W16,  # the same with int16 weights, where the flash has room
     POINTWISE_NHWC_SINGLE,
+    POINTWISE_NHWC_PROVED,
     POINTWISE_NHWC,  # DSP cores: 1x1 convs with in_c % 4 == 0 and even out_c, ahead of tinyc_conv_s8
     _conv_variant("tinyc_conv_s8", applies=_nhwc_conv, weight_layout="OHWI", reorder_weights=_ohwi,
                   access=access.conv, describe=_conv_reason, row_strides=True),

@@ -11,10 +11,13 @@ Its in-place twin (tinyc_pointwise_conv_inplace_pairs_s8, where the in-place pas
 node) copies each pixel pair into a scratch first. With int16 weights (where the flash has
 room): tinyc_pointwise_conv_in8_w16_s8 (in_c 8, the count a constant of the loop),
 _in16_w16_s8 and _x16_w16_s8 (in_c 16, >= 32: each pixel pair expanded to int16 into a scratch
-first), _w16_s8 for the other counts. Every kernel takes the requantize tail proved at compile
-time (proved_tail_table) where the proof holds for all of the layer's channels. Layers whose
-every channel has right shift 0 (ONNX semantics, TFLite multipliers >= 1), where that proof
-never holds, run the _single_s8 twin of each kernel instead: the same loops and order, the
+first), _w16_s8 for the other counts. Each of these runs the general loops (any input offset,
+the guarded requantize tail); its _proved_s8 twin, listed just ahead of it, runs the same loops
+and order with the tail proved at compile time (proved_tail_table) for layers where the proof
+holds for every channel and the input offset folds away (proved_tail_holds), which is nearly
+every TFLite layer, so a firmware links the general loops only where a layer needs them.
+Layers whose every channel has right shift 0 (ONNX semantics, TFLite multipliers >= 1), where
+that proof never holds, run the _single_s8 twin instead: the same loops and order, the
 single-rounding tail (kernels/single_tail.py) where it is proved and the input offset folded.
 """
 
@@ -324,13 +327,12 @@ POINTWISE_NHWC_W16 = KernelVariant(
 )
 
 IN8_W16_SYMBOL = "tinyc_pointwise_conv_in8_w16_s8"
-IN8_W16_SINGLE_SYMBOL = "tinyc_pointwise_conv_in8_w16_single_s8"
 
 
 def _doubles_its_inputs(variant: KernelVariant) -> bool:
-    """The kernels whose proved loops double their inputs (in8: per pixel; the ones with a
-    scratch: in the expanded pair) and so take requant_args' doubled bias."""
-    return variant.symbol in (IN8_W16_SYMBOL, IN8_W16_SINGLE_SYMBOL) or variant.has_scratch
+    """The kernels whose proved loops double their inputs (in8 and its twins: per pixel; the
+    ones with a scratch: in the expanded pair) and so take requant_args' doubled bias."""
+    return variant.symbol.startswith(IN8_W16_SYMBOL.removesuffix("_s8")) or variant.has_scratch
 
 # The int16-weight kernel with in_c a constant of its loop (8, 16: vww's first 1x1 layers,
 # where the per-output cost dominates), listed ahead of POINTWISE_NHWC_W16 (conv.py).
@@ -395,6 +397,27 @@ POINTWISE_NHWC_IN_PLACE_IN64_W16 = KernelVariant(
 )
 
 
+def proved_tail_holds(node: Node, graph: Graph, variant: KernelVariant) -> bool:
+    """Whether build gives the layer what the SIMD path's proved loops need: the input offset
+    folded into the bias (params input_offset 0) and the proved tail for every channel
+    (requant's double-shift word not 0, proved_tail_table)."""
+    (call,) = _build(node, graph, variant, None)
+    requant = next(a.values for a in call.args if isinstance(a, ConstArg) and a.name == "requant")
+    return call.params["input_offset"] == 0 and int(requant[2 * int(call.params["out_c"])]) != 0
+
+
+def _proved_twin(base: KernelVariant) -> KernelVariant:
+    """base's proved-tail twin (tinyc_<op>[_<variant>]_proved_s8): the same loops, order,
+    scratch, weights and constants, only the proved loops, for layers where proved_tail_holds;
+    listed just ahead of base (conv.py), which keeps the general loops for the others."""
+
+    def applies_proved(node: Node, graph: Graph, target: KernelTarget) -> bool:
+        return base.applies(node, graph, target) and proved_tail_holds(node, graph, base)
+
+    symbol = base.symbol.removesuffix("_s8") + "_proved_s8"
+    return replace(base, symbol=symbol, applies=applies_proved, reason=f"{base.reason}, proved tail")
+
+
 def _single_twin(base: KernelVariant) -> KernelVariant:
     """base's single-rounding twin (tinyc_<op>[_<variant>]_single_s8): the same loops, order,
     scratch and weights, for layers whose tail single_tail proves; listed just ahead of base
@@ -411,6 +434,15 @@ def _single_twin(base: KernelVariant) -> KernelVariant:
     return replace(base, symbol=symbol, build=build_single, applies=applies_single,
                    reason=f"{base.reason}, single-rounding tail")
 
+
+POINTWISE_NHWC_PROVED = _proved_twin(POINTWISE_NHWC)
+POINTWISE_NHWC_IN_PLACE_PROVED = _proved_twin(POINTWISE_NHWC_IN_PLACE)
+POINTWISE_NHWC_W16_PROVED = _proved_twin(POINTWISE_NHWC_W16)
+POINTWISE_NHWC_W16_SMALL_PROVED = tuple(_proved_twin(v) for v in POINTWISE_NHWC_W16_SMALL)
+POINTWISE_NHWC_IN16_X16_W16_PROVED = _proved_twin(POINTWISE_NHWC_IN16_X16_W16)
+POINTWISE_NHWC_X16_W16_PROVED = _proved_twin(POINTWISE_NHWC_X16_W16)
+POINTWISE_NHWC_IN_PLACE_W16_PROVED = _proved_twin(POINTWISE_NHWC_IN_PLACE_W16)
+POINTWISE_NHWC_IN_PLACE_IN64_W16_PROVED = _proved_twin(POINTWISE_NHWC_IN_PLACE_IN64_W16)
 
 POINTWISE_NHWC_SINGLE = _single_twin(POINTWISE_NHWC)
 POINTWISE_NHWC_IN_PLACE_SINGLE = _single_twin(POINTWISE_NHWC_IN_PLACE)

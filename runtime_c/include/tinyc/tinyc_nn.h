@@ -228,6 +228,43 @@ void tinyc_pointwise_conv_in16_w16_s8(const tinyc_conv_params *params, const int
                                       const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
                                       int8_t *output, int8_t *scratch);
 int32_t tinyc_pointwise_conv_in16_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+/* The eight kernels above for layers whose TFLite-form tail the compiler proved
+ * (kernels/pointwise.py proved_tail_table: no guard, the output offset folded into the
+ * rounding constant) with the input offset folded into the bias: the same arguments, loops
+ * and scratch, and only the proved loops, where the eight above hold only the general ones
+ * (any input offset, the guarded tail). */
+void tinyc_pointwise_conv_proved_s8(const tinyc_conv_params *params, const int8_t *input, const int8_t *weights,
+                                    const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                    int8_t *output);
+void tinyc_pointwise_conv_w16_proved_s8(const tinyc_conv_params *params, const int8_t *input, const int32_t *weights,
+                                        const int32_t *bias, const int32_t *multiplier, const int32_t *requant,
+                                        int8_t *output);
+void tinyc_pointwise_conv_in8_w16_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output);
+void tinyc_pointwise_conv_in16_w16_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                             const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                             const int32_t *requant, int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_in16_w16_proved_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_x16_w16_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                            const int32_t *weights, const int32_t *bias, const int32_t *multiplier,
+                                            const int32_t *requant, int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_x16_w16_proved_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_inplace_pairs_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                  const int8_t *weights, const int32_t *bias,
+                                                  const int32_t *multiplier, const int32_t *requant, int8_t *output,
+                                                  int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_proved_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_inplace_pairs_w16_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                      const int32_t *weights, const int32_t *bias,
+                                                      const int32_t *multiplier, const int32_t *requant,
+                                                      int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_w16_proved_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_pointwise_conv_inplace_pairs_in64_w16_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                           const int32_t *weights, const int32_t *bias,
+                                                           const int32_t *multiplier, const int32_t *requant,
+                                                           int8_t *output, int8_t *scratch);
+int32_t tinyc_pointwise_conv_inplace_pairs_in64_w16_proved_s8_get_buffer_size(const tinyc_conv_params *params);
 /* The single-rounding twins of the eight kernels above: the same arguments, loops and scratch,
  * each output one SMMLAR with the output offset (requant_tail.h tinyc_tail_single), for layers
  * whose every channel has right shift 0 where the compiler proved that tail
