@@ -173,7 +173,7 @@ def test_int8_twin_of_quantize_dequantize_case_is_exact(twin) -> None:
 # ---------------------------------------------------------------- 2. QDQ-wrapped float cases
 
 FLOAT_OPS = ("AveragePool", "MaxPool", "Conv", "GlobalAveragePool", "Softmax", "Sigmoid", "Tanh", "HardSigmoid",
-             "HardSwish", "Relu", "Clip", "Transpose", "Reshape", "Flatten", "Pad", "Gemm", "MatMul", "Concat",
+             "HardSwish", "Relu", "LeakyRelu", "Clip", "Transpose", "Reshape", "Flatten", "Pad", "Gemm", "MatMul", "Concat",
              "Add", "Mul", "Squeeze", "Unsqueeze")
 WEIGHT_INPUTS = {("Conv", 1): 0, ("Gemm", 1): None, ("MatMul", 1): None}  # value: per-channel axis or None
 BIAS_INPUTS = {("Conv", 2), ("Gemm", 2)}

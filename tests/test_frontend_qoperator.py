@@ -22,6 +22,7 @@ from frontend_support import (
     unary_model,
 )
 from tinycc_ml.frontend import import_model
+from tinycc_ml.interp import run_graph
 from tinycc_ml.ir import DType, Graph, QuantParams, ops
 from tinycc_ml.quant.lut import elementwise_table
 
@@ -177,6 +178,27 @@ def test_qlinear_sigmoid_standalone():
     q, graph = qop(unary_model, "Sigmoid")
     (lut,) = graph.nodes
     assert lut.attrs.function == "sigmoid" and lut.name == onnx_node(q, "QLinearSigmoid").name
+
+
+def test_qlinear_leaky_relu_within_one_lsb_of_onnxruntime():
+    """onnxruntime's QOperator form of LeakyRelu (com.microsoft QLinearLeakyRelu): a table of
+    ONNX's formula between its declared quantizations, and onnxruntime's own outputs."""
+    import onnxruntime as ort
+
+    q, graph = qop(unary_model, "LeakyRelu", alpha=0.3)
+    node = onnx_node(q, "QLinearLeakyRelu")
+    (lut,) = graph.nodes
+    assert lut.attrs.function == "leakyrelu" and lut.name == node.name
+    assert lut.attrs.table == elementwise_table("leakyrelu", {"alpha": 0.3}, declared(q, node, 1), declared(q, node, 3))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(q.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    step = np.float32(declared(q, node, 3).s)
+    for seed in range(4):
+        x = np.random.default_rng(seed).normal(0, 1.5, size=(1, 3, 4, 4)).astype(np.float32)
+        (theirs,) = session.run(None, {q.graph.input[0].name: x})
+        ours = run_graph(graph, {graph.inputs[0].onnx_name: x})[graph.outputs[0].onnx_name]
+        assert np.abs(np.rint(ours / step) - np.rint(theirs / step)).max() <= 1
 
 
 def test_float_transpose_before_quantize_and_int8_flatten():

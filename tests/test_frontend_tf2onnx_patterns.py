@@ -5,7 +5,7 @@
   Reshape, Transpose, MaxPool;
 * Softmax over axis 1 of a 4-D NCHW tensor between layout Transposes (TFLite's SOFTMAX on
   NHWC channels): byte-identical to the softmax over the last axis of the NHWC tensor;
-* HardSwish and Sigmoid between QDQ pairs.
+* HardSwish, Sigmoid and LeakyRelu between QDQ pairs.
 
 Sigmoid and Softmax also equal TFLite Micro's LOGISTIC and SOFTMAX on one-op .tflite
 models (tflm_single_op.py), and so does HardSwish TFLite Micro's HARD_SWISH: a TFLite-born model's
@@ -98,10 +98,10 @@ def softmax_nchw(axis_last: bool = False) -> onnx.ModelProto:
     return _tf2onnx(model(nodes, ("x", (1, 3, 2, 6)), ("y", (1, 3, 2, 6)), {**_params(), **SOFTMAX_Q}, I8, I8))
 
 
-def qdq_unary(op: str) -> onnx.ModelProto:
-    """HARD_SWISH / LOGISTIC: DequantizeLinear -> HardSwish|Sigmoid -> QuantizeLinear."""
+def qdq_unary(op: str, **attrs) -> onnx.ModelProto:
+    """HARD_SWISH / LOGISTIC / LEAKY_RELU: DequantizeLinear -> HardSwish|Sigmoid|LeakyRelu -> QuantizeLinear."""
     out = "sm" if op == "Sigmoid" else "b"  # LOGISTIC's output is 1/256, -128 in TFLite
-    nodes = [_dq("x", "xf"), helper.make_node(op, ["xf"], ["f"], name=op.lower()), _q("f", "y", out)]
+    nodes = [_dq("x", "xf"), helper.make_node(op, ["xf"], ["f"], name=op.lower(), **attrs), _q("f", "y", out)]
     return _tf2onnx(model(nodes, ("x", (1, 4, 4, 4)), ("y", (1, 4, 4, 4)), {**_params(), **SOFTMAX_Q}, I8, I8))
 
 
@@ -113,6 +113,7 @@ CASES = {
     "softmax_nchw": (softmax_nchw, None, 1),
     "hardswish": (lambda: qdq_unary("HardSwish"), ["Lut"], 1),
     "sigmoid": (lambda: qdq_unary("Sigmoid"), ["Lut"], 1),
+    "leaky_relu": (lambda: qdq_unary("LeakyRelu", alpha=0.2), ["Lut"], 1),
 }
 
 
@@ -203,6 +204,16 @@ def test_sigmoid_equals_tflite_micro_logistic_on_every_code() -> None:
 
 def test_hardswish_equals_tflite_micro_hard_swish_on_every_code() -> None:
     assert _tflm_equal(_unary_on("HardSwish", ALL_CODES.shape), "HARD_SWISH", B_Q, [ALL_CODES]) == 0
+
+
+def test_leaky_relu_equals_tflite_micro_leaky_relu_on_every_code() -> None:
+    from tflm_single_op import options
+
+    m = _unary_on("LeakyRelu", ALL_CODES.shape)
+    for node in m.graph.node:
+        if node.op_type == "LeakyRelu":
+            node.attribute.extend([helper.make_attribute("alpha", 0.2)])
+    assert _tflm_equal(m, "LEAKY_RELU", B_Q, [ALL_CODES], options("LeakyReluOptions", alpha=0.2)) == 0
 
 
 def test_softmax_equals_tflite_micro_softmax() -> None:

@@ -161,6 +161,8 @@ CASES = {
     "tanh": simple("Tanh", (1, 4, 5, 5), op_types=["Tanh"]),
     "hardsigmoid": simple("HardSigmoid", (1, 4, 5, 5), op_types=["HardSigmoid"], alpha=0.25, beta=0.45),
     "hardswish": simple("HardSwish", (1, 4, 5, 5), op_types=["HardSwish"]),
+    "leaky_relu": simple("LeakyRelu", (1, 4, 5, 5), op_types=["LeakyRelu"], alpha=0.2),
+    "leaky_relu_default_alpha": simple("LeakyRelu", (1, 4, 5, 5), op_types=["LeakyRelu"]),
     "reshape": _reshape(),
     "flatten_gemm": _flatten_gemm(),
     "transpose": simple("Transpose", (1, 3, 4, 5), perm=[0, 2, 3, 1]),

@@ -40,6 +40,7 @@ _QLINEAR_DECLARATIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
     "QLinearAveragePool": ((0, 1, 2), (-1, 3, 4)),
     "QLinearGlobalAveragePool": ((0, 1, 2), (-1, 3, 4)),
     "QLinearSigmoid": ((0, 1, 2), (-1, 3, 4)),
+    "QLinearLeakyRelu": ((0, 1, 2), (-1, 3, 4)),
     "QLinearSoftmax": ((0, 1, 2), (-1, 3, 4)),
 }
 QLINEAR_OPS = frozenset(_QLINEAR_DECLARATIONS) | {"QLinearConcat"}

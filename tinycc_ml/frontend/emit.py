@@ -354,9 +354,15 @@ def pad(b: GraphBuilder, name: str, label: str, x: str, pads: Sequence[int], val
     return out
 
 
-def _tflite_table(function: str, in_q: QuantParams, out_q: QuantParams) -> tuple[int, ...] | None:
+def _tflite_table(function: str, attrs: dict[str, float], in_q: QuantParams,
+                  out_q: QuantParams) -> tuple[int, ...] | None:
     """TFLite Micro's integer kernel for `function` as a table, where TFLite defines one for these
     quantizations (LOGISTIC and TANH only write their fixed output quantization); else None."""
+    if function == "leakyrelu":
+        try:
+            return tflite_tables.leaky_relu_table(in_q, out_q, attrs.get("alpha", 0.01))
+        except ScaleRangeError:
+            return None  # a negative alpha, which TFLite's LEAKY_RELU rejects: the float definition
     if function == "sigmoid" and out_q == SOFTMAX_OUTPUT_Q:
         return tflite_tables.logistic_table(in_q)
     if function == "tanh" and out_q == QuantParams.per_tensor(1.0 / 128.0, 0):
@@ -372,8 +378,9 @@ def _tflite_table(function: str, in_q: QuantParams, out_q: QuantParams) -> tuple
 def lut(b: GraphBuilder, name: str, label: str, function: str, attrs: dict[str, float], x: str, out: str,
         out_q: QuantParams) -> str:
     """An elementwise function as a table: TFLite's integer kernel for a TFLite-born model (tf2onnx
-    writes LOGISTIC, TANH, HARD_SWISH as these ONNX ops), else ONNX's float formula rounded once."""
-    table = _tflite_table(function, b.quant(x), out_q) if b.semantics == ops.TFLITE else None
+    writes LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU as these ONNX ops), else ONNX's float formula
+    rounded once."""
+    table = _tflite_table(function, attrs, b.quant(x), out_q) if b.semantics == ops.TFLITE else None
     if table is None:
         table = elementwise_table(function, attrs, b.quant(x), out_q)
     b.activation(out, b.shape(x), out_q)

@@ -35,6 +35,7 @@ _TABLE: dict[tuple[str, str], Handler] = {
     (MS, "QLinearAveragePool"): qoperator.qlinear_average_pool,
     (MS, "QLinearGlobalAveragePool"): qoperator.qlinear_average_pool,
     (MS, "QLinearSigmoid"): qoperator.qlinear_sigmoid,
+    (MS, "QLinearLeakyRelu"): qoperator.qlinear_leaky_relu,
     (MS, "QLinearSoftmax"): qoperator.qlinear_softmax,
     (MS, "QLinearConcat"): qoperator.qlinear_concat,
 }

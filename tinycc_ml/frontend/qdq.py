@@ -28,7 +28,7 @@ CLAMPS = ("Relu", "Clip")
 # Ops whose integer form carries act_min/act_max, so a following Relu/Clip folds into them.
 CLAMP_FUSABLE = frozenset({"Conv", "MatMul", "Gemm", "Add", "Mul", "AveragePool", "MaxPool", "GlobalAveragePool"})
 LUT_FUNCTIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hardsigmoid", "HardSwish": "hardswish",
-                 "Relu": "relu", "Clip": "clip"}
+                 "Relu": "relu", "Clip": "clip", "LeakyRelu": "leakyrelu"}
 
 FloatLowering = Callable[[Lowering, onnx.NodeProto, str, QuantParams, Clamp], None]
 
@@ -377,6 +377,8 @@ def _elementwise(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantPara
     if node.op_type == "HardSigmoid":
         a = attributes(node)
         attrs = {"alpha": float(a.get("alpha", 0.2)), "beta": float(a.get("beta", 0.5))}
+    elif node.op_type == "LeakyRelu":
+        attrs = {"alpha": float(attributes(node).get("alpha", 0.01))}
     elif node.op_type == "Clip":
         low, high = _clip_bounds(ctx, node)
         attrs = {k: v for k, v in (("min", low), ("max", high)) if v is not None}

@@ -129,6 +129,13 @@ def qlinear_sigmoid(ctx: Lowering, node: onnx.NodeProto) -> None:
     emit.lut(ctx.b, node.name, node_label(node), "sigmoid", {}, x, out, out_q)
 
 
+def qlinear_leaky_relu(ctx: Lowering, node: onnx.NodeProto) -> None:
+    x = ctx.int8_input(node, node.input[0])
+    out, out_q = _output(ctx, node)
+    alpha = float(attributes(node).get("alpha", 0.01))
+    emit.lut(ctx.b, node.name, node_label(node), "leakyrelu", {"alpha": alpha}, x, out, out_q)
+
+
 def qlinear_softmax(ctx: Lowering, node: onnx.NodeProto) -> None:
     attrs = attributes(node)
     opset = int(attrs.get("opset", ctx.view.opset))

@@ -66,6 +66,11 @@ def _relu(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
     return np.maximum(x, np.float32(0))
 
 
+def _leakyrelu(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
+    # ONNX LeakyRelu: x for x >= 0, alpha * x otherwise (float32; alpha may be any float)
+    return np.where(x >= 0, x, _f32(attrs.get("alpha", 0.01)) * x).astype(np.float32)
+
+
 def _identity(x: np.ndarray, attrs: Mapping[str, float]) -> np.ndarray:
     return x  # DequantizeLinear then QuantizeLinear: ONNX's requantization
 
@@ -87,6 +92,7 @@ FUNCTIONS: Mapping[str, FloatFn] = {
     "hardsigmoid": _hardsigmoid,
     "hardswish": _hardswish,
     "relu": _relu,
+    "leakyrelu": _leakyrelu,
     "clip": _clip,
     "identity": _identity,
 }
