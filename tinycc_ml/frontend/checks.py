@@ -90,8 +90,17 @@ def check_supported_ops(view: ModelView, handlers: Mapping[tuple[str, str], obje
         names = sorted({op for _, op in handlers})
         raise ModelError(
             f"the model uses {len(unsupported)} node(s) with ops tinyc does not support (supported: {', '.join(names)})",
-            [node_label(n) + (f" in domain {n.domain!r}" if op_key(n)[0] else "") for n in unsupported],
+            [node_label(n) + (f" in domain {n.domain!r}" if op_key(n)[0] else "") + _why_left(view, n)
+             for n in unsupported],
         )
+
+
+def _why_left(view: ModelView, node: onnx.NodeProto) -> str:
+    """Why shape arithmetic was not folded at import (shape_folding.py): a Shape of a tensor
+    whose dims are not all fixed."""
+    if op_key(node) == ("", "Shape") and node.input and view.shape(node.input[0]) is None:
+        return f": the shape of {node.input[0]!r} is not fixed, so it cannot be folded at compile time; {PIN_HINT}"
+    return ""
 
 
 def check_io_types_and_shapes(view: ModelView) -> None:

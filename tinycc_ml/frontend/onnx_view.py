@@ -3,7 +3,8 @@
 Everything the lowering needs to ask about the ONNX side goes through `ModelView`, so the
 lowering code never touches protobuf objects except to read a node's attributes.
 `Constant` nodes are folded into the constant table here, so downstream code sees one
-kind of constant whatever the exporter chose.
+kind of constant whatever the exporter chose, and so is the integer shape arithmetic
+exporters leave behind (shape_folding.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import ModelError
+from .shape_folding import fold_shape_arithmetic
 
 INT8 = onnx.TensorProto.INT8
 UINT8 = onnx.TensorProto.UINT8
@@ -157,19 +159,44 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
 
 
-def build_view(model: onnx.ModelProto) -> ModelView:
-    inferred = _infer(model)
-    graph = inferred.graph
-    constants: dict[str, np.ndarray] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    nodes: list[onnx.NodeProto] = []
-    for node in graph.node:
-        if op_key(node) == ("", "Constant"):
-            constants[node.output[0]] = _constant_value(node)
-            continue
-        nodes.append(node)
+# Folding shape arithmetic can give shape inference the pads or shapes it lacked, and those new
+# static shapes can let a Shape node fold: a few rounds settle every exporter pattern seen.
+FOLD_ROUNDS = 4
 
-    graph_inputs = {inp.name for inp in graph.input if inp.name not in constants}
-    nodes = _topological(nodes, graph_inputs | set(constants))
+
+def _folded(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, np.ndarray], list[onnx.NodeProto]]:
+    """The model shape-inferred, its constants (initializers, Constant nodes, folded shape
+    arithmetic) and its other nodes in topological order."""
+    for round_ in range(FOLD_ROUNDS):
+        inferred = _infer(model)
+        graph = inferred.graph
+        constants: dict[str, np.ndarray] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        nodes: list[onnx.NodeProto] = []
+        for node in graph.node:
+            if op_key(node) == ("", "Constant"):
+                constants[node.output[0]] = _constant_value(node)
+                continue
+            nodes.append(node)
+        graph_inputs = {inp.name for inp in graph.input if inp.name not in constants}
+        nodes = _topological(nodes, graph_inputs | set(constants))
+        static = {info.name: dims for info in list(graph.value_info) + list(graph.input)
+                  if info.type.HasField("tensor_type") and (dims := _static_dims(info.type)) is not None}
+        kept = fold_shape_arithmetic(nodes, constants, static)
+        if len(kept) == len(nodes) or round_ == FOLD_ROUNDS - 1:
+            return inferred, constants, kept
+        model = onnx.ModelProto()
+        model.CopyFrom(inferred)
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in constants.items())
+        del model.graph.value_info[:]  # inferred again from the folded constants
+    raise AssertionError("unreachable")
+
+
+def build_view(model: onnx.ModelProto) -> ModelView:
+    inferred, constants, nodes = _folded(model)
+    graph = inferred.graph
 
     producers = {out: node for node in nodes for out in node.output if out}
     consumers: dict[str, list[onnx.NodeProto]] = {}

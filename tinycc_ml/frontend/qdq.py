@@ -20,7 +20,8 @@ from ..ir.graph import BoundaryIO, QuantParams
 from . import emit, integer_ops
 from .emit import NO_CLAMP, Clamp, QConst
 from .lowering import Lowering
-from .onnx_view import attributes, node_label
+from .activations import declarations
+from .onnx_view import UINT8, attributes, node_label
 from .qparams import constant_params, dtype_name
 from .shape_ops import emit_shape_op
 
@@ -339,9 +340,23 @@ def _pad(ctx: Lowering, node: onnx.NodeProto, out: str, out_q: QuantParams, clam
     emit.pad(ctx.b, node.name, node_label(node), x, pads, real, out, out_q)
 
 
+def _is_uint8(ctx: Lowering, name: str) -> bool:
+    """Whether the model holds activation `name` as uint8 bytes: its inferred type, or (the
+    com.microsoft QLinear ops infer none) the zero point a node declares it with."""
+    elem = ctx.view.elem_type(name)
+    if elem is not None:
+        return elem == UINT8
+    for node in ctx.view.nodes:
+        for tensor, _, zero_point in declarations(node):
+            if tensor == name and zero_point and ctx.view.is_constant(zero_point):
+                return ctx.view.constant(zero_point).dtype == np.uint8
+    return False
+
+
 def lower_pad_or_defer(ctx: Lowering, node: onnx.NodeProto) -> None:
-    """Pad on an int8 tensor (tf2onnx's PAD) pads with the raw int8 constant, in the input's
-    quantization; otherwise it waits for its QuantizeLinear."""
+    """Pad on an int8 tensor (tf2onnx's PAD; onnxruntime's QOperator models pad uint8 tensors so)
+    pads with the raw byte constant (0 by default), in the input's quantization; otherwise it
+    waits for its QuantizeLinear."""
     x = node.input[0]
     if x not in ctx.int8:
         defer(ctx, node)
@@ -355,6 +370,8 @@ def lower_pad_or_defer(ctx: Lowering, node: onnx.NodeProto) -> None:
         raw = int(np.asarray(ctx.view.constant(value)).reshape(-1)[0])
     elif value:
         raise ModelError(f"{node_label(node)}: a float pad value on an int8 tensor is not valid ONNX")
+    if _is_uint8(ctx, x):  # a uint8 byte (0 by default) in the int8 twin: 128 lower
+        raw -= 128
     # The raw byte as the real value it stands for: emit.pad quantizes it back to exactly `raw`.
     ctx.int8[y] = emit.pad(ctx.b, node.name, node_label(node), ctx.int8[x], pads, (raw - q.zp) * q.s, y, q)
 
