@@ -192,3 +192,33 @@ def permutations(rank: int) -> st.SearchStrategy[tuple[int, ...]]:
 
 
 seeds = st.integers(0, 2**32 - 1)
+
+
+# --- the _proved twins (a record's loops with the proved tail, listed ahead of it) -----------
+
+
+def general(symbol: str) -> str:
+    """The record a _proved twin stands in for (the kernel with the general loops)."""
+    return symbol.replace("_proved", "")
+
+
+def is_proved(symbol: str) -> bool:
+    return "_proved" in symbol
+
+
+def both_tails(graph: Graph, target: KernelTarget) -> list[Graph]:
+    """graph, and where the registry picks a _proved twin for its node, the same graph with that
+    twin avoided (its record's general loops and guarded tail on the same layer)."""
+    node = graph.nodes[0]
+    symbol = kernel_calls(node, graph, target)[0].symbol
+    if not is_proved(symbol):
+        return [graph]
+    attrs = replace(node.attrs, avoid_variants=(*node.attrs.avoid_variants, symbol))
+    avoided = replace(graph, nodes=(replace(node, attrs=attrs),))
+    assert kernel_calls(avoided.nodes[0], avoided, target)[0].symbol == general(symbol)
+    return [graph, avoided]
+
+
+def tails_seen(cases: Sequence[KernelCase]) -> set[str]:
+    """Which tails a batch of kernel cases ran: 'proved' (a _proved twin) and 'general'."""
+    return {"proved" if is_proved(case.calls[0].symbol) else "general" for case in cases}

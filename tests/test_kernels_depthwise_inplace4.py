@@ -6,7 +6,8 @@ emulated Cortex-M4 and M7, over channels 4..68, every kernel size up to 5x5, dil
 padding, zero points and weights at their extremes and per-channel scales six decades apart;
 shapes it does not take (channels not % 4, a host target) keep the general in-place kernel.
 It keeps the general kernel's ring (scratch twin) and its overlap: exactly in place, checked
-on one shared buffer."""
+on one shared buffer. Where the registry picks a kernel's _proved twin (the tail proved for the
+layer), the same layer also runs the kernel itself (the guarded tail: kernel_support.both_tails)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ from kernel_support import (
     NHWC,
     act,
     act_range,
+    both_tails,
     check_kernels,
     check_kernels_batch,
     const,
     draw_examples,
+    general,
+    is_proved,
     kernel_case,
     seeds,
     single_node,
@@ -108,15 +112,16 @@ def _symbol(graph: Graph, target: KernelTarget = M7) -> str:
 @SETTINGS
 @given(graph=ring_graphs(), seed=seeds, symbol=st.sampled_from(sorted(TARGETS)))
 def test_matches_interpreter(kernel_runners, graph, seed, symbol):
-    assert _symbol(graph, TARGETS[symbol]) == symbol
-    check_kernels(graph, kernel_runners, seed, target=TARGETS[symbol])
+    assert general(_symbol(graph, TARGETS[symbol])) == symbol
+    for g in both_tails(graph, TARGETS[symbol]):
+        check_kernels(g, kernel_runners, seed, target=TARGETS[symbol])
 
 
 @SETTINGS
 @given(graph=ring_graphs(fours=False), seed=seeds)
 def test_other_channel_counts_keep_the_general_kernel(kernel_runners, graph, seed):
     c = graph.tensor("x").shape[1]
-    assert _symbol(graph) == (SYMBOL if c % 4 == 0 else GENERAL)
+    assert general(_symbol(graph)) == (SYMBOL if c % 4 == 0 else GENERAL)
     assert _symbol(graph, HOST_TARGET) == GENERAL
     check_kernels(graph, kernel_runners, seed, target=M7)
 
@@ -129,21 +134,24 @@ def _proved(graph: Graph, target: KernelTarget) -> bool:
 @SETTINGS
 @given(graph=ring_graphs(kws_like=True), seed=seeds, symbol=st.sampled_from(sorted(TARGETS)))
 def test_proved_nine_tap_loop_matches_interpreter(kernel_runners, graph, seed, symbol):
-    assert _symbol(graph, TARGETS[symbol]) == symbol and _proved(graph, TARGETS[symbol])
-    check_kernels(graph, kernel_runners, seed, target=TARGETS[symbol])
+    chosen = _symbol(graph, TARGETS[symbol])
+    assert general(chosen) == symbol and is_proved(chosen) and _proved(graph, TARGETS[symbol])
+    for g in both_tails(graph, TARGETS[symbol]):
+        check_kernels(g, kernel_runners, seed, target=TARGETS[symbol])
 
 
 def test_on_cortex_m(qemu_kernel_runner):
     strategy = st.tuples(st.one_of(ring_graphs(), ring_graphs(kws_like=True)), seeds, st.sampled_from(sorted(TARGETS)))
     cases = draw_examples(strategy, 200)
-    assert all(_symbol(g, TARGETS[symbol]) == symbol for g, _, symbol in cases)
+    assert all(general(_symbol(g, TARGETS[symbol])) == symbol for g, _, symbol in cases)
     assert {symbol for _, _, symbol in cases} == set(TARGETS)
     # every pixel loop: guarded and proved tails, 3x3 unrolled or any window, clamped or full range
     shapes = {(_proved(g, TARGETS[symbol]), g.tensor("w").shape[2:] == (3, 3),
                g.nodes[0].attrs.act_min == -128 and g.nodes[0].attrs.act_max == 127) for g, _, symbol in cases}
     assert len(shapes) == 8, shapes
-    batch = [kernel_case(g, seed, target=TARGETS[symbol]) for g, seed, symbol in cases]
-    assert check_kernels_batch(batch, qemu_kernel_runner) > 180
+    batch = [kernel_case(one, seed, target=TARGETS[symbol]) for g, seed, symbol in cases
+             for one in both_tails(g, TARGETS[symbol])]
+    assert check_kernels_batch(batch, qemu_kernel_runner) > 300
 
 
 def _grid_graph(n, c, h, w, kh, kw, dil, top, left, seed) -> Graph:
@@ -168,13 +176,13 @@ def _overlap_grid() -> list[Graph]:
 def test_is_in_place_on_one_shared_buffer(kernel_lib, kernel_lib_simd):
     """The access model's distance (exactly in place or better), run on one buffer at that
     distance by the portable and the SIMD build."""
-    graphs = _overlap_grid()
     for symbol, target in TARGETS.items():
-        assert all(_symbol(g, target) == symbol for g in graphs)
+        graphs = [g for graph in _overlap_grid() for g in both_tails(graph, target)]  # both tails
+        assert {_symbol(g, target) for g in graphs} == {symbol.replace("_c4_", "_c4_proved_"), symbol}
         assert all(single_node_distance(g, "x", target=target) <= 0 for g in graphs)
         for lib in (kernel_lib, kernel_lib_simd):
             tally = check_grid(lib, graphs, replayable=False, target=target)
-            assert tally.symbols == {symbol} and tally.cases == len(graphs) > 200, tally
+            assert {general(s) for s in tally.symbols} == {symbol} and tally.cases == len(graphs) > 400, tally
             assert tally.tight > tally.cases // 3
 
 
@@ -185,9 +193,10 @@ def test_scratch_twin_is_the_ring(kernel_lib):
         n, c, h, w, kh, kw, dil, top, left = shape
         want = min(top * w + left + 1, h * w) * c
         for symbol, target in TARGETS.items():
-            (call,) = kernel_calls(graph.nodes[0], graph, target)
-            assert call.symbol == symbol and scratch_bytes(call) == call.scratch_bytes == want
-            assert kernel_lib.call_int(f"{symbol}_get_buffer_size", call.params, call.params_type) == want
+            for g in both_tails(graph, target):
+                (call,) = kernel_calls(g.nodes[0], g, target)
+                assert general(call.symbol) == symbol and scratch_bytes(call) == call.scratch_bytes == want
+                assert kernel_lib.call_int(f"{call.symbol}_get_buffer_size", call.params, call.params_type) == want
 
 
 def test_constants_the_compiler_prepares():
@@ -226,8 +235,9 @@ def test_on_m33_and_m3(qemu_other_core_runner):
     """The Cortex-M33's DSP build and the Cortex-M3's portable firmware (selected for a DSP
     target, so the M3 runs these kernels' portable path on their compile-time layouts)."""
     cases = draw_examples(st.tuples(ring_graphs(), seeds, st.sampled_from(sorted(TARGETS))), 40)
-    batch = [kernel_case(g, seed, target=TARGETS[symbol]) for g, seed, symbol in cases]
-    assert {call.symbol for case in batch for call in case.calls} == set(TARGETS)
+    batch = [kernel_case(one, seed, target=TARGETS[symbol]) for g, seed, symbol in cases
+             for one in both_tails(g, TARGETS[symbol])]
+    assert {general(call.symbol) for case in batch for call in case.calls} == set(TARGETS)
     assert check_kernels_batch(batch, qemu_other_core_runner) == len(batch)
 
 
@@ -250,7 +260,7 @@ def _tiny_accumulator_graph(seed: int) -> Graph:
 def test_proved_tail_near_zero(kernel_runners, qemu_kernel_runner):
     graphs = [_tiny_accumulator_graph(seed) for seed in range(6)]
     for symbol, target in TARGETS.items():
-        assert all(_symbol(g, target) == symbol and _proved(g, target) for g in graphs)
+        assert all(general(_symbol(g, target)) == symbol and _proved(g, target) for g in graphs)
         for seed, g in enumerate(graphs):
             check_kernels(g, kernel_runners, seed, target=target)
         assert check_kernels_batch([kernel_case(g, seed, target=target) for seed, g in enumerate(graphs)],

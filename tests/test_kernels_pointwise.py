@@ -23,14 +23,17 @@ from kernel_support import (
     act,
     act_range,
     assert_same,
+    both_tails,
     check_kernels,
     check_kernels_batch,
     const,
     draw_examples,
     from_physical,
+    general,
     kernel_case,
     seeds,
     single_node,
+    tails_seen,
 )
 from overlap_support import check_grid, single_node_distance
 
@@ -52,29 +55,6 @@ X16_W16 = "tinyc_pointwise_conv_x16_w16_s8"  # in_c >= 32: each pixel pair expan
 W16_FAMILY = {W16, IN8_W16, IN16_W16, X16_W16}  # in_c 8 and 16: the count a constant of the loop
 IN_PLACE_IN64_W16 = "tinyc_pointwise_conv_inplace_pairs_in64_w16_s8"  # in_c 64 unrolled (kws)
 IN_PLACE_W16_FAMILY = {IN_PLACE_W16, IN_PLACE_IN64_W16}
-
-
-def general(symbol: str) -> str:
-    """The record a _proved_s8 twin stands in for (the kernel with the general loops)."""
-    return symbol.replace("_proved_s8", "_s8")
-
-
-def both_tails(graph: Graph, target: KernelTarget) -> list[Graph]:
-    """graph, and where the registry picks a _proved_s8 twin for its node, the same graph with
-    that twin avoided (its record's general loops on the same layer)."""
-    node = graph.nodes[0]
-    symbol = kernel_calls(node, graph, target)[0].symbol
-    if not symbol.endswith("_proved_s8"):
-        return [graph]
-    attrs = replace(node.attrs, avoid_variants=(*node.attrs.avoid_variants, symbol))
-    avoided = replace(graph, nodes=(replace(node, attrs=attrs),))
-    assert kernel_calls(avoided.nodes[0], avoided, target)[0].symbol == general(symbol)
-    return [graph, avoided]
-
-
-def tails_seen(cases) -> set[str]:
-    """Which tails a batch of kernel cases ran: 'proved' (a _proved_s8 twin) and 'general'."""
-    return {"proved" if case.calls[0].symbol.endswith("_proved_s8") else "general" for case in cases}
 
 
 def in_place_w16_symbol(in_c: int) -> str:

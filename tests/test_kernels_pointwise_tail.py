@@ -15,11 +15,10 @@ import os
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_support import NHWC, act, act_range, check_kernels, check_kernels_batch, const, draw_examples, \
-    kernel_case, seeds, single_node
+from kernel_support import NHWC, act, act_range, both_tails, check_kernels, check_kernels_batch, const, \
+    draw_examples, general, kernel_case, seeds, single_node, tails_seen
 from overlap_support import check_grid
-from test_kernels_pointwise import (IN8_W16, IN16_W16, M7_FLASH, W16, X16_W16, both_tails, general, pointwise_graphs,
-                                    tails_seen, w16_symbol)
+from test_kernels_pointwise import IN8_W16, IN16_W16, M7_FLASH, W16, X16_W16, pointwise_graphs, w16_symbol
 
 from tinycc_ml.ir import ops
 from tinycc_ml.ir.graph import Graph, QuantParams

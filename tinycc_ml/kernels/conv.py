@@ -33,7 +33,8 @@ from .common import (
 from . import conv_gather, conv_w16, fc_single
 from .depthwise3x3 import DEPTHWISE_3X3, DEPTHWISE_3X3_SINGLE
 from .depthwise_inplace4 import (
-    DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_SINGLE, DEPTHWISE_IN_PLACE_C4_SINGLE_W16, DEPTHWISE_IN_PLACE_C4_W16,
+    DEPTHWISE_IN_PLACE_C4, DEPTHWISE_IN_PLACE_C4_PROVED, DEPTHWISE_IN_PLACE_C4_PROVED_W16, DEPTHWISE_IN_PLACE_C4_SINGLE,
+    DEPTHWISE_IN_PLACE_C4_SINGLE_W16, DEPTHWISE_IN_PLACE_C4_W16,
     ring_scratch,
 )
 from .pointwise import (POINTWISE_NHWC, POINTWISE_NHWC_IN_PLACE, POINTWISE_NHWC_IN_PLACE_IN64_W16,
@@ -358,7 +359,9 @@ CONV_VARIANTS: tuple[KernelVariant, ...] = (
                   reason="pointwise conv, pixel by pixel through a one-pixel scratch"),
     DEPTHWISE_IN_PLACE_C4_SINGLE_W16,  # the two below for layers that round once (onnxruntime's constants)
     DEPTHWISE_IN_PLACE_C4_SINGLE,
+    DEPTHWISE_IN_PLACE_C4_PROVED_W16,  # the one below for layers whose TFLite-form tail is proved
     DEPTHWISE_IN_PLACE_C4_W16,  # the same with int16 weights, where the flash has room
+    DEPTHWISE_IN_PLACE_C4_PROVED,  # the one below for layers whose TFLite-form tail is proved
     DEPTHWISE_IN_PLACE_C4,  # DSP cores: channels % 4 == 0, up to 25 taps, ahead of the general in-place kernel
     _conv_variant("tinyc_depthwise_conv_inplace_s8", applies=_depthwise_in_place, weight_layout="HWO",
                   reorder_weights=_hwo, scratch=ring_scratch, access=access.depthwise_inplace,

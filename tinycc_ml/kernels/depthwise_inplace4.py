@@ -13,6 +13,10 @@ compile time, depthwise3x3.fast_tail_table). The loop order and the ring are
 tinyc_depthwise_conv_inplace_s8's (access.depthwise_inplace), so the overlap and the arena
 stay as they were. Per group of four channels its biases, multipliers and tail constants lie
 in one row of `consts` (group_constants), so a pixel's loop walks one pointer for them.
+Each kernel comes in three records, so a firmware links only the tails its layers use: the
+_proved twin (the TFLite-form tail proved for every channel: applies_proved), the _single one
+(ONNX semantics, kernels/single_tail.py), and the kernel itself, which build gives the guarded
+tail for every other layer.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ SYMBOL = "tinyc_depthwise_conv_inplace_c4_s8"
 SYMBOL_W16 = "tinyc_depthwise_conv_inplace_c4_w16_s8"
 SYMBOL_SINGLE = "tinyc_depthwise_conv_inplace_c4_single_s8"
 SYMBOL_SINGLE_W16 = "tinyc_depthwise_conv_inplace_c4_single_w16_s8"
+SYMBOL_PROVED = "tinyc_depthwise_conv_inplace_c4_proved_s8"
+SYMBOL_PROVED_W16 = "tinyc_depthwise_conv_inplace_c4_proved_w16_s8"
 PRESHIFT_MAX = 8  # int16 weights pre-shifted by the proved double shift: 127 << 8 fits int16
 
 
@@ -109,6 +115,23 @@ def applies_single_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
     return tail is not None and tail.double_shift <= PRESHIFT_MAX
 
 
+def _fast_tail(node: Node, graph: Graph) -> np.ndarray:
+    """The layer's proved TFLite-form tail (depthwise3x3.fast_tail_table): [C][2] (k,
+    right_shift) flattened, then the double shift (0: not proved)."""
+    multipliers, shifts = _requant(node, graph)
+    return fast_tail_table(multipliers, shifts, _acc_bound(node, graph), graph.tensor(node.outputs[0]).quant.zp)
+
+
+def applies_proved(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies, where the proved tail holds for every channel (the _proved kernel's loops)."""
+    return applies(node, graph, target) and int(_fast_tail(node, graph)[-1]) != 0
+
+
+def applies_proved_w16(node: Node, graph: Graph, target: KernelTarget) -> bool:
+    """applies_w16, where the proved tail holds with a double shift the int16 weights take."""
+    return applies_w16(node, graph, target) and 0 < int(_fast_tail(node, graph)[-1]) <= PRESHIFT_MAX
+
+
 def pair_taps(w: np.ndarray) -> np.ndarray:
     """OIHW (I = 1) -> [C / 4][taps] bytes: per group of four channels, tap pairs (2p, 2p + 1)
     as {a0, a1, b0, b1} {a2, a3, b2, b3}, an odd last tap as {w0, w1, w2, w3}."""
@@ -165,11 +188,13 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
         multipliers = tail.multiplier
         fast = np.concatenate([np.stack([tail.offset, np.zeros_like(tail.offset)], axis=1).reshape(-1),
                                [tail.double_shift]])
+    elif variant.symbol in (SYMBOL_PROVED, SYMBOL_PROVED_W16):
+        fast = _fast_tail(node, graph)  # proved (applies_proved, applies_proved_w16)
+        assert fast[-1] != 0 and (variant.symbol == SYMBOL_PROVED or fast[-1] <= PRESHIFT_MAX), node.name
     else:
-        fast = fast_tail_table(multipliers, shifts, _acc_bound(node, graph), y.quant.zp)
-    if variant.symbol == SYMBOL_W16 and fast[-1] > PRESHIFT_MAX:
-        fast = np.zeros_like(fast)  # not proved for this kernel: the guarded tail
-    if variant.symbol in (SYMBOL_W16, SYMBOL_SINGLE_W16) and fast[-1]:
+        # the general kernels: the guarded tail, for every layer (double shift 0, weights as they are)
+        fast = np.zeros(2 * channels + 1, dtype=np.int64)
+    if variant.symbol in (SYMBOL_PROVED_W16, SYMBOL_SINGLE_W16) and fast[-1]:
         # int16 weights and biases shifted by the proved double shift (|w| << 8 fits int16,
         # and the proof bounds (|bias| + 255 * sum |w|) << double_shift): no shift in the tail
         packed = variant.reorder_weights(w.data.astype(np.int64) << int(fast[-1]))
@@ -213,6 +238,22 @@ DEPTHWISE_IN_PLACE_C4_SINGLE = KernelVariant(
     reorder_weights=pair_taps, scratch=ring_scratch, access=access.depthwise_inplace,
     reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time "
            "(single-rounding tail)",
+)
+
+DEPTHWISE_IN_PLACE_C4_PROVED_W16 = KernelVariant(
+    symbol=SYMBOL_PROVED_W16, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL_PROVED_W16}.c", build=build, applies=applies_proved_w16,
+    weight_layout="int16 pairs, C/4,taps in pairs", reorder_weights=pair_taps_w16, scratch=ring_scratch,
+    access=access.depthwise_inplace, int16_weights=True,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (int16 weights, "
+           "proved tail)",
+)
+
+DEPTHWISE_IN_PLACE_C4_PROVED = KernelVariant(
+    symbol=SYMBOL_PROVED, params_type="tinyc_conv_params", op_kinds=("Conv2d",), c_args=7,
+    source=f"{SYMBOL_PROVED}.c", build=build, applies=applies_proved, weight_layout="C/4,taps in pairs",
+    reorder_weights=pair_taps, scratch=ring_scratch, access=access.depthwise_inplace,
+    reason="depthwise conv (HWC), in place through a ring of input pixels, four channels at a time (proved tail)",
 )
 
 DEPTHWISE_IN_PLACE_C4 = KernelVariant(

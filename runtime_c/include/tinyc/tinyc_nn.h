@@ -153,6 +153,19 @@ void tinyc_depthwise_conv_inplace_c4_w16_s8(const tinyc_conv_params *params, con
                                             const int32_t *weights, const int32_t *consts, const int32_t *requant,
                                             const int8_t *pad, int8_t *output, int8_t *scratch);
 int32_t tinyc_depthwise_conv_inplace_c4_w16_s8_get_buffer_size(const tinyc_conv_params *params);
+/* The two above for layers whose requantize tail the compiler proved (every channel): the
+ * same arguments, loop and ring, consts and requant carrying the proved tail (and, int16
+ * weights, the weights and biases pre-shifted by its double shift); the two above then run
+ * only the other layers, through the guarded tail. */
+void tinyc_depthwise_conv_inplace_c4_proved_s8(const tinyc_conv_params *params, const int8_t *input,
+                                               const int8_t *weights, const int32_t *consts, const int32_t *requant,
+                                               const int8_t *pad, int8_t *output, int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_c4_proved_s8_get_buffer_size(const tinyc_conv_params *params);
+void tinyc_depthwise_conv_inplace_c4_proved_w16_s8(const tinyc_conv_params *params, const int8_t *input,
+                                                   const int32_t *weights, const int32_t *consts,
+                                                   const int32_t *requant, const int8_t *pad, int8_t *output,
+                                                   int8_t *scratch);
+int32_t tinyc_depthwise_conv_inplace_c4_proved_w16_s8_get_buffer_size(const tinyc_conv_params *params);
 /* The two above for layers whose every channel rounds once (right shift 0: onnxruntime's
  * constants; kernels/single_tail.py proved the one-SMMLAR tail): consts carry (output offset, 0)
  * in place of the proved tail's (k, right_shift); the same loop, ring and access order. */
