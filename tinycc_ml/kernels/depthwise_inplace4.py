@@ -174,7 +174,7 @@ def build(node: Node, graph: Graph, variant: KernelVariant, strides: RowStrides)
     del strides  # dense tensors only (an in-place kernel never takes row strides)
     x_name, w_name = node.inputs[0], node.inputs[1]
     (y_name,) = node.outputs
-    w, y = graph.tensor(w_name), graph.tensor(y_name)
+    w = graph.tensor(w_name)
     channels = w.shape[0]
     p = conv_struct(node, graph, NO_STRIDES)
     multipliers, shifts = _requant(node, graph)
