@@ -100,9 +100,11 @@ def test_only_small_integer_results_fold() -> None:
              c("ConstantOfShape", ["k"], ["small"], name="small", value=onnx.numpy_helper.from_array(_i64([7]))),
              c("ConstantOfShape", ["k"], ["float_zeros"], name="float_zeros"),  # float32 zeros: not folded
              c("Cast", ["f"], ["fi"], name="float_in", to=TensorProto.INT64),  # a float input: not folded
+             c("Transpose", ["w8"], ["w8t"], name="int8_weights", perm=[1, 0]),  # int8 data: not folded
              c("Shape", ["act"], ["dims"], name="dims")]
+    constants["w8"] = np.ones((2, 3), np.int8)
     kept = fold_shape_arithmetic(nodes, constants, {"act": (1, 4, 5, 6)})
-    assert [n.name for n in kept] == ["huge", "float_zeros", "float_in"]
+    assert [n.name for n in kept] == ["huge", "float_zeros", "float_in", "int8_weights"]
     assert constants["small"].tolist() == [7, 7, 7] and constants["dims"].tolist() == [1, 4, 5, 6]
 
 

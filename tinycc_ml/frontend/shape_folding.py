@@ -26,6 +26,8 @@ import onnx
 
 
 MAX_ELEMENTS = 4096
+# The types shape arithmetic computes in; int8 / uint8 tensors are weights or activations.
+SHAPE_DTYPES = frozenset({np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)})
 FOLDABLE = frozenset({
     "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "ConstantOfShape", "Slice", "Transpose", "Reshape", "Cast",
     "Identity", "Add", "Sub", "Mul", "Div", "Neg", "Range", "Expand", "Equal", "Where", "Min", "Max", "Abs",
@@ -97,10 +99,10 @@ def fold_shape_arithmetic(nodes: list[onnx.NodeProto], constants: dict[str, np.n
                 kept.append(node)
                 continue
             present = [v for v in inputs if v is not None]
-            small = all(v.size <= MAX_ELEMENTS and v.dtype.kind in "iub" for v in present)
+            small = all(v.size <= MAX_ELEMENTS and v.dtype in SHAPE_DTYPES for v in present)
             outputs = _evaluate(node, inputs) if small and _bounded(node, inputs) else None
         if outputs is None or len(outputs) != len(node.output) or not all(
-                v.dtype.kind in "iub" and v.size <= MAX_ELEMENTS for v in outputs):
+                v.dtype in SHAPE_DTYPES and v.size <= MAX_ELEMENTS for v in outputs):
             kept.append(node)
             continue
         constants.update({name: value for name, value in zip(node.output, outputs) if name})
